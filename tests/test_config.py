@@ -1,0 +1,116 @@
+"""Configuration: every variable of DESIGN §3 with its default, and one plain line per problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import time, timedelta
+
+import pytest
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def test_defaults_with_an_empty_environment(tmp_path):
+    settings = load_settings({}, env_file=None)
+    assert settings == Settings()
+    assert settings.shopify_api_version == "2026-10"
+    assert settings.database_path == "orderbot.db"
+    assert settings.digest_time == time(9, 0)
+    assert settings.scan_interval == timedelta(minutes=15)
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.port == 3000
+
+
+def test_every_variable_is_read():
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
+        "SLACK_SIGNING_SECRET": "0123456789abcdef0123",
+        "SLACK_CHANNEL_ID": "C0123ABCD",
+        "SLACK_APP_TOKEN": "xapp-1-abc",
+        "SLACK_ADMINS": "U01ABC, S02DEF",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "SHOPIFY_SHOP": "my-store.myshopify.com",
+        "SHOPIFY_ACCESS_TOKEN": "shpat_x",
+        "SHOPIFY_CLIENT_ID": "cid",
+        "SHOPIFY_CLIENT_SECRET": "csecret",
+        "SHOPIFY_API_VERSION": "2026-04",
+        "SHOPIFY_API_URL": "http://127.0.0.1:8",
+        "DATABASE_PATH": "/data/o.db",
+        "SMTP_URL": "smtps://u:p@mail.example.com:465",
+        "SMTP_FROM": "shop@example.com",
+        "DIGEST_TIME": "07:30",
+        "TIMEZONE": "Europe/Stockholm",
+        "SCAN_INTERVAL": "5m",
+        "PORT": "8080",
+    }
+    s = load_settings(env, env_file=None)
+    assert s.slack_admins == ("U01ABC", "S02DEF")
+    assert s.graphql_url == "http://127.0.0.1:8/admin/api/2026-04/graphql.json"
+    assert s.digest_time == time(7, 30)
+    assert s.scan_interval == timedelta(minutes=5)
+    assert s.port == 8080
+    assert s.timezone == "Europe/Stockholm"
+
+
+def test_the_graphql_url_defaults_to_the_shop():
+    s = load_settings({"SHOPIFY_SHOP": "my-store.myshopify.com", "SHOPIFY_ACCESS_TOKEN": "t"}, env_file=None)
+    assert s.graphql_url == "https://my-store.myshopify.com/admin/api/2026-10/graphql.json"
+
+
+def test_every_problem_is_named_once():
+    env = {
+        "SLACK_BOT_TOKEN": "xoxp-user-token",
+        "SHOPIFY_SHOP": "https://my-store.com",
+        "SCAN_INTERVAL": "soon",
+        "DIGEST_TIME": "25:00",
+        "TIMEZONE": "Mars/Olympus",
+        "SLACK_ADMINS": "bob",
+        "PORT": "http",
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, env_file=None)
+    problems = caught.value.problems
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SHOPIFY_SHOP",
+        "SCAN_INTERVAL",
+        "DIGEST_TIME",
+        "TIMEZONE",
+        "SLACK_ADMINS",
+        "PORT",
+        "SLACK_SIGNING_SECRET",
+    ):
+        assert sum(name in p for p in problems) >= 1, name
+    assert all("\n" not in p and p.endswith(".") for p in problems)
+
+
+def test_a_dotenv_file_is_honoured_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("DATABASE_PATH=from-file.db\nPORT=4000\n")
+    s = load_settings({"PORT": "5000"}, env_file=env_file)
+    assert s.database_path == "from-file.db"
+    assert s.port == 5000
+
+
+def test_secrets_are_masked():
+    s = load_settings(
+        {"SHOPIFY_SHOP": "a.myshopify.com", "SHOPIFY_ACCESS_TOKEN": "shpat_secretvalue1234"}, env_file=None
+    )
+    shown = s.masked()
+    assert shown["SHOPIFY_ACCESS_TOKEN"] == "…1234"
+    assert "secretvalue" not in " ".join(shown.values())
+
+
+def test_the_cli_prints_problems_without_a_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "check"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"SCAN_INTERVAL": "often", "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("config: SCAN_INTERVAL")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,26 @@
+"""manifest.yml is a valid Slack app manifest whose URLs point at routes the server serves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_manifest_validates_against_slacks_schema():
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    schema = json.loads((ROOT / "tests" / "data" / "manifest.schema.1.0.0.json").read_text())
+    jsonschema.validate(manifest, schema)
+
+
+def test_manifest_urls_use_the_slack_route():
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    urls = [c["url"] for c in manifest["features"]["slash_commands"]]
+    urls.append(manifest["settings"]["interactivity"]["request_url"])
+    assert {urlparse(u).path for u in urls} == {"/slack/events"}
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/orders"]
