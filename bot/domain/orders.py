@@ -1,0 +1,345 @@
+"""The order as orderbot sees it, parsed from webhook JSON or from a GraphQL node into one model.
+
+Pure: no I/O. Enumerations keep Shopify's GraphQL spelling (upper case), whatever the source, so the rules compare
+one vocabulary. `fulfillment_orders is None` means "not known yet" (order webhooks carry none), which differs from
+an empty tuple ("Shopify says there are none").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+ORDER_GID = "gid://shopify/Order/"
+
+# REST webhook values -> GraphQL OrderDisplayFulfillmentStatus.
+_WEBHOOK_FULFILLMENT_STATUS = {
+    None: "UNFULFILLED",
+    "": "UNFULFILLED",
+    "unfulfilled": "UNFULFILLED",
+    "partial": "PARTIALLY_FULFILLED",
+    "fulfilled": "FULFILLED",
+    "restocked": "RESTOCKED",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: str
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """Only the personal data an alert or a customer notice needs."""
+
+    name: str | None
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    id: str
+    reason: str  # FulfillmentHoldReason, e.g. INVENTORY_OUT_OF_STOCK
+    notes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentOrderLine:
+    id: str  # gid://shopify/FulfillmentOrderLineItem/…
+    title: str
+    sku: str | None
+    remaining: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentOrder:
+    id: str
+    status: str  # FulfillmentOrderStatus
+    request_status: str  # FulfillmentOrderRequestStatus
+    created_at: datetime
+    updated_at: datetime
+    location: str | None = None  # assigned location's name
+    service: str | None = None  # fulfillment service (app) name; None when the merchant fulfils
+    fulfill_at: datetime | None = None
+    fulfill_by: datetime | None = None
+    holds: tuple[Hold, ...] = ()
+    supported_actions: tuple[str, ...] = ()  # FulfillmentOrderAction
+    lines: tuple[FulfillmentOrderLine, ...] = ()  # known only from a single-order fetch (operations.ORDER)
+
+    @property
+    def remaining_quantity(self) -> int:
+        return sum(line.remaining for line in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    number: str | None
+    company: str | None
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Fulfillment:
+    id: str
+    status: str  # FulfillmentStatus: SUCCESS, CANCELLED, ERROR, FAILURE, OPEN, PENDING
+    created_at: datetime
+    updated_at: datetime
+    tracking: tuple[Tracking, ...] = ()
+
+    @property
+    def has_tracking(self) -> bool:
+        return any(t.number for t in self.tracking)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: str  # gid://shopify/Order/…
+    name: str  # "#1001"
+    created_at: datetime
+    updated_at: datetime
+    financial_status: str | None  # OrderDisplayFinancialStatus
+    fulfillment_status: str  # OrderDisplayFulfillmentStatus
+    total: Money
+    closed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    test: bool = False
+    tags: tuple[str, ...] = ()
+    customer: Customer | None = None
+    fulfillments: tuple[Fulfillment, ...] = ()
+    fulfillment_orders: tuple[FulfillmentOrder, ...] | None = None
+
+    @property
+    def legacy_id(self) -> int:
+        return int(self.id.rsplit("/", 1)[1])
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    def has_tag(self, tag: str) -> bool:
+        wanted = tag.strip().lower()
+        return any(t.lower() == wanted for t in self.tags)
+
+    def with_fulfillment_orders_of(self, other: Order | None) -> Order:
+        """Keep what we knew of the fulfillment orders when a webhook brings none."""
+        if self.fulfillment_orders is not None or other is None:
+            return self
+        return replace(self, fulfillment_orders=other.fulfillment_orders)
+
+
+def order_gid(legacy_id: int | str) -> str:
+    return f"{ORDER_GID}{legacy_id}"
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _required_time(value: str | None, fallback: datetime | None = None) -> datetime:
+    parsed = parse_time(value) or fallback
+    if parsed is None:
+        raise ValueError("a required timestamp is missing")
+    return parsed
+
+
+def _split_tags(tags: str | list[str] | None) -> tuple[str, ...]:
+    if not tags:
+        return ()
+    items = tags.split(",") if isinstance(tags, str) else tags
+    return tuple(t.strip() for t in items if t and t.strip())
+
+
+def _upper(value: str | None) -> str | None:
+    return value.upper() if value else None
+
+
+# --- webhook JSON (REST shapes) -------------------------------------------------------------------------------
+
+
+def order_from_webhook(payload: dict[str, Any]) -> Order:
+    """Parse an `orders/*` webhook body. Fulfillment orders are unknown (None): webhooks do not carry them."""
+    order_id = payload.get("admin_graphql_api_id") or order_gid(payload["id"])
+    created = _required_time(payload.get("created_at"))
+    customer = payload.get("customer") or {}
+    name = " ".join(p for p in (customer.get("first_name"), customer.get("last_name")) if p) or None
+    email = payload.get("email") or payload.get("contact_email") or customer.get("email")
+    return Order(
+        id=order_id,
+        name=payload.get("name") or f"#{payload.get('order_number', payload['id'])}",
+        created_at=created,
+        updated_at=_required_time(payload.get("updated_at"), created),
+        financial_status=_upper(payload.get("financial_status")),
+        fulfillment_status=_WEBHOOK_FULFILLMENT_STATUS.get(payload.get("fulfillment_status"), "UNFULFILLED"),
+        total=Money(str(payload.get("total_price") or "0.00"), payload.get("currency") or ""),
+        closed_at=parse_time(payload.get("closed_at")),
+        cancelled_at=parse_time(payload.get("cancelled_at")),
+        test=bool(payload.get("test")),
+        tags=_split_tags(payload.get("tags")),
+        customer=Customer(name, email) if (name or email) else None,
+        fulfillments=tuple(fulfillment_from_webhook(f) for f in payload.get("fulfillments") or ()),
+        fulfillment_orders=None,
+    )
+
+
+def fulfillment_from_webhook(payload: dict[str, Any]) -> Fulfillment:
+    fulfillment_id = payload.get("admin_graphql_api_id") or f"gid://shopify/Fulfillment/{payload['id']}"
+    created = _required_time(payload.get("created_at"), parse_time(payload.get("updated_at")))
+    numbers = payload.get("tracking_numbers") or (
+        [payload["tracking_number"]] if payload.get("tracking_number") else []
+    )
+    urls = payload.get("tracking_urls") or ([payload["tracking_url"]] if payload.get("tracking_url") else [])
+    tracking = tuple(
+        Tracking(number, payload.get("tracking_company"), urls[i] if i < len(urls) else None)
+        for i, number in enumerate(numbers)
+    )
+    return Fulfillment(
+        id=fulfillment_id,
+        status=(payload.get("status") or "pending").upper(),
+        created_at=created,
+        updated_at=_required_time(payload.get("updated_at"), created),
+        tracking=tracking,
+    )
+
+
+# --- GraphQL nodes (shapes of operations.ORDER_FIELDS) ----------------------------------------------------------
+
+
+def order_from_graphql(node: dict[str, Any]) -> Order:
+    customer = node.get("customer") or {}
+    customer_email = (customer.get("defaultEmailAddress") or {}).get("emailAddress")
+    name = customer.get("displayName")
+    email = node.get("email") or customer_email
+    money = (node.get("totalPriceSet") or {}).get("shopMoney") or {}
+    return Order(
+        id=node["id"],
+        name=node["name"],
+        created_at=_required_time(node["createdAt"]),
+        updated_at=_required_time(node["updatedAt"]),
+        financial_status=node.get("displayFinancialStatus"),
+        fulfillment_status=node.get("displayFulfillmentStatus") or "UNFULFILLED",
+        total=Money(str(money.get("amount") or "0.00"), money.get("currencyCode") or ""),
+        closed_at=parse_time(node.get("closedAt")) if node.get("closed") else None,
+        cancelled_at=parse_time(node.get("cancelledAt")),
+        test=bool(node.get("test")),
+        tags=_split_tags(node.get("tags")),
+        customer=Customer(name, email) if (name or email) else None,
+        fulfillments=tuple(_fulfillment_from_graphql(f) for f in node.get("fulfillments") or ()),
+        fulfillment_orders=tuple(
+            _fulfillment_order_from_graphql(fo) for fo in (node.get("fulfillmentOrders") or {}).get("nodes") or ()
+        ),
+    )
+
+
+def _fulfillment_from_graphql(node: dict[str, Any]) -> Fulfillment:
+    return Fulfillment(
+        id=node["id"],
+        status=node["status"],
+        created_at=_required_time(node["createdAt"]),
+        updated_at=_required_time(node["updatedAt"]),
+        tracking=tuple(
+            Tracking(t.get("number"), t.get("company"), t.get("url")) for t in node.get("trackingInfo") or ()
+        ),
+    )
+
+
+def _fulfillment_order_from_graphql(node: dict[str, Any]) -> FulfillmentOrder:
+    assigned = node.get("assignedLocation") or {}
+    service = ((assigned.get("location") or {}).get("fulfillmentService") or {}).get("serviceName")
+    return FulfillmentOrder(
+        id=node["id"],
+        status=node["status"],
+        request_status=node["requestStatus"],
+        created_at=_required_time(node["createdAt"]),
+        updated_at=_required_time(node["updatedAt"]),
+        location=assigned.get("name"),
+        service=service,
+        fulfill_at=parse_time(node.get("fulfillAt")),
+        fulfill_by=parse_time(node.get("fulfillBy")),
+        holds=tuple(Hold(h["id"], h["reason"], h.get("reasonNotes")) for h in node.get("fulfillmentHolds") or ()),
+        supported_actions=tuple(a["action"] for a in node.get("supportedActions") or ()),
+        lines=tuple(
+            FulfillmentOrderLine(
+                id=line["id"],
+                title=line.get("productTitle") or "",
+                sku=line.get("sku"),
+                remaining=line.get("remainingQuantity") or 0,
+                total=line.get("totalQuantity") or 0,
+            )
+            for line in (node.get("lineItems") or {}).get("nodes") or ()
+        ),
+    )
+
+
+# --- the stored record (JSON-safe dict) -------------------------------------------------------------------------
+
+
+def order_to_record(order: Order) -> dict[str, Any]:
+    """A JSON-safe dict; `order_from_record` inverts it exactly."""
+    return _jsonable(asdict(order))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def order_from_record(record: dict[str, Any]) -> Order:
+    fos = record.get("fulfillment_orders")
+    customer = record.get("customer")
+    return Order(
+        id=record["id"],
+        name=record["name"],
+        created_at=_required_time(record["created_at"]),
+        updated_at=_required_time(record["updated_at"]),
+        financial_status=record.get("financial_status"),
+        fulfillment_status=record["fulfillment_status"],
+        total=Money(**record["total"]),
+        closed_at=parse_time(record.get("closed_at")),
+        cancelled_at=parse_time(record.get("cancelled_at")),
+        test=bool(record.get("test")),
+        tags=tuple(record.get("tags") or ()),
+        customer=Customer(**customer) if customer else None,
+        fulfillments=tuple(
+            Fulfillment(
+                id=f["id"],
+                status=f["status"],
+                created_at=_required_time(f["created_at"]),
+                updated_at=_required_time(f["updated_at"]),
+                tracking=tuple(Tracking(**t) for t in f.get("tracking") or ()),
+            )
+            for f in record.get("fulfillments") or ()
+        ),
+        fulfillment_orders=None
+        if fos is None
+        else tuple(
+            FulfillmentOrder(
+                id=fo["id"],
+                status=fo["status"],
+                request_status=fo["request_status"],
+                created_at=_required_time(fo["created_at"]),
+                updated_at=_required_time(fo["updated_at"]),
+                location=fo.get("location"),
+                service=fo.get("service"),
+                fulfill_at=parse_time(fo.get("fulfill_at")),
+                fulfill_by=parse_time(fo.get("fulfill_by")),
+                holds=tuple(Hold(**h) for h in fo.get("holds") or ()),
+                supported_actions=tuple(fo.get("supported_actions") or ()),
+                lines=tuple(FulfillmentOrderLine(**line) for line in fo.get("lines") or ()),
+            )
+            for fo in fos
+        ),
+    )
