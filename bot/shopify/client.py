@@ -1,0 +1,274 @@
+"""Async Shopify Admin GraphQL client: auth, API version, cost-based throttling, retries, typed errors, pages.
+
+Throttling follows Shopify's leaky bucket: each answer's `extensions.cost.throttleStatus` tells how many points are
+available and how fast they come back; before sending, the client waits until the bucket (as last reported, plus
+what has been restored since) holds the cost this operation needed last time. A THROTTLED answer (which arrives
+with HTTP 200) is retried after exactly the wait it implies. Queries are retried on 5xx and timeouts with backoff;
+mutations are not, because a mutation that timed out may have been applied: the caller re-reads state instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bot.domain.orders import Order, order_from_graphql
+from bot.shopify import operations
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COST = 100.0  # assumed for an operation not yet seen; replaced by what Shopify reports
+MAX_THROTTLE_WAITS = 30  # THROTTLED answers retried before giving up (each after its computed wait)
+
+
+class ShopifyError(Exception):
+    """Something Shopify refused or could not do, worded for the person who asked."""
+
+
+class ShopifyAuthError(ShopifyError):
+    pass
+
+
+class ShopifyUnavailable(ShopifyError):
+    """5xx, timeouts, refused connections or throttling that outlasted our patience."""
+
+
+class ShopifyQueryError(ShopifyError):
+    """GraphQL-level errors: an invalid document, an unknown field, a cost over the maximum."""
+
+
+class ShopifyUserError(ShopifyError):
+    """A mutation's userErrors: the request was understood and refused."""
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        self.errors = errors
+        super().__init__("; ".join(e.get("message", "unknown error") for e in errors) or "Shopify refused the change")
+
+
+@dataclass
+class Bucket:
+    """The last throttle status Shopify reported, and when."""
+
+    maximum: float = 1000.0
+    available: float = 1000.0
+    restore_rate: float = 50.0
+    at: float = 0.0
+
+    def available_at(self, now: float) -> float:
+        return min(self.maximum, self.available + (now - self.at) * self.restore_rate)
+
+    def wait_for(self, cost: float, now: float) -> float:
+        missing = min(cost, self.maximum) - self.available_at(now)
+        return max(0.0, missing / self.restore_rate) if self.restore_rate > 0 else 0.0
+
+
+class ShopifyClient:
+    def __init__(
+        self,
+        *,
+        graphql_url: str,
+        access_token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 10.0,
+        max_attempts: int = 4,
+        backoff: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
+        self.graphql_url = graphql_url
+        self._token = access_token
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._token_url = token_url or graphql_url.split("/admin/api/")[0] + "/admin/oauth/access_token"
+        self._token_expires = float("inf") if access_token else 0.0
+        self._own_session = session is None
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._clock = clock
+        self._sleep = sleep
+        self.bucket = Bucket(at=clock())
+        self._costs: dict[str, float] = {}
+        self._bucket_lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    # --- auth -----------------------------------------------------------------------------------------------
+
+    async def _access_token(self) -> str:
+        if self._token and self._clock() < self._token_expires:
+            return self._token
+        if not (self._client_id and self._client_secret):
+            raise ShopifyAuthError("No Shopify access token: set SHOPIFY_ACCESS_TOKEN or SHOPIFY_CLIENT_ID and SECRET.")
+        form = {"grant_type": "client_credentials", "client_id": self._client_id, "client_secret": self._client_secret}
+        try:
+            async with self._http().post(self._token_url, data=form, timeout=self._timeout) as response:
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ShopifyUnavailable(
+                f"Could not reach Shopify to get an access token ({exc.__class__.__name__})."
+            ) from exc
+        if response.status != 200 or "access_token" not in body:
+            raise ShopifyAuthError("Shopify refused the app's client credentials; check SHOPIFY_CLIENT_ID and SECRET.")
+        self._token = body["access_token"]
+        self._token_expires = self._clock() + float(body.get("expires_in", 86400)) - 60
+        return self._token
+
+    # --- requests -------------------------------------------------------------------------------------------
+
+    async def execute(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run one document and return its `data`, waiting out throttling; raise a ShopifyError subclass."""
+        name = _operation_name(document)
+        is_mutation = document.lstrip().startswith("mutation")
+        attempts = throttled = 0
+        while True:
+            await self._wait_for_budget(name)
+            attempts += 1
+            try:
+                status, body = await self._post(document, variables)
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                sent = not isinstance(exc, aiohttp.ClientConnectorError)
+                if (is_mutation and sent) or attempts >= self._max_attempts:
+                    raise ShopifyUnavailable(_unavailable_text(exc, is_mutation and sent)) from exc
+                await self._sleep(self._retry_delay(attempts))
+                continue
+            if status in (401, 403):
+                if status == 401 and self._client_id and attempts == 1:
+                    self._token_expires = 0.0
+                    continue
+                raise ShopifyAuthError(_auth_text(status))
+            if status == 429 or status >= 500:
+                if (is_mutation and status != 429) or attempts >= self._max_attempts:
+                    raise ShopifyUnavailable(f"Shopify answered HTTP {status}; try again in a minute.")
+                await self._sleep(self._retry_delay(attempts))
+                continue
+            self._note_cost(name, body)
+            errors = body.get("errors") if isinstance(body, dict) else None
+            if errors and _is_throttled(errors):
+                throttled += 1
+                if throttled > MAX_THROTTLE_WAITS:
+                    raise ShopifyUnavailable("Shopify kept throttling us; the shop's API budget is used up for now.")
+                attempts -= 1  # a throttled request was not executed: it is no failed attempt
+                continue
+            if errors:
+                raise ShopifyQueryError("Shopify rejected the request: " + _error_messages(errors))
+            if status != 200 or not isinstance(body, dict) or "data" not in body:
+                raise ShopifyUnavailable(f"Shopify sent an unexpected answer (HTTP {status}).")
+            return body["data"]
+
+    async def mutate(self, document: str, variables: dict[str, Any], payload: str) -> dict[str, Any]:
+        """Run a mutation and return its payload object; userErrors become ShopifyUserError."""
+        result = (await self.execute(document, variables))[payload] or {}
+        errors = result.get("userErrors") or result.get("orderCancelUserErrors") or []
+        if errors:
+            raise ShopifyUserError(errors)
+        return result
+
+    async def _post(self, document: str, variables: dict[str, Any] | None) -> tuple[int, Any]:
+        headers = {"X-Shopify-Access-Token": await self._access_token(), "Content-Type": "application/json"}
+        payload = {"query": document, "variables": variables or {}}
+        async with self._http().post(self.graphql_url, json=payload, headers=headers, timeout=self._timeout) as resp:
+            try:
+                return resp.status, await resp.json(content_type=None)
+            except ValueError:
+                return resp.status, None
+
+    async def _wait_for_budget(self, name: str) -> None:
+        async with self._bucket_lock:
+            wait = self.bucket.wait_for(self._costs.get(name, DEFAULT_COST), self._clock())
+            if wait > 0:
+                log.debug("waiting %.2fs for Shopify's cost budget before %s", wait, name)
+                await self._sleep(wait)
+
+    def _note_cost(self, name: str, body: Any) -> None:
+        cost = (body.get("extensions") or {}).get("cost") if isinstance(body, dict) else None
+        if not cost:
+            return
+        status = cost.get("throttleStatus") or {}
+        now = self._clock()
+        self.bucket = Bucket(
+            maximum=float(status.get("maximumAvailable", self.bucket.maximum)),
+            available=float(status.get("currentlyAvailable", self.bucket.available)),
+            restore_rate=float(status.get("restoreRate", self.bucket.restore_rate)),
+            at=now,
+        )
+        requested = cost.get("requestedQueryCost")
+        if requested is not None:
+            self._costs[name] = float(requested)
+
+    def _retry_delay(self, attempt: int) -> float:
+        return self._backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+
+    # --- the bot's reads --------------------------------------------------------------------------------------
+
+    async def fetch_order(self, order_id: str) -> Order | None:
+        node = (await self.execute(operations.ORDER, {"id": order_id}))["order"]
+        return order_from_graphql(node) if node else None
+
+    async def fetch_order_of_fulfillment_order(self, fulfillment_order_id: str) -> Order | None:
+        node = (await self.execute(operations.ORDER_OF_FULFILLMENT_ORDER, {"id": fulfillment_order_id}))[
+            "fulfillmentOrder"
+        ]
+        return order_from_graphql(node["order"]) if node else None
+
+    async def orders(self, query: str, page_size: int = 10) -> AsyncIterator[list[Order]]:
+        """Yield pages of orders matching a Shopify search query, following cursors to the end."""
+        after = None
+        while True:
+            page = (await self.execute(operations.ORDERS_PAGE, {"first": page_size, "after": after, "query": query}))[
+                "orders"
+            ]
+            yield [order_from_graphql(node) for node in page["nodes"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                return
+            after = page["pageInfo"]["endCursor"]
+
+    async def shop_and_scopes(self) -> tuple[dict[str, Any], set[str]]:
+        data = await self.execute(operations.SHOP_AND_SCOPES)
+        return data["shop"], {s["handle"] for s in data["currentAppInstallation"]["accessScopes"]}
+
+
+def _operation_name(document: str) -> str:
+    head = document.lstrip().split("(", 1)[0].split("{", 1)[0].split()
+    return head[1] if len(head) > 1 else "anonymous"
+
+
+def _is_throttled(errors: Any) -> bool:
+    return isinstance(errors, list) and any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors)
+
+
+def _error_messages(errors: Any) -> str:
+    if isinstance(errors, str):
+        return errors
+    return "; ".join(str(e.get("message", e)) for e in errors)
+
+
+def _auth_text(status: int) -> str:
+    if status == 401:
+        return "Shopify did not accept the access token; check SHOPIFY_ACCESS_TOKEN (or the client credentials)."
+    return "The Shopify app lacks a permission this needs; run `python -m bot check` to list missing scopes."
+
+
+def _unavailable_text(exc: BaseException, maybe_applied: bool) -> str:
+    what = "timed out" if isinstance(exc, TimeoutError) else "could not be reached"
+    if maybe_applied:
+        return f"Shopify {what} while making the change; it may or may not have been applied. Check the order."
+    return f"Shopify {what}; try again in a minute."

@@ -1,0 +1,214 @@
+"""Every GraphQL document orderbot sends to the Shopify Admin API.
+
+Each is validated against Shopify's schema (and checked for deprecated fields) by tests/shopify/test_operations.py.
+Mutations select `userErrors { field message }` so the client can turn them into a ShopifyUserError.
+"""
+
+# What the rules need of an order. Sizes are bounded so that a page stays under Shopify's 1,000-point maximum
+# requested cost per query (connections cost 2 + first × node); line items are only fetched for one order at a time.
+ORDER_FIELDS = """
+fragment OrderFields on Order {
+  id
+  name
+  createdAt
+  updatedAt
+  closed
+  closedAt
+  cancelledAt
+  test
+  displayFinancialStatus
+  displayFulfillmentStatus
+  tags
+  email
+  customer { displayName defaultEmailAddress { emailAddress } }
+  totalPriceSet { shopMoney { amount currencyCode } }
+  fulfillments(first: 5) {
+    id
+    status
+    createdAt
+    updatedAt
+    trackingInfo(first: 3) { number company url }
+  }
+  fulfillmentOrders(first: 10) {
+    nodes {
+      id
+      status
+      requestStatus
+      createdAt
+      updatedAt
+      fulfillAt
+      fulfillBy
+      assignedLocation { name location { fulfillmentService { serviceName } } }
+      fulfillmentHolds { id reason reasonNotes }
+      supportedActions { action }
+    }
+  }
+}
+"""
+
+# Reconciliation: one page of orders matching a search query (see service.RECONCILE_QUERIES).
+ORDERS_PAGE = (
+    """
+query OrdersPage($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    nodes { ...OrderFields }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+    + ORDER_FIELDS
+)
+
+ORDER = (
+    """
+query Order($id: ID!) {
+  order(id: $id) {
+    ...OrderFields
+    fulfillmentOrders(first: 10) {
+      nodes { id lineItems(first: 50) { nodes { id productTitle sku remainingQuantity totalQuantity } } }
+    }
+  }
+}
+"""
+    + ORDER_FIELDS
+)
+
+# fulfillment_orders/* and fulfillment_holds/* webhooks name a fulfillment order, not its order.
+ORDER_OF_FULFILLMENT_ORDER = (
+    """
+query OrderOfFulfillmentOrder($id: ID!) {
+  fulfillmentOrder(id: $id) { order { ...OrderFields } }
+}
+"""
+    + ORDER_FIELDS
+)
+
+SHOP_AND_SCOPES = """
+query ShopAndScopes {
+  shop { name myshopifyDomain ianaTimezone currencyCode }
+  currentAppInstallation { accessScopes { handle } }
+}
+"""
+
+# --- mutations (DESIGN §1) -------------------------------------------------------------------------------------
+
+FULFILLMENT_CREATE = """
+mutation FulfillmentCreate($fulfillment: FulfillmentInput!, $message: String) {
+  fulfillmentCreate(fulfillment: $fulfillment, message: $message) {
+    fulfillment { id status trackingInfo(first: 5) { number company url } }
+    userErrors { field message }
+  }
+}
+"""
+
+FULFILLMENT_REQUEST_SUBMIT = """
+mutation FulfillmentRequestSubmit($id: ID!, $message: String, $notifyCustomer: Boolean) {
+  fulfillmentOrderSubmitFulfillmentRequest(id: $id, message: $message, notifyCustomer: $notifyCustomer) {
+    submittedFulfillmentOrder { id status requestStatus }
+    userErrors { field message }
+  }
+}
+"""
+
+CANCELLATION_REQUEST_SUBMIT = """
+mutation CancellationRequestSubmit($id: ID!, $message: String) {
+  fulfillmentOrderSubmitCancellationRequest(id: $id, message: $message) {
+    fulfillmentOrder { id status requestStatus }
+    userErrors { field message }
+  }
+}
+"""
+
+HOLD_RELEASE = """
+mutation HoldRelease($id: ID!, $holdIds: [ID!]) {
+  fulfillmentOrderReleaseHold(id: $id, holdIds: $holdIds) {
+    fulfillmentOrder { id status }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_CLOSE = """
+mutation OrderClose($input: OrderCloseInput!) {
+  orderClose(input: $input) {
+    order { id closed closedAt }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_OPEN = """
+mutation OrderOpen($input: OrderOpenInput!) {
+  orderOpen(input: $input) {
+    order { id closed closedAt }
+    userErrors { field message }
+  }
+}
+"""
+
+FULFILLMENT_CANCEL = """
+mutation FulfillmentCancel($id: ID!) {
+  fulfillmentCancel(id: $id) {
+    fulfillment { id status }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_CANCEL = """
+mutation OrderCancel(
+  $orderId: ID!
+  $reason: OrderCancelReason!
+  $restock: Boolean!
+  $refundMethod: OrderCancelRefundMethodInput
+  $notifyCustomer: Boolean
+  $staffNote: String
+) {
+  orderCancel(
+    orderId: $orderId
+    reason: $reason
+    restock: $restock
+    refundMethod: $refundMethod
+    notifyCustomer: $notifyCustomer
+    staffNote: $staffNote
+  ) {
+    job { id done }
+    orderCancelUserErrors { field message code }
+  }
+}
+"""
+
+TAGS_ADD = """
+mutation TagsAdd($id: ID!, $tags: [String!]!) {
+  tagsAdd(id: $id, tags: $tags) {
+    node { id }
+    userErrors { field message }
+  }
+}
+"""
+
+ALL_DOCUMENTS = {
+    "OrdersPage": ORDERS_PAGE,
+    "Order": ORDER,
+    "OrderOfFulfillmentOrder": ORDER_OF_FULFILLMENT_ORDER,
+    "ShopAndScopes": SHOP_AND_SCOPES,
+    "FulfillmentCreate": FULFILLMENT_CREATE,
+    "FulfillmentRequestSubmit": FULFILLMENT_REQUEST_SUBMIT,
+    "CancellationRequestSubmit": CANCELLATION_REQUEST_SUBMIT,
+    "HoldRelease": HOLD_RELEASE,
+    "OrderClose": ORDER_CLOSE,
+    "OrderOpen": ORDER_OPEN,
+    "FulfillmentCancel": FULFILLMENT_CANCEL,
+    "OrderCancel": ORDER_CANCEL,
+    "TagsAdd": TAGS_ADD,
+}
+
+# Access scopes the documents above need (DESIGN §6). `check` lists any the installation lacks.
+REQUIRED_SCOPES = (
+    "read_orders",
+    "write_orders",
+    "read_merchant_managed_fulfillment_orders",
+    "write_merchant_managed_fulfillment_orders",
+    "read_third_party_fulfillment_orders",
+    "write_third_party_fulfillment_orders",
+)

@@ -1,0 +1,159 @@
+"""POST /shopify/webhooks: verify the HMAC, store the delivery (deduplicated), answer, and only then process.
+
+Deliveries from concurrent requests are written in group commits by one InboxWriter: each request waits for the
+commit that holds its row, so a 200 always means "on disk" (DESIGN §6: persist-then-ack lost nothing under kill -9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from bot.store import Delivery, Store
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 2 * 1024 * 1024  # Shopify's largest order payloads stay well under this; more is refused (413).
+
+# Topics whose body carries the order itself (applied directly, so a replayed body must not be applied again).
+ORDER_BODY_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+        "fulfillments/create",
+        "fulfillments/update",
+    }
+)
+
+
+def verify_hmac(body: bytes, header_value: str | None, secret: str) -> bool:
+    """Shopify's X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the raw body. Compared as bytes, in constant time."""
+    if not header_value or not secret:
+        return False
+    try:
+        received = base64.b64decode(header_value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return hmac.compare_digest(received, expected)
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The header value Shopify would send for `body` (used by the tests, the demo and the benchmarks)."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def body_key(topic: str, payload: dict[str, Any]) -> str | None:
+    """The body's identity, so a captured body replayed under fresh (unsigned) header ids is still a duplicate.
+
+    Only for topics whose body is applied as it is; other topics only make us re-read Shopify, which is harmless.
+    """
+    if topic not in ORDER_BODY_TOPICS:
+        return None
+    identity = payload.get("admin_graphql_api_id") or payload.get("id")
+    if identity is None:
+        return None
+    return f"{topic}|{identity}|{payload.get('updated_at')}"
+
+
+class InboxWriter:
+    """Collects deliveries from concurrent requests and stores them in batches, one commit each."""
+
+    def __init__(self, store: Store, on_stored: Callable[[], None]):
+        self._store = store
+        self._on_stored = on_stored
+        self._queue: list[tuple[Delivery, asyncio.Future[bool]]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="inbox-writer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def submit(self, delivery: Delivery) -> bool:
+        """Store one delivery; True when it is new, False for a duplicate. Returns after the commit."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((delivery, future))
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self._queue = self._queue, []
+            if not batch:
+                continue
+            try:
+                fresh = await self._store.add_deliveries([delivery for delivery, _ in batch])
+            except Exception as exc:  # the database failed: every waiting request must answer 503, not hang
+                log.exception("could not store %d webhook deliveries", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), is_new in zip(batch, fresh, strict=True):
+                if not future.done():
+                    future.set_result(is_new)
+            self._on_stored()
+
+
+def make_handler(secret: str, writer: InboxWriter) -> Callable[[web.Request], Any]:
+    async def handle_webhook(request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return _answer(413, "body larger than 2 MiB")
+        body = await request.read()
+        if not verify_hmac(body, request.headers.get("X-Shopify-Hmac-Sha256"), secret):
+            return _answer(401, "invalid or missing X-Shopify-Hmac-Sha256")
+        topic = request.headers.get("X-Shopify-Topic", "").strip().lower()
+        if not topic:
+            return _answer(400, "missing X-Shopify-Topic")
+        text, payload = _parse_object(body)
+        if payload is None:
+            return _answer(400, "body is not a UTF-8 JSON object")
+        delivery = Delivery(
+            webhook_id=request.headers.get("X-Shopify-Webhook-Id"),
+            event_id=request.headers.get("X-Shopify-Event-Id"),
+            topic=topic,
+            shop=request.headers.get("X-Shopify-Shop-Domain"),
+            triggered_at=request.headers.get("X-Shopify-Triggered-At"),
+            body_key=body_key(topic, payload),
+            body=text,
+        )
+        try:
+            is_new = await writer.submit(delivery)
+        except Exception:  # logged by the writer; Shopify will retry a 503
+            return _answer(503, "could not store the delivery; retry later")
+        return web.json_response({"ok": True, "duplicate": not is_new})
+
+    return handle_webhook
+
+
+def _parse_object(body: bytes) -> tuple[str, dict[str, Any] | None]:
+    try:
+        text = body.decode("utf-8")
+        payload = json.loads(text)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return "", None
+    return text, payload if isinstance(payload, dict) else None
+
+
+def _answer(status: int, message: str) -> web.Response:
+    return web.json_response({"ok": False, "error": message}, status=status)

@@ -1,0 +1,184 @@
+"""The Shopify client against the sandbox over HTTP: throttling, retries, errors, pagination, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import aiohttp
+import pytest
+
+from bot.sandbox.seed import generate_orders
+from bot.sandbox.serving import serve
+from bot.sandbox.shopify import SandboxShopify
+from bot.shopify import operations
+from bot.shopify.client import (
+    ShopifyAuthError,
+    ShopifyClient,
+    ShopifyQueryError,
+    ShopifyUnavailable,
+    ShopifyUserError,
+)
+
+
+class FakeClock:
+    """Time that passes only when someone sleeps: throttling tests run instantly and exactly."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def start(shop: SandboxShopify, **client_options) -> tuple[ShopifyClient, aiohttp.web.AppRunner]:
+    runner, url = await serve(shop.app)
+    options = {"access_token": shop.access_token, **client_options}
+    return ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", **options), runner
+
+
+@pytest.fixture
+async def shop_and_client(now):
+    clock = FakeClock()
+    shop = SandboxShopify(generate_orders(120, now), bucket_size=1000.0, restore_rate=50.0, clock=clock)
+    client, runner = await start(shop, clock=clock, sleep=clock.sleep, backoff=0.01)
+    yield shop, client, clock
+    await client.close()
+    await runner.cleanup()
+
+
+async def test_pagination_reads_every_matching_order_once(shop_and_client):
+    shop, client, _ = shop_and_client
+    seen = []
+    pages = 0
+    async for page in client.orders("status:open", page_size=10):
+        pages += 1
+        seen.extend(o.id for o in page)
+    expected = [
+        oid
+        for oid, o in shop.orders.items()
+        if not shop.webhook_payload(oid)["closed_at"] and not shop.webhook_payload(oid)["cancelled_at"]
+    ]
+    assert sorted(seen) == sorted(expected)
+    assert len(seen) == len(set(seen))
+    assert pages == -(-len(expected) // 10)
+
+
+async def test_the_client_waits_before_it_would_be_throttled(shop_and_client):
+    shop, client, clock = shop_and_client
+    async for _ in client.orders("status:any", page_size=10):
+        pass
+    outcomes = [op.outcome for op in shop.operations]
+    assert "throttled" not in outcomes[1:], "after the first answer, the client knows the budget and waits"
+    assert clock.slept, "it had to wait: 12 pages cost more than the 1,000-point bucket"
+
+
+async def test_a_throttled_answer_is_retried_after_the_computed_wait(shop_and_client):
+    shop, client, clock = shop_and_client
+    shop.fail_next("throttled")
+    order_id = next(iter(shop.orders))
+    order = await client.fetch_order(order_id)
+    assert order is not None and order.id == order_id
+    assert [op.outcome for op in shop.operations] == ["throttled", "ok"]
+    assert clock.slept and clock.slept[-1] > 0
+
+
+async def test_server_errors_are_retried_with_backoff_for_queries(shop_and_client):
+    shop, client, clock = shop_and_client
+    shop.fail_next("http_500", times=2)
+    assert await client.fetch_order(next(iter(shop.orders))) is not None
+    assert [op.outcome for op in shop.operations][-3:] == ["http_500", "http_500", "ok"]
+    assert len(clock.slept) >= 2 and clock.slept[1] > clock.slept[0] / 2
+
+
+async def test_persistent_server_errors_become_a_plain_sentence(shop_and_client):
+    shop, client, _ = shop_and_client
+    shop.fail_next("http_503", times=10)
+    with pytest.raises(ShopifyUnavailable, match="HTTP 503; try again in a minute"):
+        await client.fetch_order(next(iter(shop.orders)))
+
+
+async def test_a_mutation_is_not_retried_after_a_server_error(shop_and_client):
+    shop, client, _ = shop_and_client
+    shop.fail_next("http_500")
+    order_id = next(iter(shop.orders))
+    with pytest.raises(ShopifyUnavailable):
+        await client.mutate(operations.TAGS_ADD, {"id": order_id, "tags": ["x"]}, "tagsAdd")
+    assert [op.outcome for op in shop.operations] == ["http_500"]
+
+
+async def test_user_errors_become_a_typed_error_with_the_messages(shop_and_client):
+    shop, client, _ = shop_and_client
+    shop.fail_next("user_errors", message="Order is already closed")
+    with pytest.raises(ShopifyUserError) as caught:
+        await client.mutate(operations.ORDER_CLOSE, {"input": {"id": next(iter(shop.orders))}}, "orderClose")
+    assert str(caught.value) == "Order is already closed"
+    assert caught.value.errors[0]["message"] == "Order is already closed"
+
+
+async def test_an_invalid_document_is_a_query_error(shop_and_client):
+    _, client, _ = shop_and_client
+    with pytest.raises(ShopifyQueryError, match="notAField"):
+        await client.execute("query { shop { notAField } }")
+
+
+async def test_timeouts_are_retried_then_reported(now):
+    shop = SandboxShopify(generate_orders(3, now))
+    client, runner = await start(shop, timeout=0.2, backoff=0.01, max_attempts=2)
+    shop.fail_next("timeout", times=5, delay=1.0)
+    started = time.monotonic()
+    with pytest.raises(ShopifyUnavailable, match="timed out"):
+        await client.fetch_order(next(iter(shop.orders)))
+    assert time.monotonic() - started < 2.0
+    await client.close()
+    await runner.cleanup()
+
+
+async def test_connection_refused_is_reported_plainly():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = ShopifyClient(
+        graphql_url=f"http://127.0.0.1:{port}/admin/api/2026-04/graphql.json",
+        access_token="x",
+        backoff=0.01,
+        max_attempts=2,
+    )
+    with pytest.raises(ShopifyUnavailable, match="could not be reached"):
+        await client.fetch_order("gid://shopify/Order/1")
+    await client.close()
+
+
+async def test_a_wrong_token_is_an_auth_error(now):
+    shop = SandboxShopify(generate_orders(3, now))
+    client, runner = await start(shop, access_token="shpat_wrong")
+    with pytest.raises(ShopifyAuthError, match="SHOPIFY_ACCESS_TOKEN"):
+        await client.fetch_order(next(iter(shop.orders)))
+    await client.close()
+    await runner.cleanup()
+
+
+async def test_client_credentials_are_exchanged_for_a_token(now):
+    shop = SandboxShopify(generate_orders(3, now))
+    client, runner = await start(shop, access_token=None, client_id=shop.client_id, client_secret=shop.client_secret)
+    info, scopes = await client.shop_and_scopes()
+    assert info["myshopifyDomain"] == shop.shop_domain
+    assert set(operations.REQUIRED_SCOPES) <= scopes
+    await client.close()
+    await runner.cleanup()
+
+
+async def test_wrong_client_credentials_are_an_auth_error(now):
+    shop = SandboxShopify(generate_orders(3, now))
+    client, runner = await start(shop, access_token=None, client_id=shop.client_id, client_secret="nope")
+    with pytest.raises(ShopifyAuthError, match="client credentials"):
+        await client.shop_and_scopes()
+    await client.close()
+    await runner.cleanup()
