@@ -1,0 +1,279 @@
+"""The flows: process stored webhooks, reconcile with Shopify, classify. The only module that knows both the domain
+and the adapters (store, Shopify client)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.domain.orders import Order, order_from_webhook, order_gid
+from bot.domain.rules import Policy, Verdict, classify
+from bot.shopify.client import ShopifyClient, ShopifyError
+from bot.store import Store, StoredDelivery
+
+log = logging.getLogger(__name__)
+
+# Reconciliation: open orders not yet fully shipped, and recently shipped ones (a fulfillment may lack tracking).
+RECENTLY_SHIPPED = timedelta(days=14)
+
+
+def reconcile_queries(now: datetime) -> tuple[str, ...]:
+    since = (now - RECENTLY_SHIPPED).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ("status:open -fulfillment_status:shipped", f"status:open fulfillment_status:shipped updated_at:>={since}")
+
+
+INBOX_RETRY_SECONDS = 5
+
+ORDER_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+    }
+)
+PRIVACY_TOPICS = frozenset({"customers/redact", "customers/data_request", "shop/redact", "app/uninstalled"})
+
+
+@dataclass
+class ScanReport:
+    started_at: datetime
+    classified: list[tuple[Order, Verdict]] = field(default_factory=list)
+    missed_by_webhooks: list[str] = field(default_factory=list)  # names of stuck orders no webhook told us about
+    newly_stuck: list[str] = field(default_factory=list)
+
+    @property
+    def stuck(self) -> list[tuple[Order, Verdict]]:
+        return [(o, v) for o, v in self.classified if v.stuck]
+
+
+class Service:
+    def __init__(self, store: Store, shopify: ShopifyClient | None, *, now: Callable[[], datetime] | None = None):
+        self.store = store
+        self.shopify = shopify
+        self.now = now or (lambda: datetime.now(UTC))
+        self._inbox_signal = asyncio.Event()
+
+    # --- webhooks -------------------------------------------------------------------------------------------
+
+    def inbox_changed(self) -> None:
+        self._inbox_signal.set()
+
+    async def process_inbox_forever(self) -> None:
+        """Process stored deliveries as they arrive (and any left over from before a restart)."""
+        while True:
+            try:
+                await self.process_inbox()
+            except Exception:  # e.g. the disk is full: keep the deliveries, try again shortly
+                log.exception("processing stored webhooks failed; retrying in %s s", INBOX_RETRY_SECONDS)
+                await asyncio.sleep(INBOX_RETRY_SECONDS)
+                continue
+            await self._inbox_signal.wait()
+            self._inbox_signal.clear()
+
+    async def process_inbox(self) -> int:
+        processed = 0
+        while batch := await self.store.pending_deliveries():
+            for delivery in batch:
+                status, error = await self._process(delivery)
+                await self.store.finish_delivery(delivery.id, status, error)
+                processed += 1
+        return processed
+
+    async def _process(self, delivery: StoredDelivery) -> tuple[str, str | None]:
+        payload = json.loads(delivery.body)
+        try:
+            handled = await self.on_event(delivery.topic, payload)
+        except ShopifyError as exc:
+            log.warning("webhook %s (%s) could not be completed: %s", delivery.id, delivery.topic, exc)
+            return "failed", str(exc)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("webhook %s (%s) has an unexpected shape: %s", delivery.id, delivery.topic, exc)
+            return "failed", f"unexpected payload: {exc}"
+        except Exception as exc:  # one bad delivery must not stop the processor: keep it for a look, go on
+            log.exception("webhook %s (%s) failed", delivery.id, delivery.topic)
+            return "failed", f"{exc.__class__.__name__}: {exc}"
+        return ("processed" if handled else "ignored"), None
+
+    async def on_event(self, topic: str, payload: dict[str, Any]) -> bool:
+        """Apply one webhook. Returns False for topics orderbot does not act on."""
+        if topic in ORDER_TOPICS:
+            await self._apply_order_webhook(order_from_webhook(payload))
+        elif topic == "orders/edited":
+            await self.refresh_order(order_gid(payload["order_edit"]["order_id"]))
+        elif topic == "orders/delete":
+            await self.store.forget_order(order_gid(payload["id"]))
+        elif topic.startswith("fulfillments/"):
+            await self.refresh_order(order_gid(payload["order_id"]))
+        elif topic.startswith(("fulfillment_orders/", "fulfillment_holds/")):
+            for fo_id in _fulfillment_order_ids(payload):
+                await self._refresh_order_of_fulfillment_order(fo_id)
+        elif topic in PRIVACY_TOPICS:
+            await self._on_privacy(topic, payload)
+        else:
+            log.info("ignoring webhook topic %s: orderbot does not use it", topic)
+            return False
+        return True
+
+    async def _apply_order_webhook(self, order: Order) -> None:
+        result = await self.store.save_order(order, from_webhook=True)
+        if not result.saved:
+            log.info("%s: delivery older than what we have (updated %s); kept ours", order.name, order.updated_at)
+            return
+        stored = await self.store.get_order(order.id)
+        if stored and self._needs_fulfillment_orders(stored) and self.shopify:
+            await self.refresh_order(order.id)
+        elif stored:
+            await self.classify_and_save([stored], found_by="webhook")
+
+    def _needs_fulfillment_orders(self, order: Order) -> bool:
+        """Order webhooks carry no fulfillment orders; the rules need them only for open, unshipped orders."""
+        return not (order.cancelled or order.closed) and order.fulfillment_status != "FULFILLED"
+
+    async def refresh_order(self, order_id: str) -> Order | None:
+        """Re-read one order (with its fulfillment orders: one query) and re-classify it."""
+        if self.shopify is None:
+            return None
+        order = await self.shopify.fetch_order(order_id)
+        if order is None:
+            await self.store.forget_order(order_id)
+            return None
+        return await self._store_and_classify(order)
+
+    async def _refresh_order_of_fulfillment_order(self, fulfillment_order_id: str) -> None:
+        if self.shopify is None:
+            return
+        order = await self.shopify.fetch_order_of_fulfillment_order(fulfillment_order_id)
+        if order is not None:
+            await self._store_and_classify(order)
+
+    async def _store_and_classify(self, order: Order) -> Order:
+        await self.store.save_order(order, from_webhook=True)
+        stored = await self.store.get_order(order.id) or order
+        await self.classify_and_save([stored], found_by="webhook")
+        return stored
+
+    async def _on_privacy(self, topic: str, payload: dict[str, Any]) -> None:
+        if topic == "customers/redact":
+            ids = [order_gid(i) for i in payload.get("orders_to_redact") or ()]
+            touched = await self.store.redact_customer((payload.get("customer") or {}).get("email"), ids)
+            log.info("customers/redact: erased a customer's personal data from %d orders", touched)
+        elif topic == "customers/data_request":
+            ids = [order_gid(i) for i in payload.get("orders_requested") or ()]
+            await self.store.add_audit(
+                actor="shopify", action="data_request", order_id=None, inputs={"orders": ids}, outcome="logged"
+            )
+            log.info(
+                "customers/data_request for %d orders: orderbot holds only name and email from those orders", len(ids)
+            )
+        elif topic == "shop/redact":
+            await self.store.redact_shop()
+            log.info("shop/redact: erased every record of the shop")
+        else:
+            await self.store.set_setting("app_installed", "false", by="shopify")
+            log.warning("app/uninstalled: the shop removed orderbot; alerts stop until it is installed again")
+
+    # --- classification -------------------------------------------------------------------------------------
+
+    async def policy(self) -> Policy:
+        return Policy.from_settings(await self.store.settings())
+
+    async def classify_and_save(self, orders: list[Order], *, found_by: str) -> list[tuple[Order, Verdict]]:
+        now = self.now()
+        policy = await self.policy()
+        snoozes = await self.store.snoozes()
+        verdicts = [(o, classify(o, now, policy, snoozes.get(o.id))) for o in orders]
+        await self.store.save_verdicts([(o.id, v) for o, v in verdicts], found_by=found_by)
+        return verdicts
+
+    # --- reconciliation -------------------------------------------------------------------------------------
+
+    async def reconcile(self, *, dry_run: bool = False) -> ScanReport:
+        """Page through open orders, store them, re-classify, and count stuck orders webhooks never told us about."""
+        if self.shopify is None:
+            raise ShopifyError("Reconciliation needs Shopify credentials (SHOPIFY_SHOP and a token).")
+        report = ScanReport(started_at=self.now())
+        found: dict[str, Order] = {}
+        for query in reconcile_queries(report.started_at):
+            async for page in self.shopify.orders(query):
+                found.update((o.id, o) for o in page)
+        if dry_run:
+            policy = await self.policy() if self.store.is_open else Policy()
+            snoozes = await self.store.snoozes() if self.store.is_open else {}
+            report.classified = [(o, classify(o, report.started_at, policy, snoozes.get(o.id))) for o in found.values()]
+            return report
+        for stale_id in {o.id for o in await self.store.open_orders()} - found.keys():
+            refreshed = await self.shopify.fetch_order(stale_id)  # closed, shipped or deleted since: find out which
+            if refreshed is None:
+                await self.store.forget_order(stale_id)
+            else:
+                found[stale_id] = refreshed
+        for order in found.values():
+            await self.store.save_order(order, from_webhook=False)
+        told_by_webhook = await self.store.order_ids_seen_by_webhook(found)
+        before = {r["order_id"] for r in await self.store.verdict_rows(stuck_only=True)}
+        report.classified = await self.classify_and_save(list(found.values()), found_by="reconcile")
+        report.newly_stuck = [o.name for o, v in report.classified if v.stuck and o.id not in before]
+        report.missed_by_webhooks = [o.name for o, v in report.stuck if o.id not in told_by_webhook]
+        newly_missed = set(report.newly_stuck) & set(report.missed_by_webhooks)
+        if newly_missed:
+            await self.store.bump("stuck_found_by_reconcile", len(newly_missed))
+        await self.store.record_scan(
+            started_at=report.started_at.isoformat(),
+            orders_seen=len(found),
+            stuck=len(report.stuck),
+            missed_by_webhooks=len(report.missed_by_webhooks),
+            error=None,
+        )
+        return report
+
+    async def reconcile_forever(self, interval: timedelta) -> None:
+        """Reconcile on start and every `interval`; an outage is logged and retried next time, never fatal."""
+        while True:
+            try:
+                report = await self.reconcile()
+                log.info(
+                    "reconciled %d open orders: %d stuck, %d that no webhook told us about",
+                    len(report.classified),
+                    len(report.stuck),
+                    len(report.missed_by_webhooks),
+                )
+            except ShopifyError as exc:
+                log.warning("reconciliation failed, next try in %s: %s", interval, exc)
+                await self.store.record_scan(
+                    started_at=self.now().isoformat(), orders_seen=0, stuck=0, missed_by_webhooks=0, error=str(exc)
+                )
+            await asyncio.sleep(interval.total_seconds())
+
+
+def _fulfillment_order_ids(payload: dict[str, Any]) -> list[str]:
+    """Every fulfillment order a fulfillment_orders/* or fulfillment_holds/* body names (they differ by topic)."""
+    ids = []
+    for key in (
+        "fulfillment_order",
+        "original_fulfillment_order",
+        "submitted_fulfillment_order",
+        "moved_fulfillment_order",
+        "remaining_fulfillment_order",
+        "replacement_fulfillment_order",
+    ):
+        item = payload.get(key)
+        if isinstance(item, dict) and item.get("id"):
+            ids.append(_fulfillment_order_gid(item["id"]))
+    merged = (payload.get("fulfillment_order_merges") or {}).get("fulfillment_order") or {}
+    if merged.get("id"):
+        ids.append(_fulfillment_order_gid(merged["id"]))
+    # One order per webhook: the first fulfillment order is enough to find it.
+    return ids[:1]
+
+
+def _fulfillment_order_gid(value: str | int) -> str:
+    text = str(value)
+    return text if text.startswith("gid://") else f"gid://shopify/FulfillmentOrder/{text}"

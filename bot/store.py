@@ -1,0 +1,550 @@
+"""SQLite storage (sqlite-utils over one WAL connection): migrations, orders, inbox, verdicts, audit, settings.
+
+Every call runs on one dedicated thread (a single-thread executor), so writes are serialised, the event loop never
+blocks on disk, and sqlite3's connection is only ever touched by that thread (DESIGN §6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from bot.domain.orders import Order, order_from_record, order_to_record
+from bot.domain.rules import Verdict
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One webhook delivery as it arrived, before processing."""
+
+    webhook_id: str | None
+    event_id: str | None
+    topic: str
+    shop: str | None
+    triggered_at: str | None
+    body_key: str | None  # the body's identity (e.g. order id + updated_at): a replay under fresh ids still matches
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDelivery:
+    id: int
+    topic: str
+    shop: str | None
+    body: str
+    received_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    saved: bool  # False: the stored order is newer (an out-of-order delivery)
+    previous: Order | None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+# --- migrations (PRAGMA user_version counts the ones applied) ----------------------------------------------------
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db["inbox"].create(
+        {
+            "id": int,
+            "webhook_id": str,
+            "event_id": str,
+            "topic": str,
+            "shop": str,
+            "triggered_at": str,
+            "body_key": str,
+            "body": str,
+            "received_at": str,
+            "status": str,
+            "attempts": int,
+            "error": str,
+            "processed_at": str,
+        },
+        pk="id",
+        not_null={"topic", "received_at", "status"},
+        defaults={"status": "pending", "attempts": 0},
+    )
+    db.execute("CREATE UNIQUE INDEX inbox_webhook_id ON inbox(webhook_id)")
+    db.execute("CREATE UNIQUE INDEX inbox_event ON inbox(topic, event_id)")
+    db.execute("CREATE UNIQUE INDEX inbox_body_key ON inbox(body_key)")
+    db.execute("CREATE INDEX inbox_pending ON inbox(status) WHERE status = 'pending'")
+    db["orders"].create(
+        {
+            "id": str,
+            "name": str,
+            "updated_ts": float,
+            "created_ts": float,
+            "is_open": int,
+            "fulfillment_status": str,
+            "customer_email": str,
+            "record": str,
+            "first_seen_at": str,
+            "last_seen_at": str,
+            "webhook_seen": int,
+        },
+        pk="id",
+    )
+    db.execute("CREATE INDEX orders_open ON orders(is_open)")
+    db.execute("CREATE INDEX orders_email ON orders(customer_email)")
+    db["verdicts"].create(
+        {
+            "order_id": str,
+            "status": str,
+            "stuck": int,
+            "reason": str,
+            "severity": str,
+            "since": str,
+            "due_at": str,
+            "explanation": str,
+            "next_steps": str,
+            "actions": str,
+            "classified_at": str,
+            "stuck_since_seen": str,
+            "found_by": str,
+        },
+        pk="order_id",
+    )
+    db.execute("CREATE INDEX verdicts_stuck ON verdicts(stuck, reason)")
+    db["alerts"].create(
+        {"order_id": str, "channel": str, "ts": str, "state": str, "posted_at": str, "updated_at": str},
+        pk="order_id",
+    )
+    db["audit"].create(
+        {
+            "id": int,
+            "at": str,
+            "actor": str,
+            "action": str,
+            "order_id": str,
+            "inputs": str,
+            "outcome": str,
+            "error": str,
+            "duration_ms": float,
+            "channel": str,
+            "ts": str,
+        },
+        pk="id",
+    )
+    db.execute("CREATE INDEX audit_order ON audit(order_id, at)")
+    db.execute("CREATE INDEX audit_at ON audit(at)")
+    db["settings"].create({"key": str, "value": str, "updated_at": str, "updated_by": str}, pk="key")
+    db["snoozes"].create({"order_id": str, "until": str, "by": str, "at": str}, pk="order_id")
+    db["scans"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "orders_seen": int,
+            "stuck": int,
+            "missed_by_webhooks": int,
+            "error": str,
+        },
+        pk="id",
+    )
+    db["counters"].create({"day": str, "name": str, "value": int}, pk=("day", "name"))
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open the database the way DESIGN §6 measured: WAL, NORMAL sync, a busy timeout, owner-only file mode."""
+    if path != ":memory:" and not Path(path).exists():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA secure_delete=ON")  # erased personal data is overwritten, not left in free pages
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class Store:
+    def __init__(self, path: str):
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbot-db")
+        self._db: sqlite_utils.Database | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------------------
+
+    async def open(self) -> Store:
+        await self._call(self._open)
+        return self
+
+    def _open(self) -> None:
+        self._db = sqlite_utils.Database(connect(self.path))
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, migrate in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._transaction(lambda db, migrate=migrate, number=number: (migrate(db), _set_version(db, number)))
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._call(self._db.conn.close)
+            self._db = None
+        self._executor.shutdown(wait=True)
+
+    @property
+    def is_open(self) -> bool:
+        return self._db is not None
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _transaction(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        assert self._db is not None, "the store is not open"
+        with self._db.atomic() as db:
+            return fn(db)
+
+    async def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run `fn(db)` in one transaction on the database thread."""
+        return await self._call(self._transaction, fn)
+
+    async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        return await self._call(lambda: fn(self._db))
+
+    # --- inbox ------------------------------------------------------------------------------------------------
+
+    async def add_deliveries(self, deliveries: list[Delivery]) -> list[bool]:
+        """Store a batch in one commit; True for each delivery that is new, False for a duplicate."""
+
+        def insert(db: sqlite_utils.Database) -> list[bool]:
+            received = _now()
+            fresh = []
+            for d in deliveries:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO inbox (webhook_id, event_id, topic, shop, triggered_at, body_key, body,"
+                    " received_at, status, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)",
+                    [d.webhook_id, d.event_id, d.topic, d.shop, d.triggered_at, d.body_key, d.body, received],
+                )
+                fresh.append(cursor.rowcount == 1)
+            duplicates = fresh.count(False)
+            _bump(db, received[:10], "webhooks_received", len(deliveries))
+            if duplicates:
+                _bump(db, received[:10], "webhooks_duplicate", duplicates)
+            return fresh
+
+        return await self.write(insert)
+
+    async def pending_deliveries(self, limit: int = 100) -> list[StoredDelivery]:
+        def select(db: sqlite_utils.Database) -> list[StoredDelivery]:
+            rows = db.execute(
+                "SELECT id, topic, shop, body, received_at FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?",
+                [limit],
+            ).fetchall()
+            return [StoredDelivery(*row) for row in rows]
+
+        return await self.read(select)
+
+    async def finish_delivery(self, delivery_id: int, status: str, error: str | None = None) -> None:
+        """Mark a delivery done. Its body goes: the order lives in `orders`, and personal data is kept only once."""
+
+        def update(db: sqlite_utils.Database) -> None:
+            db.execute(
+                "UPDATE inbox SET status = ?, error = ?, processed_at = ?, attempts = attempts + 1,"
+                " body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?",
+                [status, error, _now(), status, delivery_id],
+            )
+
+        await self.write(update)
+
+    # --- orders -----------------------------------------------------------------------------------------------
+
+    async def save_order(self, order: Order, *, from_webhook: bool) -> SaveResult:
+        """Store `order` unless the stored copy is newer; keep known fulfillment orders when it brings none."""
+
+        def save(db: sqlite_utils.Database) -> SaveResult:
+            row = db.execute("SELECT record, updated_ts FROM orders WHERE id = ?", [order.id]).fetchone()
+            previous = order_from_record(json.loads(row[0])) if row else None
+            if row and row[1] > _ts(order.updated_at):
+                return SaveResult(False, previous)
+            if row and row[1] == _ts(order.updated_at) and order.fulfillment_orders is None:
+                return SaveResult(False, previous)  # the same version again, with less in it
+            merged = order.with_fulfillment_orders_of(previous)
+            _upsert_order(db, merged, from_webhook=from_webhook, first_seen=None if row else _now())
+            return SaveResult(True, previous)
+
+        return await self.write(save)
+
+    async def get_order(self, order_id: str) -> Order | None:
+        def select(db: sqlite_utils.Database) -> Order | None:
+            row = db.execute("SELECT record FROM orders WHERE id = ?", [order_id]).fetchone()
+            return order_from_record(json.loads(row[0])) if row else None
+
+        return await self.read(select)
+
+    async def forget_order(self, order_id: str) -> None:
+        """The order was deleted in Shopify."""
+
+        def delete(db: sqlite_utils.Database) -> None:
+            db.execute("DELETE FROM orders WHERE id = ?", [order_id])
+            db.execute("DELETE FROM verdicts WHERE order_id = ?", [order_id])
+
+        await self.write(delete)
+
+    async def open_orders(self) -> list[Order]:
+        def select(db: sqlite_utils.Database) -> list[Order]:
+            rows = db.execute("SELECT record FROM orders WHERE is_open = 1").fetchall()
+            return [order_from_record(json.loads(r[0])) for r in rows]
+
+        return await self.read(select)
+
+    async def order_ids_seen_by_webhook(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(ids)
+
+        def select(db: sqlite_utils.Database) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    r[0] for r in db.execute(f"SELECT id FROM orders WHERE webhook_seen = 1 AND id IN ({marks})", chunk)
+                )
+            return found
+
+        return await self.read(select)
+
+    # --- verdicts ---------------------------------------------------------------------------------------------
+
+    async def save_verdicts(self, verdicts: list[tuple[str, Verdict]], *, found_by: str) -> list[str]:
+        """Store verdicts; return the ids of orders that became stuck with this call."""
+
+        def save(db: sqlite_utils.Database) -> list[str]:
+            now = _now()
+            newly_stuck = []
+            for order_id, v in verdicts:
+                before = db.execute(
+                    "SELECT stuck, stuck_since_seen, found_by FROM verdicts WHERE order_id = ?", [order_id]
+                ).fetchone()
+                was_stuck = bool(before and before[0])
+                if v.stuck and not was_stuck:
+                    newly_stuck.append(order_id)
+                db.execute(
+                    "INSERT OR REPLACE INTO verdicts (order_id, status, stuck, reason, severity, since, due_at,"
+                    " explanation, next_steps, actions, classified_at, stuck_since_seen, found_by)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        order_id,
+                        v.status,
+                        int(v.stuck),
+                        v.reason,
+                        v.severity,
+                        v.since.isoformat() if v.since else None,
+                        v.due_at.isoformat() if v.due_at else None,
+                        v.explanation,
+                        json.dumps(v.next_steps),
+                        json.dumps(v.actions),
+                        now,
+                        (before[1] if was_stuck else now) if v.stuck else None,
+                        (before[2] if was_stuck else found_by) if v.stuck else None,
+                    ],
+                )
+            return newly_stuck
+
+        return await self.write(save)
+
+    async def verdict_rows(self, *, stuck_only: bool = False) -> list[dict[str, Any]]:
+        def select(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+            where = "WHERE v.stuck = 1" if stuck_only else ""
+            return list(
+                db.query(
+                    f"SELECT v.*, o.name FROM verdicts v JOIN orders o ON o.id = v.order_id {where} ORDER BY v.since"
+                )
+            )
+
+        return await self.read(select)
+
+    # --- settings and snoozes ---------------------------------------------------------------------------------
+
+    async def settings(self) -> dict[str, str]:
+        return await self.read(lambda db: {r["key"]: r["value"] for r in db["settings"].rows})
+
+    async def set_setting(self, key: str, value: str, by: str) -> None:
+        await self.write(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)",
+                [key, value, _now(), by],
+            )
+        )
+
+    async def snoozes(self) -> dict[str, datetime]:
+        return await self.read(
+            lambda db: {r["order_id"]: datetime.fromisoformat(r["until"]) for r in db["snoozes"].rows}
+        )
+
+    # --- audit, scans, counters -------------------------------------------------------------------------------
+
+    async def add_audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        order_id: str | None,
+        inputs: dict[str, Any],
+        outcome: str,
+        error: str | None = None,
+        duration_ms: float | None = None,
+        channel: str | None = None,
+        ts: str | None = None,
+    ) -> int:
+        row = {
+            "at": _now(),
+            "actor": actor,
+            "action": action,
+            "order_id": order_id,
+            "inputs": json.dumps(inputs),
+            "outcome": outcome,
+            "error": error,
+            "duration_ms": duration_ms,
+            "channel": channel,
+            "ts": ts,
+        }
+        return await self.write(lambda db: _insert(db, "audit", row))
+
+    async def record_scan(
+        self, *, started_at: str, orders_seen: int, stuck: int, missed_by_webhooks: int, error: str | None
+    ) -> None:
+        row = {
+            "started_at": started_at,
+            "finished_at": _now(),
+            "orders_seen": orders_seen,
+            "stuck": stuck,
+            "missed_by_webhooks": missed_by_webhooks,
+            "error": error,
+        }
+        await self.write(lambda db: _insert(db, "scans", row))
+
+    async def counters(self, day: str) -> dict[str, int]:
+        return await self.read(
+            lambda db: {r[0]: r[1] for r in db.execute("SELECT name, value FROM counters WHERE day = ?", [day])}
+        )
+
+    async def bump(self, name: str, by: int = 1) -> None:
+        await self.write(lambda db: _bump(db, _now()[:10], name, by))
+
+    async def health(self) -> dict[str, Any]:
+        def select(db: sqlite_utils.Database) -> dict[str, Any]:
+            pending = db.execute("SELECT count(*) FROM inbox WHERE status = 'pending'").fetchone()[0]
+            orders = db.execute("SELECT count(*) FROM orders").fetchone()[0]
+            stuck = db.execute("SELECT count(*) FROM verdicts WHERE stuck = 1").fetchone()[0]
+            last_scan = db.execute("SELECT finished_at, error FROM scans ORDER BY id DESC LIMIT 1").fetchone()
+            return {
+                "inbox_pending": pending,
+                "orders": orders,
+                "stuck": stuck,
+                "last_scan": last_scan[0] if last_scan else None,
+                "last_scan_error": last_scan[1] if last_scan else None,
+            }
+
+        return await self.read(select)
+
+    # --- privacy (customers/redact, shop/redact) --------------------------------------------------------------
+
+    async def redact_customer(self, email: str | None, order_ids: list[str]) -> int:
+        """Erase one customer's personal data from every table; return how many orders were touched."""
+
+        def redact(db: sqlite_utils.Database) -> int:
+            ids = set(order_ids)
+            if email:
+                ids.update(
+                    r[0] for r in db.execute("SELECT id FROM orders WHERE lower(customer_email) = lower(?)", [email])
+                )
+            for order_id in ids:
+                row = db.execute("SELECT record FROM orders WHERE id = ?", [order_id]).fetchone()
+                if row:
+                    record = json.loads(row[0])
+                    record["customer"] = None
+                    db.execute(
+                        "UPDATE orders SET record = ?, customer_email = NULL WHERE id = ?",
+                        [json.dumps(record), order_id],
+                    )
+                db.execute("UPDATE audit SET inputs = '{}' WHERE order_id = ?", [order_id])
+            needles = [email] if email else []
+            needles += [i.rsplit("/", 1)[1] for i in ids]
+            for needle in needles:
+                db.execute("UPDATE inbox SET body = NULL WHERE body LIKE ?", [f"%{needle}%"])
+            return len(ids)
+
+        touched = await self.write(redact)
+        await self.checkpoint()
+        return touched
+
+    async def redact_shop(self) -> None:
+        """The shop left for good: erase everything it sent us."""
+
+        def erase(db: sqlite_utils.Database) -> None:
+            for table in ("inbox", "orders", "verdicts", "alerts", "audit", "snoozes", "scans", "settings"):
+                db.execute(f"DELETE FROM {table}")
+
+        await self.write(erase)
+        await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL into the main file and truncate it, so erased data leaves the WAL too."""
+        await self._call(lambda: self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+
+
+def _set_version(db: sqlite_utils.Database, number: int) -> None:
+    db.execute(f"PRAGMA user_version = {int(number)}")
+
+
+def _insert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
+    columns = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    return db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())).lastrowid
+
+
+def _bump(db: sqlite_utils.Database, day: str, name: str, by: int) -> None:
+    db.execute(
+        "INSERT INTO counters (day, name, value) VALUES (?, ?, ?)"
+        " ON CONFLICT(day, name) DO UPDATE SET value = value + excluded.value",
+        [day, name, by],
+    )
+
+
+def _upsert_order(db: sqlite_utils.Database, order: Order, *, from_webhook: bool, first_seen: str | None) -> None:
+    now = _now()
+    values = [
+        order.id,
+        order.name,
+        _ts(order.updated_at),
+        _ts(order.created_at),
+        int(not order.closed and not order.cancelled),
+        order.fulfillment_status,
+        order.customer.email if order.customer else None,
+        json.dumps(order_to_record(order)),
+        first_seen or now,
+        now,
+        int(from_webhook),
+    ]
+    db.execute(
+        "INSERT INTO orders (id, name, updated_ts, created_ts, is_open, fulfillment_status, customer_email, record,"
+        " first_seen_at, last_seen_at, webhook_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET name = excluded.name, updated_ts = excluded.updated_ts,"
+        " is_open = excluded.is_open, fulfillment_status = excluded.fulfillment_status,"
+        " customer_email = excluded.customer_email, record = excluded.record, last_seen_at = excluded.last_seen_at,"
+        " webhook_seen = max(webhook_seen, excluded.webhook_seen)",
+        values,
+    )

@@ -1,0 +1,72 @@
+"""The aiohttp Application: routes, and the start and stop of the background tasks beside them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.service import Service
+from bot.shopify.client import ShopifyClient
+from bot.shopify.webhooks import MAX_BODY_BYTES, InboxWriter, make_handler
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+SERVICE = web.AppKey("service", Service)
+TASKS = web.AppKey("tasks", list)
+
+
+def shopify_client(settings: Settings) -> ShopifyClient | None:
+    if not settings.has_shopify_credentials:
+        return None
+    return ShopifyClient(
+        graphql_url=settings.graphql_url,
+        access_token=settings.shopify_access_token,
+        client_id=settings.shopify_client_id,
+        client_secret=settings.shopify_client_secret,
+    )
+
+
+def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application:
+    """The server: POST /shopify/webhooks and GET /healthz, with the inbox processor and the reconcile timer."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    store = Store(settings.database_path)
+    service = Service(store, shopify_client(settings))
+    writer = InboxWriter(store, service.inbox_changed)
+    app[SERVICE] = service
+    app[TASKS] = []
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await store.open()
+        writer.start()
+        app[TASKS].append(asyncio.create_task(service.process_inbox_forever(), name="inbox-processor"))
+        if reconcile and service.shopify is not None:
+            app[TASKS].append(
+                asyncio.create_task(service.reconcile_forever(settings.scan_interval), name="reconcile-timer")
+            )
+        if not settings.shopify_client_secret:
+            log.warning("SHOPIFY_CLIENT_SECRET is not set: every webhook will be refused with 401")
+        yield
+        for task in app[TASKS]:
+            task.cancel()
+        await asyncio.gather(*app[TASKS], return_exceptions=True)
+        await writer.stop()
+        if service.shopify:
+            await service.shopify.close()
+        await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/shopify/webhooks", make_handler(settings.shopify_client_secret or "", writer))
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    store = request.app[SERVICE].store
+    if not store.is_open:
+        return web.json_response({"ok": False, "error": "database not open"}, status=503)
+    return web.json_response({"ok": True, **await store.health()})
