@@ -60,6 +60,8 @@ class Service:
         self.shopify = shopify
         self.now = now or (lambda: datetime.now(UTC))
         self._inbox_signal = asyncio.Event()
+        self._policy: tuple[Policy, dict[str, datetime]] | None = None
+        self._batch_verdicts: list[tuple[str, Verdict]] | None = None  # set while an inbox batch is processed
 
     # --- webhooks -------------------------------------------------------------------------------------------
 
@@ -79,12 +81,17 @@ class Service:
             self._inbox_signal.clear()
 
     async def process_inbox(self) -> int:
+        """Process pending deliveries in batches; a batch's verdicts and outcomes are committed together."""
         processed = 0
         while batch := await self.store.pending_deliveries():
-            for delivery in batch:
-                status, error = await self._process(delivery)
-                await self.store.finish_delivery(delivery.id, status, error)
-                processed += 1
+            self._policy = None  # settings may have changed since the last batch
+            self._batch_verdicts = []
+            try:
+                outcomes = [(delivery.id, *await self._process(delivery)) for delivery in batch]
+                await self.store.finish_deliveries(outcomes, self._batch_verdicts, found_by="webhook")
+            finally:
+                self._batch_verdicts = None
+            processed += len(outcomes)
         return processed
 
     async def _process(self, delivery: StoredDelivery) -> tuple[str, str | None]:
@@ -124,14 +131,13 @@ class Service:
 
     async def _apply_order_webhook(self, order: Order) -> None:
         result = await self.store.save_order(order, from_webhook=True)
-        if not result.saved:
+        if not result.saved or result.current is None:
             log.info("%s: delivery older than what we have (updated %s); kept ours", order.name, order.updated_at)
             return
-        stored = await self.store.get_order(order.id)
-        if stored and self._needs_fulfillment_orders(stored) and self.shopify:
+        if self._needs_fulfillment_orders(result.current) and self.shopify:
             await self.refresh_order(order.id)
-        elif stored:
-            await self.classify_and_save([stored], found_by="webhook")
+        else:
+            await self.classify_and_save([result.current], found_by="webhook")
 
     def _needs_fulfillment_orders(self, order: Order) -> bool:
         """Order webhooks carry no fulfillment orders; the rules need them only for open, unshipped orders."""
@@ -155,8 +161,7 @@ class Service:
             await self._store_and_classify(order)
 
     async def _store_and_classify(self, order: Order) -> Order:
-        await self.store.save_order(order, from_webhook=True)
-        stored = await self.store.get_order(order.id) or order
+        stored = (await self.store.save_order(order, from_webhook=True)).current or order
         await self.classify_and_save([stored], found_by="webhook")
         return stored
 
@@ -182,15 +187,20 @@ class Service:
 
     # --- classification -------------------------------------------------------------------------------------
 
-    async def policy(self) -> Policy:
-        return Policy.from_settings(await self.store.settings())
+    async def policy(self) -> tuple[Policy, dict[str, datetime]]:
+        """The store's policy and snoozes, read once per inbox batch or scan."""
+        if self._policy is None:
+            self._policy = (Policy.from_settings(await self.store.settings()), await self.store.snoozes())
+        return self._policy
 
     async def classify_and_save(self, orders: list[Order], *, found_by: str) -> list[tuple[Order, Verdict]]:
         now = self.now()
-        policy = await self.policy()
-        snoozes = await self.store.snoozes()
+        policy, snoozes = await self.policy()
         verdicts = [(o, classify(o, now, policy, snoozes.get(o.id))) for o in orders]
-        await self.store.save_verdicts([(o.id, v) for o, v in verdicts], found_by=found_by)
+        if self._batch_verdicts is not None and found_by == "webhook":
+            self._batch_verdicts.extend((o.id, v) for o, v in verdicts)  # saved with the batch's outcomes
+        else:
+            await self.store.save_verdicts([(o.id, v) for o, v in verdicts], found_by=found_by)
         return verdicts
 
     # --- reconciliation -------------------------------------------------------------------------------------
@@ -200,13 +210,13 @@ class Service:
         if self.shopify is None:
             raise ShopifyError("Reconciliation needs Shopify credentials (SHOPIFY_SHOP and a token).")
         report = ScanReport(started_at=self.now())
+        self._policy = None
         found: dict[str, Order] = {}
         for query in reconcile_queries(report.started_at):
             async for page in self.shopify.orders(query):
                 found.update((o.id, o) for o in page)
         if dry_run:
-            policy = await self.policy() if self.store.is_open else Policy()
-            snoozes = await self.store.snoozes() if self.store.is_open else {}
+            policy, snoozes = await self.policy() if self.store.is_open else (Policy(), {})
             report.classified = [(o, classify(o, report.started_at, policy, snoozes.get(o.id))) for o in found.values()]
             return report
         for stale_id in {o.id for o in await self.store.open_orders()} - found.keys():

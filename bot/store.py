@@ -50,7 +50,7 @@ class StoredDelivery:
 @dataclass(frozen=True, slots=True)
 class SaveResult:
     saved: bool  # False: the stored order is newer (an out-of-order delivery)
-    previous: Order | None
+    current: Order | None  # what is stored now (with the fulfillment orders kept from before, if it brought none)
 
 
 def _now() -> str:
@@ -258,14 +258,19 @@ class Store:
 
         return await self.read(select)
 
-    async def finish_delivery(self, delivery_id: int, status: str, error: str | None = None) -> None:
-        """Mark a delivery done. Its body goes: the order lives in `orders`, and personal data is kept only once."""
+    async def finish_deliveries(
+        self, outcomes: list[tuple[int, str, str | None]], verdicts: list[tuple[str, Verdict]], *, found_by: str
+    ) -> None:
+        """Save a batch's verdicts and mark its deliveries done, (id, status, error), in one commit. A processed
+        delivery's body goes (the order lives in `orders`, so personal data is kept once); a failed one keeps it."""
 
         def update(db: sqlite_utils.Database) -> None:
-            db.execute(
+            _save_verdicts(db, verdicts, found_by)
+            now = _now()
+            db.conn.executemany(
                 "UPDATE inbox SET status = ?, error = ?, processed_at = ?, attempts = attempts + 1,"
                 " body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?",
-                [status, error, _now(), status, delivery_id],
+                [(status, error, now, status, delivery_id) for delivery_id, status, error in outcomes],
             )
 
         await self.write(update)
@@ -284,7 +289,7 @@ class Store:
                 return SaveResult(False, previous)  # the same version again, with less in it
             merged = order.with_fulfillment_orders_of(previous)
             _upsert_order(db, merged, from_webhook=from_webhook, first_seen=None if row else _now())
-            return SaveResult(True, previous)
+            return SaveResult(True, merged)
 
         return await self.write(save)
 
@@ -330,40 +335,7 @@ class Store:
 
     async def save_verdicts(self, verdicts: list[tuple[str, Verdict]], *, found_by: str) -> list[str]:
         """Store verdicts; return the ids of orders that became stuck with this call."""
-
-        def save(db: sqlite_utils.Database) -> list[str]:
-            now = _now()
-            newly_stuck = []
-            for order_id, v in verdicts:
-                before = db.execute(
-                    "SELECT stuck, stuck_since_seen, found_by FROM verdicts WHERE order_id = ?", [order_id]
-                ).fetchone()
-                was_stuck = bool(before and before[0])
-                if v.stuck and not was_stuck:
-                    newly_stuck.append(order_id)
-                db.execute(
-                    "INSERT OR REPLACE INTO verdicts (order_id, status, stuck, reason, severity, since, due_at,"
-                    " explanation, next_steps, actions, classified_at, stuck_since_seen, found_by)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        order_id,
-                        v.status,
-                        int(v.stuck),
-                        v.reason,
-                        v.severity,
-                        v.since.isoformat() if v.since else None,
-                        v.due_at.isoformat() if v.due_at else None,
-                        v.explanation,
-                        json.dumps(v.next_steps),
-                        json.dumps(v.actions),
-                        now,
-                        (before[1] if was_stuck else now) if v.stuck else None,
-                        (before[2] if was_stuck else found_by) if v.stuck else None,
-                    ],
-                )
-            return newly_stuck
-
-        return await self.write(save)
+        return await self.write(lambda db: _save_verdicts(db, verdicts, found_by))
 
     async def verdict_rows(self, *, stuck_only: bool = False) -> list[dict[str, Any]]:
         def select(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -504,6 +476,39 @@ class Store:
     async def checkpoint(self) -> None:
         """Fold the WAL into the main file and truncate it, so erased data leaves the WAL too."""
         await self._call(lambda: self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+
+
+def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]], found_by: str) -> list[str]:
+    now = _now()
+    newly_stuck = []
+    for order_id, v in verdicts:
+        before = db.execute(
+            "SELECT stuck, stuck_since_seen, found_by FROM verdicts WHERE order_id = ?", [order_id]
+        ).fetchone()
+        was_stuck = bool(before and before[0])
+        if v.stuck and not was_stuck:
+            newly_stuck.append(order_id)
+        db.execute(
+            "INSERT OR REPLACE INTO verdicts (order_id, status, stuck, reason, severity, since, due_at,"
+            " explanation, next_steps, actions, classified_at, stuck_since_seen, found_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                order_id,
+                v.status,
+                int(v.stuck),
+                v.reason,
+                v.severity,
+                v.since.isoformat() if v.since else None,
+                v.due_at.isoformat() if v.due_at else None,
+                v.explanation,
+                json.dumps(v.next_steps),
+                json.dumps(v.actions),
+                now,
+                (before[1] if was_stuck else now) if v.stuck else None,
+                (before[2] if was_stuck else found_by) if v.stuck else None,
+            ],
+        )
+    return newly_stuck
 
 
 def _set_version(db: sqlite_utils.Database, number: int) -> None:

@@ -1,0 +1,116 @@
+"""The command line as a person runs it: `python -m bot …` in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.domain.rules import REASON_TITLES
+from bot.sandbox.seed import seed_orders
+from bot.sandbox.serving import serve
+from bot.sandbox.shopify import SandboxShopify
+from bot.shopify.operations import REQUIRED_SCOPES
+
+BASE_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+
+
+async def run_bot(*args: str, env: dict[str, str], cwd: Path, timeout: float = 90) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env={**BASE_ENV, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_scan_dry_run_sandbox_classifies_the_seeded_store_and_writes_nothing(tmp_path):
+    code, out, err = await run_bot("scan", "--dry-run", "--sandbox", env={}, cwd=tmp_path)
+    assert code == 0, err
+    for title in REASON_TITLES.values():
+        assert title in out, title
+    assert "STUCK" in out and "(dry run: nothing was changed)" in out
+    assert list(tmp_path.iterdir()) == [], "a dry run creates no database"
+
+
+async def test_scan_sandbox_reports_what_reconciliation_found(tmp_path):
+    code, out, err = await run_bot("scan", "--sandbox", env={}, cwd=tmp_path)
+    assert code == 0, err
+    assert "found only by reconciliation" in out
+
+
+async def test_scan_without_credentials_names_what_is_missing(tmp_path):
+    code, out, err = await run_bot("scan", env={}, cwd=tmp_path)
+    assert code == 2
+    assert err.strip() == "config: SHOPIFY_SHOP is not set; this command needs it (see README, 'Environment')."
+
+
+@pytest.mark.parametrize("granted", [REQUIRED_SCOPES, ("read_orders", "write_orders")], ids=["all", "missing"])
+async def test_check_verifies_credentials_and_scopes_live(tmp_path, now, granted):
+    shop = SandboxShopify(seed_orders(now), scopes=granted)
+    runner, url = await serve(shop.app)
+    env = {"SHOPIFY_SHOP": shop.shop_domain, "SHOPIFY_ACCESS_TOKEN": shop.access_token, "SHOPIFY_API_URL": url}
+    code, out, err = await run_bot("check", env=env, cwd=tmp_path)
+    await runner.cleanup()
+    assert f"connected to {shop.shop_name}" in out
+    assert shop.access_token not in out, "secrets are masked"
+    if granted == REQUIRED_SCOPES:
+        assert code == 0, out + err
+        assert "All the access scopes orderbot needs are granted." in out
+    else:
+        assert code == 1
+        missing = [s for s in REQUIRED_SCOPES if s not in granted]
+        assert f"Missing access scopes: {', '.join(missing)}." in out
+
+
+async def test_check_reports_an_unreachable_shop(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        "SHOPIFY_SHOP": "a.myshopify.com",
+        "SHOPIFY_ACCESS_TOKEN": "t",
+        "SHOPIFY_API_URL": f"http://127.0.0.1:{port}",
+    }
+    code, out, _ = await run_bot("check", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "Shopify: Shopify could not be reached; try again in a minute." in out
+
+
+async def test_serve_answers_health_checks_and_stops_cleanly_on_sigterm(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**BASE_ENV, "PORT": str(port), "DATABASE_PATH": str(tmp_path / "o.db"), "SHOPIFY_CLIENT_SECRET": "x"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        body = await response.json()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the server did not start")
+        assert response.status == 200 and body["ok"] is True
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 20)
+    assert code == 0
