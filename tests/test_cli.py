@@ -53,7 +53,7 @@ async def test_scan_sandbox_reports_what_reconciliation_found(tmp_path):
 
 
 async def test_scan_without_credentials_names_what_is_missing(tmp_path):
-    code, out, err = await run_bot("scan", env={}, cwd=tmp_path)
+    code, _, err = await run_bot("scan", env={}, cwd=tmp_path)
     assert code == 2
     assert err.strip() == "config: SHOPIFY_SHOP is not set; this command needs it (see README, 'Environment')."
 
