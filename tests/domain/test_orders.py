@@ -1,0 +1,81 @@
+"""The order model: parsed from Shopify's documented webhook bodies and from GraphQL nodes, stored and read back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.domain.orders import (
+    Customer,
+    Money,
+    order_from_record,
+    order_from_webhook,
+    order_to_record,
+)
+from bot.sandbox.seed import generate_orders
+from bot.sandbox.serving import serve
+from bot.sandbox.shopify import SandboxShopify
+from bot.shopify.client import ShopifyClient
+from tests.conftest import example_payload
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+    ],
+)
+def test_documented_order_webhooks_parse(topic):
+    payload = example_payload(topic)
+    order = order_from_webhook(payload)
+    assert order.id == payload["admin_graphql_api_id"]
+    assert order.name == payload["name"]
+    assert order.total == Money(payload["total_price"], payload["currency"])
+    assert order.updated_at == datetime.fromisoformat(payload["updated_at"])
+    assert order.fulfillment_orders is None, "webhooks carry no fulfillment orders"
+    assert order.tags == tuple(t.strip() for t in payload["tags"].split(",") if t.strip())
+    assert order.customer == Customer("John Smith", payload["email"])
+
+
+def test_the_cancelled_example_is_cancelled_and_a_test_order():
+    order = order_from_webhook(example_payload("orders/cancelled"))
+    assert order.cancelled and order.test
+    assert order.financial_status == "VOIDED"
+
+
+def test_webhook_enumerations_use_graphql_spelling():
+    payload = example_payload("orders/updated") | {"fulfillment_status": "partial", "financial_status": "authorized"}
+    order = order_from_webhook(payload)
+    assert (order.fulfillment_status, order.financial_status) == ("PARTIALLY_FULFILLED", "AUTHORIZED")
+
+
+def test_a_fulfillment_webhook_parses_tracking():
+    from bot.domain.orders import fulfillment_from_webhook
+
+    payload = example_payload("fulfillments/create")
+    fulfillment = fulfillment_from_webhook(payload)
+    assert fulfillment.status == payload["status"].upper()
+    assert [t.number for t in fulfillment.tracking] == payload["tracking_numbers"]
+    assert fulfillment.has_tracking == bool(payload["tracking_numbers"])
+
+
+async def test_graphql_nodes_and_stored_records_round_trip():
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    shop = SandboxShopify(generate_orders(40, now), now=lambda: now)
+    runner, url = await serve(shop.app)
+    client = ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", access_token=shop.access_token)
+    try:
+        for order_id in shop.orders:
+            order = await client.fetch_order(order_id)
+            assert order is not None and order.id == order_id
+            assert order.fulfillment_orders is not None
+            assert order_from_record(order_to_record(order)) == order
+    finally:
+        await client.close()
+        await runner.cleanup()
