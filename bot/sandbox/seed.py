@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot.sandbox.shopify import record_fulfillment, refresh_fulfillment_order_status, tracking_entries
+from bot.sandbox.state import record_fulfillment, refresh_fulfillment_order_status, tracking_entries
 
 WAREHOUSE = {"id": "gid://shopify/Location/70412365211", "name": "Juniper & Oak Warehouse", "service": None}
 SHIPBOB = {"id": "gid://shopify/Location/70412365212", "name": "ShipBob Fulfillment", "service": "ShipBob"}

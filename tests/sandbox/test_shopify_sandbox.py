@@ -11,9 +11,10 @@ import aiohttp
 import pytest
 
 from bot.domain.orders import order_from_graphql, order_from_webhook
+from bot.sandbox.search import search_predicate
 from bot.sandbox.seed import generate_orders, seed_orders
 from bot.sandbox.serving import serve
-from bot.sandbox.shopify import SandboxShopify, load_schema, search_predicate
+from bot.sandbox.shopify import SandboxShopify, load_schema
 from bot.shopify import operations
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)

@@ -1,0 +1,221 @@
+"""The mutation handlers: each applies its effect to a sandbox's orders and answers with the mutation's payload."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bot.sandbox.state import (
+    legacy_id,
+    record_fulfillment,
+    refresh_fulfillment_order_status,
+    supported_actions,
+    tracking_entries,
+)
+from bot.sandbox.views import fo_view, fulfillment_view, order_view
+
+if TYPE_CHECKING:
+    from bot.sandbox.shopify import SandboxShopify
+
+
+def order_close(shop: SandboxShopify, input: dict) -> dict:
+    order = shop.orders.get(input["id"])
+    if order is None:
+        return {"order": None, "userErrors": [_error(["input", "id"], "Order does not exist")]}
+    if order["closed_at"] is None:
+        order["closed_at"] = shop.now()
+    shop.touch(order)
+    return {"order": order_view(order, shop.currency), "userErrors": []}
+
+
+def order_open(shop: SandboxShopify, input: dict) -> dict:
+    order = shop.orders.get(input["id"])
+    if order is None:
+        return {"order": None, "userErrors": [_error(["input", "id"], "Order does not exist")]}
+    if order["cancelled_at"] is not None:
+        return {"order": None, "userErrors": [_error(["input", "id"], "Cancelled orders cannot be opened")]}
+    order["closed_at"] = None
+    shop.touch(order)
+    return {"order": order_view(order, shop.currency), "userErrors": []}
+
+
+def fulfillment_create(shop: SandboxShopify, fulfillment: dict, message: str | None = None) -> dict:
+    picks, errors = _fulfillment_picks(shop, fulfillment["lineItemsByFulfillmentOrder"])
+    if errors:
+        return {"fulfillment": None, "userErrors": errors}
+    tracking_input = fulfillment.get("trackingInfo") or {}
+    tracking = tracking_entries(
+        tracking_input.get("number"),
+        tracking_input.get("company"),
+        tracking_input.get("url"),
+        numbers=tracking_input.get("numbers") or (),
+        urls=tracking_input.get("urls") or (),
+    )
+    order = shop.fulfillment_order(picks[0][0]["id"])[0]
+    created = record_fulfillment(order, picks, tracking, shop.now(), shop.gid("Fulfillment"))
+    return {"fulfillment": fulfillment_view(order, created, shop.currency), "userErrors": []}
+
+
+def _fulfillment_picks(shop: SandboxShopify, groups: list[dict]) -> tuple[list[tuple[dict, dict, int]], list[dict]]:
+    """What fulfillmentCreate would ship, or the userErrors Shopify gives for a bad request."""
+    picks, owners = [], set()
+    for index, group in enumerate(groups):
+        path = ["fulfillment", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderId"]
+        order, fo = shop.fulfillment_order(group["fulfillmentOrderId"])
+        if fo is None:
+            return [], [_error(path, "Fulfillment order does not exist.")]
+        if fo["status"] not in ("OPEN", "IN_PROGRESS") or "CREATE_FULFILLMENT" not in supported_actions(fo):
+            status = fo["status"].lower()
+            return [], [_error(path, f"Fulfillment order {legacy_id(fo['id'])} has an unfulfillable status= {status}.")]
+        owners.add(order["id"])
+        lines = {line["id"]: line for line in fo["line_items"]}
+        requested = group.get("fulfillmentOrderLineItems")
+        if requested is None:
+            picks += [(fo, line, line["remaining_quantity"]) for line in fo["line_items"] if line["remaining_quantity"]]
+            continue
+        for item in requested:
+            line = lines.get(item["id"])
+            if line is None or not 0 < item["quantity"] <= line["remaining_quantity"]:
+                return [], [_error(["fulfillment"], "Invalid fulfillment order line item quantity requested.")]
+            picks.append((fo, line, item["quantity"]))
+    if len(owners) > 1:
+        return [], [_error(["fulfillment"], "All fulfillment orders must belong to the same order.")]
+    if not picks:
+        return [], [_error(["fulfillment"], "Line items are already fulfilled.")]
+    return picks, []
+
+
+def _fo_action(
+    shop: SandboxShopify, fo_id: str, action: str, refusal: str
+) -> tuple[dict | None, dict | None, list[dict]]:
+    order, fo = shop.fulfillment_order(fo_id)
+    if fo is None:
+        return None, None, [_error(["id"], "Fulfillment order does not exist.", "FULFILLMENT_ORDER_NOT_FOUND")]
+    if action not in supported_actions(fo):
+        return None, None, [_error(["id"], refusal)]
+    return order, fo, []
+
+
+def submit_request(
+    shop: SandboxShopify, id: str, message: str | None = None, notifyCustomer: bool | None = None, **_: Any
+) -> dict:
+    order, fo, errors = _fo_action(shop, id, "REQUEST_FULFILLMENT", "Fulfillment order is not in a requestable state.")
+    if errors:
+        return {"originalFulfillmentOrder": None, "submittedFulfillmentOrder": None, "userErrors": errors}
+    fo["request_status"] = "SUBMITTED"
+    fo["request_message"] = message
+    shop.touch(order, fo)
+    view = fo_view(order, fo, shop.currency)
+    return {"originalFulfillmentOrder": view, "submittedFulfillmentOrder": view, "userErrors": []}
+
+
+def submit_cancellation(shop: SandboxShopify, id: str, message: str | None = None) -> dict:
+    order, fo, errors = _fo_action(
+        shop, id, "REQUEST_CANCELLATION", "Fulfillment order does not have a cancellable fulfillment request."
+    )
+    if errors:
+        return {"fulfillmentOrder": None, "userErrors": errors}
+    fo["request_status"] = "CANCELLATION_REQUESTED"
+    fo["cancellation_message"] = message
+    shop.touch(order, fo)
+    return {"fulfillmentOrder": fo_view(order, fo, shop.currency), "userErrors": []}
+
+
+def release_hold(
+    shop: SandboxShopify, id: str, holdIds: list[str] | None = None, externalId: str | None = None
+) -> dict:
+    order, fo, errors = _fo_action(shop, id, "RELEASE_HOLD", "The fulfillment order is not on hold.")
+    if errors:
+        return {"fulfillmentOrder": None, "userErrors": errors}
+    releasing = set(holdIds) if holdIds is not None else {h["id"] for h in fo["holds"]}
+    fo["holds"] = [h for h in fo["holds"] if h["id"] not in releasing]
+    if not fo["holds"]:
+        fo["status"] = "OPEN"
+        refresh_fulfillment_order_status(fo)
+    shop.touch(order, fo)
+    return {"fulfillmentOrder": fo_view(order, fo, shop.currency), "userErrors": []}
+
+
+def fulfillment_cancel(shop: SandboxShopify, id: str) -> dict:
+    order, fulfillment = shop.fulfillment(id)
+    if fulfillment is None:
+        return {"fulfillment": None, "userErrors": [_error(["id"], "Fulfillment does not exist.")]}
+    if fulfillment["status"] == "CANCELLED":
+        return {"fulfillment": None, "userErrors": [_error(["id"], "Fulfillment has already been cancelled.")]}
+    fulfillment["status"] = "CANCELLED"
+    fulfillment["updated_at"] = shop.now()
+    lines = {line["id"]: (fo, line) for fo in order["fulfillment_orders"] for line in fo["line_items"]}
+    reopened = []
+    for shipped in fulfillment["line_items"]:
+        fo, line = lines[shipped["fulfillment_order_line_item_id"]]
+        line["remaining_quantity"] += shipped["quantity"]
+        if fo["status"] == "CLOSED":
+            fo["status"] = "OPEN"
+        reopened.append(fo)
+    for fo in reopened:
+        refresh_fulfillment_order_status(fo)
+    shop.touch(order, *reopened)
+    return {"fulfillment": fulfillment_view(order, fulfillment, shop.currency), "userErrors": []}
+
+
+def order_cancel(
+    shop: SandboxShopify, orderId: str, reason: str, restock: bool, refundMethod: dict | None = None, **_: Any
+) -> dict:
+    order = shop.orders.get(orderId)
+    if order is None:
+        return {"job": None, "orderCancelUserErrors": [_error(["orderId"], "Order does not exist", "NOT_FOUND")]}
+    if order["cancelled_at"] is not None:
+        error = _error(["orderId"], "Cannot cancel an order that has already been cancelled", "INVALID")
+        return {"job": None, "orderCancelUserErrors": [error]}
+    at = shop.now()
+    order.update(cancelled_at=at, cancel_reason=reason, closed_at=order["closed_at"] or at)
+    order["financial_status"] = _cancelled_financial_status(order["financial_status"], refundMethod)
+    for fo in order["fulfillment_orders"]:
+        if fo["status"] not in ("CLOSED", "CANCELLED"):
+            fo.update(status="CLOSED", holds=[], updated_at=at)
+    shop.touch(order)
+    return {
+        "job": {"id": f"gid://shopify/Job/{uuid.uuid4()}", "done": False},
+        "orderCancelUserErrors": [],
+        "userErrors": [],
+    }
+
+
+def tags_add(shop: SandboxShopify, id: str, tags: list[str]) -> dict:
+    order = shop.orders.get(id)
+    if order is None:
+        return {"node": None, "userErrors": [_error(["id"], "Resource not found")]}
+    known = {t.lower() for t in order["tags"]}
+    for tag in (t.strip() for t in tags):
+        if tag and tag.lower() not in known:
+            order["tags"].append(tag)
+            known.add(tag.lower())
+    shop.touch(order)
+    return {"node": order_view(order, shop.currency), "userErrors": []}
+
+
+def _error(path: list[str], message: str, code: str | None = None) -> dict:
+    return {"field": path, "message": message, "code": code}
+
+
+def _cancelled_financial_status(status: str | None, refund_method: dict | None) -> str | None:
+    if status in ("PENDING", "AUTHORIZED"):
+        return "VOIDED"
+    if status in ("PAID", "PARTIALLY_PAID") and (refund_method or {}).get("originalPaymentMethodsRefund"):
+        return "REFUNDED"
+    return status
+
+
+# Mutation field → (handler, the payload's user-errors key, the error field an injected `user_errors` failure names).
+HANDLERS: dict[str, tuple[Callable[..., dict], str, list[str]]] = {
+    "orderClose": (order_close, "userErrors", ["input", "id"]),
+    "orderOpen": (order_open, "userErrors", ["input", "id"]),
+    "fulfillmentCreate": (fulfillment_create, "userErrors", ["fulfillment"]),
+    "fulfillmentOrderSubmitFulfillmentRequest": (submit_request, "userErrors", ["id"]),
+    "fulfillmentOrderSubmitCancellationRequest": (submit_cancellation, "userErrors", ["id"]),
+    "fulfillmentOrderReleaseHold": (release_hold, "userErrors", ["id"]),
+    "fulfillmentCancel": (fulfillment_cancel, "userErrors", ["id"]),
+    "orderCancel": (order_cancel, "orderCancelUserErrors", ["orderId"]),
+    "tagsAdd": (tags_add, "userErrors", ["id"]),
+}
