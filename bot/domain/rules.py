@@ -20,8 +20,8 @@ Where `since` comes from (the best the Order model carries):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import FrozenInstanceError, dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import NamedTuple
@@ -167,14 +167,18 @@ def _tracking_facts(order: Order, match: _Match, now: datetime) -> dict[str, str
 
 def _in_words(span: timedelta) -> str:
     """A span as a shop worker says it, rounded down: minutes under an hour, hours under three days, then days."""
-    minutes = max(int(span.total_seconds()) // 60, 0)
+    minutes = span // _MINUTE  # whole minutes, floored; negative spans say 0 minutes
     if minutes < 60:
-        count, unit = minutes, "minute"
-    elif minutes < 72 * 60:
-        count, unit = minutes // 60, "hour"
-    else:
-        count, unit = minutes // 1440, "day"
-    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+        if minutes > 1:
+            return f"{minutes} minutes"
+        return "1 minute" if minutes == 1 else "0 minutes"
+    if minutes < 72 * 60:
+        hours = minutes // 60
+        return "1 hour" if hours == 1 else f"{hours} hours"
+    return f"{minutes // 1440} days"  # at least 3
+
+
+_MINUTE = timedelta(minutes=1)
 
 
 def _when(moment: datetime) -> str:
@@ -291,22 +295,164 @@ _FO_ACTIONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+_VERDICT_FIELDS = (
+    "status",
+    "stuck",
+    "reason",
+    "since",
+    "due_at",
+    "severity",
+    "explanation",
+    "next_steps",
+    "actions",
+    "other_reasons",
+)
+
+
 class Verdict:
-    status: str  # a reason id when stuck, else one of NOT_STUCK
-    stuck: bool = False
-    reason: str | None = None  # set when stuck or waiting
-    since: datetime | None = None  # when the condition started
-    due_at: datetime | None = None  # when it became (or becomes) stuck; for snoozed/scheduled, when to look again
-    severity: str = "none"  # one of SEVERITIES
-    explanation: str = ""
-    next_steps: tuple[str, ...] = ()
-    actions: tuple[str, ...] = ()  # orderbot action ids, in the order the buttons should appear
-    other_reasons: tuple[str, ...] = ()  # other reasons in the same state (stuck, or waiting), in REASONS order
+    """What `classify` decided; immutable, compared and hashed by its fields like a frozen dataclass.
+
+    status: a reason id when stuck, else one of NOT_STUCK. reason: set when stuck or waiting. since: when the
+    condition started. due_at: when it became (or becomes) stuck; for snoozed/scheduled, when to look again.
+    severity: one of SEVERITIES. actions: orderbot action ids, in the order the buttons should appear.
+    other_reasons: other reasons in the same state (stuck, or waiting), in REASONS order.
+
+    `explanation` and `next_steps` of a reason verdict are worded on first access (most verdicts are never shown), from
+    what `classify` kept for it; the words are the same as if they had been written at once.
+    """
+
+    __slots__ = (
+        "_explanation",
+        "_next_steps",
+        "_words",
+        "actions",
+        "due_at",
+        "other_reasons",
+        "reason",
+        "severity",
+        "since",
+        "status",
+        "stuck",
+    )
+    __match_args__ = _VERDICT_FIELDS
+
+    status: str
+    stuck: bool
+    reason: str | None
+    since: datetime | None
+    due_at: datetime | None
+    severity: str
+    actions: tuple[str, ...]
+    other_reasons: tuple[str, ...]
+
+    def __init__(
+        self,
+        status: str,
+        stuck: bool = False,
+        reason: str | None = None,
+        since: datetime | None = None,
+        due_at: datetime | None = None,
+        severity: str = "none",
+        explanation: str = "",
+        next_steps: tuple[str, ...] = (),
+        actions: tuple[str, ...] = (),
+        other_reasons: tuple[str, ...] = (),
+    ) -> None:
+        _set(self, "status", status)
+        _set(self, "stuck", stuck)
+        _set(self, "reason", reason)
+        _set(self, "since", since)
+        _set(self, "due_at", due_at)
+        _set(self, "severity", severity)
+        _set(self, "_explanation", explanation)
+        _set(self, "_next_steps", next_steps)
+        _set(self, "actions", actions)
+        _set(self, "other_reasons", other_reasons)
+        _set(self, "_words", None)
+
+    @property
+    def explanation(self) -> str:
+        if self._words is not None:
+            self._word()
+        return self._explanation
+
+    @property
+    def next_steps(self) -> tuple[str, ...]:
+        if self._words is not None:
+            self._word()
+        return self._next_steps
+
+    def _word(self) -> None:
+        words = self._words
+        if words is None:  # another thread has worded it meanwhile
+            return
+        priority, order, since, fo, hold, now, stuck, due_at = words
+        spec = _SPEC_BY_PRIORITY[priority]
+        facts = {**spec.facts(order, _Match(REASONS[priority], since, fo, hold), now), "age": _in_words(now - since)}
+        explanation = spec.explanation.format_map(facts)
+        if not stuck:
+            explanation = f"{explanation[:-1]}; it counts as stuck in {_in_words(due_at - now)} if nothing changes."
+        _set(self, "_explanation", explanation)
+        _set(self, "_next_steps", tuple([step.format_map(facts) for step in spec.next_steps]))
+        _set(self, "_words", None)
 
     def stuck_for(self, now: datetime) -> timedelta | None:
         """How long the stuck condition has lasted (now - since); None when not stuck."""
         return now - self.since if self.stuck and self.since is not None else None
+
+    def _fields(self) -> tuple:
+        return (
+            self.status,
+            self.stuck,
+            self.reason,
+            self.since,
+            self.due_at,
+            self.severity,
+            self.explanation,
+            self.next_steps,
+            self.actions,
+            self.other_reasons,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = zip(_VERDICT_FIELDS, self._fields(), strict=True)
+        return f"Verdict({', '.join(f'{name}={value!r}' for name, value in fields)})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple:
+        return (Verdict, self._fields())
+
+
+_set = object.__setattr__
+_new_verdict = object.__new__
+# The slots' own setters, for building a reason verdict without __init__ (a third of the time of `_set` by name).
+(
+    _set_status,
+    _set_stuck,
+    _set_reason,
+    _set_since,
+    _set_due_at,
+    _set_severity,
+    _set_actions,
+    _set_other_reasons,
+    _set_words,
+) = (
+    getattr(Verdict, name).__set__
+    for name in ("status", "stuck", "reason", "since", "due_at", "severity", "actions", "other_reasons", "_words")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,155 +530,224 @@ def _parse_bool(key: str, value: str | None) -> bool:
 
 
 # --- matching ---------------------------------------------------------------------------------------------------
+# A match is a plain tuple (built per order, so no class): (priority, since, fo, hold, due_at, critical_at), where
+# priority is the reason's index in REASONS, and due_at / critical_at are as in `_Match` (None when not overridden).
+
+_PRIORITY = {reason: priority for priority, reason in enumerate(REASONS)}
+_PAYMENT, _OUT_OF_STOCK, _ON_HOLD, _UNFULFILLED, _PARTIAL, _PENDING, _TRACKING, _REJECTED = (
+    _PRIORITY[reason]
+    for reason in (
+        "payment_pending",
+        "out_of_stock",
+        "on_hold",
+        "unfulfilled_overdue",
+        "partially_fulfilled",
+        "request_pending",
+        "awaiting_tracking",
+        "request_rejected",
+    )
+)
+_HOLD_PRIORITY = {hold: _PRIORITY[reason] for hold, reason in _HOLD_REASONS.items()}
+_AUTHORIZATION_CRITICAL = AUTHORIZATION_LIFETIME - AUTHORIZATION_MARGIN
 
 
-def _matches(order: Order, now: datetime) -> list[_Match]:
+def _matches(order: Order, now: datetime) -> list[tuple]:
     found = []
     if order.financial_status in _PAYMENTS and order.fulfillment_status not in _DONE_ORDER:
-        expires = order.created_at + AUTHORIZATION_LIFETIME if order.financial_status == "AUTHORIZED" else None
-        found.append(
-            _Match("payment_pending", order.created_at, critical_at=expires and expires - AUTHORIZATION_MARGIN)
-        )
-    if order.fulfillments:
-        untracked = [f.created_at for f in order.fulfillments if f.status in _LIVE_FULFILLMENT and not f.has_tracking]
-        if untracked:
-            found.append(_Match("awaiting_tracking", min(untracked)))
+        created = order.created_at
+        critical_at = created + _AUTHORIZATION_CRITICAL if order.financial_status == "AUTHORIZED" else None
+        found.append((_PAYMENT, created, None, None, None, critical_at))
+    fulfillments = order.fulfillments
+    if fulfillments:
+        untracked = None
+        for f in fulfillments:
+            if (
+                f.status in _LIVE_FULFILLMENT
+                and not any(t.number for t in f.tracking)  # Fulfillment.has_tracking
+                and (untracked is None or f.created_at < untracked)  # the oldest; min keeps the first of equals
+            ):
+                untracked = f.created_at
+        if untracked is not None:
+            found.append((_TRACKING, untracked, None, None, None, None))
     for fo in order.fulfillment_orders or ():
-        if fo.status in _DONE_FO or _scheduled_later(fo, now):
+        status = fo.status
+        if status in _DONE_FO:
             continue
-        if fo.status == "ON_HOLD":
-            found.extend(
-                _Match(_HOLD_REASONS.get(hold.reason, "on_hold") if hold else "on_hold", fo.updated_at, fo, hold)
-                for hold in fo.holds or (None,)
-            )
+        if status == "ON_HOLD":
+            if fo.holds:
+                for hold in fo.holds:
+                    found.append((_HOLD_PRIORITY.get(hold.reason, _ON_HOLD), fo.updated_at, fo, hold, None, None))
+            else:
+                found.append((_ON_HOLD, fo.updated_at, fo, None, None, None))
+            continue
+        if status == "SCHEDULED" and (fo.fulfill_at is None or fo.fulfill_at > now):
+            continue  # scheduled for later
+        # By its request status.
+        request = fo.request_status
+        if status == "INCOMPLETE" or request in _REFUSED:
+            found.append((_REJECTED, fo.updated_at, fo, None, None, None))
+        elif request in _PENDING_REQUEST:
+            found.append((_PENDING, fo.updated_at, fo, None, None, None))
+        elif request == "ACCEPTED":
+            found.append((_TRACKING, fo.updated_at, fo, None, None, None))
+        # Nobody has it (UNSUBMITTED, CANCELLATION_ACCEPTED, CLOSED): the rest of a partial shipment, or not shipped.
+        elif (
+            order.fulfillment_status == "PARTIALLY_FULFILLED"
+            or status == "IN_PROGRESS"
+            or any(line.remaining < line.total for line in fo.lines)
+        ):
+            shipped = fo.updated_at
+            first = True
+            for f in fulfillments:
+                if f.status in _LIVE_FULFILLMENT and (first or f.created_at > shipped):
+                    shipped = f.created_at
+                    first = False
+            found.append((_PARTIAL, shipped, fo, None, None, None))
         else:
-            found.append(_fulfillment_order_match(order, fo))
+            since = fo.fulfill_at if status == "SCHEDULED" and fo.fulfill_at else order.created_at
+            found.append((_UNFULFILLED, since, fo, None, fo.fulfill_by, None))
     return found
-
-
-def _fulfillment_order_match(order: Order, fo: FulfillmentOrder) -> _Match:
-    """An FO that is not done, not on hold, and not scheduled for later: by its request status."""
-    if fo.status == "INCOMPLETE" or fo.request_status in _REFUSED:
-        return _Match("request_rejected", fo.updated_at, fo)
-    if fo.request_status in _PENDING_REQUEST:
-        return _Match("request_pending", fo.updated_at, fo)
-    if fo.request_status == "ACCEPTED":
-        return _Match("awaiting_tracking", fo.updated_at, fo)
-    # Nobody has it (UNSUBMITTED, CANCELLATION_ACCEPTED, CLOSED): the rest of a partial shipment, or not shipped.
-    if _partially_shipped(order, fo):
-        shipped = [f.created_at for f in order.fulfillments if f.status in _LIVE_FULFILLMENT]
-        return _Match("partially_fulfilled", max(shipped, default=fo.updated_at), fo)
-    since = fo.fulfill_at if fo.status == "SCHEDULED" and fo.fulfill_at else order.created_at
-    return _Match("unfulfilled_overdue", since, fo, due_at=fo.fulfill_by)
-
-
-def _partially_shipped(order: Order, fo: FulfillmentOrder) -> bool:
-    return (
-        order.fulfillment_status == "PARTIALLY_FULFILLED"
-        or fo.status == "IN_PROGRESS"
-        or any(line.remaining < line.total for line in fo.lines)
-    )
 
 
 def _scheduled_later(fo: FulfillmentOrder, now: datetime) -> bool:
     return fo.status == "SCHEDULED" and (fo.fulfill_at is None or fo.fulfill_at > now)
 
 
-def _when(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%d %b %H:%M} UTC"
-
-
 # --- the verdict ------------------------------------------------------------------------------------------------
+
+_CANCELLED = Verdict("cancelled", explanation="The order is cancelled.")
+_CLOSED = Verdict("closed", explanation="The order is archived.")
+_TEST = Verdict("test", explanation="This is a test order, and test orders are not checked.")
+_OK = Verdict("ok", explanation="Nothing is waiting to ship.")
+_UNKNOWN = Verdict(
+    "unknown", explanation="Its fulfillment orders are not fetched yet, so orderbot cannot tell whether it is stuck."
+)
+_SPEC_BY_PRIORITY = tuple(_SPECS[reason] for reason in REASONS)
+# Per priority: the reason's own actions, each with the FulfillmentOrderAction one of its FOs must support.
+_SPECIFIC_ACTIONS = tuple(tuple((action, _FO_ACTIONS[action]) for action in spec.actions) for spec in _SPEC_BY_PRIORITY)
+# (customer has an email, stuck) -> the generic actions of an order that is neither closed nor cancelled.
+_GENERIC_ACTIONS = {
+    (email, stuck): ("notify_customer",) * email + ("snooze",) * stuck + ("archive", "cancel_order")
+    for email in (False, True)
+    for stuck in (False, True)
+}
+
+
+class _Prepared(NamedTuple):
+    """What classify needs of a policy, worked out once per Policy object (a policy is immutable)."""
+
+    policy: Policy
+    ignore_tag: str  # stripped and lower case, as Order.has_tag compares
+    include_test_orders: bool
+    thresholds: tuple[timedelta, ...]  # by priority
+    ignored: Verdict
+
+
+def _prepare(policy: Policy) -> _Prepared:
+    global _prepared
+    _prepared = _Prepared(
+        policy,
+        policy.ignore_tag.strip().lower(),
+        policy.include_test_orders,
+        tuple(policy.thresholds[reason] for reason in REASONS),
+        Verdict("ignored", explanation=f"The order is tagged {policy.ignore_tag}, so orderbot leaves it alone."),
+    )
+    return _prepared
+
+
+_prepared = _prepare(Policy())
 
 
 def classify(order: Order, now: datetime, policy: Policy, snoozed_until: datetime | None = None) -> Verdict:
     """Why `order` is stuck (or why not) at `now`."""
-    excluded = _exclusion(order, now, policy, snoozed_until)
-    if excluded is not None:
-        return excluded
+    prepared = _prepared
+    if prepared.policy is not policy:
+        prepared = _prepare(policy)
+    # The exclusions, in order.
+    if order.cancelled:
+        return _CANCELLED
+    if order.closed:
+        return _CLOSED
+    if order.test and not prepared.include_test_orders:
+        return _TEST
+    tag = prepared.ignore_tag
+    for t in order.tags:
+        if t.lower() == tag:
+            return prepared.ignored
+    if snoozed_until is not None and snoozed_until > now:
+        return Verdict(
+            "snoozed", due_at=snoozed_until, explanation=f"Snoozed for another {_in_words(snoozed_until - now)}."
+        )
     matches = _matches(order, now)
     if matches:
-        return _reason_verdict(order, now, matches, policy.thresholds)
+        return _reason_verdict(order, now, matches, prepared.thresholds)
     scheduled = [fo.fulfill_at for fo in order.fulfillment_orders or () if _scheduled_later(fo, now)]
     if scheduled:
         dates = [d for d in scheduled if d is not None]
         when = f" for {_when(min(dates))}" if dates else ""
         return Verdict("scheduled", due_at=min(dates, default=None), explanation=f"Shipping is scheduled{when}.")
     if order.fulfillment_orders is None and order.fulfillment_status not in _DONE_ORDER:
-        return Verdict(
-            "unknown",
-            explanation="Its fulfillment orders are not fetched yet, so orderbot cannot tell whether it is stuck.",
-        )
-    return Verdict("ok", explanation="Nothing is waiting to ship.")
+        return _UNKNOWN
+    return _OK
 
 
-def _exclusion(order: Order, now: datetime, policy: Policy, snoozed_until: datetime | None) -> Verdict | None:
-    if order.cancelled:
-        return Verdict("cancelled", explanation="The order is cancelled.")
-    if order.closed:
-        return Verdict("closed", explanation="The order is archived.")
-    if order.test and not policy.include_test_orders:
-        return Verdict("test", explanation="This is a test order, and test orders are not checked.")
-    if order.has_tag(policy.ignore_tag):
-        return Verdict("ignored", explanation=f"The order is tagged {policy.ignore_tag}, so orderbot leaves it alone.")
-    if snoozed_until is not None and snoozed_until > now:
-        return Verdict(
-            "snoozed", due_at=snoozed_until, explanation=f"Snoozed for another {_in_words(snoozed_until - now)}."
-        )
-    return None
-
-
-def _reason_verdict(order: Order, now: datetime, matches: list[_Match], thresholds: Mapping[str, timedelta]) -> Verdict:
-    first: dict[str, tuple[datetime, datetime, _Match]] = {}  # per reason: (due_at, critical_at) of the match due first
-    for match in matches:
-        threshold = thresholds[match.reason]
-        due_at = match.due_at or match.since + threshold
-        known = first.get(match.reason)
-        if known is None or due_at < known[0]:
-            critical_at = due_at + threshold
-            if match.critical_at is not None and match.critical_at < critical_at:
-                critical_at = match.critical_at
-            first[match.reason] = (due_at, critical_at, match)
-    found = [reason for reason in REASONS if reason in first]
-    stuck = [reason for reason in found if first[reason][0] <= now]
+def _reason_verdict(order: Order, now: datetime, matches: list[tuple], thresholds: tuple[timedelta, ...]) -> Verdict:
+    if len(matches) == 1:
+        match = matches[0]
+        priority = match[0]
+        due_at = match[4]
+        if due_at is None:
+            due_at = match[1] + thresholds[priority]
+        stuck = due_at <= now
+        others = ()
+    else:
+        first: dict[int, tuple[datetime, tuple]] = {}  # per priority: (due_at, the match due first)
+        for match in matches:
+            due_at = match[4]
+            if due_at is None:
+                due_at = match[1] + thresholds[match[0]]
+            known = first.get(match[0])
+            if known is None or due_at < known[0]:
+                first[match[0]] = (due_at, match)
+        found = sorted(first)
+        stuck_ones = [p for p in found if first[p][0] <= now]
+        stuck = bool(stuck_ones)
+        if stuck:
+            priority = stuck_ones[0]
+            others = tuple([REASONS[p] for p in stuck_ones[1:]])
+        else:  # the reason due first (min keeps the first of equals, so priority breaks ties)
+            priority = min(found, key=lambda p: first[p][0])
+            others = tuple([REASONS[p] for p in found if p != priority])
+        due_at, match = first[priority]
+    _, since, fo, hold, _, critical_at = match
     if stuck:
-        primary, others = stuck[0], tuple(stuck[1:])
-    else:  # the reason due first (min keeps the first of equals, so priority breaks ties)
-        primary = min(found, key=lambda reason: first[reason][0])
-        others = tuple(reason for reason in found if reason != primary)
-    due_at, critical_at, match = first[primary]
-    spec = _SPECS[primary]
-    facts = {**spec.facts(order, match, now), "age": _in_words(now - match.since)}
-    explanation = spec.explanation.format_map(facts)
-    if not stuck:
-        explanation = f"{explanation[:-1]}; it counts as stuck in {_in_words(due_at - now)} if nothing changes."
-    fos = [m.fo for m in matches if m.reason == primary and m.fo is not None] or order.fulfillment_orders or ()
-    return Verdict(
-        status=primary if stuck else "waiting",
-        stuck=bool(stuck),
-        reason=primary,
-        since=match.since,
-        due_at=due_at,
-        severity=("critical" if now >= critical_at else "warning") if stuck else "none",
-        explanation=explanation,
-        next_steps=tuple([step.format_map(facts) for step in spec.next_steps]),
-        actions=_actions(order, spec.actions, fos, bool(stuck)),
-        other_reasons=others,
-    )
-
-
-def _actions(order: Order, specific: tuple[str, ...], fos: Iterable[FulfillmentOrder], stuck: bool) -> tuple[str, ...]:
-    """The reason's own actions that the FOs support, then the generic ones that apply."""
-    actions = []
+        critical = due_at + thresholds[priority]
+        if critical_at is not None and critical_at < critical:
+            critical = critical_at
+        severity = "critical" if now >= critical else "warning"
+        status = REASONS[priority]
+    else:
+        severity = "none"
+        status = "waiting"
+    # The reason's own actions that its FOs (or, for an order-level reason, any FO) support, then the generic ones.
+    specific = _SPECIFIC_ACTIONS[priority]
     if specific:
-        supported = {action for fo in fos for action in fo.supported_actions}
-        actions = [action for action in specific if _FO_ACTIONS[action] in supported]
-    if order.customer and order.customer.email:
-        actions.append("notify_customer")
-    if stuck:
-        actions.append("snooze")
-    if not order.closed:
-        actions.append("archive")
-    if not order.cancelled:
-        actions.append("cancel_order")
-    return tuple(actions)
+        if len(matches) == 1 and fo is not None:
+            supported = fo.supported_actions
+        else:
+            fos = [m[2] for m in matches if m[0] == priority and m[2] is not None] or order.fulfillment_orders or ()
+            supported = {action for f in fos for action in f.supported_actions}
+        specific = tuple([action for action, needs in specific if needs in supported])
+    customer = order.customer
+    actions = specific + _GENERIC_ACTIONS[bool(customer and customer.email), stuck]
+    verdict = _new_verdict(Verdict)
+    _set_status(verdict, status)
+    _set_stuck(verdict, stuck)
+    _set_reason(verdict, REASONS[priority])
+    _set_since(verdict, since)
+    _set_due_at(verdict, due_at)
+    _set_severity(verdict, severity)
+    _set_actions(verdict, actions)
+    _set_other_reasons(verdict, others)
+    _set_words(verdict, (priority, order, since, fo, hold, now, stuck, due_at))  # for Verdict._word
+    return verdict

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import pickle
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -529,3 +530,74 @@ def test_policy_rejects_bad_thresholds_in_code() -> None:
         Policy(thresholds={"lost_in_post": H})
     with pytest.raises(ValueError, match="on_hold"):
         Policy(thresholds={"on_hold": -H})
+
+
+# --- Verdict: words on first access, immutable, compared by its fields ---------------------------------------------
+
+
+def test_lazy_words_equal_words_given_at_once() -> None:
+    subject = order(held("INCORRECT_ADDRESS", ago=24 * H + MIN), ago=5 * D)
+    steps_first = classify(subject, NOW, Policy())
+    assert steps_first.next_steps[0] == "Confirm the address with the customer"
+    eager = Verdict(
+        "on_hold",
+        stuck=True,
+        reason="on_hold",
+        since=NOW - 24 * H - MIN,
+        due_at=NOW - MIN,
+        severity="warning",
+        explanation="This order has been on hold at Main warehouse for 24 hours"
+        " because the shipping address looks wrong.",
+        next_steps=steps_first.next_steps,
+        actions=("release_hold", *GENERIC),
+    )
+    unread = classify(subject, NOW, Policy())
+    assert unread == eager and hash(unread) == hash(eager) and repr(unread) == repr(eager)
+    assert steps_first == eager and steps_first.explanation == eager.explanation
+    assert "explanation='This order has been on hold" in repr(eager)
+    assert unread != classify(subject, NOW + H, Policy())  # the same fields but the words: "for 25 hours"
+    assert pickle.loads(pickle.dumps(classify(subject, NOW, Policy()))) == eager
+
+
+def test_verdict_is_immutable() -> None:
+    verdict = classify(order(fo(), ago=3 * D), NOW, Policy())
+    for name in ("status", "explanation", "next_steps"):
+        with pytest.raises(FrozenInstanceError):
+            setattr(verdict, name, "x")
+    with pytest.raises(FrozenInstanceError):
+        del verdict.status
+    assert verdict.status == "unfulfilled_overdue" and verdict.explanation.startswith("This order was placed 3 days")
+
+
+def test_switching_policies_uses_each_policys_settings() -> None:
+    subject = order(fo(), ago=2 * H, tags=("skip",), test=True)
+    strict = Policy(thresholds={"unfulfilled_overdue": H}, ignore_tag="other", include_test_orders=True)
+    lenient = Policy(ignore_tag=" SKIP ", include_test_orders=True)
+    for _ in range(2):
+        assert classify(subject, NOW, strict).status == "unfulfilled_overdue"
+        verdict = classify(subject, NOW, lenient)
+        assert (verdict.status, verdict.explanation) == (
+            "ignored",
+            "The order is tagged  SKIP , so orderbot leaves it alone.",
+        )
+        assert classify(subject, NOW, Policy()).status == "test"
+        assert classify(subject, NOW, Policy(include_test_orders=True)).status == "waiting"
+
+
+@pytest.mark.parametrize(
+    ("left", "words"),
+    [
+        (timedelta(seconds=30), "0 minutes"),
+        (MIN, "1 minute"),
+        (MIN + timedelta(seconds=59), "1 minute"),
+        (59 * MIN, "59 minutes"),
+        (H, "1 hour"),
+        (2 * H - timedelta(microseconds=1), "1 hour"),
+        (72 * H - MIN, "71 hours"),
+        (72 * H, "3 days"),
+        (30 * D + 23 * H, "30 days"),
+    ],
+)
+def test_spans_in_words(left: timedelta, words: str) -> None:
+    verdict = classify(order(REJECTED), NOW, Policy(), snoozed_until=NOW + left)
+    assert verdict.explanation == f"Snoozed for another {words}."
