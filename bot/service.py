@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 from bot.domain.orders import Order, order_from_webhook, order_gid
 from bot.domain.rules import Policy, Verdict, classify
 from bot.shopify.client import ShopifyClient, ShopifyError
-from bot.store import Store, StoredDelivery
+from bot.store import SaveResult, Store, StoredDelivery
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ def reconcile_queries(now: datetime) -> tuple[str, ...]:
 
 
 INBOX_RETRY_SECONDS = 5
+BATCH_SIZE = 50
+BatchPause = Callable[[], Awaitable[None]]
 
 ORDER_TOPICS = frozenset(
     {
@@ -68,11 +70,14 @@ class Service:
     def inbox_changed(self) -> None:
         self._inbox_signal.set()
 
-    async def process_inbox_forever(self) -> None:
-        """Process stored deliveries as they arrive (and any left over from before a restart)."""
+    async def process_inbox_forever(self, between_batches: BatchPause | None = None) -> None:
+        """Process stored deliveries as they arrive (and any left over from before a restart).
+
+        `between_batches()` lets the server give answering webhooks priority during a burst.
+        """
         while True:
             try:
-                await self.process_inbox()
+                await self.process_inbox(between_batches)
             except Exception:  # e.g. the disk is full: keep the deliveries, try again shortly
                 log.exception("processing stored webhooks failed; retrying in %s s", INBOX_RETRY_SECONDS)
                 await asyncio.sleep(INBOX_RETRY_SECONDS)
@@ -80,39 +85,46 @@ class Service:
             await self._inbox_signal.wait()
             self._inbox_signal.clear()
 
-    async def process_inbox(self) -> int:
+    async def process_inbox(self, between_batches: BatchPause | None = None) -> int:
         """Process pending deliveries in batches; a batch's verdicts and outcomes are committed together."""
         processed = 0
-        while batch := await self.store.pending_deliveries():
+        while batch := await self.store.pending_deliveries(limit=BATCH_SIZE):
             self._policy = None  # settings may have changed since the last batch
             self._batch_verdicts = []
             try:
-                outcomes = [(delivery.id, *await self._process(delivery)) for delivery in batch]
+                outcomes = await self._process_batch(batch)
                 await self.store.finish_deliveries(outcomes, self._batch_verdicts, found_by="webhook")
             finally:
                 self._batch_verdicts = None
             processed += len(outcomes)
+            if between_batches is not None:
+                await between_batches()
         return processed
 
-    async def _process(self, delivery: StoredDelivery) -> tuple[str, str | None]:
-        payload = json.loads(delivery.body)
-        try:
-            handled = await self.on_event(delivery.topic, payload)
-        except ShopifyError as exc:
-            log.warning("webhook %s (%s) could not be completed: %s", delivery.id, delivery.topic, exc)
-            return "failed", str(exc)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("webhook %s (%s) has an unexpected shape: %s", delivery.id, delivery.topic, exc)
-            return "failed", f"unexpected payload: {exc}"
-        except Exception as exc:  # one bad delivery must not stop the processor: keep it for a look, go on
-            log.exception("webhook %s (%s) failed", delivery.id, delivery.topic)
-            return "failed", f"{exc.__class__.__name__}: {exc}"
-        return ("processed" if handled else "ignored"), None
+    async def _process_batch(self, batch: list[StoredDelivery]) -> list[tuple[int, str, str | None]]:
+        """Order bodies are stored together in one commit; other topics re-read Shopify one delivery at a time."""
+        outcomes: dict[int, tuple[str, str | None]] = {}
+        orders: list[tuple[StoredDelivery, Order]] = []
+        for delivery in batch:
+            if delivery.topic in ORDER_TOPICS:
+                try:
+                    orders.append((delivery, order_from_webhook(json.loads(delivery.body))))
+                except (KeyError, TypeError, ValueError) as exc:
+                    outcomes[delivery.id] = _unexpected_shape(delivery, exc)
+        saved = await self.store.save_orders([order for _, order in orders], from_webhook=True)
+        for (delivery, order), result in zip(orders, saved, strict=True):
+            outcomes[delivery.id] = await _guard(delivery, self._after_order_saved(order, result))
+        for delivery in batch:
+            if delivery.id not in outcomes:
+                outcomes[delivery.id] = await _guard(delivery, self.on_event(delivery.topic, json.loads(delivery.body)))
+        return [(delivery.id, *outcomes[delivery.id]) for delivery in batch]
 
     async def on_event(self, topic: str, payload: dict[str, Any]) -> bool:
         """Apply one webhook. Returns False for topics orderbot does not act on."""
         if topic in ORDER_TOPICS:
-            await self._apply_order_webhook(order_from_webhook(payload))
+            order = order_from_webhook(payload)
+            (result,) = await self.store.save_orders([order], from_webhook=True)
+            await self._after_order_saved(order, result)
         elif topic == "orders/edited":
             await self.refresh_order(order_gid(payload["order_edit"]["order_id"]))
         elif topic == "orders/delete":
@@ -129,15 +141,14 @@ class Service:
             return False
         return True
 
-    async def _apply_order_webhook(self, order: Order) -> None:
-        result = await self.store.save_order(order, from_webhook=True)
+    async def _after_order_saved(self, order: Order, result: SaveResult) -> bool:
         if not result.saved or result.current is None:
             log.info("%s: delivery older than what we have (updated %s); kept ours", order.name, order.updated_at)
-            return
-        if self._needs_fulfillment_orders(result.current) and self.shopify:
+        elif self._needs_fulfillment_orders(result.current) and self.shopify:
             await self.refresh_order(order.id)
         else:
             await self.classify_and_save([result.current], found_by="webhook")
+        return True
 
     def _needs_fulfillment_orders(self, order: Order) -> bool:
         """Order webhooks carry no fulfillment orders; the rules need them only for open, unshipped orders."""
@@ -161,7 +172,8 @@ class Service:
             await self._store_and_classify(order)
 
     async def _store_and_classify(self, order: Order) -> Order:
-        stored = (await self.store.save_order(order, from_webhook=True)).current or order
+        (result,) = await self.store.save_orders([order], from_webhook=True)
+        stored = result.current or order
         await self.classify_and_save([stored], found_by="webhook")
         return stored
 
@@ -225,8 +237,7 @@ class Service:
                 await self.store.forget_order(stale_id)
             else:
                 found[stale_id] = refreshed
-        for order in found.values():
-            await self.store.save_order(order, from_webhook=False)
+        await self.store.save_orders(list(found.values()), from_webhook=False)
         told_by_webhook = await self.store.order_ids_seen_by_webhook(found)
         before = {r["order_id"] for r in await self.store.verdict_rows(stuck_only=True)}
         report.classified = await self.classify_and_save(list(found.values()), found_by="reconcile")
@@ -261,6 +272,26 @@ class Service:
                     started_at=self.now().isoformat(), orders_seen=0, stuck=0, missed_by_webhooks=0, error=str(exc)
                 )
             await asyncio.sleep(interval.total_seconds())
+
+
+async def _guard(delivery: StoredDelivery, work: Awaitable[bool]) -> tuple[str, str | None]:
+    """Run one delivery's work and say how it ended; one bad delivery never stops the others."""
+    try:
+        handled = await work
+    except ShopifyError as exc:
+        log.warning("webhook %s (%s) could not be completed: %s", delivery.id, delivery.topic, exc)
+        return "failed", str(exc)
+    except (KeyError, TypeError, ValueError) as exc:
+        return _unexpected_shape(delivery, exc)
+    except Exception as exc:  # keep the delivery for a look, go on with the rest
+        log.exception("webhook %s (%s) failed", delivery.id, delivery.topic)
+        return "failed", f"{exc.__class__.__name__}: {exc}"
+    return ("processed" if handled else "ignored"), None
+
+
+def _unexpected_shape(delivery: StoredDelivery, exc: Exception) -> tuple[str, str]:
+    log.warning("webhook %s (%s) has an unexpected shape: %s", delivery.id, delivery.topic, exc)
+    return "failed", f"unexpected payload: {exc}"
 
 
 def _fulfillment_order_ids(payload: dict[str, Any]) -> list[str]:

@@ -43,7 +43,9 @@ def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
         writer.start()
-        app[TASKS].append(asyncio.create_task(service.process_inbox_forever(), name="inbox-processor"))
+        app[TASKS].append(
+            asyncio.create_task(service.process_inbox_forever(writer.yield_to_ingest), name="inbox-processor")
+        )
         if reconcile and service.shopify is not None:
             app[TASKS].append(
                 asyncio.create_task(service.reconcile_forever(settings.scan_interval), name="reconcile-timer")

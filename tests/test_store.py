@@ -9,8 +9,10 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.domain.orders import Customer, Money, Order
-from bot.store import MIGRATIONS, Delivery, Store
+from bot.store import MIGRATIONS, Delivery, Store, duplicate_lookup_sql
 
 
 def make_order(updated: datetime, **changes) -> Order:
@@ -52,8 +54,8 @@ async def test_open_applies_migrations_once_with_the_measured_pragmas(tmp_path):
 async def test_an_older_order_never_replaces_a_newer_one(tmp_path):
     store = await Store(str(tmp_path / "o.db")).open()
     t = datetime(2026, 11, 1, 12, tzinfo=UTC)
-    assert (await store.save_order(make_order(t, tags=("new",)), from_webhook=True)).saved
-    assert not (await store.save_order(make_order(t - timedelta(minutes=1), tags=("old",)), from_webhook=True)).saved
+    newer, older = make_order(t, tags=("new",)), make_order(t - timedelta(minutes=1), tags=("old",))
+    assert [r.saved for r in await store.save_orders([newer, older], from_webhook=True)] == [True, False]
     assert (await store.get_order("gid://shopify/Order/1001")).tags == ("new",)
     await store.close()
 
@@ -61,8 +63,11 @@ async def test_an_older_order_never_replaces_a_newer_one(tmp_path):
 async def test_a_webhook_without_fulfillment_orders_keeps_the_known_ones(tmp_path):
     store = await Store(str(tmp_path / "o.db")).open()
     t = datetime(2026, 11, 1, 12, tzinfo=UTC)
-    await store.save_order(make_order(t, fulfillment_orders=()), from_webhook=False)
-    await store.save_order(make_order(t + timedelta(minutes=5), fulfillment_orders=None), from_webhook=True)
+    await store.save_orders([make_order(t, fulfillment_orders=())], from_webhook=False)
+    (result,) = await store.save_orders(
+        [make_order(t + timedelta(minutes=5), fulfillment_orders=None)], from_webhook=True
+    )
+    assert result.saved and result.current.fulfillment_orders == ()
     stored = await store.get_order("gid://shopify/Order/1001")
     assert stored.fulfillment_orders == ()
     assert stored.updated_at == t + timedelta(minutes=5)
@@ -117,3 +122,46 @@ async def test_writes_do_not_stall_the_event_loop(tmp_path):
     worst = max(lags)
     print(f"2000 commits in {elapsed:.2f}s; worst event-loop lag {worst * 1000:.1f} ms over {len(lags)} beats")
     assert worst < 0.05
+
+
+@pytest.mark.parametrize("counts", [(3, 3, 3), (3, 0, 3), (3, 0, 0), (0, 3, 0), (0, 0, 3)])
+async def test_the_duplicate_lookup_uses_indexes_not_a_scan(tmp_path, counts):
+    """Ingest halved as the inbox grew when this lookup scanned the table; keep it indexed."""
+    store = await Store(str(tmp_path / "o.db")).open()
+    sql = duplicate_lookup_sql(*counts)
+    plan = await store.read(lambda db: db.execute("EXPLAIN QUERY PLAN " + sql, ["x"] * sum(counts)).fetchall())
+    await store.close()
+    details = [row[3] for row in plan]
+    assert not any(d.startswith("SCAN") for d in details), details
+
+
+def test_no_identities_means_no_lookup():
+    assert duplicate_lookup_sql(0, 0, 0) is None
+
+
+async def test_processing_yields_to_a_burst_of_deliveries_but_never_for_long(tmp_path):
+    from bot.shopify.webhooks import MAX_DEFERRAL_SECONDS, InboxWriter
+
+    store = await Store(str(tmp_path / "o.db")).open()
+    writer = InboxWriter(store, on_stored=lambda: None)
+    writer.start()
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    await writer.yield_to_ingest()
+    assert loop.time() - started < 0.05, "no deliveries arriving: processing goes on at once"
+
+    async def burst():
+        for i in range(400):
+            await writer.submit(Delivery(f"b{i}", None, "orders/updated", None, None, None, "{}"))
+            await asyncio.sleep(0.005)
+
+    sender = asyncio.create_task(burst())
+    await asyncio.sleep(0.05)
+    started = loop.time()
+    await writer.yield_to_ingest()
+    waited = loop.time() - started
+    sender.cancel()
+    await writer.stop()
+    await store.close()
+    assert MAX_DEFERRAL_SECONDS - 0.15 <= waited <= MAX_DEFERRAL_SECONDS + 0.3, waited

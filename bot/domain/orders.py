@@ -7,7 +7,7 @@ an empty tuple ("Shopify says there are none").
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -283,18 +283,64 @@ def _fulfillment_order_from_graphql(node: dict[str, Any]) -> FulfillmentOrder:
 
 
 def order_to_record(order: Order) -> dict[str, Any]:
-    """A JSON-safe dict; `order_from_record` inverts it exactly."""
-    return _jsonable(asdict(order))
+    """A JSON-safe dict; `order_from_record` inverts it exactly. Written out (not `asdict`, which deep-copies and
+    was a third of the cost of storing an order)."""
+    return {
+        "id": order.id,
+        "name": order.name,
+        "created_at": order.created_at.isoformat(),
+        "updated_at": order.updated_at.isoformat(),
+        "financial_status": order.financial_status,
+        "fulfillment_status": order.fulfillment_status,
+        "total": {"amount": order.total.amount, "currency": order.total.currency},
+        "closed_at": _iso(order.closed_at),
+        "cancelled_at": _iso(order.cancelled_at),
+        "test": order.test,
+        "tags": list(order.tags),
+        "customer": {"name": order.customer.name, "email": order.customer.email} if order.customer else None,
+        "fulfillments": [
+            {
+                "id": f.id,
+                "status": f.status,
+                "created_at": f.created_at.isoformat(),
+                "updated_at": f.updated_at.isoformat(),
+                "tracking": [{"number": t.number, "company": t.company, "url": t.url} for t in f.tracking],
+            }
+            for f in order.fulfillments
+        ],
+        "fulfillment_orders": None
+        if order.fulfillment_orders is None
+        else [
+            {
+                "id": fo.id,
+                "status": fo.status,
+                "request_status": fo.request_status,
+                "created_at": fo.created_at.isoformat(),
+                "updated_at": fo.updated_at.isoformat(),
+                "location": fo.location,
+                "service": fo.service,
+                "fulfill_at": _iso(fo.fulfill_at),
+                "fulfill_by": _iso(fo.fulfill_by),
+                "holds": [{"id": h.id, "reason": h.reason, "notes": h.notes} for h in fo.holds],
+                "supported_actions": list(fo.supported_actions),
+                "lines": [
+                    {
+                        "id": line.id,
+                        "title": line.title,
+                        "sku": line.sku,
+                        "remaining": line.remaining,
+                        "total": line.total,
+                    }
+                    for line in fo.lines
+                ],
+            }
+            for fo in order.fulfillment_orders
+        ],
+    }
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def order_from_record(record: dict[str, Any]) -> Order:

@@ -23,6 +23,8 @@ from bot.store import Delivery, Store
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # Shopify's largest order payloads stay well under this; more is refused (413).
+INGEST_QUIET_SECONDS = 0.1  # no delivery for this long: the burst is over and processing runs flat out
+MAX_DEFERRAL_SECONDS = 1.0  # during a burst, still process one batch at least this often
 
 # Topics whose body carries the order itself (applied directly, so a replayed body must not be applied again).
 ORDER_BODY_TOPICS = frozenset(
@@ -78,6 +80,7 @@ class InboxWriter:
         self._queue: list[tuple[Delivery, asyncio.Future[bool]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._last_submit = float("-inf")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="inbox-writer")
@@ -87,8 +90,20 @@ class InboxWriter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    async def yield_to_ingest(self) -> None:
+        """Called by the processor between batches: while deliveries keep arriving, answering Shopify comes first
+        and processing waits, but never more than MAX_DEFERRAL_SECONDS per batch, so it always moves on."""
+        waited = 0.0
+        while self._loop_time() - self._last_submit < INGEST_QUIET_SECONDS and waited < MAX_DEFERRAL_SECONDS:
+            await asyncio.sleep(INGEST_QUIET_SECONDS)
+            waited += INGEST_QUIET_SECONDS
+
+    def _loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
+
     async def submit(self, delivery: Delivery) -> bool:
         """Store one delivery; True when it is new, False for a duplicate. Returns after the commit."""
+        self._last_submit = self._loop_time()
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((delivery, future))
         self._wakeup.set()
@@ -141,9 +156,13 @@ def make_handler(secret: str, writer: InboxWriter) -> Callable[[web.Request], An
             is_new = await writer.submit(delivery)
         except Exception:  # logged by the writer; Shopify will retry a 503
             return _answer(503, "could not store the delivery; retry later")
-        return web.json_response({"ok": True, "duplicate": not is_new})
+        return web.Response(body=_DUPLICATE if not is_new else _STORED, content_type="application/json")
 
     return handle_webhook
+
+
+_STORED = json.dumps({"ok": True, "duplicate": False}).encode()
+_DUPLICATE = json.dumps({"ok": True, "duplicate": True}).encode()
 
 
 def _parse_object(body: bytes) -> tuple[str, dict[str, Any] | None]:

@@ -79,3 +79,30 @@ async def test_graphql_nodes_and_stored_records_round_trip():
     finally:
         await client.close()
         await runner.cleanup()
+
+
+def test_the_stored_record_names_every_field_of_the_model():
+    """A field added to the model but not to order_to_record would be lost on the way through the store."""
+    from dataclasses import fields
+
+    from bot.domain.orders import Fulfillment, FulfillmentOrder, Hold, Order, Tracking
+
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    fo = FulfillmentOrder("fo", "OPEN", "UNSUBMITTED", now, now, holds=(Hold("h", "OTHER"),))
+    fulfillment = Fulfillment("f", "SUCCESS", now, now, tracking=(Tracking("1Z", "UPS", None),))
+    order = Order(
+        "gid://shopify/Order/1",
+        "#1",
+        now,
+        now,
+        "PAID",
+        "UNFULFILLED",
+        Money("1.00", "EUR"),
+        fulfillments=(fulfillment,),
+        fulfillment_orders=(fo,),
+    )
+    record = order_to_record(order)
+    assert set(record) == {f.name for f in fields(Order)}
+    assert set(record["fulfillment_orders"][0]) == {f.name for f in fields(FulfillmentOrder)}
+    assert set(record["fulfillments"][0]) == {f.name for f in fields(Fulfillment)}
+    assert set(record["fulfillment_orders"][0]["holds"][0]) == {f.name for f in fields(Hold)}
