@@ -419,11 +419,6 @@ class Store:
         }
         await self.write(lambda db: _insert(db, "scans", row))
 
-    async def counters(self, day: str) -> dict[str, int]:
-        return await self.read(
-            lambda db: {r[0]: r[1] for r in db.execute("SELECT name, value FROM counters WHERE day = ?", [day])}
-        )
-
     async def bump(self, name: str, by: int = 1) -> None:
         await self.write(lambda db: _bump(db, _now()[:10], name, by))
 
