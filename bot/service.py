@@ -14,6 +14,7 @@ from typing import Any
 from bot.domain.orders import Order, order_from_webhook, order_gid
 from bot.domain.rules import Policy, Verdict, classify
 from bot.shopify.client import ShopifyClient, ShopifyError
+from bot.shopify.webhooks import ORDER_TOPICS
 from bot.store import SaveResult, Store, StoredDelivery
 
 log = logging.getLogger(__name__)
@@ -31,16 +32,6 @@ INBOX_RETRY_SECONDS = 5
 BATCH_SIZE = 50
 BatchPause = Callable[[], Awaitable[None]]
 
-ORDER_TOPICS = frozenset(
-    {
-        "orders/create",
-        "orders/updated",
-        "orders/paid",
-        "orders/cancelled",
-        "orders/fulfilled",
-        "orders/partially_fulfilled",
-    }
-)
 PRIVACY_TOPICS = frozenset({"customers/redact", "customers/data_request", "shop/redact", "app/uninstalled"})
 
 

@@ -26,8 +26,8 @@ MAX_BODY_BYTES = 2 * 1024 * 1024  # Shopify's largest order payloads stay well u
 INGEST_QUIET_SECONDS = 0.1  # no delivery for this long: the burst is over and processing runs flat out
 MAX_DEFERRAL_SECONDS = 1.0  # during a burst, still process one batch at least this often
 
-# Topics whose body carries the order itself (applied directly, so a replayed body must not be applied again).
-ORDER_BODY_TOPICS = frozenset(
+# `orders/*` topics whose body is the order itself: applied as it is, so a replayed body must not be applied again.
+ORDER_TOPICS = frozenset(
     {
         "orders/create",
         "orders/updated",
@@ -35,8 +35,6 @@ ORDER_BODY_TOPICS = frozenset(
         "orders/cancelled",
         "orders/fulfilled",
         "orders/partially_fulfilled",
-        "fulfillments/create",
-        "fulfillments/update",
     }
 )
 
@@ -63,7 +61,7 @@ def body_key(topic: str, payload: dict[str, Any]) -> str | None:
 
     Only for topics whose body is applied as it is; other topics only make us re-read Shopify, which is harmless.
     """
-    if topic not in ORDER_BODY_TOPICS:
+    if topic not in ORDER_TOPICS:
         return None
     identity = payload.get("admin_graphql_api_id") or payload.get("id")
     if identity is None:
