@@ -230,42 +230,32 @@ class Store:
     async def add_deliveries(self, deliveries: list[Delivery]) -> list[bool]:
         """Store a batch in one commit; True for each delivery that is new, False for a duplicate.
 
-        A handful of statements per batch, whatever its size: each statement hands the GIL back and forth with
-        the event loop, and that, not SQLite, is what limits ingest under load.
+        Three statements in the common case (BEGIN, INSERT OR IGNORE, COMMIT), whatever the batch size: under load
+        each statement costs a GIL hand-over with the event loop, which is what limits ingest. Only when the unique
+        indexes dropped a row does a second query find which ones did (the new rows hold the highest ids).
         """
 
         def insert(db: sqlite_utils.Database) -> list[bool]:
             received = _now()
-            seen = _known_identities(db, deliveries)
-            fresh = []
-            for d in deliveries:
-                identities = _identities(d)
-                fresh.append(not identities & seen)
-                seen |= identities
-            rows = [d for d, is_new in zip(deliveries, fresh, strict=True) if is_new]
+            fresh, rows = _first_of_each(deliveries)
+            before = db.conn.total_changes
             for start in range(0, len(rows), 100):  # 100 rows x 8 values stays under SQLite's variable limit
                 chunk = rows[start : start + 100]
+                values = [
+                    (d.webhook_id, d.event_id, d.topic, d.shop, d.triggered_at, d.body_key, d.body, received)
+                    for d in chunk
+                ]
                 db.execute(
                     "INSERT OR IGNORE INTO inbox (webhook_id, event_id, topic, shop, triggered_at, body_key, body,"
                     " received_at) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
-                    [
-                        v
-                        for d in chunk
-                        for v in (
-                            d.webhook_id,
-                            d.event_id,
-                            d.topic,
-                            d.shop,
-                            d.triggered_at,
-                            d.body_key,
-                            d.body,
-                            received,
-                        )
-                    ],
+                    [v for row in values for v in row],
                 )
-            _bump(db, received[:10], "webhooks_received", len(deliveries))
-            if len(rows) < len(deliveries):
-                _bump(db, received[:10], "webhooks_duplicate", len(deliveries) - len(rows))
+            inserted = db.conn.total_changes - before
+            if inserted < len(rows):
+                new = _identities_of_newest(db, inserted)
+                fresh = [is_new and bool(_identities(d) & new) for d, is_new in zip(deliveries, fresh, strict=True)]
+            if inserted < len(deliveries):
+                _bump(db, received[:10], "webhooks_duplicate", len(deliveries) - inserted)
             return fresh
 
         return await self.write(insert)
@@ -529,33 +519,25 @@ def _identities(d: Delivery) -> set[tuple[str, ...]]:
     return found
 
 
-def _known_identities(db: sqlite_utils.Database, deliveries: list[Delivery]) -> set[tuple[str, ...]]:
-    webhook_ids = [d.webhook_id for d in deliveries if d.webhook_id]
-    event_ids = [d.event_id for d in deliveries if d.event_id]
-    body_keys = [d.body_key for d in deliveries if d.body_key]
-    sql = duplicate_lookup_sql(len(webhook_ids), len(event_ids), len(body_keys))
-    rows = db.execute(sql, [*webhook_ids, *event_ids, *body_keys]).fetchall() if sql else []
-    known: set[tuple[str, ...]] = set()
+def _first_of_each(deliveries: list[Delivery]) -> tuple[list[bool], list[Delivery]]:
+    """Drop repeats within the batch: (is-first flags, the first deliveries)."""
+    seen: set[tuple[str, ...]] = set()
+    first: list[bool] = []
+    for d in deliveries:
+        identities = _identities(d)
+        first.append(not identities & seen)
+        seen |= identities
+    return first, [d for d, is_first in zip(deliveries, first, strict=True) if is_first]
+
+
+def _identities_of_newest(db: sqlite_utils.Database, count: int) -> set[tuple[str, ...]]:
+    rows = db.execute(
+        "SELECT webhook_id, topic, event_id, body_key FROM inbox ORDER BY id DESC LIMIT ?", [count]
+    ).fetchall()
+    found: set[tuple[str, ...]] = set()
     for webhook_id, topic, event_id, body_key in rows:
-        known |= _identities(Delivery(webhook_id, event_id, topic, None, None, body_key, ""))
-    return known
-
-
-def duplicate_lookup_sql(webhook_ids: int, event_ids: int, body_keys: int) -> str | None:
-    """One indexed lookup of a batch's identities. Terms with no values are left out: an empty `IN ()` makes
-    SQLite scan the whole inbox (measured: ingest fell by half as the inbox grew)."""
-    terms = [
-        f"{column} IN ({_marks(count)})"
-        for column, count in (("webhook_id", webhook_ids), ("event_id", event_ids), ("body_key", body_keys))
-        if count
-    ]
-    if not terms:
-        return None
-    return "SELECT webhook_id, topic, event_id, body_key FROM inbox WHERE " + " OR ".join(terms)
-
-
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
+        found |= _identities(Delivery(webhook_id, event_id, topic, None, None, body_key, ""))
+    return found
 
 
 def _set_version(db: sqlite_utils.Database, number: int) -> None:
