@@ -1,7 +1,12 @@
-"""SQLite storage (sqlite-utils over one WAL connection): migrations, orders, inbox, verdicts, audit, settings.
+"""SQLite storage (sqlite-utils over WAL): migrations, orders, inbox, verdicts, audit, settings.
 
-Every call runs on one dedicated thread (a single-thread executor), so writes are serialised, the event loop never
-blocks on disk, and sqlite3's connection is only ever touched by that thread (DESIGN §6).
+Two connections, each used by one thread only (DESIGN §6):
+- the database thread (a single-thread executor) runs every call but one, so the event loop never waits on disk
+  for them; bulk writes go in chunks of WRITE_CHUNK orders so that no transaction holds the write lock for long;
+- the event loop itself stores webhook deliveries (`add_deliveries`): a small group commit that must finish before
+  Shopify gets its 200, cheaper inline than handed to another thread. It takes no checkpoints (the database thread's
+  connection does) and waits at most INGEST_BUSY_TIMEOUT_MS for the other's write lock.
+Both open their transactions with BEGIN IMMEDIATE, so neither fails to upgrade a read into a write.
 """
 
 from __future__ import annotations
