@@ -62,7 +62,9 @@ def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_post("/shopify/webhooks", make_handler(settings.shopify_client_secret or "", writer))
+    app.router.add_post(
+        "/shopify/webhooks", make_handler(settings.shopify_client_secret or "", writer, settings.shopify_shop)
+    )
     app.router.add_get("/healthz", healthz)
     return app
 

@@ -128,7 +128,10 @@ class InboxWriter:
             self._on_stored()
 
 
-def make_handler(secret: str, writer: InboxWriter) -> Callable[[web.Request], Any]:
+def make_handler(secret: str, writer: InboxWriter, shop: str | None = None) -> Callable[[web.Request], Any]:
+    """The endpoint; with `shop` set, deliveries that name another shop are refused (the app's secret is shared by
+    every shop that installs it; this orderbot serves one)."""
+
     async def handle_webhook(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return _answer(413, "body larger than 2 MiB")
@@ -138,6 +141,9 @@ def make_handler(secret: str, writer: InboxWriter) -> Callable[[web.Request], An
         topic = request.headers.get("X-Shopify-Topic", "").strip().lower()
         if not topic:
             return _answer(400, "missing X-Shopify-Topic")
+        sender = request.headers.get("X-Shopify-Shop-Domain", "").strip().lower()
+        if shop and sender and sender != shop:
+            return _answer(403, f"this orderbot serves {shop}, not {sender}")
         text, payload = _parse_object(body)
         if payload is None:
             return _answer(400, "body is not a UTF-8 JSON object")

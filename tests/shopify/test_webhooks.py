@@ -149,6 +149,15 @@ async def test_a_body_over_the_size_limit_is_refused(server: Server):
     assert inbox_count(server) == 0
 
 
+async def test_a_delivery_for_another_shop_is_refused_and_not_stored(server: Server):
+    payload = server.sandbox.webhook_payload(first_open_order(server))
+    response = await server.post_webhook(
+        "orders/updated", payload, headers={"X-Shopify-Shop-Domain": "someone-else.myshopify.com"}
+    )
+    assert response.status == 403
+    assert inbox_count(server) == 0
+
+
 async def test_a_missing_topic_gets_400(server: Server):
     body = b'{"id": 1}'
     async with server.http.post(
