@@ -263,3 +263,55 @@ async def test_healthz_reports_the_database(server: Server):
 def _wal(db_path: Path) -> bytes:
     wal = db_path.with_name(db_path.name + "-wal")
     return wal.read_bytes() if wal.exists() else b""
+
+
+async def test_deliveries_stored_before_a_restart_are_processed_on_start(sandbox, tmp_path):
+    """A delivery answered 200 just before a crash is still pending in the inbox; the next start processes it."""
+    from bot.config import Settings
+    from bot.sandbox.serving import serve
+    from bot.shopify.webhooks import body_key
+    from bot.store import Delivery, Store
+    from bot.web import create_app
+    from tests.conftest import SHOP, wait_for
+
+    shop, shop_url = sandbox
+    db_path = tmp_path / "orderbot.db"
+    order_id = next(oid for oid in shop.orders if not shop.webhook_payload(oid)["closed_at"])
+    payload = shop.webhook_payload(order_id)
+    store = await Store(str(db_path)).open()
+    await store.add_deliveries(
+        [
+            Delivery(
+                "w-before-crash",
+                None,
+                "orders/updated",
+                SHOP,
+                None,
+                body_key("orders/updated", payload),
+                json.dumps(payload),
+            )
+        ]
+    )
+    await store.close()
+
+    settings = Settings(
+        shopify_shop=SHOP,
+        shopify_access_token=shop.access_token,
+        shopify_client_secret=WEBHOOK_SECRET,
+        shopify_api_url=shop_url,
+        database_path=str(db_path),
+    )
+    runner, _ = await serve(create_app(settings, reconcile=False))
+    check = await Store(str(db_path)).open()
+
+    async def processed() -> bool:
+        rows = await check.read(lambda db: db.execute("SELECT status FROM inbox").fetchall())
+        return rows == [("processed",)]
+
+    try:
+        await wait_for(processed)
+        verdicts = await check.read(lambda db: db.execute("SELECT order_id FROM verdicts").fetchall())
+        assert verdicts == [(order_id,)]
+    finally:
+        await check.close()
+        await runner.cleanup()
