@@ -4,9 +4,11 @@ Two connections, each used by one thread only (DESIGN §6):
 - the database thread (a single-thread executor) runs every call but one, so the event loop never waits on disk
   for them; bulk writes go in chunks of WRITE_CHUNK orders so that no transaction holds the write lock for long;
 - the event loop itself stores webhook deliveries (`add_deliveries`): a small group commit that must finish before
-  Shopify gets its 200, cheaper inline than handed to another thread. It takes no checkpoints (the database thread's
-  connection does) and waits at most INGEST_BUSY_TIMEOUT_MS for the other's write lock.
-Both open their transactions with BEGIN IMMEDIATE, so neither fails to upgrade a read into a write.
+  Shopify gets its 200, cheaper inline than handed to another thread.
+Writes on either take one threading lock (so the loop waits for at most one chunk of the other's work, not for
+SQLite's busy handler, whose growing sleeps stalled the loop for 260 ms in a test) and open with BEGIN IMMEDIATE.
+Neither connection checkpoints on commit (a checkpoint copies pages and syncs, slow under the lock); the database
+thread runs a PASSIVE checkpoint, which never blocks a writer, at most every CHECKPOINT_SECONDS.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import asyncio
 import json
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +32,8 @@ from bot.domain.orders import Order, order_from_record, order_to_record
 from bot.domain.rules import Verdict
 
 T = TypeVar("T")
-INGEST_BUSY_TIMEOUT_MS = 2_000  # the event loop waits at most this long for the database thread's transaction
+INGEST_BUSY_TIMEOUT_MS = 2_000  # only another process (an operator's sqlite3 shell) can make the loop wait on SQLite
+CHECKPOINT_SECONDS = 1.0
 WRITE_CHUNK = 50  # orders per transaction in bulk writes (a scan), so the event loop's ingest never waits long
 
 
@@ -177,7 +182,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
 
 def connect(path: str, *, busy_timeout_ms: int = 10_000, checkpoints: bool = True) -> sqlite3.Connection:
     """Open the database the way DESIGN §6 measured: WAL, NORMAL sync, a busy timeout, owner-only file mode.
-    `checkpoints=False` leaves WAL checkpoints to the other connection (they copy pages and sync: slow)."""
+    `checkpoints=False`: no automatic checkpoint on commit; the owner runs them."""
     if path != ":memory:" and not Path(path).exists():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -196,6 +201,8 @@ class Store:
     def __init__(self, path: str):
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbot-db")
+        self._write_lock = threading.Lock()
+        self._last_checkpoint = 0.0
         self._db: sqlite_utils.Database | None = None
         self._ingest: sqlite_utils.Database | None = None  # used on the event loop only, by add_deliveries
 
@@ -210,7 +217,7 @@ class Store:
         return self
 
     def _open(self) -> None:
-        self._db = sqlite_utils.Database(connect(self.path))
+        self._db = sqlite_utils.Database(connect(self.path, checkpoints=False))
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         for number, migrate in enumerate(MIGRATIONS[version:], start=version + 1):
             self._transaction(lambda db, migrate=migrate, number=number: (migrate(db), _set_version(db, number)))
@@ -233,7 +240,12 @@ class Store:
 
     def _transaction(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         assert self._db is not None, "the store is not open"
-        return _in_transaction(self._db, fn)
+        with self._write_lock:
+            result = _in_transaction(self._db, fn)
+        if time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._last_checkpoint = time.monotonic()
+        return result
 
     async def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         """Run `fn(db)` in one transaction on the database thread."""
@@ -279,7 +291,8 @@ class Store:
 
         if self._ingest is None:
             return await self.write(insert)
-        return _in_transaction(self._ingest, insert)
+        with self._write_lock:
+            return _in_transaction(self._ingest, insert)
 
     async def pending_deliveries(self, limit: int = 100) -> list[StoredDelivery]:
         def select(db: sqlite_utils.Database) -> list[StoredDelivery]:
@@ -500,7 +513,12 @@ class Store:
 
     async def checkpoint(self) -> None:
         """Fold the WAL into the main file and truncate it, so erased data leaves the WAL too."""
-        await self._call(lambda: self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+
+        def truncate() -> None:
+            with self._write_lock:  # TRUNCATE waits for writers: let it not be the event loop's
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+        await self._call(truncate)
 
 
 def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]], found_by: str) -> list[str]:
