@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -107,18 +108,29 @@ async def wait_for(condition: Callable[[], bool | Awaitable[bool]], timeout: flo
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def server(sandbox: tuple[SandboxShopify, str], tmp_path: Path) -> AsyncIterator[Server]:
-    shop, shop_url = sandbox
-    db_path = tmp_path / "orderbot.db"
-    settings = Settings(
+def free_port() -> int:
+    """A port nothing listens on (for servers started in a subprocess, or to be refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_settings(shop: SandboxShopify, shop_url: str, db_path: Path) -> Settings:
+    """The bot's settings against the sandbox Shopify."""
+    return Settings(
         shopify_shop=SHOP,
         shopify_access_token=shop.access_token,
         shopify_client_secret=WEBHOOK_SECRET,
         shopify_api_url=shop_url,
         database_path=str(db_path),
     )
-    app = create_app(settings, reconcile=False)
+
+
+@pytest.fixture
+async def server(sandbox: tuple[SandboxShopify, str], tmp_path: Path) -> AsyncIterator[Server]:
+    shop, shop_url = sandbox
+    db_path = tmp_path / "orderbot.db"
+    app = create_app(server_settings(shop, shop_url, db_path), reconcile=False)
     runner, url = await serve(app)
     async with aiohttp.ClientSession() as http:
         yield Server(url, app, shop, db_path, http)

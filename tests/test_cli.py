@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from bot.sandbox.seed import seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
 from bot.shopify.operations import REQUIRED_SCOPES
+from tests.conftest import free_port
 
 BASE_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
 
@@ -77,9 +77,7 @@ async def test_check_verifies_credentials_and_scopes_live(tmp_path, now, granted
 
 
 async def test_check_reports_an_unreachable_shop(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {
         "SHOPIFY_SHOP": "a.myshopify.com",
         "SHOPIFY_ACCESS_TOKEN": "t",
@@ -91,9 +89,7 @@ async def test_check_reports_an_unreachable_shop(tmp_path):
 
 
 async def test_serve_answers_health_checks_and_stops_cleanly_on_sigterm(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**BASE_ENV, "PORT": str(port), "DATABASE_PATH": str(tmp_path / "o.db"), "SHOPIFY_CLIENT_SECRET": "x"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,14 +15,9 @@ from contextlib import closing
 from pathlib import Path
 
 from bot.shopify.webhooks import sign
+from tests.conftest import free_port
 
 SECRET = "crash-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(webhook_id: str, number: int) -> bytes:

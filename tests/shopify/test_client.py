@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import aiohttp
@@ -20,6 +19,7 @@ from bot.shopify.client import (
     ShopifyUnavailable,
     ShopifyUserError,
 )
+from tests.conftest import free_port
 
 
 class FakeClock:
@@ -142,9 +142,7 @@ async def test_timeouts_are_retried_then_reported(now):
 
 
 async def test_connection_refused_is_reported_plainly():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     client = ShopifyClient(
         graphql_url=f"http://127.0.0.1:{port}/admin/api/2026-04/graphql.json",
         access_token="x",

@@ -267,12 +267,11 @@ def _wal(db_path: Path) -> bytes:
 
 async def test_deliveries_stored_before_a_restart_are_processed_on_start(sandbox, tmp_path):
     """A delivery answered 200 just before a crash is still pending in the inbox; the next start processes it."""
-    from bot.config import Settings
     from bot.sandbox.serving import serve
     from bot.shopify.webhooks import body_key
     from bot.store import Delivery, Store
     from bot.web import create_app
-    from tests.conftest import SHOP, wait_for
+    from tests.conftest import SHOP, server_settings, wait_for
 
     shop, shop_url = sandbox
     db_path = tmp_path / "orderbot.db"
@@ -294,14 +293,7 @@ async def test_deliveries_stored_before_a_restart_are_processed_on_start(sandbox
     )
     await store.close()
 
-    settings = Settings(
-        shopify_shop=SHOP,
-        shopify_access_token=shop.access_token,
-        shopify_client_secret=WEBHOOK_SECRET,
-        shopify_api_url=shop_url,
-        database_path=str(db_path),
-    )
-    runner, _ = await serve(create_app(settings, reconcile=False))
+    runner, _ = await serve(create_app(server_settings(shop, shop_url, db_path), reconcile=False))
     check = await Store(str(db_path)).open()
 
     async def processed() -> bool:
