@@ -1,0 +1,650 @@
+"""A local stand-in for the Slack Web API: the methods the bot calls, answered as Slack documents them.
+
+`POST|GET /api/{method}` takes its arguments as JSON, form fields or query parameters (slack_sdk sends each method
+one way or another, and Slack accepts all three), checks the bot token, applies the call to an in-memory workspace
+(channels, messages and threads, ephemeral messages, modals, users, user groups) and records it. Errors come back as
+Slack sends them: HTTP 200 with `{"ok": false, "error": code}`; rate limits as HTTP 429 with `Retry-After`.
+
+`POST /response/{id}` plays the `response_url`s that Slack puts in interaction payloads (see `response_url`).
+
+Failures can be injected per method (`fail_next`), and an optional per-channel limit of one post a second
+(`channel_rate_limit`) lets tests prove that the bot paces its posts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import itertools
+import json
+import math
+import re
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bot.sandbox.serving import serve
+
+TEAM_NAME = "Juniper & Oak"
+TEAM_DOMAIN = "juniper-oak"
+BOT_NAME = "orderbot"
+BOT_ID = "B0ORDERBOT"
+API_APP_ID = "A0ORDERBOT"
+DEFAULT_SCOPES = ("chat:write", "commands", "users:read", "usergroups:read", "channels:read")
+DEFAULT_USERS = {"U0ADMIN": "Alex Admin", "U0STAFF": "Sam Staff"}
+DEFAULT_USERGROUPS = {"S0ADMINS": ["U0ADMIN"]}
+DEFAULT_CHANNELS = {"C0ORDERS": "orders"}
+USER_TIMEZONE = "America/New_York"
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_TEXT_LENGTH = 40_000
+TRANSPORT_FAILURES = ("rate_limited", "http_500", "http_503", "timeout")
+# Slack's documented format for trigger ids: "132456.7890123.abcdef".
+TRIGGER_ID = re.compile(r"^\d+\.\d+\.[0-9a-f]+$")
+_ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+_JSON_ARGUMENTS = ("blocks", "attachments", "view")
+_HTTP_ERRORS = {500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class SlackError(Exception):
+    """A Slack error answer: `{"ok": false, "error": code}`, with `response_metadata.messages` when given."""
+
+    def __init__(self, code: str, messages: Iterable[str] = ()):
+        super().__init__(code)
+        self.code = code
+        self.messages = list(messages)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ok": False, "error": self.code}
+        if self.messages:
+            body["response_metadata"] = {"messages": self.messages}
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class SlackCall:
+    """One Web API request as the sandbox answered it. `response` is None when the answer was not JSON (5xx)."""
+
+    method: str
+    args: dict[str, Any]
+    response: dict[str, Any] | None
+    status: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsePost:
+    """One POST to a `response_url`: where the URL came from and the JSON body Bolt's `respond()` sent."""
+
+    channel: str
+    user: str
+    message_ts: str | None
+    body: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    method: str | None
+    kind: str
+    retry_after: float
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class _ResponseUrl:
+    channel: str
+    user: str
+    message_ts: str | None
+
+
+class SandboxSlack:
+    """One workspace with the bot installed. Serve `.app` (or call `start()`); the bot's base URL is `api_url`."""
+
+    def __init__(
+        self,
+        bot_token: str = "xoxb-sandbox-token",
+        team_id: str = "T0SANDBOX",
+        bot_user_id: str = "U0ORDERBOT",
+        users: dict[str, str] | None = None,
+        usergroups: dict[str, list[str]] | None = None,
+        channels: dict[str, str] | None = None,
+        member_of: Iterable[str] | None = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        channel_rate_limit: bool = False,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+    ):
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.users = dict(DEFAULT_USERS if users is None else users)
+        self.usergroups = {k: list(v) for k, v in (DEFAULT_USERGROUPS if usergroups is None else usergroups).items()}
+        self.channels = dict(DEFAULT_CHANNELS if channels is None else channels)
+        self.member_of = set(self.channels if member_of is None else member_of)
+        self.channel_rate_limit = channel_rate_limit
+        self.scopes = tuple(scopes)
+        self.base_url: str | None = None
+        self.calls: list[SlackCall] = []
+        self.responses: list[ResponsePost] = []
+        self._clock = clock
+        self._messages: dict[str, dict[str, dict]] = {}  # channel -> ts -> message, threads' replies included
+        self._ephemerals: list[dict] = []
+        self._views: dict[str, dict] = {}
+        self._exchanged_triggers: set[str] = set()
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._failures: deque[_Failure] = deque()
+        self._last_post_at: dict[str, float] = {}
+        self._last_ts = 0
+        self._view_ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._methods: dict[str, Callable[[dict], dict]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
+            "usergroups.users.list": self._usergroup_users,
+            "users.info": self._users_info,
+            "conversations.info": self._conversations_info,
+        }
+        self.app = web.Application()
+        self.app.router.add_route("*", "/api/{method}", self._api)
+        self.app.router.add_post("/response/{id}", self._response)
+
+    # --- serving ------------------------------------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1") -> str:
+        """Serve on a free port; returns the base URL (also kept as `base_url`, which `response_url` needs)."""
+        self._runner, self.base_url = await serve(self.app, host)
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def api_url(self) -> str:
+        """The value for `SLACK_API_URL` (slack_sdk's `base_url`)."""
+        return f"{self._base()}/api/"
+
+    def response_url(self, channel: str, user: str, message_ts: str | None = None) -> str:
+        """A `response_url` for an interaction by `user` in `channel`, as Slack puts in the payload. With
+        `message_ts` (the message whose button was clicked), `replace_original` and `delete_original` act on it."""
+        url_id = secrets.token_urlsafe(12)
+        self._response_urls[url_id] = _ResponseUrl(channel, user, message_ts)
+        return f"{self._base()}/response/{url_id}"
+
+    def _base(self) -> str:
+        if self.base_url is None:
+            raise RuntimeError("the sandbox's URL is unknown: serve it with start(), or set base_url after serving")
+        return self.base_url
+
+    # --- test controls ------------------------------------------------------------------------------------------------
+
+    def fail_next(
+        self, method: str | None, kind: str, times: int = 1, retry_after: float = 1.0, delay: float = 0.0
+    ) -> None:
+        """Make the next `times` calls of `method` (None: of any method) fail as `kind`: "rate_limited" (HTTP 429
+        with `Retry-After`), "http_500", "http_503", "timeout" (answer normally, but only after `delay` seconds), or
+        a Slack error code such as "channel_not_found" (HTTP 200, ok false). `delay` slows any kind."""
+        if kind not in TRANSPORT_FAILURES and not _ERROR_CODE.match(kind):
+            raise ValueError(f"unknown failure kind {kind!r}: one of {', '.join(TRANSPORT_FAILURES)} or an error code")
+        if kind == "timeout" and delay <= 0:
+            raise ValueError("a timeout needs a delay longer than the client's timeout")
+        self._failures.extend(_Failure(method, kind, retry_after, delay) for _ in range(times))
+
+    def calls_to(self, method: str) -> list[SlackCall]:
+        return [call for call in self.calls if call.method == method]
+
+    def messages(self, channel: str) -> list[dict]:
+        """The channel's top-level messages as they stand now, oldest first, each with its thread's `replies`."""
+        return [self._with_replies(channel, m) for m in self._messages.get(channel, {}).values() if not _is_reply(m)]
+
+    def message(self, channel: str, ts: str) -> dict | None:
+        found = self._messages.get(channel, {}).get(ts)
+        if found is None:
+            return None
+        return copy.deepcopy(found) if _is_reply(found) else self._with_replies(channel, found)
+
+    def replies(self, channel: str, ts: str) -> list[dict]:
+        return [copy.deepcopy(m) for m in self._messages.get(channel, {}).values() if _is_reply(m, parent=ts)]
+
+    def ephemerals(self, user: str | None = None) -> list[dict]:
+        """Ephemeral messages (from chat.postEphemeral and ephemeral `response_url` posts), oldest first."""
+        return [copy.deepcopy(e) for e in self._ephemerals if user is None or e["user"] == user]
+
+    @property
+    def opened_views(self) -> list[dict]:
+        """Every modal opened, in the order opened, as it stands after any views.update."""
+        return [copy.deepcopy(view) for view in self._views.values()]
+
+    # --- HTTP ---------------------------------------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        try:
+            args = await _arguments(request)
+        except SlackError as error:
+            return self._answer(method, {}, error.body())
+        token_argument = args.pop("token", None)
+        token = _bearer(request.headers.get("Authorization")) or token_argument
+        failure = self._take_failure(method)
+        if failure is not None:
+            await asyncio.sleep(failure.delay)
+            if failure.kind != "timeout":
+                return self._fail(method, args, failure)
+        handler = self._methods.get(method)
+        if handler is None:
+            return self._answer(method, args, {"ok": False, "error": "unknown_method", "req_method": method})
+        if not token:
+            return self._answer(method, args, SlackError("not_authed").body())
+        if token != self.bot_token:
+            return self._answer(method, args, SlackError("invalid_auth").body())
+        if method == "chat.postMessage" and self._too_soon(args.get("channel")):
+            return self._answer(method, args, {"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "1"})
+        try:
+            body = handler(args)
+        except SlackError as error:
+            body = error.body()
+        return self._answer(method, args, body)
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        for failure in self._failures:
+            if failure.method in (None, method):
+                self._failures.remove(failure)
+                return failure
+        return None
+
+    def _fail(self, method: str, args: dict, failure: _Failure) -> web.Response:
+        if failure.kind == "rate_limited":
+            # slack_sdk's retry handler parses Retry-After with int(): send whole seconds, as Slack does.
+            retry_after = str(max(1, math.ceil(failure.retry_after)))
+            body = {"ok": False, "error": "ratelimited"}
+            return self._answer(method, args, body, 429, {"Retry-After": retry_after})
+        if failure.kind.startswith("http_"):
+            status = int(failure.kind.removeprefix("http_"))
+            self._record(method, args, None, status)
+            return web.Response(status=status, text=_HTTP_ERRORS[status])
+        return self._answer(method, args, SlackError(failure.kind).body())
+
+    def _answer(
+        self, method: str, args: dict, body: dict, status: int = 200, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        self._record(method, args, body, status)
+        headers = {"X-OAuth-Scopes": ",".join(self.scopes), **(headers or {})}
+        return web.json_response(body, status=status, headers=headers)
+
+    def _record(self, method: str, args: dict, body: dict | None, status: int) -> None:
+        self.calls.append(SlackCall(method, copy.deepcopy(args), copy.deepcopy(body), status, self._clock()))
+
+    def _too_soon(self, channel: Any) -> bool:
+        """With `channel_rate_limit`, a second post to a channel within a second of the last one is refused."""
+        if not self.channel_rate_limit or not isinstance(channel, str):
+            return False
+        last = self._last_post_at.get(self._channel_id(channel) or channel)
+        return last is not None and self._clock() - last < 1.0
+
+    async def _response(self, request: web.Request) -> web.Response:
+        url = self._response_urls.get(request.match_info["id"])
+        if url is None:
+            return web.Response(status=404, text="no_such_url")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return web.Response(status=400, text="invalid_payload")
+        self.responses.append(ResponsePost(url.channel, url.user, url.message_ts, copy.deepcopy(body), self._clock()))
+        self._apply_response(url, body)
+        return web.json_response({"ok": True})
+
+    def _apply_response(self, url: _ResponseUrl, body: dict) -> None:
+        """What Slack shows after a `response_url` post: the clicked message replaced or deleted, a new channel
+        message (`response_type: in_channel`), or else an ephemeral message to the user."""
+        channel = self._messages.setdefault(url.channel, {})
+        original = channel.get(url.message_ts or "")
+        if original is not None and _truthy(body.get("delete_original")):
+            del channel[original["ts"]]
+        elif original is not None and _truthy(body.get("replace_original")):
+            original["text"] = body.get("text") or ""
+            original["blocks"] = body.get("blocks") or []
+        elif body.get("response_type") == "in_channel":
+            thread_ts = self._thread_root(url.channel, body.get("thread_ts"))
+            self._store_message(url.channel, body.get("text") or "", body.get("blocks") or [], thread_ts)
+        else:
+            self._ephemerals.append(self._ephemeral(url.channel, url.user, body, "response_url"))
+
+    # --- methods ------------------------------------------------------------------------------------------------------
+
+    def _auth_test(self, args: dict) -> dict:
+        return {
+            "ok": True,
+            "url": f"https://{TEAM_DOMAIN}.slack.com/",
+            "team": TEAM_NAME,
+            "user": BOT_NAME,
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _post_message(self, args: dict) -> dict:
+        channel = self._postable_channel(args.get("channel"))
+        text, blocks = _content(args)
+        thread_ts = self._thread_root(channel, args.get("thread_ts"))
+        if args.get("thread_ts") and thread_ts is None:
+            raise SlackError("thread_not_found")
+        message = self._store_message(channel, text or "", blocks or [], thread_ts)
+        self._last_post_at[channel] = self._clock()
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": copy.deepcopy(message)}
+
+    def _update(self, args: dict) -> dict:
+        channel = args.get("channel")
+        if channel not in self.channels:
+            raise SlackError("channel_not_found")
+        message = self._messages.get(channel, {}).get(str(args.get("ts")))
+        if message is None:
+            raise SlackError("message_not_found")
+        text, blocks = _content(args)
+        # Slack keeps what an update leaves out: blocks unless given (an empty list removes them), text likewise.
+        if text is not None:
+            message["text"] = text
+        if blocks is not None:
+            message["blocks"] = blocks
+        shown = copy.deepcopy(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "text": message["text"], "message": shown}
+
+    def _post_ephemeral(self, args: dict) -> dict:
+        channel = self._postable_channel(args.get("channel"))
+        if args.get("user") not in self.users:
+            raise SlackError("user_not_in_channel")
+        _content(args)
+        ephemeral = self._ephemeral(channel, args["user"], args, "chat.postEphemeral")
+        self._ephemerals.append(ephemeral)
+        return {"ok": True, "message_ts": ephemeral["ts"]}
+
+    def _views_open(self, args: dict) -> dict:
+        trigger_id = args.get("trigger_id") or args.get("interactivity_pointer")
+        if not isinstance(trigger_id, str) or not TRIGGER_ID.match(trigger_id):
+            raise SlackError("invalid_trigger_id")
+        if trigger_id in self._exchanged_triggers:
+            raise SlackError("exchanged_trigger_id")
+        view = _checked_view(args.get("view"))
+        external_id = view.get("external_id")
+        if external_id and any(v["external_id"] == external_id for v in self._views.values()):
+            raise SlackError("duplicate_external_id")
+        self._exchanged_triggers.add(trigger_id)
+        view_id = f"V{next(self._view_ids):08d}"
+        self._views[view_id] = self._stored_view(view_id, view)
+        return {"ok": True, "view": copy.deepcopy(self._views[view_id])}
+
+    def _views_update(self, args: dict) -> dict:
+        view_id, external_id = args.get("view_id"), args.get("external_id")
+        if not view_id and not external_id:
+            raise SlackError("invalid_arguments", ["[ERROR] either view_id or external_id is required"])
+        stored = self._views.get(view_id) if view_id else None
+        if stored is None and external_id:
+            stored = next((v for v in self._views.values() if v["external_id"] == external_id), None)
+        if stored is None:
+            raise SlackError("not_found")
+        if args.get("hash") and args["hash"] != stored["hash"]:
+            raise SlackError("hash_conflict")
+        view = _checked_view(args.get("view"))
+        view.setdefault("external_id", stored["external_id"])  # the view keeps its identity
+        self._views[stored["id"]] = self._stored_view(stored["id"], view)
+        return {"ok": True, "view": copy.deepcopy(self._views[stored["id"]])}
+
+    def _usergroup_users(self, args: dict) -> dict:
+        members = self.usergroups.get(args.get("usergroup"))
+        if members is None:
+            raise SlackError("no_such_subteam")
+        return {"ok": True, "users": list(members)}
+
+    def _users_info(self, args: dict) -> dict:
+        user_id = args.get("user")
+        if user_id == self.bot_user_id:
+            return {"ok": True, "user": self._user(user_id, BOT_NAME, is_bot=True)}
+        if user_id not in self.users:
+            raise SlackError("user_not_found")
+        return {"ok": True, "user": self._user(user_id, self.users[user_id])}
+
+    def _conversations_info(self, args: dict) -> dict:
+        channel = args.get("channel")
+        if channel not in self.channels:
+            raise SlackError("channel_not_found")
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": self.channels[channel],
+                "is_channel": True,
+                "is_group": False,
+                "is_im": False,
+                "is_private": False,
+                "is_archived": False,
+                "is_member": channel in self.member_of,
+                "context_team_id": self.team_id,
+            },
+        }
+
+    # --- the workspace ------------------------------------------------------------------------------------------------
+
+    def _channel_id(self, channel: str) -> str | None:
+        """A channel id from an id or a name ("orders" or "#orders"), as chat.postMessage accepts either."""
+        if channel in self.channels:
+            return channel
+        name = channel.removeprefix("#")
+        return next((cid for cid, cname in self.channels.items() if cname == name), None)
+
+    def _postable_channel(self, channel: Any) -> str:
+        found = self._channel_id(channel) if isinstance(channel, str) else None
+        if found is None:
+            raise SlackError("channel_not_found")
+        if found not in self.member_of:
+            raise SlackError("not_in_channel")
+        return found
+
+    def _thread_root(self, channel: str, ts: Any) -> str | None:
+        """The thread a `thread_ts` names, if its message exists: a reply's ts stands for its parent's thread."""
+        parent = self._messages.get(channel, {}).get(str(ts)) if ts else None
+        return None if parent is None else parent.get("thread_ts", parent["ts"])
+
+    def _store_message(self, channel: str, text: str, blocks: list, thread_ts: str | None) -> dict:
+        ts = self._next_ts()
+        message = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": BOT_ID,
+            "app_id": API_APP_ID,
+            "team": self.team_id,
+            "text": text,
+            "blocks": blocks,
+            "ts": ts,
+        }
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+            parent = self._messages[channel][thread_ts]  # found by _thread_root
+            parent["thread_ts"] = thread_ts
+            parent["reply_count"] = parent.get("reply_count", 0) + 1
+            parent["latest_reply"] = ts
+        self._messages.setdefault(channel, {})[ts] = message
+        return message
+
+    def _with_replies(self, channel: str, message: dict) -> dict:
+        return {**copy.deepcopy(message), "replies": self.replies(channel, message["ts"])}
+
+    def _ephemeral(self, channel: str, user: str, content: dict, source: str) -> dict:
+        ephemeral = {
+            "channel": channel,
+            "user": user,
+            "ts": self._next_ts(),
+            "text": content.get("text") or "",
+            "blocks": content.get("blocks") or [],
+            "source": source,
+        }
+        if content.get("thread_ts"):
+            ephemeral["thread_ts"] = content["thread_ts"]
+        return ephemeral
+
+    def _user(self, user_id: str, real_name: str, *, is_bot: bool = False) -> dict:
+        handle = real_name.lower().replace(" ", ".")
+        return {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": handle,
+            "real_name": real_name,
+            "deleted": False,
+            "is_bot": is_bot,
+            "tz": USER_TIMEZONE,
+            "profile": {"real_name": real_name, "display_name": handle, "team": self.team_id},
+        }
+
+    def _next_ts(self) -> str:
+        """Message timestamps are Slack's "seconds.micro" strings, unique and increasing even under a frozen clock."""
+        self._last_ts = max(int(self._clock() * 1_000_000), self._last_ts + 1)
+        return f"{self._last_ts // 1_000_000}.{self._last_ts % 1_000_000:06d}"
+
+    def _stored_view(self, view_id: str, view: dict) -> dict:
+        """A modal as Slack keeps and returns it: the app's view plus the fields Slack adds; a new hash each time."""
+        defaults = {
+            "close": None,
+            "submit": None,
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            "clear_on_close": False,
+            "notify_on_close": False,
+        }
+        return {
+            **defaults,
+            **view,
+            "id": view_id,
+            "team_id": self.team_id,
+            "state": {"values": {}},
+            "hash": f"{int(self._clock())}.{secrets.token_hex(4)}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": API_APP_ID,
+            "bot_id": BOT_ID,
+        }
+
+
+# --- arguments and checks ---------------------------------------------------------------------------------------------
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    """Query parameters, then the body's JSON object or form fields; JSON-encoded blocks and views decoded."""
+    args: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            try:
+                body = await request.json()
+            except ValueError:
+                raise SlackError("invalid_json") from None
+            if not isinstance(body, dict):
+                raise SlackError("json_not_object")
+            args.update(body)
+        else:
+            args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+    for key in _JSON_ARGUMENTS:
+        if isinstance(args.get(key), str):
+            # Left a string if it is not JSON: the method then answers invalid_blocks_format or invalid_arguments.
+            with contextlib.suppress(ValueError):
+                args[key] = json.loads(args[key])
+    return args
+
+
+def _bearer(header: str | None) -> str | None:
+    if header and header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or value in ("true", "1", 1)
+
+
+def _is_reply(message: dict, parent: str | None = None) -> bool:
+    thread_ts = message.get("thread_ts")
+    is_reply = thread_ts is not None and thread_ts != message["ts"]
+    return is_reply and (parent is None or thread_ts == parent)
+
+
+def _content(args: dict) -> tuple[str | None, list | None]:
+    """The message's text and blocks, checked as Slack checks them."""
+    text, blocks = args.get("text"), args.get("blocks")
+    if blocks is not None:
+        if not _is_block_list(blocks):
+            raise SlackError("invalid_blocks_format")
+        problems = _block_problems(blocks, "/blocks", MAX_MESSAGE_BLOCKS)
+        if problems:
+            raise SlackError("invalid_blocks", problems)
+    if not text and not blocks and not args.get("attachments"):
+        raise SlackError("no_text")
+    if text is not None and len(str(text)) > MAX_TEXT_LENGTH:
+        raise SlackError("msg_too_long")
+    return (None if text is None else str(text)), blocks
+
+
+def _is_block_list(blocks: Any) -> bool:
+    return isinstance(blocks, list) and all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks)
+
+
+def _block_problems(blocks: list, pointer: str, limit: int) -> list[str]:
+    """The Block Kit limits slack_sdk's models do not all check (DESIGN §6), in Slack's message format."""
+    problems = []
+    if len(blocks) > limit:
+        problems.append(f"[ERROR] no more than {limit} items allowed [json-pointer:{pointer}]")
+    seen: set[str] = set()
+    for index, block in enumerate(blocks):
+        where = f"{pointer}/{index}"
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if block_id in seen:
+                problems.append(f"[ERROR] duplicate block_id [json-pointer:{where}/block_id]")
+            seen.add(block_id)
+        text = block.get("text")
+        text_limit = {"section": 3000, "header": 150}.get(block["type"])
+        if text_limit and isinstance(text, dict) and len(text.get("text") or "") > text_limit:
+            problems.append(f"[ERROR] must be less than {text_limit + 1} characters [json-pointer:{where}/text/text]")
+        if block["type"] == "actions" and len(block.get("elements") or []) > 25:
+            problems.append(f"[ERROR] no more than 25 items allowed [json-pointer:{where}/elements]")
+    return problems
+
+
+def _checked_view(view: Any) -> dict:
+    """A modal as views.open and views.update accept it; otherwise invalid_arguments, with Slack's messages."""
+    if not isinstance(view, dict):
+        raise SlackError("invalid_arguments", ["[ERROR] failed to match all allowed schemas [json-pointer:/view]"])
+    problems = []
+    if view.get("type") != "modal":
+        problems.append("[ERROR] must be one of the allowed values: modal [json-pointer:/view/type]")
+    if not isinstance(view.get("title"), dict):
+        problems.append("[ERROR] missing required field: title [json-pointer:/view]")
+    for key in ("title", "submit", "close"):
+        if isinstance(view.get(key), dict) and len(view[key].get("text") or "") > 24:
+            problems.append(f"[ERROR] must be less than 25 characters [json-pointer:/view/{key}/text]")
+    blocks = view.get("blocks")
+    if not _is_block_list(blocks):
+        problems.append("[ERROR] missing required field: blocks [json-pointer:/view]")
+    else:
+        problems.extend(_block_problems(blocks, "/view/blocks", MAX_VIEW_BLOCKS))
+        if any(b["type"] == "input" for b in blocks) and not view.get("submit"):
+            problems.append("[ERROR] must provide submit when using input blocks [json-pointer:/view/submit]")
+    if len(view.get("callback_id") or "") > 255:
+        problems.append("[ERROR] must be less than 256 characters [json-pointer:/view/callback_id]")
+    if len(view.get("private_metadata") or "") > 3000:
+        problems.append("[ERROR] must be less than 3001 characters [json-pointer:/view/private_metadata]")
+    if problems:
+        raise SlackError("invalid_arguments", problems)
+    return copy.deepcopy(view)

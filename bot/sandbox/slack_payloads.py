@@ -1,0 +1,227 @@
+"""Requests as Slack sends them to the bot's `/slack/events`: slash commands, button clicks, modal submissions.
+
+Pure builders: each returns the raw body (form-encoded, as Slack sends these three), and `sign_request` the headers
+that make Bolt accept it. Shapes follow Slack's documentation of the slash command request and of the
+`block_actions` and `view_submission` interaction payloads.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+from bot.sandbox.slack import API_APP_ID, BOT_ID, TEAM_DOMAIN
+
+VERIFICATION_TOKEN = "sandbox-verification-token"  # deprecated by Slack, still sent in every payload
+FORM = "application/x-www-form-urlencoded"
+_VALUE_INPUTS = ("plain_text_input", "url_text_input", "email_text_input", "number_input")
+_OPTION_INPUTS = ("static_select", "radio_buttons")
+
+
+def sign_request(
+    body: bytes | str, signing_secret: str, timestamp: int | None = None, content_type: str = FORM
+) -> dict[str, str]:
+    """The headers Slack sends with `body`: request timestamp (now unless given) and v0 signature."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=str(timestamp), body=body)
+    assert signature is not None  # only None without a timestamp
+    return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": signature, "Content-Type": content_type}
+
+
+def new_trigger_id() -> str:
+    """A fresh trigger id in Slack's documented format ("132456.7890123.abcdef"); each may open one modal."""
+    return f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(16)}"
+
+
+def block_actions_body(
+    *,
+    action_id: str,
+    user_id: str,
+    channel_id: str,
+    message_ts: str,
+    value: str | None = None,
+    selected_option_value: str | None = None,
+    trigger_id: str | None = None,
+    response_url: str | None = None,
+    team_id: str = "T0SANDBOX",
+    block_id: str | None = None,
+    element_type: str = "button",
+    message: dict | None = None,
+    channel_name: str = "orders",
+    user_name: str | None = None,
+) -> bytes:
+    """A click on a button (or a choice in a static_select) in a channel message.
+
+    Given the `message` as posted (e.g. `SandboxSlack.message(channel, ts)`), the clicked element is found in its
+    blocks by `action_id`, and its `value`, `text` and `block_id` fill in what was not given. Without a
+    `response_url` (e.g. `SandboxSlack.response_url(...)`) the payload has none, so `respond()` fails loudly
+    rather than reaching for Slack."""
+    message = {"type": "message", "ts": message_ts, "text": "", "blocks": []} if message is None else message
+    message = {k: v for k, v in message.items() if k != "replies"}  # SandboxSlack's view of the thread, not Slack's
+    found_block, element = _find_element(message.get("blocks") or [], action_id)
+    action: dict[str, Any] = {
+        "action_id": action_id,
+        "block_id": block_id or (found_block or {}).get("block_id") or "actions",
+        "type": element_type,
+        "action_ts": f"{time.time():.6f}",
+    }
+    if element_type == "static_select":
+        chosen = selected_option_value
+        option = next((o for o in (element or {}).get("options", []) if o.get("value") == chosen), None)
+        action["selected_option"] = option or {"text": _plain(chosen or ""), "value": chosen}
+    else:
+        action["text"] = (element or {}).get("text") or _plain(action_id)
+        action["value"] = value if value is not None else (element or {}).get("value")
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": _user(user_id, user_name, team_id),
+        "api_app_id": API_APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id, "is_ephemeral": False},
+        "trigger_id": trigger_id or new_trigger_id(),
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": channel_name},
+        "message": message,
+        "state": {"values": {}},
+        "actions": [action],
+    }
+    if response_url is not None:
+        payload["response_url"] = response_url
+    return _form({"payload": json.dumps(payload)})
+
+
+def view_submission_body(
+    *,
+    callback_id: str,
+    values: dict[str, dict[str, dict]],
+    private_metadata: str,
+    user_id: str,
+    team_id: str = "T0SANDBOX",
+    view_id: str = "V0SANDBOX1",
+    trigger_id: str | None = None,
+    user_name: str | None = None,
+) -> bytes:
+    """A modal submitted with `values` (see `input_values`). The view carries `type: "modal"`, without which Bolt
+    fails with a KeyError (DESIGN §6)."""
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "user": _user(user_id, user_name, team_id),
+        "api_app_id": API_APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "trigger_id": trigger_id or new_trigger_id(),
+        "view": {
+            "id": view_id,
+            "team_id": team_id,
+            "type": "modal",
+            "blocks": [],
+            "private_metadata": private_metadata,
+            "callback_id": callback_id,
+            "state": {"values": values},
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "title": _plain("orderbot"),
+            "clear_on_close": False,
+            "notify_on_close": False,
+            "close": None,
+            "submit": _plain("Submit"),
+            "previous_view_id": None,
+            "root_view_id": view_id,
+            "app_id": API_APP_ID,
+            "external_id": "",
+            "app_installed_team_id": team_id,
+            "bot_id": BOT_ID,
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+    return _form({"payload": json.dumps(payload)})
+
+
+def input_values(inputs: dict[str, dict[str, tuple[str, Any]]]) -> dict[str, dict[str, dict]]:
+    """`view.state.values` from `{block_id: {action_id: (element_type, value)}}`.
+
+    Text-like inputs (plain_text_input, url_text_input, email_text_input, number_input) take a string or None;
+    static_select and radio_buttons the chosen option's value or None; checkboxes a list of values; datepicker a
+    "YYYY-MM-DD" string or None. Option labels repeat the values."""
+    return {
+        block_id: {action_id: _input_state(kind, value) for action_id, (kind, value) in actions.items()}
+        for block_id, actions in inputs.items()
+    }
+
+
+def slash_command_body(
+    *,
+    text: str,
+    user_id: str,
+    channel_id: str,
+    command: str = "/orders",
+    trigger_id: str | None = None,
+    response_url: str | None = None,
+    team_id: str = "T0SANDBOX",
+    channel_name: str = "orders",
+    user_name: str | None = None,
+) -> bytes:
+    """`/orders <text>` typed by `user_id` in `channel_id`: the form fields Slack posts."""
+    fields = {
+        "token": VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "team_domain": TEAM_DOMAIN,
+        "channel_id": channel_id,
+        "channel_name": channel_name,
+        "user_id": user_id,
+        "user_name": user_name or user_id.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": API_APP_ID,
+        "is_enterprise_install": "false",
+        "trigger_id": trigger_id or new_trigger_id(),
+    }
+    if response_url is not None:
+        fields["response_url"] = response_url
+    return _form(fields)
+
+
+def _form(fields: dict[str, str]) -> bytes:
+    return urlencode(fields).encode()
+
+
+def _plain(text: str) -> dict:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _user(user_id: str, user_name: str | None, team_id: str) -> dict:
+    name = user_name or user_id.lower()
+    return {"id": user_id, "username": name, "name": name, "team_id": team_id}
+
+
+def _find_element(blocks: list[dict], action_id: str) -> tuple[dict | None, dict | None]:
+    """The block and element with `action_id`: an element of an actions block, or a section's accessory."""
+    for block in blocks:
+        for element in [*(block.get("elements") or []), block.get("accessory") or {}]:
+            if element.get("action_id") == action_id:
+                return block, element
+    return None, None
+
+
+def _option(value: str) -> dict:
+    return {"text": _plain(value), "value": value}
+
+
+def _input_state(kind: str, value: Any) -> dict:
+    if kind in _VALUE_INPUTS:
+        return {"type": kind, "value": value}
+    if kind in _OPTION_INPUTS:
+        return {"type": kind, "selected_option": None if value is None else _option(value)}
+    if kind == "checkboxes":
+        return {"type": kind, "selected_options": [_option(v) for v in value or ()]}
+    if kind == "datepicker":
+        return {"type": kind, "selected_date": value}
+    raise ValueError(f"no state shape for {kind!r} inputs")
