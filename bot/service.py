@@ -15,7 +15,7 @@ from bot.domain.orders import Order, order_from_webhook, order_gid
 from bot.domain.rules import Policy, Verdict, classify
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
-from bot.store import SaveResult, Store, StoredDelivery
+from bot.store import AlertSync, SaveResult, Store, StoredDelivery
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,30 @@ class ScanReport:
         return [(o, v) for o, v in self.classified if v.stuck]
 
 
+AlertRenderer = Callable[[Order, Verdict, "str | None"], dict[str, Any]]
+
+
 class Service:
-    def __init__(self, store: Store, shopify: ShopifyClient | None, *, now: Callable[[], datetime] | None = None):
+    """`alerts` (channel and renderer) is set when Slack is configured: verdicts then queue their alerts, and
+    `alerts_queued()` is called after each commit that queued some (it wakes the Slack outbox)."""
+
+    def __init__(
+        self,
+        store: Store,
+        shopify: ShopifyClient | None,
+        *,
+        now: Callable[[], datetime] | None = None,
+        alerts: tuple[str, AlertRenderer] | None = None,
+        alerts_queued: Callable[[], None] = lambda: None,
+    ):
         self.store = store
         self.shopify = shopify
         self.now = now or (lambda: datetime.now(UTC))
+        self.alerts = alerts
+        self.alerts_queued = alerts_queued
         self._inbox_signal = asyncio.Event()
         self._policy: tuple[Policy, dict[str, datetime]] | None = None
-        self._batch_verdicts: list[tuple[str, Verdict]] | None = None  # set while an inbox batch is processed
+        self._batch_verdicts: list[tuple[Order, Verdict]] | None = None  # set while an inbox batch is processed
 
     # --- webhooks -------------------------------------------------------------------------------------------
 
@@ -84,10 +100,14 @@ class Service:
             self._batch_verdicts = []
             try:
                 outcomes = await self._process_batch(batch)
-                await self.store.finish_deliveries(outcomes, self._batch_verdicts, found_by="webhook")
+                queued = await self.store.finish_deliveries(
+                    outcomes, self._batch_verdicts, found_by="webhook", alerts=self._alert_sync()
+                )
             finally:
                 self._batch_verdicts = None
             processed += len(outcomes)
+            if queued:
+                self.alerts_queued()
             if between_batches is not None:
                 await between_batches()
         return processed
@@ -142,30 +162,37 @@ class Service:
         return True
 
     def _needs_fulfillment_orders(self, order: Order) -> bool:
-        """Order webhooks carry no fulfillment orders; the rules need them only for open, unshipped orders."""
-        return not (order.cancelled or order.closed) and order.fulfillment_status != "FULFILLED"
+        """Order webhooks carry no fulfillment orders; the rules need them for open orders that are not shipped, or
+        that are shipped but whose known fulfillment orders still look open (kept from before: out of date)."""
+        if order.cancelled or order.closed:
+            return False
+        if order.fulfillment_status != "FULFILLED":
+            return True
+        return any(fo.status not in ("CLOSED", "CANCELLED") for fo in order.fulfillment_orders or ())
 
-    async def refresh_order(self, order_id: str) -> Order | None:
-        """Re-read one order (with its fulfillment orders: one query) and re-classify it."""
+    async def refresh_order(self, order_id: str, *, resolution: str | None = None) -> Order | None:
+        """Re-read one order (with its fulfillment orders: one query) and re-classify it. `resolution`: what a
+        person just did, shown on the alert if that resolved it."""
         if self.shopify is None:
             return None
         order = await self.shopify.fetch_order(order_id)
         if order is None:
             await self.store.forget_order(order_id)
             return None
-        return await self._store_and_classify(order)
+        return await self.store_and_classify(order, resolution)
 
     async def _refresh_order_of_fulfillment_order(self, fulfillment_order_id: str) -> None:
         if self.shopify is None:
             return
         order = await self.shopify.fetch_order_of_fulfillment_order(fulfillment_order_id)
         if order is not None:
-            await self._store_and_classify(order)
+            await self.store_and_classify(order)
 
-    async def _store_and_classify(self, order: Order) -> Order:
+    async def store_and_classify(self, order: Order, resolution: str | None = None) -> Order:
         (result,) = await self.store.save_orders([order], from_webhook=True)
         stored = result.current or order
-        await self.classify_and_save([stored], found_by="webhook")
+        resolutions = {order.id: resolution} if resolution else None
+        await self.classify_and_save([stored], found_by="webhook", resolutions=resolutions)
         return stored
 
     async def _on_privacy(self, topic: str, payload: dict[str, Any]) -> None:
@@ -196,15 +223,28 @@ class Service:
             self._policy = (Policy.from_settings(await self.store.settings()), await self.store.snoozes())
         return self._policy
 
-    async def classify_and_save(self, orders: list[Order], *, found_by: str) -> list[tuple[Order, Verdict]]:
+    async def classify_and_save(
+        self, orders: list[Order], *, found_by: str, resolutions: dict[str, str] | None = None
+    ) -> list[tuple[Order, Verdict]]:
+        """Classify and store; alerts follow. `resolutions`: who resolved which order, when a person acted."""
         now = self.now()
         policy, snoozes = await self.policy()
         verdicts = [(o, classify(o, now, policy, snoozes.get(o.id))) for o in orders]
-        if self._batch_verdicts is not None and found_by == "webhook":
-            self._batch_verdicts.extend((o.id, v) for o, v in verdicts)  # saved with the batch's outcomes
-        else:
-            await self.store.save_verdicts([(o.id, v) for o, v in verdicts], found_by=found_by)
+        if self._batch_verdicts is not None and found_by == "webhook" and not resolutions:
+            self._batch_verdicts.extend(verdicts)  # saved with the batch's outcomes
+        elif await self.store.save_verdicts(verdicts, found_by=found_by, alerts=self._alert_sync(resolutions)):
+            self.alerts_queued()
         return verdicts
+
+    def _alert_sync(self, resolutions: dict[str, str] | None = None) -> AlertSync | None:
+        if self.alerts is None:
+            return None
+        channel, render = self.alerts
+        return AlertSync(channel, render, resolutions or {})
+
+    def forget_policy(self) -> None:
+        """Settings or snoozes changed: read them again on the next classification."""
+        self._policy = None
 
     # --- reconciliation -------------------------------------------------------------------------------------
 

@@ -19,15 +19,16 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlite_utils
 
+from bot.domain.alerts import alert_fingerprint, alert_state, inferred_resolution, plan_alert
 from bot.domain.orders import Order, order_from_record, order_to_record
 from bot.domain.rules import Verdict
 
@@ -63,6 +64,27 @@ class StoredDelivery:
 class SaveResult:
     saved: bool  # False: the stored order is newer (an out-of-order delivery)
     current: Order | None  # what is stored now (with the fulfillment orders kept from before, if it brought none)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSync:
+    """Where verdicts' alerts go and how they look; applied in the same transaction as the verdicts, so that an
+    order is never classified stuck without its alert queued."""
+
+    channel: str
+    render: Callable[[Order, Verdict, str | None], dict[str, Any]]  # (order, verdict, resolution) -> message
+    resolutions: Mapping[str, str] = field(default_factory=dict)  # order id -> who resolved it (a click in Slack)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    kind: str  # "alert" or "reply"
+    order_id: str
+    payload: dict[str, Any]
+    attempts: int
+    channel: str | None  # the alert's channel; None when the alert is gone
+    ts: str | None  # the alert's message ts; None until it is posted
 
 
 def _now() -> str:
@@ -177,7 +199,39 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     db["counters"].create({"day": str, "name": str, "value": int}, pk=("day", "name"))
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial,)
+def _m2_slack(db: sqlite_utils.Database) -> None:
+    """Alerts remember what they showed; the outbox holds Slack posts until Slack has them; action locks stop a
+    second click from acting twice."""
+    db["alerts"].add_column("fingerprint", str)
+    db["alerts"].add_column("reason", str)
+    db["alerts"].add_column("resolution", str)
+    db["outbox"].create(
+        {
+            "id": int,
+            "kind": str,  # "alert": post or update the order's alert; "reply": a reply in the alert's thread
+            "order_id": str,
+            "priority": int,  # 0 for what a person just did, 1 for new alerts
+            "payload": str,
+            "status": str,
+            "attempts": int,
+            "not_before": float,
+            "created_at": str,
+            "sent_at": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={"kind", "order_id", "payload", "status"},
+        defaults={"status": "pending", "attempts": 0, "not_before": 0.0, "priority": 1},
+    )
+    # At most one pending alert per order: a newer version replaces the one Slack has not seen yet.
+    db.execute("CREATE UNIQUE INDEX outbox_one_alert ON outbox(order_id) WHERE kind = 'alert' AND status = 'pending'")
+    db.execute("CREATE INDEX outbox_pending ON outbox(priority, id) WHERE status = 'pending'")
+    db["action_locks"].create(
+        {"order_id": str, "action": str, "actor": str, "started_at": str}, pk=("order_id", "action")
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack)
 
 
 def connect(path: str, *, busy_timeout_ms: int = 10_000, checkpoints: bool = True) -> sqlite3.Connection:
@@ -305,21 +359,29 @@ class Store:
         return await self.read(select)
 
     async def finish_deliveries(
-        self, outcomes: list[tuple[int, str, str | None]], verdicts: list[tuple[str, Verdict]], *, found_by: str
-    ) -> None:
-        """Save a batch's verdicts and mark its deliveries done, (id, status, error), in one commit. A processed
-        delivery's body goes (the order lives in `orders`, so personal data is kept once); a failed one keeps it."""
+        self,
+        outcomes: list[tuple[int, str, str | None]],
+        verdicts: list[tuple[Order, Verdict]],
+        *,
+        found_by: str,
+        alerts: AlertSync | None = None,
+    ) -> int:
+        """Save a batch's verdicts (and queue their alerts) and mark its deliveries done, (id, status, error), in one
+        commit; return how many alert messages were queued. A processed delivery's body goes (the order lives in
+        `orders`, so personal data is kept once); a failed one keeps it."""
 
-        def update(db: sqlite_utils.Database) -> None:
-            _save_verdicts(db, verdicts, found_by)
+        def update(db: sqlite_utils.Database) -> int:
+            _save_verdicts(db, [(o.id, v) for o, v in verdicts], found_by)
+            queued = _sync_alerts(db, verdicts, alerts) if alerts else 0
             now = _now()
             db.conn.executemany(
                 "UPDATE inbox SET status = ?, error = ?, processed_at = ?, attempts = attempts + 1,"
                 " body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?",
                 [(status, error, now, status, delivery_id) for delivery_id, status, error in outcomes],
             )
+            return queued
 
-        await self.write(update)
+        return await self.write(update)
 
     # --- orders -----------------------------------------------------------------------------------------------
 
@@ -372,13 +434,22 @@ class Store:
 
     # --- verdicts ---------------------------------------------------------------------------------------------
 
-    async def save_verdicts(self, verdicts: list[tuple[str, Verdict]], *, found_by: str) -> list[str]:
-        """Store verdicts; return the ids of orders that became stuck with this call."""
-        newly_stuck: list[str] = []
+    async def save_verdicts(
+        self, verdicts: list[tuple[Order, Verdict]], *, found_by: str, alerts: AlertSync | None = None
+    ) -> int:
+        """Store verdicts and queue the alerts they change; return how many alert messages were queued."""
+
+        def save(db: sqlite_utils.Database, chunk: list[tuple[Order, Verdict]]) -> int:
+            _save_verdicts(db, [(o.id, v) for o, v in chunk], found_by)
+            return _sync_alerts(db, chunk, alerts) if alerts else 0
+
+        queued = 0
         for start in range(0, len(verdicts), WRITE_CHUNK):
-            chunk = verdicts[start : start + WRITE_CHUNK]
-            newly_stuck += await self.write(lambda db, chunk=chunk: _save_verdicts(db, chunk, found_by))
-        return newly_stuck
+            queued += await self.write(lambda db, chunk=verdicts[start : start + WRITE_CHUNK]: save(db, chunk))
+        return queued
+
+    async def verdict_of(self, order_id: str) -> dict[str, Any] | None:
+        return await self.read(lambda db: next(db.query("SELECT * FROM verdicts WHERE order_id = ?", [order_id]), None))
 
     async def verdict_rows(self, *, stuck_only: bool = False) -> list[dict[str, Any]]:
         def select(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -409,6 +480,129 @@ class Store:
             lambda db: {r["order_id"]: datetime.fromisoformat(r["until"]) for r in db["snoozes"].rows}
         )
 
+    async def snooze(self, order_id: str, until: datetime, by: str) -> None:
+        await self.write(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO snoozes (order_id, until, by, at) VALUES (?, ?, ?, ?)",
+                [order_id, until.isoformat(), by, _now()],
+            )
+        )
+
+    # --- alerts and the Slack outbox --------------------------------------------------------------------------
+
+    async def alert(self, order_id: str) -> dict[str, Any] | None:
+        return await self.read(lambda db: next(db.query("SELECT * FROM alerts WHERE order_id = ?", [order_id]), None))
+
+    async def alert_at(self, channel: str, ts: str) -> dict[str, Any] | None:
+        return await self.read(
+            lambda db: next(db.query("SELECT * FROM alerts WHERE channel = ? AND ts = ?", [channel, ts]), None)
+        )
+
+    async def enqueue_reply(self, order_id: str, text: str) -> bool:
+        """Queue a reply in the order's alert thread; False when the order has no alert to reply to."""
+
+        def insert(db: sqlite_utils.Database) -> bool:
+            if not db.execute("SELECT 1 FROM alerts WHERE order_id = ?", [order_id]).fetchone():
+                return False
+            _insert(
+                db,
+                "outbox",
+                {
+                    "kind": "reply",
+                    "order_id": order_id,
+                    "priority": 0,
+                    "payload": json.dumps({"text": text}),
+                    "created_at": _now(),
+                },
+            )
+            return True
+
+        return await self.write(insert)
+
+    async def outbox_ready(self, now: float, limit: int = 50) -> list[OutboxItem]:
+        """Pending messages due by `now`: what a person just did first, then by age."""
+
+        def select(db: sqlite_utils.Database) -> list[OutboxItem]:
+            rows = db.execute(
+                "SELECT o.id, o.kind, o.order_id, o.payload, o.attempts, a.channel, a.ts FROM outbox o"
+                " LEFT JOIN alerts a ON a.order_id = o.order_id"
+                " WHERE o.status = 'pending' AND o.not_before <= ? ORDER BY o.priority, o.id LIMIT ?",
+                [now, limit],
+            ).fetchall()
+            return [OutboxItem(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+
+        return await self.read(select)
+
+    async def outbox_next_due(self) -> float | None:
+        return await self.read(
+            lambda db: db.execute("SELECT min(not_before) FROM outbox WHERE status = 'pending'").fetchone()[0]
+        )
+
+    async def outbox_sent(self, item: OutboxItem, ts: str | None) -> None:
+        """Slack has it. A first post's ts becomes the alert's; the payload goes (it holds the customer's name)."""
+
+        def update(db: sqlite_utils.Database) -> None:
+            now = _now()
+            db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, payload = '{}', attempts = attempts + 1 WHERE id = ?",
+                [now, item.id],
+            )
+            if item.kind == "alert" and item.ts is None and ts:
+                db.execute(
+                    "UPDATE alerts SET ts = ?, posted_at = ? WHERE order_id = ? AND ts IS NULL",
+                    [ts, now, item.order_id],
+                )
+
+        await self.write(update)
+
+    async def outbox_retry(self, item: OutboxItem, not_before: float, error: str) -> None:
+        await self.write(
+            lambda db: db.execute(
+                "UPDATE outbox SET not_before = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
+                [not_before, error, item.id],
+            )
+        )
+
+    async def outbox_give_up(self, item: OutboxItem, status: str, error: str) -> None:
+        """`failed`: Slack refused this message itself; `dropped`: it has nowhere to go (its alert is gone)."""
+        await self.write(
+            lambda db: db.execute(
+                "UPDATE outbox SET status = ?, error = ?, payload = '{}', attempts = attempts + 1 WHERE id = ?",
+                [status, error, item.id],
+            )
+        )
+
+    async def alert_message_lost(self, order_id: str) -> None:
+        """Slack no longer has the alert's message (deleted by someone): the next update posts it anew."""
+        await self.write(lambda db: db.execute("UPDATE alerts SET ts = NULL WHERE order_id = ?", [order_id]))
+
+    # --- action locks: one run of an action on an order at a time ---------------------------------------------
+
+    async def lock_action(self, order_id: str, action: str, actor: str) -> dict[str, Any] | None:
+        """Take the lock; None when taken, else the holder's row (someone else's run of the same action)."""
+
+        def take(db: sqlite_utils.Database) -> dict[str, Any] | None:
+            held = next(
+                db.query("SELECT * FROM action_locks WHERE order_id = ? AND action = ?", [order_id, action]), None
+            )
+            if held is None:
+                db.execute(
+                    "INSERT INTO action_locks (order_id, action, actor, started_at) VALUES (?, ?, ?, ?)",
+                    [order_id, action, actor, _now()],
+                )
+            return held
+
+        return await self.write(take)
+
+    async def unlock_action(self, order_id: str, action: str) -> None:
+        await self.write(
+            lambda db: db.execute("DELETE FROM action_locks WHERE order_id = ? AND action = ?", [order_id, action])
+        )
+
+    async def clear_action_locks(self) -> int:
+        """At start: a lock held by a process that died is stale (its run ended with the process)."""
+        return await self.write(lambda db: db.execute("DELETE FROM action_locks").rowcount)
+
     # --- audit, scans, counters -------------------------------------------------------------------------------
 
     async def add_audit(
@@ -438,6 +632,28 @@ class Store:
         }
         return await self.write(lambda db: _insert(db, "audit", row))
 
+    async def last_action(self, order_id: str, action: str, *, outcome: str) -> dict[str, Any] | None:
+        """The latest audit row of `action` on the order with that outcome, with its `age` (a timedelta)."""
+
+        def select(db: sqlite_utils.Database) -> dict[str, Any] | None:
+            row = next(
+                db.query(
+                    "SELECT * FROM audit WHERE order_id = ? AND action = ? AND outcome = ? ORDER BY id DESC LIMIT 1",
+                    [order_id, action, outcome],
+                ),
+                None,
+            )
+            if row is not None:
+                row["age"] = datetime.now(UTC) - datetime.fromisoformat(row["at"])
+            return row
+
+        return await self.read(select)
+
+    async def audit_rows(self, order_id: str) -> list[dict[str, Any]]:
+        return await self.read(
+            lambda db: list(db.query("SELECT * FROM audit WHERE order_id = ? ORDER BY id", [order_id]))
+        )
+
     async def record_scan(
         self, *, started_at: str, orders_seen: int, stuck: int, missed_by_webhooks: int, error: str | None
     ) -> None:
@@ -460,8 +676,10 @@ class Store:
             orders = db.execute("SELECT count(*) FROM orders").fetchone()[0]
             stuck = db.execute("SELECT count(*) FROM verdicts WHERE stuck = 1").fetchone()[0]
             last_scan = db.execute("SELECT finished_at, error FROM scans ORDER BY id DESC LIMIT 1").fetchone()
+            outbox = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
             return {
                 "inbox_pending": pending,
+                "slack_outbox_pending": outbox,
                 "orders": orders,
                 "stuck": stuck,
                 "last_scan": last_scan[0] if last_scan else None,
@@ -505,7 +723,18 @@ class Store:
         """The shop left for good: erase everything it sent us."""
 
         def erase(db: sqlite_utils.Database) -> None:
-            for table in ("inbox", "orders", "verdicts", "alerts", "audit", "snoozes", "scans", "settings"):
+            for table in (
+                "inbox",
+                "orders",
+                "verdicts",
+                "alerts",
+                "outbox",
+                "action_locks",
+                "audit",
+                "snoozes",
+                "scans",
+                "settings",
+            ):
                 db.execute(f"DELETE FROM {table}")
 
         await self.write(erase)
@@ -552,6 +781,56 @@ def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]
             ],
         )
     return newly_stuck
+
+
+def _sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]], sync: AlertSync) -> int:
+    """Queue a post or an update for every alert the verdicts change (domain.alerts decides); return how many."""
+    known: dict[str, tuple] = {}
+    ids = [o.id for o, _ in verdicts]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(
+            f"SELECT order_id, ts, state, fingerprint FROM alerts WHERE order_id IN ({marks})", chunk
+        ):
+            known[row[0]] = row
+    queued = 0
+    now = _now()
+    for order, verdict in verdicts:
+        row = known.get(order.id)
+        state = alert_state(verdict)
+        if row is None and state != "stuck":
+            continue
+        fingerprint = alert_fingerprint(order, verdict)
+        step = plan_alert(row[2] if row else None, bool(row and row[1]), row[3] if row else None, state, fingerprint)
+        if step is None:
+            continue
+        if step == "forget":
+            db.execute("DELETE FROM alerts WHERE order_id = ?", [order.id])
+            db.execute("DELETE FROM outbox WHERE order_id = ? AND kind = 'alert' AND status = 'pending'", [order.id])
+            continue
+        clicked = sync.resolutions.get(order.id)
+        resolution = (clicked or inferred_resolution(order, verdict)) if state == "resolved" else None
+        if step == "post":
+            db.execute(
+                "INSERT OR REPLACE INTO alerts (order_id, channel, ts, state, posted_at, updated_at, fingerprint,"
+                " reason, resolution) VALUES (?, ?, NULL, ?, NULL, ?, ?, ?, NULL)",
+                [order.id, sync.channel, state, now, fingerprint, verdict.reason],
+            )
+        else:
+            db.execute(
+                "UPDATE alerts SET state = ?, updated_at = ?, fingerprint = ?, reason = ?, resolution = ?"
+                " WHERE order_id = ?",
+                [state, now, fingerprint, verdict.reason, resolution, order.id],
+            )
+        db.execute(
+            "INSERT INTO outbox (kind, order_id, priority, payload, created_at) VALUES ('alert', ?, ?, ?, ?)"
+            " ON CONFLICT(order_id) WHERE kind = 'alert' AND status = 'pending'"
+            " DO UPDATE SET payload = excluded.payload, priority = min(priority, excluded.priority)",
+            [order.id, 0 if clicked else 1, json.dumps(sync.render(order, verdict, resolution)), now],
+        )
+        queued += 1
+    return queued
 
 
 def _identities(d: Delivery) -> set[tuple[str, ...]]:

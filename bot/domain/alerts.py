@@ -1,0 +1,91 @@
+"""What an order's Slack alert should be, decided from its verdict. Pure: no I/O.
+
+An order has at most one alert, a message that lives through these states and is updated in place:
+`stuck` (buttons), `snoozed` and `waiting` (no buttons, orderbot is watching), `resolved` (no buttons, says who or
+what resolved it). An order that becomes stuck again after its alert was resolved gets a new message, so the channel
+notices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from bot.domain.orders import Order
+from bot.domain.rules import Verdict
+
+AlertState = Literal["stuck", "snoozed", "waiting", "resolved"]
+Step = Literal["post", "update", "forget"]
+
+_WATCHING = frozenset({"waiting", "scheduled", "unknown"})
+
+
+def alert_state(verdict: Verdict) -> AlertState:
+    if verdict.stuck:
+        return "stuck"
+    if verdict.status == "snoozed":
+        return "snoozed"
+    if verdict.status in _WATCHING:
+        return "waiting"
+    return "resolved"
+
+
+def alert_fingerprint(order: Order, verdict: Verdict) -> str:
+    """Changes when what the alert shows changes: not when only time passes (an alert is not re-sent each hour
+    because "stuck for 3 hours" became "4 hours"; it shows the start time, which Slack renders itself)."""
+    fulfillment_orders = tuple(
+        (fo.id, fo.status, fo.request_status, fo.service, tuple(h.id for h in fo.holds), fo.remaining_quantity)
+        for fo in order.fulfillment_orders or ()
+    )
+    tracking = tuple((f.id, f.status, tuple(t.number for t in f.tracking)) for f in order.fulfillments)
+    shown = (
+        alert_state(verdict),
+        verdict.status,
+        verdict.reason,
+        verdict.severity,
+        verdict.since,
+        verdict.actions,
+        verdict.other_reasons,
+        verdict.due_at if verdict.status == "snoozed" else None,
+        order.fulfillment_status,
+        order.financial_status,
+        order.customer.name if order.customer else None,
+        order.total,
+        fulfillment_orders,
+        tracking,
+    )
+    return hashlib.sha1(repr(shown).encode(), usedforsecurity=False).hexdigest()
+
+
+def plan_alert(
+    known_state: str | None, posted: bool, known_fingerprint: str | None, state: AlertState, fingerprint: str
+) -> Step | None:
+    """What to do with an order's alert, given what Slack shows (`known_*`, None: no alert) and the new verdict."""
+    if known_state is None or known_state == "resolved":
+        return "post" if state == "stuck" else None
+    if fingerprint == known_fingerprint:
+        return None
+    if state == "resolved" and not posted:
+        return "forget"  # resolved before Slack ever saw it: nothing to tell
+    return "update"
+
+
+def inferred_resolution(order: Order, verdict: Verdict) -> str:
+    """Who or what resolved an alert when no one clicked in Slack: read from the order itself."""
+    if order.cancelled:
+        return "The order was cancelled in Shopify."
+    if order.closed:
+        return "The order was archived in Shopify."
+    if verdict.status == "ignored":
+        return "The order was tagged to be ignored, so orderbot leaves it alone."
+    if verdict.status == "test":
+        return "It is a test order."
+    shipped_by = next((f for f in reversed(order.fulfillments) if f.status == "SUCCESS"), None)
+    if shipped_by is not None:
+        service = next((fo.service for fo in order.fulfillment_orders or () if fo.service), None)
+        numbers = [t.number for t in shipped_by.tracking if t.number]
+        tracking = f" with tracking {numbers[0]}" if numbers else ""
+        if service:
+            return f"{service} shipped it{tracking}."
+        return f"It was marked as fulfilled in Shopify{tracking}."
+    return "Nothing is waiting to ship any more."
