@@ -1,0 +1,39 @@
+"""A modal's `private_metadata`, signed: Slack hands it back verbatim on submit, but it travels through the client,
+so orderbot checks that it wrote it (a tampered one could name another order than the one the modal showed)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass
+
+
+class TamperedMetadata(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModalContext:
+    order_id: str
+    channel: str | None  # where the button was clicked (for the ephemeral answer)
+    message_ts: str | None  # the alert the modal was opened from
+
+
+def pack(context: ModalContext, secret: str) -> str:
+    body = json.dumps(asdict(context), separators=(",", ":"))
+    return f"{body}.{_signature(body, secret)}"
+
+
+def unpack(metadata: str, secret: str) -> ModalContext:
+    body, _, signature = metadata.rpartition(".")
+    if not body or not hmac.compare_digest(signature.encode(), _signature(body, secret).encode()):
+        raise TamperedMetadata("the modal's metadata was not written by orderbot")
+    fields = json.loads(body)
+    return ModalContext(str(fields["order_id"]), fields.get("channel"), fields.get("message_ts"))
+
+
+def _signature(body: str, secret: str) -> str:
+    digest = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()

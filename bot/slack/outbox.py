@@ -1,0 +1,169 @@
+"""Deliver queued alerts and thread replies to Slack: paced, retried, never dropped for a passing failure.
+
+Messages wait in SQLite (store `outbox`) until Slack has them, so a Slack outage or a restart delays an alert but
+loses none. At most one call per PACE seconds per channel (Slack's posting limit); a 429 waits its Retry-After, a
+5xx or a timeout backs off, a configuration error (the bot is not in the channel, the token is revoked) is retried
+every CONFIG_RETRY seconds and shown by /healthz until it clears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.store import OutboxItem, Store
+
+log = logging.getLogger(__name__)
+
+PACE = 1.0
+CONFIG_RETRY = 60.0
+MAX_BACKOFF = 60.0
+IDLE_CHECK = 30.0
+# Errors that no retry of the same message fixes until someone changes the Slack app or channel.
+CONFIGURATION_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "team_access_not_granted",
+        "restricted_action",
+    }
+)
+AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        store: Store,
+        client: AsyncWebClient,
+        *,
+        pace: float = PACE,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store = store
+        self.client = client
+        self.pace = pace
+        self.clock = clock
+        self.problem: str | None = None  # the last configuration error, until a call succeeds again
+        self._wake = asyncio.Event()
+        self._channel_free_at: dict[str, float] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def unauthorized(self) -> bool:
+        return self.problem in AUTH_ERRORS
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                wait = await self.send_due()
+            except Exception:  # the database is busy or the disk is full: keep the messages, try again
+                log.exception("the Slack outbox failed; retrying in %s s", PACE)
+                wait = PACE
+            self._wake.clear()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def send_due(self) -> float:
+        """Send every message that is due and whose channel is free; return how long until the next one may be."""
+        while True:
+            now = self.clock()
+            items = await self.store.outbox_ready(now)
+            sendable = [i for i in items if self._sendable(i)]
+            free = [i for i in sendable if self._channel_free_at.get(i.channel or "", 0.0) <= now]
+            if free:
+                await self._send(free[0])
+                continue
+            waits = [self._channel_free_at.get(i.channel or "", 0.0) - now for i in sendable]
+            next_due = await self.store.outbox_next_due()
+            if next_due is not None and next_due > now:
+                waits.append(next_due - now)
+            return max(min(waits, default=IDLE_CHECK), 0.01)
+
+    def _sendable(self, item: OutboxItem) -> bool:
+        """A reply waits until its alert has a ts; an item whose alert is gone is sent (and dropped) at once."""
+        return not (item.kind == "reply" and item.channel is not None and item.ts is None)
+
+    async def _send(self, item: OutboxItem) -> None:
+        if item.channel is None:
+            await self.store.outbox_give_up(item, "dropped", "the order has no alert any more")
+            return
+        self._channel_free_at[item.channel] = self.clock() + self.pace
+        try:
+            ts = await self._call(item)
+        except SlackApiError as exc:
+            await self._slack_refused(item, exc)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            await self._retry_later(item, f"Slack could not be reached: {exc.__class__.__name__} {exc}".strip())
+        else:
+            self.problem = None
+            await self.store.outbox_sent(item, ts)
+
+    async def _call(self, item: OutboxItem) -> str | None:
+        payload = item.payload
+        if item.kind == "reply":
+            await self.client.chat_postMessage(channel=item.channel, thread_ts=item.ts, text=payload["text"])
+            return None
+        if item.ts is None:
+            response = await self.client.chat_postMessage(
+                channel=item.channel, text=payload["text"], blocks=payload["blocks"], unfurl_links=False
+            )
+            return response["ts"]
+        await self.client.chat_update(channel=item.channel, ts=item.ts, text=payload["text"], blocks=payload["blocks"])
+        return None
+
+    async def _slack_refused(self, item: OutboxItem, exc: SlackApiError) -> None:
+        status = exc.response.status_code
+        error = (exc.response.data or {}).get("error") if isinstance(exc.response.data, dict) else None
+        if status == 429 or error == "ratelimited":
+            retry_after = float(exc.response.headers.get("Retry-After", PACE))
+            self._channel_free_at[item.channel] = self.clock() + retry_after
+            log.info("Slack asked us to wait %.0f s before posting to %s again", retry_after, item.channel)
+            await self.store.outbox_retry(item, 0.0, "rate limited")
+        elif status >= 500:
+            await self._retry_later(item, f"Slack answered HTTP {status}")
+        elif error in MESSAGE_GONE and item.kind == "alert" and item.ts:
+            log.warning("the alert of %s is gone from Slack (%s); posting it again", item.order_id, error)
+            await self.store.alert_message_lost(item.order_id)
+        elif error in CONFIGURATION_ERRORS:
+            if self.problem != error:
+                log.error("Slack refused to post to %s: %s. %s", item.channel, error, _fix_for(error))
+            self.problem = error
+            await self.store.outbox_retry(item, self.clock() + CONFIG_RETRY, error)
+        else:  # this message itself is wrong (invalid_blocks, msg_too_long): retrying cannot help
+            log.error("Slack refused a message for %s: %s; it will not be retried", item.order_id, error or status)
+            await self.store.outbox_give_up(item, "failed", error or f"HTTP {status}")
+
+    async def _retry_later(self, item: OutboxItem, error: str) -> None:
+        delay = min(MAX_BACKOFF, 2 ** min(item.attempts, 6)) * (0.5 + random.random() / 2)
+        log.warning("%s; will try the %s for %s again in %.0f s", error, item.kind, item.order_id, delay)
+        await self.store.outbox_retry(item, self.clock() + delay, error)
+
+
+def _fix_for(error: str) -> str:
+    if error in ("channel_not_found", "is_archived"):
+        return "Check SLACK_CHANNEL_ID."
+    if error == "not_in_channel":
+        return "Invite the bot to the channel (/invite @orderbot)."
+    if error in AUTH_ERRORS:
+        return "Check SLACK_BOT_TOKEN; the app may have been uninstalled."
+    return "Check the Slack app's configuration."
