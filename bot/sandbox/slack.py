@@ -37,6 +37,15 @@ BOT_NAME = "orderbot"
 BOT_ID = "B0ORDERBOT"
 API_APP_ID = "A0ORDERBOT"
 DEFAULT_SCOPES = ("chat:write", "commands", "users:read", "usergroups:read", "channels:read")
+# The bot scope each method needs (Slack's method reference); a call without it answers `missing_scope`.
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "usergroups.users.list": "usergroups:read",
+    "users.info": "users:read",
+    "conversations.info": "channels:read",
+}
 DEFAULT_USERS = {"U0ADMIN": "Alex Admin", "U0STAFF": "Sam Staff"}
 DEFAULT_USERGROUPS = {"S0ADMINS": ["U0ADMIN"]}
 DEFAULT_CHANNELS = {"C0ORDERS": "orders"}
@@ -250,6 +259,10 @@ class SandboxSlack:
             return self._answer(method, args, SlackError("not_authed").body())
         if token != self.bot_token:
             return self._answer(method, args, SlackError("invalid_auth").body())
+        needed = METHOD_SCOPES.get(method)
+        if needed and needed not in self.scopes:
+            body = {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)}
+            return self._answer(method, args, body)
         if method == "chat.postMessage" and self._too_soon(args.get("channel")):
             return self._answer(method, args, {"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "1"})
         try:

@@ -1,0 +1,341 @@
+"""Carry out what a person asked for on one order, safely: permission, one run at a time, the order re-read from
+Shopify first (if someone already did it in the admin, say so instead of doing it twice), the mutation, the
+alert and its thread brought up to date, and an audit row for every attempt, refused and failed ones included.
+
+The same path serves buttons, modals and `/orders`; `Outcome.message` is the one sentence the person sees.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bot.domain.durations import format_duration, parse_duration
+from bot.domain.orders import FulfillmentOrder, Order
+from bot.mail import Mailer, MailError
+from bot.service import Service
+from bot.shopify import operations as ops
+from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError
+from bot.slack.blocks import action_reply
+from bot.slack.permissions import Permissions
+
+log = logging.getLogger(__name__)
+
+NOTIFIED_TAG = "orderbot-notified"
+NOTIFY_AGAIN_AFTER = timedelta(minutes=10)  # a second "notify" inside this window is taken for a double click
+SNOOZE_CHOICES = ("4h", "1d", "3d", "1w")
+CANCEL_REASONS = ("CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER")
+_OPEN_FO = frozenset({"OPEN", "IN_PROGRESS"})
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    action: str  # an action id of DESIGN §3 (or "unfulfill")
+    order_id: str  # gid://shopify/Order/…
+    actor: str  # Slack user id
+    inputs: dict[str, Any] = field(default_factory=dict)
+    channel: str | None = None  # where the person clicked
+    message_ts: str | None = None  # the alert they clicked on
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str  # done | already | refused | busy | failed
+    message: str  # for the person who asked
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+
+class ActionError(Exception):
+    """The action cannot go ahead; the message says why, in words."""
+
+
+class AlreadyDone(Exception):
+    """Shopify shows the action as done already (by someone in the admin, an app, or an earlier click)."""
+
+
+ACTIONS = (
+    "fulfill",
+    "request_fulfillment",
+    "cancel_request",
+    "release_hold",
+    "archive",
+    "unarchive",
+    "notify_customer",
+    "cancel_order",
+    "snooze",
+    "unfulfill",
+)
+
+
+class Actions:
+    def __init__(
+        self,
+        service: Service,
+        permissions: Permissions,
+        mailer: Mailer | None,
+        *,
+        shop_name: str,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.service = service
+        self.store = service.store
+        self.permissions = permissions
+        self.mailer = mailer
+        self.shop_name = shop_name
+        self.clock = clock
+        self._handlers: dict[str, Callable[[ActionRequest, Order], Awaitable[str]]] = {
+            "fulfill": self._fulfill,
+            "request_fulfillment": self._request_fulfillment,
+            "cancel_request": self._cancel_request,
+            "release_hold": self._release_hold,
+            "archive": self._archive,
+            "unarchive": self._unarchive,
+            "notify_customer": self._notify_customer,
+            "cancel_order": self._cancel_order,
+            "snooze": self._snooze,
+            "unfulfill": self._unfulfill,
+        }
+
+    async def run(self, request: ActionRequest) -> Outcome:
+        started = self.clock()
+        error: str | None = None
+        if request.action not in self._handlers:
+            outcome = Outcome("refused", "orderbot does not know that action.")
+        elif not await self.permissions.may(request.actor, request.action):
+            outcome = Outcome("refused", self.permissions.refusal(request.action))
+        elif (held := await self.store.lock_action(request.order_id, request.action, request.actor)) is not None:
+            outcome = Outcome("busy", f"<@{held['actor']}> is already doing this; the alert updates when it is done.")
+        else:
+            try:
+                outcome, error = await self._carry_out(request)
+            finally:
+                await self.store.unlock_action(request.order_id, request.action)
+        await self.store.add_audit(
+            actor=request.actor,
+            action=request.action,
+            order_id=request.order_id,
+            inputs=request.inputs,
+            outcome=outcome.status,
+            error=error,
+            duration_ms=round((self.clock() - started) * 1000, 1),
+            channel=request.channel,
+            ts=request.message_ts,
+        )
+        return outcome
+
+    async def _carry_out(self, request: ActionRequest) -> tuple[Outcome, str | None]:
+        name = request.order_id
+        order: Order | None = None
+        try:
+            order = await self._current_order(request)
+            name = order.name
+            detail = await self._handlers[request.action](request, order)
+        except AlreadyDone as exc:
+            if request.action != "snooze":
+                await self.service.store_and_classify(order)  # what we showed was out of date: the alert catches up
+            return Outcome("already", str(exc)), None
+        except ActionError as exc:
+            return Outcome("refused", str(exc)), str(exc)
+        except ShopifyUserError as exc:
+            text = f"Shopify refused to change {name}: {exc}. The alert is unchanged; fix that and try again."
+            return Outcome("failed", text), str(exc)
+        except ShopifyAuthError as exc:
+            log.error("Shopify refused orderbot's credentials during %s: %s", request.action, exc)
+            return Outcome("failed", f"Shopify refused orderbot's access, so nothing changed. {exc}"), str(exc)
+        except ShopifyUnavailable as exc:
+            text = f"Shopify did not answer, so {name} may be unchanged: {exc} The buttons still work."
+            return Outcome("failed", text), str(exc)
+        except ShopifyError as exc:
+            return Outcome("failed", f"Shopify could not do that for {name}: {exc}"), str(exc)
+        except MailError as exc:
+            return Outcome("failed", f"The email to the customer of {name} was not sent. {exc}"), str(exc)
+        reply = action_reply(request.action, request.actor, detail or None, order_name=name)
+        await self._after(request, reply)
+        return Outcome("done", reply), None
+
+    async def _current_order(self, request: ActionRequest) -> Order:
+        """The order as Shopify has it now (as stored, for a snooze, which changes nothing in Shopify)."""
+        known = await self.store.get_order(request.order_id)
+        if known is None:
+            raise ActionError("orderbot does not know that order; check the order number.")
+        if request.action == "snooze" or self.service.shopify is None:
+            return known
+        current = await self.service.shopify.fetch_order(request.order_id)
+        if current is None:
+            raise ActionError(f"Shopify no longer has {known.name}; it may have been deleted.")
+        return current
+
+    async def _after(self, request: ActionRequest, reply: str) -> None:
+        """Bring the stored order, its verdict and its alert up to date, and tell the alert's thread."""
+        if request.action == "snooze":
+            self.service.forget_policy()
+            order = await self.store.get_order(request.order_id)
+            if order is not None:
+                await self.service.classify_and_save([order], found_by="action")
+        else:
+            await self.service.refresh_order(request.order_id, resolution=reply)
+        await self.store.enqueue_reply(request.order_id, reply)
+        self.service.alerts_queued()
+
+    # --- the actions: each checks Shopify's current state, then acts; returns a detail for the thread reply ---
+
+    async def _fulfill(self, request: ActionRequest, order: Order) -> str:
+        fulfillable = [fo for fo in _open(order) if "CREATE_FULFILLMENT" in fo.supported_actions]
+        if not fulfillable:
+            raise AlreadyDone(f"Nothing is left to fulfil on {order.name}: it was fulfilled already.")
+        tracking = {
+            key: value
+            for key, value in (
+                ("number", request.inputs.get("tracking_number")),
+                ("company", request.inputs.get("tracking_company")),
+                ("url", request.inputs.get("tracking_url")),
+            )
+            if value
+        }
+        notify = bool(request.inputs.get("notify_customer"))
+        by_location: dict[str | None, list[FulfillmentOrder]] = {}
+        for fo in fulfillable:  # one fulfillment per location: Shopify ships one place's items at a time
+            by_location.setdefault(fo.location, []).append(fo)
+        for fos in by_location.values():
+            fulfillment: dict[str, Any] = {
+                "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo.id} for fo in fos],
+                "notifyCustomer": notify,
+            }
+            if tracking:
+                fulfillment["trackingInfo"] = tracking
+            await self._mutate(ops.FULFILLMENT_CREATE, {"fulfillment": fulfillment}, "fulfillmentCreate")
+        shipped = f"{tracking.get('company', '')} {tracking['number']}".strip() if "number" in tracking else None
+        parts = [f"tracking {shipped}" if shipped else "no tracking number"]
+        parts.append("customer notified" if notify else "customer not notified")
+        return ", ".join(parts)
+
+    async def _request_fulfillment(self, request: ActionRequest, order: Order) -> str:
+        requestable = [fo for fo in _open(order) if "REQUEST_FULFILLMENT" in fo.supported_actions]
+        if not requestable:
+            raise AlreadyDone(f"{order.name} has no fulfillment left to request: it was requested or shipped already.")
+        for fo in requestable:
+            variables = {"id": fo.id, "message": request.inputs.get("message"), "notifyCustomer": False}
+            await self._mutate(ops.FULFILLMENT_REQUEST_SUBMIT, variables, "fulfillmentOrderSubmitFulfillmentRequest")
+        return _services(requestable)
+
+    async def _cancel_request(self, request: ActionRequest, order: Order) -> str:
+        cancellable = [fo for fo in _open(order) if "REQUEST_CANCELLATION" in fo.supported_actions]
+        if not cancellable:
+            if any(fo.request_status == "CANCELLATION_REQUESTED" for fo in order.fulfillment_orders or ()):
+                raise AlreadyDone(f"A cancellation was already requested for {order.name}; waiting for the service.")
+            raise AlreadyDone(f"{order.name} has no fulfillment request left to cancel.")
+        message = request.inputs.get("message") or "Cancelled from orderbot"
+        for fo in cancellable:
+            await self._mutate(
+                ops.CANCELLATION_REQUEST_SUBMIT,
+                {"id": fo.id, "message": message},
+                "fulfillmentOrderSubmitCancellationRequest",
+            )
+        return f"{_services(cancellable)} may still ship if it has started"
+
+    async def _release_hold(self, request: ActionRequest, order: Order) -> str:
+        held = [fo for fo in order.fulfillment_orders or () if fo.holds and "RELEASE_HOLD" in fo.supported_actions]
+        if not held:
+            raise AlreadyDone(f"{order.name} is not on hold any more.")
+        for fo in held:
+            variables = {"id": fo.id, "holdIds": [hold.id for hold in fo.holds]}
+            await self._mutate(ops.HOLD_RELEASE, variables, "fulfillmentOrderReleaseHold")
+        reasons = sorted({hold.reason.replace("_", " ").lower() for fo in held for hold in fo.holds})
+        return ", ".join(reasons)
+
+    async def _archive(self, request: ActionRequest, order: Order) -> str:
+        if order.closed:
+            raise AlreadyDone(f"{order.name} is archived already.")
+        await self._mutate(ops.ORDER_CLOSE, {"input": {"id": order.id}}, "orderClose")
+        return ""
+
+    async def _unarchive(self, request: ActionRequest, order: Order) -> str:
+        if not order.closed:
+            raise AlreadyDone(f"{order.name} is not archived.")
+        if order.cancelled:
+            raise ActionError(f"{order.name} is cancelled; Shopify does not reopen cancelled orders.")
+        await self._mutate(ops.ORDER_OPEN, {"input": {"id": order.id}}, "orderOpen")
+        return ""
+
+    async def _notify_customer(self, request: ActionRequest, order: Order) -> str:
+        if self.mailer is None:
+            raise ActionError(NO_MAIL)
+        email = order.customer.email if order.customer else None
+        if not email:
+            raise ActionError(f"{order.name} has no customer email address, so there is no one to write to.")
+        last = await self.store.last_action(order.id, "notify_customer", outcome="done")
+        if last and last["age"] < NOTIFY_AGAIN_AFTER:
+            raise AlreadyDone(f"<@{last['actor']}> emailed the customer of {order.name} {_ago(last['age'])}.")
+        subject = str(request.inputs.get("subject") or f"About your order {order.name}").strip()
+        body = str(request.inputs.get("message") or "").strip()
+        if not body:
+            raise ActionError("The message is empty; write what the customer should know.")
+        await self.mailer.send(to=email, subject=subject, body=body)
+        await self._mutate(ops.TAGS_ADD, {"id": order.id, "tags": [NOTIFIED_TAG]}, "tagsAdd")
+        return f"subject “{subject}”"
+
+    async def _cancel_order(self, request: ActionRequest, order: Order) -> str:
+        if order.cancelled:
+            raise AlreadyDone(f"{order.name} is cancelled already.")
+        reason = str(request.inputs.get("reason") or "OTHER")
+        if reason not in CANCEL_REASONS:
+            raise ActionError(f"“{reason}” is not a reason Shopify accepts; pick one from the list.")
+        refund = bool(request.inputs.get("refund"))
+        variables: dict[str, Any] = {
+            "orderId": order.id,
+            "reason": reason,
+            "restock": bool(request.inputs.get("restock")),
+            "notifyCustomer": bool(request.inputs.get("notify_customer")),
+            "staffNote": (request.inputs.get("staff_note") or None),
+            "refundMethod": {"originalPaymentMethodsRefund": True} if refund else None,
+        }
+        await self._mutate(ops.ORDER_CANCEL, variables, "orderCancel")
+        return f"reason {reason.lower()}, " + ("refunded to the original payment method" if refund else "no refund")
+
+    async def _snooze(self, request: ActionRequest, order: Order) -> str:
+        choice = str(request.inputs.get("for") or "")
+        try:
+            span = parse_duration(choice)
+        except ValueError as exc:
+            raise ActionError(f"“{choice}” is not a snooze length; use 4h, 1d, 3d or 1w.") from exc
+        if span <= timedelta(0) or span > timedelta(days=30):
+            raise ActionError("Snooze for between a minute and 30 days.")
+        until = self.service.now() + span
+        await self.store.snooze(order.id, until, request.actor)
+        return f"for {format_duration(span)}, until {until:%a %d %b %H:%M} UTC"
+
+    async def _unfulfill(self, request: ActionRequest, order: Order) -> str:
+        shipped = [f for f in order.fulfillments if f.status == "SUCCESS"]
+        if not shipped:
+            raise AlreadyDone(f"{order.name} has no fulfillment to cancel; it is unfulfilled already.")
+        latest = max(shipped, key=lambda f: f.created_at)
+        await self._mutate(ops.FULFILLMENT_CANCEL, {"id": latest.id}, "fulfillmentCancel")
+        return "its items are unfulfilled again"
+
+    async def _mutate(self, document: str, variables: dict[str, Any], payload: str) -> dict[str, Any]:
+        if self.service.shopify is None:
+            raise ActionError("orderbot has no Shopify credentials; set SHOPIFY_SHOP and SHOPIFY_ACCESS_TOKEN.")
+        return await self.service.shopify.mutate(document, variables, payload)
+
+
+NO_MAIL = "Email is not set up. Set SMTP_URL and SMTP_FROM for orderbot, then try again."
+
+
+def _open(order: Order) -> list[FulfillmentOrder]:
+    return [fo for fo in order.fulfillment_orders or () if fo.status in _OPEN_FO]
+
+
+def _services(fos: list[FulfillmentOrder]) -> str:
+    names = sorted({fo.service or fo.location or "the fulfillment service" for fo in fos})
+    return " and ".join(names)
+
+
+def _ago(age: timedelta) -> str:
+    return "just now" if age < timedelta(minutes=1) else f"{format_duration(age)} ago"

@@ -1,0 +1,247 @@
+"""Bolt listeners for the alert's buttons and the three modals: `ack()` first, then the work in a tracked task.
+
+Slack needs the ack within 3 s and a `trigger_id` is only good for 3 s, so modals open right after the ack; the
+action itself (a Shopify mutation, an email) runs after, and its answer reaches the person as an ephemeral message.
+One `@app.error` handler logs what escaped, without the request body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Coroutine
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.actions import NO_MAIL, ActionRequest, Actions
+from bot.domain.notices import customer_notice
+from bot.slack import blocks
+from bot.slack.metadata import ModalContext, TamperedMetadata, pack, unpack
+
+log = logging.getLogger(__name__)
+
+ORDER_ID = re.compile(r"^gid://shopify/Order/[0-9]{1,20}$")
+BUTTONS = re.compile(r"^(request_fulfillment|cancel_request|release_hold|archive|unarchive)$")
+EXPIRED = "This form has expired or was changed; open it again from the alert."
+
+
+class SlackListeners:
+    def __init__(self, actions: Actions, *, signing_secret: str, shop: str, shop_name: str):
+        self.actions = actions
+        self.store = actions.store
+        self.secret = signing_secret
+        self.shop = shop
+        self.shop_name = shop_name
+        self._tasks: set[asyncio.Task] = set()
+
+    def register(self, app: AsyncApp) -> None:
+        app.action(BUTTONS)(self.on_button)
+        app.action(blocks.FULFILL)(self.on_fulfill)
+        app.action(blocks.NOTIFY_CUSTOMER)(self.on_notify)
+        app.action(blocks.CANCEL_ORDER)(self.on_cancel_order)
+        app.action(blocks.SNOOZE)(self.on_snooze)
+        app.view(blocks.FULFILL_MODAL)(self.on_fulfill_submitted)
+        app.view(blocks.NOTIFY_MODAL)(self.on_notify_submitted)
+        app.view(blocks.CANCEL_ORDER_MODAL)(self.on_cancel_order_submitted)
+        app.error(self.on_error)
+
+    # --- background work that must finish (Bolt does not keep references to listener tasks, DESIGN §6) ---------
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """At shutdown: let running actions finish (their audit rows and replies with them)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- buttons --------------------------------------------------------------------------------------------
+
+    async def on_button(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await ack()
+        request = self._request(body, body["actions"][0]["action_id"], body["actions"][0].get("value"))
+        if request is not None:
+            self.spawn(self._run(client, request))
+
+    async def on_snooze(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await ack()
+        chosen = (body["actions"][0].get("selected_option") or {}).get("value") or ""
+        order_id, _, span = chosen.partition("|")
+        request = self._request(body, "snooze", order_id, {"for": span})
+        if request is not None:
+            self.spawn(self._run(client, request))
+
+    async def on_fulfill(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await ack()
+        request = self._request(body, "fulfill", body["actions"][0].get("value"))
+        if request is not None:
+            await self._open_modal(client, body, request, blocks.fulfill_modal)
+
+    async def on_notify(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await ack()
+        request = self._request(body, "notify_customer", body["actions"][0].get("value"))
+        if request is None:
+            return
+        if self.actions.mailer is None:
+            await self._tell(client, request, NO_MAIL)
+            return
+        order = await self.store.get_order(request.order_id)
+        email = order.customer.email if order and order.customer else None
+        if order is None or not email:
+            await self.actions.run(request)  # refused with the reason, and audited
+            return
+        verdict = await self.store.verdict_of(order.id)
+        notice = customer_notice(order, verdict["reason"] if verdict else None, shop_name=self.shop_name)
+
+        def view(order, *, private_metadata: str) -> dict:
+            return blocks.notify_modal(
+                order, to_email=email, subject=notice.subject, body=notice.body, private_metadata=private_metadata
+            )
+
+        await self._open_modal(client, body, request, view)
+
+    async def on_cancel_order(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await ack()
+        request = self._request(body, "cancel_order", body["actions"][0].get("value"))
+        if request is None:
+            return
+        if not await self.actions.permissions.may(request.actor, "cancel_order"):
+            self.spawn(self._run(client, request))  # refused, with an audit row
+            return
+        await self._open_modal(client, body, request, blocks.cancel_order_modal)
+
+    # --- modals ---------------------------------------------------------------------------------------------
+
+    async def on_fulfill_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        values = body["view"]["state"]["values"]
+        number = _text(values, blocks.TRACKING_NUMBER)
+        url = _text(values, blocks.TRACKING_URL)
+        errors = {}
+        if not number and not _checked(values, blocks.NO_TRACKING):
+            errors[blocks.TRACKING_NUMBER] = "Enter a tracking number, or tick “Ship without a tracking number”."
+        elif len(number) > 255:
+            errors[blocks.TRACKING_NUMBER] = "A tracking number is at most 255 characters."
+        if url and not re.match(r"^https?://\S+$", url):
+            errors[blocks.TRACKING_URL] = "Enter a web address starting with https://, or leave it empty."
+        company = _selected(values, blocks.TRACKING_COMPANY)
+        inputs = {
+            "tracking_number": number or None,
+            "tracking_company": None if company == blocks.OTHER_CARRIER else company,
+            "tracking_url": url or None,
+            "notify_customer": _checked(values, blocks.NOTIFY_CUSTOMER),
+        }
+        await self._submit(ack, body, client, "fulfill", inputs, errors)
+
+    async def on_notify_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        values = body["view"]["state"]["values"]
+        subject, message = _text(values, blocks.SUBJECT), _text(values, blocks.MESSAGE)
+        errors = {}
+        if not subject or len(subject) > blocks.SUBJECT_MAX_LENGTH:
+            errors[blocks.SUBJECT] = f"Write a subject of at most {blocks.SUBJECT_MAX_LENGTH} characters."
+        if not message or len(message) > blocks.MESSAGE_MAX_LENGTH:
+            errors[blocks.MESSAGE] = f"Write a message of at most {blocks.MESSAGE_MAX_LENGTH} characters."
+        await self._submit(ack, body, client, "notify_customer", {"subject": subject, "message": message}, errors)
+
+    async def on_cancel_order_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        values = body["view"]["state"]["values"]
+        reason = _selected(values, blocks.REASON)
+        note = _text(values, blocks.STAFF_NOTE)
+        errors = {}
+        if reason not in blocks.CANCEL_REASONS:
+            errors[blocks.REASON] = "Pick a reason."
+        if len(note) > blocks.STAFF_NOTE_MAX_LENGTH:
+            errors[blocks.STAFF_NOTE] = f"A staff note is at most {blocks.STAFF_NOTE_MAX_LENGTH} characters."
+        inputs = {
+            "reason": reason,
+            "restock": _checked(values, blocks.RESTOCK),
+            "refund": _checked(values, blocks.REFUND),
+            "notify_customer": _checked(values, blocks.NOTIFY_CUSTOMER),
+            "staff_note": note or None,
+        }
+        await self._submit(ack, body, client, "cancel_order", inputs, errors)
+
+    async def _submit(
+        self, ack: AsyncAck, body: dict, client: AsyncWebClient, action: str, inputs: dict, errors: dict[str, str]
+    ) -> None:
+        """Input errors go back onto the modal; otherwise it closes and the action runs."""
+        values = body["view"]["state"]["values"]
+        try:
+            context = unpack(body["view"].get("private_metadata") or "", self.secret)
+        except (TamperedMetadata, ValueError, KeyError):
+            log.warning("a %s form came back with metadata orderbot did not write; refused", action)
+            await ack(response_action="errors", errors={next(iter(values), "form"): EXPIRED})
+            return
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        request = ActionRequest(
+            action, context.order_id, body["user"]["id"], inputs, context.channel, context.message_ts
+        )
+        self.spawn(self._run(client, request))
+
+    # --- shared -------------------------------------------------------------------------------------------------
+
+    def _request(
+        self, body: dict, action: str, order_id: str | None, inputs: dict | None = None
+    ) -> ActionRequest | None:
+        if not order_id or not ORDER_ID.match(order_id):
+            log.warning("ignored a %s click naming no order of ours", action)
+            return None
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
+        return ActionRequest(action, order_id, body["user"]["id"], inputs or {}, channel, message_ts)
+
+    async def _open_modal(self, client: AsyncWebClient, body: dict, request: ActionRequest, build) -> None:
+        order = await self.store.get_order(request.order_id)
+        if order is None:
+            await self._tell(client, request, "orderbot does not know that order; check the order number.")
+            return
+        metadata = pack(ModalContext(order.id, request.channel, request.message_ts), self.secret)
+        try:
+            await client.views_open(trigger_id=body["trigger_id"], view=build(order, private_metadata=metadata))
+        except SlackApiError as exc:
+            log.warning("Slack did not open the %s form: %s", request.action, exc.response.get("error"))
+            await self._tell(client, request, "Slack did not open the form in time; click the button again.")
+
+    async def _run(self, client: AsyncWebClient, request: ActionRequest) -> None:
+        outcome = await self.actions.run(request)
+        if not outcome.done or request.message_ts is None:
+            await self._tell(client, request, outcome.message)
+
+    async def _tell(self, client: AsyncWebClient, request: ActionRequest, text: str) -> None:
+        if request.channel is None:
+            return
+        try:
+            await client.chat_postEphemeral(channel=request.channel, user=request.actor, text=text)
+        except SlackApiError as exc:
+            log.warning("could not answer %s in Slack: %s", request.actor, exc.response.get("error"))
+
+    async def on_error(self, error: Exception, body: dict) -> None:
+        kind = body.get("type") if isinstance(body, dict) else None
+        log.error("a Slack %s request failed: %s: %s", kind or "unknown", error.__class__.__name__, error)
+
+
+def _element(values: dict, action_id: str) -> dict:
+    for block in values.values():
+        if action_id in block:
+            return block[action_id] or {}
+    return {}
+
+
+def _text(values: dict, action_id: str) -> str:
+    return str(_element(values, action_id).get("value") or "").strip()
+
+
+def _selected(values: dict, action_id: str) -> str | None:
+    return (_element(values, action_id).get("selected_option") or {}).get("value")
+
+
+def _checked(values: dict, action_id: str) -> bool:
+    return bool(_element(values, action_id).get("selected_options"))
