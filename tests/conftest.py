@@ -9,18 +9,22 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from bot.config import Settings
 from bot.sandbox.seed import seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
+from bot.sandbox.slack import SandboxSlack
+from bot.sandbox.slack_payloads import block_actions_body, input_values, sign_request, view_submission_body
+from bot.sandbox.smtp import SandboxSMTP
 from bot.shopify.webhooks import sign
 from bot.web import SERVICE, create_app
 
@@ -135,3 +139,131 @@ async def server(sandbox: tuple[SandboxShopify, str], tmp_path: Path) -> AsyncIt
     async with aiohttp.ClientSession() as http:
         yield Server(url, app, shop, db_path, http)
     await runner.cleanup()
+
+
+# --- the whole product: sandbox Shopify, sandbox Slack, sandbox SMTP and the real server ------------------------
+
+SIGNING_SECRET = "slack-signing-secret-for-tests"
+CHANNEL = "C0ORDERS"
+ADMIN = "U0ADMIN"
+STAFF = "U0STAFF"
+
+
+@dataclass
+class World(Server):
+    slack: SandboxSlack = None
+    smtp: SandboxSMTP = None
+    sandbox_url: str = ""
+    runner: Any = None
+
+    async def stop_server(self) -> None:
+        """Stop the bot (as a deploy or a crash would, minus the crash); the sandboxes stay up."""
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    def settings(self) -> Settings:
+        return world_settings(self.sandbox, self.sandbox_url, self.slack, self.smtp.url, self.db_path)
+
+    async def order_webhook(self, number: int, topic: str = "orders/updated") -> None:
+        """Shopify tells the server about order #number as the sandbox has it now; wait until it is processed."""
+        response = await self.post_webhook(topic, self.sandbox.webhook_payload(order_gid_of(self.sandbox, number)))
+        assert response.status == 200
+        await self.settled()
+
+    def alert(self, number: int) -> dict | None:
+        """The order's alert as Slack shows it now (with its thread's replies)."""
+        row = self.rows(
+            "SELECT a.channel, a.ts FROM alerts a JOIN orders o ON o.id = a.order_id WHERE o.name = ?", (f"#{number}",)
+        )
+        if not row or row[0][1] is None:
+            return None
+        return self.slack.message(row[0][0], row[0][1])
+
+    async def wait_for_alert(self, number: int, condition: Callable[[dict], bool] = bool, timeout: float = 10) -> dict:
+        await wait_for(lambda: (a := self.alert(number)) is not None and condition(a), timeout)
+        return self.alert(number)
+
+    async def post_slack(self, body: bytes, *, headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+        sent = sign_request(body, SIGNING_SECRET)
+        sent.update(headers or {})
+        async with self.http.post(f"{self.url}/slack/events", data=body, headers=sent) as response:
+            response.text_body = await response.text()
+            return response
+
+    async def click(
+        self, number: int, action_id: str, *, user: str = ADMIN, option: str | None = None, message: dict | None = None
+    ) -> aiohttp.ClientResponse:
+        """Click a button (or pick `option` in the snooze menu) on the order's alert, as Slack would send it;
+        `message`: an older copy of the alert (a stale screen)."""
+        alert = message or self.alert(number)
+        assert alert is not None, f"#{number} has no alert"
+        body = block_actions_body(
+            action_id=action_id,
+            user_id=user,
+            channel_id=CHANNEL,
+            message_ts=alert["ts"],
+            message=alert,
+            element_type="static_select" if option else "button",
+            selected_option_value=option,
+            response_url=self.slack.response_url(CHANNEL, user, alert["ts"]),
+        )
+        return await self.post_slack(body)
+
+    async def submit(self, view: dict, values: dict, *, user: str = ADMIN) -> aiohttp.ClientResponse:
+        body = view_submission_body(
+            callback_id=view["callback_id"],
+            values=input_values(values),
+            private_metadata=view["private_metadata"],
+            user_id=user,
+        )
+        return await self.post_slack(body)
+
+    def audit(self, number: int) -> list[dict]:
+        with closing(sqlite3.connect(self.db_path)) as conn:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute(
+                "SELECT a.* FROM audit a JOIN orders o ON o.id = a.order_id WHERE o.name = ? ORDER BY a.id",
+                (f"#{number}",),
+            )
+            return [dict(r) for r in rows]
+
+
+def manifest_scopes() -> list[str]:
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "manifest.yml").read_text())
+    return manifest["oauth_config"]["scopes"]["bot"]
+
+
+def order_gid_of(shop: SandboxShopify, number: int) -> str:
+    return next(gid for gid, order in shop.orders.items() if order["name"] == f"#{number}")
+
+
+def world_settings(shop: SandboxShopify, shop_url: str, slack: SandboxSlack, smtp_url: str, db_path: Path) -> Settings:
+    return replace(
+        server_settings(shop, shop_url, db_path),
+        slack_bot_token=slack.bot_token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_channel_id=CHANNEL,
+        slack_admins=(ADMIN,),
+        slack_api_url=slack.api_url,
+        smtp_url=smtp_url,
+        smtp_from="orders@orderbot-demo.example",
+    )
+
+
+@pytest.fixture
+async def world(sandbox: tuple[SandboxShopify, str], tmp_path: Path) -> AsyncIterator[World]:
+    shop, shop_url = sandbox
+    slack = SandboxSlack(scopes=manifest_scopes())  # a call needing a scope the manifest lacks fails here too
+    await slack.start()
+    smtp = SandboxSMTP()
+    smtp_url = await smtp.start()
+    db_path = tmp_path / "orderbot.db"
+    app = create_app(world_settings(shop, shop_url, slack, smtp_url, db_path), reconcile=False)
+    runner, url = await serve(app)
+    async with aiohttp.ClientSession() as http:
+        world = World(url, app, shop, db_path, http, slack, smtp, shop_url, runner)
+        yield world
+    await world.stop_server()
+    await smtp.stop()
+    await slack.stop()
