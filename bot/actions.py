@@ -187,9 +187,7 @@ class Actions:
     # --- the actions: each checks Shopify's current state, then acts; returns a detail for the thread reply ---
 
     async def _fulfill(self, request: ActionRequest, order: Order) -> str:
-        fulfillable = [fo for fo in _open(order) if "CREATE_FULFILLMENT" in fo.supported_actions]
-        if not fulfillable:
-            raise AlreadyDone(f"Nothing is left to fulfil on {order.name}: it was fulfilled already.")
+        """Ship what is left, with tracking; or, when everything shipped without a tracking number, add it."""
         tracking = {
             key: value
             for key, value in (
@@ -200,6 +198,9 @@ class Actions:
             if value
         }
         notify = bool(request.inputs.get("notify_customer"))
+        fulfillable = [fo for fo in _open(order) if "CREATE_FULFILLMENT" in fo.supported_actions]
+        if not fulfillable:
+            return await self._add_tracking(order, tracking, notify)
         by_location: dict[str | None, list[FulfillmentOrder]] = {}
         for fo in fulfillable:  # one fulfillment per location: Shopify ships one place's items at a time
             by_location.setdefault(fo.location, []).append(fo)
@@ -215,6 +216,20 @@ class Actions:
         parts = [f"tracking {shipped}" if shipped else "no tracking number"]
         parts.append("customer notified" if notify else "customer not notified")
         return ", ".join(parts)
+
+    async def _add_tracking(self, order: Order, tracking: dict[str, str], notify: bool) -> str:
+        untracked = [f for f in order.fulfillments if f.status == "SUCCESS" and not f.has_tracking]
+        if not untracked:
+            raise AlreadyDone(f"Nothing is left to fulfil on {order.name}: it was fulfilled already.")
+        if "number" not in tracking:
+            raise ActionError(f"{order.name} has shipped already; enter the tracking number to add it.")
+        for fulfillment in untracked:
+            variables = {"fulfillmentId": fulfillment.id, "trackingInfoInput": tracking, "notifyCustomer": notify}
+            await self._mutate(ops.TRACKING_INFO_UPDATE, variables, "fulfillmentTrackingInfoUpdate")
+        shipped = f"{tracking.get('company', '')} {tracking['number']}".strip()
+        return f"added tracking {shipped} to the shipment, " + (
+            "customer notified" if notify else "customer not notified"
+        )
 
     async def _request_fulfillment(self, request: ActionRequest, order: Order) -> str:
         requestable = [fo for fo in _open(order) if "REQUEST_FULFILLMENT" in fo.supported_actions]

@@ -738,6 +738,8 @@ def _reason_verdict(order: Order, now: datetime, matches: list[tuple], threshold
             fos = [m[2] for m in matches if m[0] == priority and m[2] is not None] or order.fulfillment_orders or ()
             supported = {action for f in fos for action in f.supported_actions}
         specific = tuple([action for action, needs in specific if needs in supported])
+        if priority == _TRACKING and fo is None and "fulfill" not in specific:
+            specific = ("fulfill", *specific)  # a shipment without tracking: "fulfill" adds the number to it
     customer = order.customer
     actions = specific + _GENERIC_ACTIONS[bool(customer and customer.email), stuck]
     verdict = _new_verdict(Verdict)

@@ -57,6 +57,27 @@ def fulfillment_create(shop: SandboxShopify, fulfillment: dict, message: str | N
     return {"fulfillment": fulfillment_view(order, created, shop.currency), "userErrors": []}
 
 
+def tracking_info_update(
+    shop: SandboxShopify, fulfillmentId: str, trackingInfoInput: dict, notifyCustomer: bool | None = None
+) -> dict:
+    order, fulfillment = shop.fulfillment(fulfillmentId)
+    if fulfillment is None:
+        return {"fulfillment": None, "userErrors": [_error(["fulfillmentId"], "Fulfillment does not exist.")]}
+    if fulfillment["status"] == "CANCELLED":
+        error = _error(["fulfillmentId"], "Cannot update tracking info of a cancelled fulfillment.")
+        return {"fulfillment": None, "userErrors": [error]}
+    fulfillment["tracking"] = tracking_entries(
+        trackingInfoInput.get("number"),
+        trackingInfoInput.get("company"),
+        trackingInfoInput.get("url"),
+        numbers=trackingInfoInput.get("numbers") or (),
+        urls=trackingInfoInput.get("urls") or (),
+    )
+    fulfillment["updated_at"] = shop.now()
+    shop.touch(order)
+    return {"fulfillment": fulfillment_view(order, fulfillment, shop.currency), "userErrors": []}
+
+
 def _fulfillment_picks(shop: SandboxShopify, groups: list[dict]) -> tuple[list[tuple[dict, dict, int]], list[dict]]:
     """What fulfillmentCreate would ship, or the userErrors Shopify gives for a bad request."""
     picks, owners = [], set()
@@ -212,6 +233,7 @@ HANDLERS: dict[str, tuple[Callable[..., dict], str, list[str]]] = {
     "orderClose": (order_close, "userErrors", ["input", "id"]),
     "orderOpen": (order_open, "userErrors", ["input", "id"]),
     "fulfillmentCreate": (fulfillment_create, "userErrors", ["fulfillment"]),
+    "fulfillmentTrackingInfoUpdate": (tracking_info_update, "userErrors", ["fulfillmentId"]),
     "fulfillmentOrderSubmitFulfillmentRequest": (submit_request, "userErrors", ["id"]),
     "fulfillmentOrderSubmitCancellationRequest": (submit_cancellation, "userErrors", ["id"]),
     "fulfillmentOrderReleaseHold": (release_hold, "userErrors", ["id"]),

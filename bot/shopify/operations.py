@@ -101,6 +101,24 @@ mutation FulfillmentCreate($fulfillment: FulfillmentInput!, $message: String) {
 }
 """
 
+# Tracking for a shipment that went out without it (an app or a person marked it shipped, no number synced).
+TRACKING_INFO_UPDATE = """
+mutation TrackingInfoUpdate(
+  $fulfillmentId: ID!
+  $trackingInfoInput: FulfillmentTrackingInput!
+  $notifyCustomer: Boolean
+) {
+  fulfillmentTrackingInfoUpdate(
+    fulfillmentId: $fulfillmentId
+    trackingInfoInput: $trackingInfoInput
+    notifyCustomer: $notifyCustomer
+  ) {
+    fulfillment { id status trackingInfo(first: 5) { number company url } }
+    userErrors { field message }
+  }
+}
+"""
+
 FULFILLMENT_REQUEST_SUBMIT = """
 mutation FulfillmentRequestSubmit($id: ID!, $message: String, $notifyCustomer: Boolean) {
   fulfillmentOrderSubmitFulfillmentRequest(id: $id, message: $message, notifyCustomer: $notifyCustomer) {
@@ -193,6 +211,7 @@ ALL_DOCUMENTS = {
     "OrderOfFulfillmentOrder": ORDER_OF_FULFILLMENT_ORDER,
     "ShopAndScopes": SHOP_AND_SCOPES,
     "FulfillmentCreate": FULFILLMENT_CREATE,
+    "TrackingInfoUpdate": TRACKING_INFO_UPDATE,
     "FulfillmentRequestSubmit": FULFILLMENT_REQUEST_SUBMIT,
     "CancellationRequestSubmit": CANCELLATION_REQUEST_SUBMIT,
     "HoldRelease": HOLD_RELEASE,

@@ -536,9 +536,14 @@ def fulfill_modal(order: Order, *, private_metadata: str) -> dict:
     An empty tracking number is meant to be accepted only when NO_TRACKING is ticked; the submission handler checks.
     """
     fos = _fulfillable(order)
-    intro = f"*{_safe(order.name)}* · {_customer(order)}\n" + (
-        "Shopify will mark these items as shipped:" if fos else "Nothing on this order can be fulfilled right now."
-    )
+    adding_tracking = not fos and any(f.status == "SUCCESS" and not f.has_tracking for f in order.fulfillments)
+    if fos:
+        what = "Shopify will mark these items as shipped:"
+    elif adding_tracking:
+        what = "It has shipped without a tracking number. Enter it here and orderbot adds it to the shipment."
+    else:
+        what = "Nothing on this order can be fulfilled right now."
+    intro = f"*{_safe(order.name)}* · {_customer(order)}\n{what}"
     carriers = [Option(value=name, text=name) for name in TRACKING_COMPANIES]
     blocks = [
         _section(intro),
@@ -567,8 +572,8 @@ def fulfill_modal(order: Order, *, private_metadata: str) -> dict:
     ]
     return modal_view(
         callback_id=FULFILL_MODAL,
-        title="Mark as fulfilled",
-        submit="Mark fulfilled",
+        title="Add tracking" if adding_tracking else "Mark as fulfilled",
+        submit="Add tracking" if adding_tracking else "Mark fulfilled",
         close="Cancel",
         blocks=blocks,
         private_metadata=private_metadata,

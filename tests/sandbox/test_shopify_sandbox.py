@@ -110,6 +110,11 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
                 "notifyCustomer": False,
             }
         },
+        "TrackingInfoUpdate": {
+            "fulfillmentId": by_name(shopify, "#1018")["fulfillments"][0]["id"],
+            "trackingInfoInput": {"number": "LX123456789SE", "company": "PostNord SE"},
+            "notifyCustomer": True,
+        },
         "FulfillmentRequestSubmit": {
             "id": first_fo(shopify, "#1008"),
             "message": "Please ship",

@@ -231,3 +231,26 @@ async def test_a_modal_whose_metadata_was_tampered_with_is_refused(world: World)
     assert __import__("json").loads(response.text_body)["response_action"] == "errors"
     await asyncio.sleep(0.2)
     assert not mutations(world, "OrderCancel")
+
+
+async def test_fulfill_on_a_shipment_without_tracking_adds_the_number_to_it(world: World):
+    alert = await stuck_alert(world, 1018)  # the app marked it shipped 4 days ago; no tracking number ever came
+    assert action_ids(alert)[0] == "fulfill"
+    await world.click(1018, "fulfill")
+    view = await opened_view(world, "fulfill_modal")
+    assert view["title"]["text"] == "Add tracking"
+    await world.submit(
+        view,
+        {
+            "tracking_number": {"tracking_number": ("plain_text_input", "LX123456789SE")},
+            "tracking_company": {"tracking_company": ("static_select", "PostNord SE")},
+        },
+    )
+    await wait_for(lambda: mutations(world, "TrackingInfoUpdate"))
+    (variables,) = mutations(world, "TrackingInfoUpdate")
+    shipment = world.sandbox.orders[order_gid_of(world.sandbox, 1018)]["fulfillments"][0]
+    assert variables["fulfillmentId"] == shipment["id"]
+    assert variables["trackingInfoInput"] == {"number": "LX123456789SE", "company": "PostNord SE"}
+    assert not mutations(world, "FulfillmentCreate")
+    done = await resolved(world, 1018)
+    assert "LX123456789SE" in alert_text(done)
