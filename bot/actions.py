@@ -150,7 +150,7 @@ class Actions:
             log.error("Shopify refused orderbot's credentials during %s: %s", request.action, exc)
             return Outcome("failed", f"Shopify refused orderbot's access, so nothing changed. {exc}"), str(exc)
         except ShopifyUnavailable as exc:
-            text = f"Shopify did not answer, so {name} may be unchanged: {exc} The buttons still work."
+            text = f"{exc} ({name}) The buttons still work, and orderbot checks the order again before acting."
             return Outcome("failed", text), str(exc)
         except ShopifyError as exc:
             return Outcome("failed", f"Shopify could not do that for {name}: {exc}"), str(exc)

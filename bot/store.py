@@ -28,7 +28,14 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from bot.domain.alerts import alert_fingerprint, alert_state, inferred_resolution, plan_alert
+from bot.domain.alerts import (
+    alert_fingerprint,
+    alert_state,
+    inferred_resolution,
+    plan_alert,
+    stuck_again,
+    stuck_again_text,
+)
 from bot.domain.orders import Order, order_from_record, order_to_record
 from bot.domain.rules import Verdict
 
@@ -830,6 +837,13 @@ def _sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]
             [order.id, 0 if clicked else 1, json.dumps(sync.render(order, verdict, resolution)), now],
         )
         queued += 1
+        if step == "update" and stuck_again(row[2], state):
+            reply = {"text": stuck_again_text(order, verdict)}
+            _insert(
+                db,
+                "outbox",
+                {"kind": "reply", "order_id": order.id, "priority": 1, "payload": json.dumps(reply), "created_at": now},
+            )
     return queued
 
 

@@ -12,7 +12,7 @@ import hashlib
 from typing import Literal
 
 from bot.domain.orders import Order
-from bot.domain.rules import Verdict
+from bot.domain.rules import REASON_TITLES, Verdict
 
 AlertState = Literal["stuck", "snoozed", "waiting", "resolved"]
 Step = Literal["post", "update", "forget"]
@@ -68,6 +68,16 @@ def plan_alert(
     if state == "resolved" and not posted:
         return "forget"  # resolved before Slack ever saw it: nothing to tell
     return "update"
+
+
+def stuck_again(known_state: str | None, state: AlertState) -> bool:
+    """A snoozed or waiting alert turns stuck again: its thread hears of it (an edit alone notifies no one)."""
+    return state == "stuck" and known_state in ("snoozed", "waiting")
+
+
+def stuck_again_text(order: Order, verdict: Verdict) -> str:
+    title = REASON_TITLES.get(verdict.reason or "", "stuck").lower()
+    return f"{order.name} is stuck again ({title}). The buttons on the alert are back."
 
 
 def inferred_resolution(order: Order, verdict: Verdict) -> str:

@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions import NO_MAIL, ActionRequest, Actions
+from bot.actions import ActionRequest, Actions
 from bot.domain.notices import customer_notice
 from bot.slack import blocks
 from bot.slack.metadata import ModalContext, TamperedMetadata, pack, unpack
@@ -88,13 +88,10 @@ class SlackListeners:
         request = self._request(body, "notify_customer", body["actions"][0].get("value"))
         if request is None:
             return
-        if self.actions.mailer is None:
-            await self._tell(client, request, NO_MAIL)
-            return
         order = await self.store.get_order(request.order_id)
         email = order.customer.email if order and order.customer else None
-        if order is None or not email:
-            await self.actions.run(request)  # refused with the reason, and audited
+        if self.actions.mailer is None or order is None or not email:
+            self.spawn(self._run(client, request))  # refused with the reason (how to set up email), and audited
             return
         verdict = await self.store.verdict_of(order.id)
         notice = customer_notice(order, verdict["reason"] if verdict else None, shop_name=self.shop_name)

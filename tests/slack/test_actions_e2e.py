@@ -4,7 +4,10 @@ the alert updated in place and a thread reply naming the person; refusals, doubl
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
 
+from bot.web import SLACK
 from tests.conftest import ADMIN, CHANNEL, STAFF, World, order_gid_of, wait_for
 
 
@@ -254,3 +257,37 @@ async def test_fulfill_on_a_shipment_without_tracking_adds_the_number_to_it(worl
     assert not mutations(world, "FulfillmentCreate")
     done = await resolved(world, 1018)
     assert "LX123456789SE" in alert_text(done)
+
+
+async def test_when_the_snooze_ends_the_buttons_come_back_and_the_thread_hears_of_it(world: World):
+    alert = await stuck_alert(world, 1005)
+    await world.click(1005, "snooze", user=STAFF, option=f"{order_gid_of(world.sandbox, 1005)}|4h")
+    await world.wait_for_alert(1005, lambda a: not action_ids(a))
+    with closing(sqlite3.connect(world.db_path)) as conn, conn:  # four hours pass
+        conn.execute("UPDATE snoozes SET until = '2000-01-01T00:00:00+00:00'")
+    await world.service.reconcile()  # the periodic scan finds it stuck again
+    back = await world.wait_for_alert(1005, lambda a: bool(action_ids(a)) and len(a["replies"]) == 2)
+    assert back["ts"] == alert["ts"]
+    assert "stuck again" in back["replies"][1]["text"]
+
+
+async def test_a_shopify_outage_reaches_the_person_in_words_and_nothing_is_half_done(world: World):
+    alert = await stuck_alert(world, 1001)
+    world.sandbox.fail_next("http_503", times=4)  # every attempt of the re-read before acting
+    await world.click(1001, "archive", user=STAFF)
+    text = await ephemeral_to(world, STAFF)
+    assert ("Shopify could not be reached" in text and "#1001" not in text) or "try again" in text
+    assert not mutations(world, "OrderClose")
+    assert action_ids(world.alert(1001)) == action_ids(alert)
+    (row,) = world.audit(1001)
+    assert row["outcome"] == "failed" and row["error"]
+
+
+async def test_notify_without_email_set_up_says_how_to_set_it_up_and_is_audited(world: World):
+    world.app[SLACK].actions.mailer = None
+    await stuck_alert(world, 1002)
+    await world.click(1002, "notify_customer", user=STAFF)
+    assert "SMTP_URL" in await ephemeral_to(world, STAFF)
+    assert not world.slack.opened_views
+    await wait_for(lambda: world.audit(1002))
+    assert world.audit(1002)[0]["outcome"] == "refused"
