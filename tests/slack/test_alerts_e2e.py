@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import time
 
 from bot.sandbox.serving import serve
@@ -140,3 +141,19 @@ async def test_slack_requests_with_a_bad_signature_or_an_old_timestamp_are_refus
         assert response.status == 401
     assert not [op for op in world.sandbox.operations if op.operation_name == "OrderClose"]
     assert world.rows("SELECT count(*) FROM audit") == [(0,)]
+
+
+async def test_a_refused_slack_request_is_not_logged_with_its_body(world: World, caplog):
+    caplog.set_level(logging.DEBUG)
+    body = block_actions_body(
+        action_id="archive",
+        user_id=ADMIN,
+        channel_id=CHANNEL,
+        message_ts="1.000001",
+        message={"type": "message", "ts": "1.000001", "text": "maya.thompson@example.com", "blocks": []},
+    )
+    async with world.http.post(
+        f"{world.url}/slack/events", data=body, headers=sign_request(body, "not-the-secret")
+    ) as response:
+        assert response.status == 401
+    assert "maya.thompson@example.com" not in caplog.text
