@@ -92,6 +92,8 @@ class OutboxItem:
     attempts: int
     channel: str | None  # the alert's channel; None when the alert is gone
     ts: str | None  # the alert's message ts; None until it is posted
+    maybe_posted: bool = False  # look in the channel before posting again
+    created_at: str = ""
 
 
 def _now() -> str:
@@ -219,16 +221,17 @@ def _m2_slack(db: sqlite_utils.Database) -> None:
             "order_id": str,
             "priority": int,  # 0 for what a person just did, 1 for new alerts
             "payload": str,
-            "status": str,
+            "status": str,  # pending, sending (a call is in flight), sent, failed, dropped
             "attempts": int,
             "not_before": float,
+            "maybe_posted": int,  # a first post's call failed in a way that may have reached Slack anyway
             "created_at": str,
             "sent_at": str,
             "error": str,
         },
         pk="id",
         not_null={"kind", "order_id", "payload", "status"},
-        defaults={"status": "pending", "attempts": 0, "not_before": 0.0, "priority": 1},
+        defaults={"status": "pending", "attempts": 0, "not_before": 0.0, "priority": 1, "maybe_posted": 0},
     )
     # At most one pending alert per order: a newer version replaces the one Slack has not seen yet.
     db.execute("CREATE UNIQUE INDEX outbox_one_alert ON outbox(order_id) WHERE kind = 'alert' AND status = 'pending'")
@@ -531,12 +534,12 @@ class Store:
 
         def select(db: sqlite_utils.Database) -> list[OutboxItem]:
             rows = db.execute(
-                "SELECT o.id, o.kind, o.order_id, o.payload, o.attempts, a.channel, a.ts FROM outbox o"
-                " LEFT JOIN alerts a ON a.order_id = o.order_id"
+                "SELECT o.id, o.kind, o.order_id, o.payload, o.attempts, a.channel, a.ts, o.maybe_posted,"
+                " o.created_at FROM outbox o LEFT JOIN alerts a ON a.order_id = o.order_id"
                 " WHERE o.status = 'pending' AND o.not_before <= ? ORDER BY o.priority, o.id LIMIT ?",
                 [now, limit],
             ).fetchall()
-            return [OutboxItem(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+            return [OutboxItem(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], bool(r[7]), r[8]) for r in rows]
 
         return await self.read(select)
 
@@ -544,6 +547,29 @@ class Store:
         return await self.read(
             lambda db: db.execute("SELECT min(not_before) FROM outbox WHERE status = 'pending'").fetchone()[0]
         )
+
+    async def outbox_claim(self, item: OutboxItem) -> bool:
+        """Mark the item in flight. A change queued meanwhile then becomes a new pending row (the unique index
+        covers pending rows only) instead of being overwritten into a row about to be marked sent."""
+        return await self.write(
+            lambda db: (
+                db.execute(
+                    "UPDATE outbox SET status = 'sending' WHERE id = ? AND status = 'pending'", [item.id]
+                ).rowcount
+                == 1
+            )
+        )
+
+    async def outbox_recover(self) -> int:
+        """At start: a call in flight when the process stopped may or may not have reached Slack."""
+
+        def recover(db: sqlite_utils.Database) -> int:
+            ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE status = 'sending'")]
+            for outbox_id in ids:
+                _back_to_pending(db, outbox_id, 0.0, "interrupted", maybe_posted=True)
+            return len(ids)
+
+        return await self.write(recover)
 
     async def outbox_sent(self, item: OutboxItem, ts: str | None) -> None:
         """Slack has it. A first post's ts becomes the alert's; the payload goes (it holds the customer's name)."""
@@ -562,13 +588,8 @@ class Store:
 
         await self.write(update)
 
-    async def outbox_retry(self, item: OutboxItem, not_before: float, error: str) -> None:
-        await self.write(
-            lambda db: db.execute(
-                "UPDATE outbox SET not_before = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
-                [not_before, error, item.id],
-            )
-        )
+    async def outbox_retry(self, item: OutboxItem, not_before: float, error: str, *, maybe_posted: bool) -> None:
+        await self.write(lambda db: _back_to_pending(db, item.id, not_before, error, maybe_posted=maybe_posted))
 
     async def outbox_give_up(self, item: OutboxItem, status: str, error: str) -> None:
         """`failed`: Slack refused this message itself; `dropped`: it has nowhere to go (its alert is gone)."""
@@ -798,7 +819,11 @@ def _sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for row in db.execute(
-            f"SELECT order_id, ts, state, fingerprint FROM alerts WHERE order_id IN ({marks})", chunk
+            "SELECT a.order_id, a.ts, a.state, a.fingerprint,"
+            " (SELECT group_concat(o.status) FROM outbox o WHERE o.order_id = a.order_id AND o.kind = 'alert'"
+            "  AND o.status IN ('pending', 'sending'))"
+            f" FROM alerts a WHERE a.order_id IN ({marks})",
+            chunk,
         ):
             known[row[0]] = row
     queued = 0
@@ -809,7 +834,15 @@ def _sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]
         if row is None and state != "stuck":
             continue
         fingerprint = alert_fingerprint(order, verdict)
-        step = plan_alert(row[2] if row else None, bool(row and row[1]), row[3] if row else None, state, fingerprint)
+        unsent = (row[4] or "") if row else ""  # statuses of the alert's messages Slack does not have yet
+        step = plan_alert(
+            row[2] if row else None,
+            bool(row and (row[1] or "sending" in unsent)),
+            row[3] if row else None,
+            state,
+            fingerprint,
+            unsent=bool(unsent),
+        )
         if step is None:
             continue
         if step == "forget":
@@ -845,6 +878,31 @@ def _sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]
                 {"kind": "reply", "order_id": order.id, "priority": 1, "payload": json.dumps(reply), "created_at": now},
             )
     return queued
+
+
+def _back_to_pending(
+    db: sqlite_utils.Database, outbox_id: int, not_before: float, error: str, *, maybe_posted: bool
+) -> None:
+    """Retry later. If a newer version of the same alert was queued while this one was in flight, that one is
+    sent instead (it inherits the doubt whether this one reached Slack)."""
+    order_id, kind = db.execute("SELECT order_id, kind FROM outbox WHERE id = ?", [outbox_id]).fetchone()
+    newer = None
+    if kind == "alert":
+        newer = db.execute(
+            "SELECT id FROM outbox WHERE order_id = ? AND kind = 'alert' AND status = 'pending' AND id != ?",
+            [order_id, outbox_id],
+        ).fetchone()
+    if newer is not None:
+        db.execute(
+            "UPDATE outbox SET status = 'dropped', error = 'superseded', payload = '{}' WHERE id = ?", [outbox_id]
+        )
+        db.execute("UPDATE outbox SET maybe_posted = max(maybe_posted, ?) WHERE id = ?", [int(maybe_posted), newer[0]])
+        return
+    db.execute(
+        "UPDATE outbox SET status = 'pending', not_before = ?, error = ?, attempts = attempts + 1,"
+        " maybe_posted = max(maybe_posted, ?) WHERE id = ?",
+        [not_before, error, int(maybe_posted), outbox_id],
+    )
 
 
 def _identities(d: Delivery) -> set[tuple[str, ...]]:

@@ -58,16 +58,24 @@ def alert_fingerprint(order: Order, verdict: Verdict) -> str:
 
 
 def plan_alert(
-    known_state: str | None, posted: bool, known_fingerprint: str | None, state: AlertState, fingerprint: str
+    known_state: str | None,
+    posted: bool,
+    known_fingerprint: str | None,
+    state: AlertState,
+    fingerprint: str,
+    *,
+    unsent: bool = False,
 ) -> Step | None:
-    """What to do with an order's alert, given what Slack shows (`known_*`, None: no alert) and the new verdict."""
-    if known_state is None or known_state == "resolved":
+    """What to do with an order's alert, given what orderbot last queued for it (`known_*`, None: no alert) and the
+    new verdict. `posted`: Slack has the message, or a call posting it is in flight. `unsent`: a version of the
+    alert is queued or in flight, so Slack may not show `known_state` yet."""
+    if known_state is None or (known_state == "resolved" and not unsent):
         return "post" if state == "stuck" else None
     if fingerprint == known_fingerprint:
         return None
     if state == "resolved" and not posted:
         return "forget"  # resolved before Slack ever saw it: nothing to tell
-    return "update"
+    return "update"  # (a resolution Slack has not shown yet is replaced: still one message per order)
 
 
 def stuck_again(known_state: str | None, state: AlertState) -> bool:

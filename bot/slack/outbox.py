@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -44,6 +45,7 @@ CONFIGURATION_ERRORS = frozenset(
     }
 )
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+ALERT_EVENT = "orderbot_alert"  # message metadata naming the order, so a doubtful post can be found again
 MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 
@@ -107,9 +109,12 @@ class OutboxSender:
         if item.channel is None:
             await self.store.outbox_give_up(item, "dropped", "the order has no alert any more")
             return
+        if not await self.store.outbox_claim(item):
+            return
         self._channel_free_at[item.channel] = self.clock() + self.pace
         try:
-            ts = await self._call(item)
+            ts = await self._find_earlier_post(item) if self._first_post(item) and item.maybe_posted else None
+            ts = ts or await self._call(item)
         except SlackApiError as exc:
             await self._slack_refused(item, exc)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -118,6 +123,31 @@ class OutboxSender:
             self.problem = None
             await self.store.outbox_sent(item, ts)
 
+    @staticmethod
+    def _first_post(item: OutboxItem) -> bool:
+        return item.kind == "alert" and item.ts is None
+
+    async def _find_earlier_post(self, item: OutboxItem) -> str | None:
+        """A first post whose call failed may have reached Slack anyway (a timeout, a 5xx after the write, a
+        restart mid-call). Look for it by its metadata before posting again: one alert per order."""
+        oldest = datetime.fromisoformat(item.created_at).timestamp() - 60 if item.created_at else 0
+        try:
+            response = await self.client.conversations_history(
+                channel=item.channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200
+            )
+        except SlackApiError as exc:  # e.g. missing_scope: rather a duplicate than a lost alert
+            log.warning("could not check %s for an earlier post: %s", item.channel, exc.response.get("error"))
+            return None
+        for message in response.get("messages") or ():
+            metadata = message.get("metadata") or {}
+            if (
+                metadata.get("event_type") == ALERT_EVENT
+                and metadata.get("event_payload", {}).get("order_id") == item.order_id
+            ):
+                log.info("the alert for %s had reached Slack before the failure; not posting it again", item.order_id)
+                return message["ts"]
+        return None
+
     async def _call(self, item: OutboxItem) -> str | None:
         payload = item.payload
         if item.kind == "reply":
@@ -125,7 +155,11 @@ class OutboxSender:
             return None
         if item.ts is None:
             response = await self.client.chat_postMessage(
-                channel=item.channel, text=payload["text"], blocks=payload["blocks"], unfurl_links=False
+                channel=item.channel,
+                text=payload["text"],
+                blocks=payload["blocks"],
+                unfurl_links=False,
+                metadata={"event_type": ALERT_EVENT, "event_payload": {"order_id": item.order_id}},
             )
             return response["ts"]
         await self.client.chat_update(channel=item.channel, ts=item.ts, text=payload["text"], blocks=payload["blocks"])
@@ -138,17 +172,18 @@ class OutboxSender:
             retry_after = float(exc.response.headers.get("Retry-After", PACE))
             self._channel_free_at[item.channel] = self.clock() + retry_after
             log.info("Slack asked us to wait %.0f s before posting to %s again", retry_after, item.channel)
-            await self.store.outbox_retry(item, 0.0, "rate limited")
+            await self.store.outbox_retry(item, 0.0, "rate limited", maybe_posted=False)
         elif status >= 500:
             await self._retry_later(item, f"Slack answered HTTP {status}")
         elif error in MESSAGE_GONE and item.kind == "alert" and item.ts:
             log.warning("the alert of %s is gone from Slack (%s); posting it again", item.order_id, error)
             await self.store.alert_message_lost(item.order_id)
+            await self.store.outbox_retry(item, 0.0, error, maybe_posted=False)
         elif error in CONFIGURATION_ERRORS:
             if self.problem != error:
                 log.error("Slack refused to post to %s: %s. %s", item.channel, error, _fix_for(error))
             self.problem = error
-            await self.store.outbox_retry(item, self.clock() + CONFIG_RETRY, error)
+            await self.store.outbox_retry(item, self.clock() + CONFIG_RETRY, error, maybe_posted=False)
         else:  # this message itself is wrong (invalid_blocks, msg_too_long): retrying cannot help
             log.error("Slack refused a message for %s: %s; it will not be retried", item.order_id, error or status)
             await self.store.outbox_give_up(item, "failed", error or f"HTTP {status}")
@@ -156,7 +191,7 @@ class OutboxSender:
     async def _retry_later(self, item: OutboxItem, error: str) -> None:
         delay = min(MAX_BACKOFF, 2 ** min(item.attempts, 6)) * (0.5 + random.random() / 2)
         log.warning("%s; will try the %s for %s again in %.0f s", error, item.kind, item.order_id, delay)
-        await self.store.outbox_retry(item, self.clock() + delay, error)
+        await self.store.outbox_retry(item, self.clock() + delay, error, maybe_posted=self._first_post(item))
 
 
 def _fix_for(error: str) -> str:

@@ -493,11 +493,6 @@ async def test_an_order_resolved_before_its_alert_was_posted_never_reaches_slack
     assert [(r["kind"], r["status"], r["payload"]) for r in await outbox(store)] == [("reply", "dropped", {})]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when an order is stuck again before its 'resolved' update was sent, the new post replaces the pending"
-    " update (bot/store.py _sync_alerts, plan 'post'), so the old message keeps its buttons next to the new alert",
-)
 async def test_an_order_stuck_again_before_its_resolution_was_sent_still_has_one_alert_with_buttons(
     store, slack, sender, clock
 ):
@@ -541,11 +536,6 @@ async def send_slowly(slack: SandboxSlack, sender: OutboxSender, method: str) ->
     return task
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a change queued while the previous version of the alert is in flight replaces the in-flight row's"
-    " payload, then outbox_sent marks that row sent, so the change is never sent (bot/store.py outbox_sent)",
-)
 async def test_a_change_queued_while_the_alert_is_being_posted_is_still_sent(store, slack, sender, clock):
     order = stuck_order(1001)
     await queue(store, order)
@@ -559,11 +549,6 @@ async def test_a_change_queued_while_the_alert_is_being_posted_is_still_sent(sto
     assert "On hold" in slack.message(ORDERS, ts)["text"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an order resolved while its first post is in flight is forgotten (alerts row deleted), but the post"
-    " lands: Slack keeps a stuck alert with buttons that nothing will ever update (bot/store.py _sync_alerts 'forget')",
-)
 async def test_an_order_resolved_while_its_alert_is_being_posted_does_not_leave_a_stuck_alert(
     store, slack, sender, clock
 ):
