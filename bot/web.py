@@ -6,8 +6,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError
 
 from bot.actions import Actions
 from bot.config import Settings
@@ -98,6 +100,29 @@ def shopify_client(settings: Settings) -> ShopifyClient | None:
     )
 
 
+async def connect_socket_mode(handler: AsyncSocketModeHandler) -> None:
+    """Socket Mode (SLACK_APP_TOKEN), connected beside the server rather than before it: slack_sdk's connect() retries
+    forever, so a refused token would otherwise keep webhooks and /healthz down. A token Slack refuses is logged once
+    and Socket Mode stays off; a Slack it cannot reach is left to slack_sdk's own retries."""
+    try:
+        opened = await handler.client.web_client.apps_connections_open(app_token=handler.app_token)
+        handler.client.wss_uri = opened["url"]
+    except SlackApiError as exc:
+        if exc.response.status_code == 200:  # Slack answered: invalid_auth, not_allowed_token_type, ...
+            log.error(
+                "Socket Mode is off: apps.connections.open refused SLACK_APP_TOKEN (%s); it must be the app-level "
+                "token (xapp-...) with the connections:write scope",
+                exc.response.get("error"),
+            )
+            return
+        log.warning("Socket Mode: apps.connections.open failed (HTTP %s); retrying", exc.response.status_code)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("Socket Mode: could not reach Slack (%s); retrying", exc)
+    await handler.connect_async()
+    if not handler.client.closed:
+        log.info("Socket Mode: connected")
+
+
 def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application:
     """The server: POST /shopify/webhooks and GET /healthz, with the inbox processor and the reconcile timer."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -114,11 +139,12 @@ def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application
         writer.start()
         if slack is not None:
             await store.clear_action_locks()
+            await store.outbox_recover()
             app[TASKS].append(asyncio.create_task(slack.outbox.run_forever(), name="slack-outbox"))
             app[TASKS].append(asyncio.create_task(slack.learn_shop_name(service.shopify), name="shop-name"))
             if slack.app_token:
                 socket_mode = AsyncSocketModeHandler(slack.bolt, slack.app_token)
-                await socket_mode.connect_async()
+                app[TASKS].append(asyncio.create_task(connect_socket_mode(socket_mode), name="socket-mode"))
         app[TASKS].append(
             asyncio.create_task(service.process_inbox_forever(writer.yield_to_ingest), name="inbox-processor")
         )

@@ -7,6 +7,11 @@ Slack sends them: HTTP 200 with `{"ok": false, "error": code}`; rate limits as H
 
 `POST /response/{id}` plays the `response_url`s that Slack puts in interaction payloads (see `response_url`).
 
+Socket Mode: `apps.connections.open`, called with the app-level token (`xapp-…`), answers a WebSocket URL on this
+server (`ws://…/socket-mode/{ticket}`). A client that connects gets Slack's `hello`; `send_envelope` then delivers an
+`interactive`, `slash_commands` or `events_api` envelope to it and waits for its ack (`{"envelope_id", "payload"?}`);
+`disconnect_sockets` sends Slack's `disconnect` message, after which a client fetches a new URL and reconnects.
+
 Failures can be injected per method (`fail_next`), and an optional per-channel limit of one post a second
 (`channel_rate_limit`) lets tests prove that the bot paces its posts.
 """
@@ -22,12 +27,13 @@ import math
 import re
 import secrets
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from bot.sandbox.serving import serve
 
@@ -60,6 +66,10 @@ TRIGGER_ID = re.compile(r"^\d+\.\d+\.[0-9a-f]+$")
 _ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 _JSON_ARGUMENTS = ("blocks", "attachments", "view")
 _HTTP_ERRORS = {500: "Internal Server Error", 503: "Service Unavailable"}
+# Socket Mode: the envelope types Slack sends, and the reasons it gives when it asks a client to reconnect.
+ENVELOPE_TYPES = ("interactive", "slash_commands", "events_api")
+DISCONNECT_REASONS = ("refresh_requested", "warning", "link_disabled")
+SOCKET_HOST = "applink-sandbox"
 
 
 class SlackError(Exception):
@@ -100,6 +110,41 @@ class ResponsePost:
 
 
 @dataclass(frozen=True, slots=True)
+class SocketEnvelope:
+    """One Socket Mode envelope sent to the app: the whole `message` as sent, and the connection it went to."""
+
+    envelope_id: str
+    type: str
+    payload: dict[str, Any]
+    connection: int
+    message: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SocketMessage:
+    """One text message the app sent over a Socket Mode connection: usually an ack `{"envelope_id", "payload"?}`.
+    `message` is None when the text was not a JSON object (`text` keeps it)."""
+
+    connection: int
+    message: dict[str, Any] | None
+    text: str
+    at: float
+
+    @property
+    def envelope_id(self) -> str | None:
+        return (self.message or {}).get("envelope_id")
+
+
+@dataclass(slots=True)
+class _Socket:
+    id: int
+    ticket: str
+    ws: web.WebSocketResponse
+    opened_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Failure:
     method: str | None
     kind: str
@@ -130,8 +175,10 @@ class SandboxSlack:
         *,
         channel_rate_limit: bool = False,
         scopes: Iterable[str] = DEFAULT_SCOPES,
+        app_token: str | None = "xapp-sandbox-token",
     ):
         self.bot_token = bot_token
+        self.app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.users = dict(DEFAULT_USERS if users is None else users)
@@ -154,6 +201,17 @@ class SandboxSlack:
         self._last_ts = 0
         self._view_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        # Socket Mode
+        self.envelopes: list[SocketEnvelope] = []
+        self.socket_messages: list[SocketMessage] = []
+        self.sockets_opened = 0
+        self._tickets: set[str] = set()
+        self._sockets: dict[int, _Socket] = {}
+        self._pending_acks: dict[str, asyncio.Future[dict]] = {}
+        self._pongs: dict[bytes, asyncio.Future[None]] = {}
+        self._stopping = False
+        # Methods that take the app-level token rather than the bot token.
+        self._app_methods: dict[str, Callable[[dict], dict]] = {"apps.connections.open": self._connections_open}
         self._methods: dict[str, Callable[[dict], dict]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -168,15 +226,21 @@ class SandboxSlack:
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._api)
         self.app.router.add_post("/response/{id}", self._response)
+        self.app.router.add_get("/socket-mode/{ticket}", self._socket)
 
     # --- serving ------------------------------------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1") -> str:
         """Serve on a free port; returns the base URL (also kept as `base_url`, which `response_url` needs)."""
+        self._stopping = False
         self._runner, self.base_url = await serve(self.app, host)
         return self.base_url
 
     async def stop(self) -> None:
+        """Stop serving. Socket Mode connections are closed first (code 1001, going away): an open WebSocket would
+        otherwise hold up aiohttp's shutdown."""
+        self._stopping = True
+        await self.close_sockets()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -237,6 +301,142 @@ class SandboxSlack:
         """Every modal opened, in the order opened, as it stands after any views.update."""
         return [copy.deepcopy(view) for view in self._views.values()]
 
+    # --- Socket Mode --------------------------------------------------------------------------------------------------
+
+    @property
+    def connected_sockets(self) -> int:
+        """How many Socket Mode connections are open now."""
+        return sum(1 for socket in self._sockets.values() if not socket.ws.closed)
+
+    async def wait_for_socket(self, within: float = 5.0, *, opened: int = 1) -> None:
+        """Wait until a Socket Mode connection is open and at least `opened` have been opened in all (to wait for a
+        reconnection, pass one more than `sockets_opened` was)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while not (self.connected_sockets and self.sockets_opened >= opened):
+            if asyncio.get_running_loop().time() > deadline:
+                opened_so_far = self.sockets_opened
+                raise TimeoutError(f"no Socket Mode connection within {within} s ({opened_so_far} opened so far)")
+            await asyncio.sleep(0.01)
+
+    async def send_envelope(
+        self,
+        type: str,
+        payload: dict[str, Any],
+        accepts_response_payload: bool = False,
+        *,
+        within: float = 3.0,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+    ) -> dict[str, Any]:
+        """Deliver an envelope to the newest open connection, as Slack does, and return the app's ack once it comes
+        (`{"envelope_id": ..., "payload"?: ...}`); TimeoutError after `within` seconds (Slack's limit is 3 s).
+
+        `events_api` envelopes carry `retry_attempt` and `retry_reason`; `interactive` and `slash_commands` do not."""
+        if type not in ENVELOPE_TYPES:
+            raise ValueError(f"unknown envelope type {type!r}: one of {', '.join(ENVELOPE_TYPES)}")
+        socket = self._newest_socket()
+        envelope_id = str(uuid.uuid4())
+        message: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "payload": copy.deepcopy(payload),
+            "type": type,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if type == "events_api":
+            message.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
+        ack: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        self._pending_acks[envelope_id] = ack
+        self.envelopes.append(
+            SocketEnvelope(envelope_id, type, copy.deepcopy(payload), socket.id, copy.deepcopy(message), self._clock())
+        )
+        try:
+            await socket.ws.send_json(message)
+            return await asyncio.wait_for(ack, within)
+        except TimeoutError:
+            raise TimeoutError(f"no ack for {type} envelope {envelope_id} within {within} s") from None
+        finally:
+            self._pending_acks.pop(envelope_id, None)
+
+    async def ping_socket(self, within: float = 3.0) -> None:
+        """Ping the newest connection, as Slack's servers do, and wait for the client's pong."""
+        socket = self._newest_socket()
+        data = f"sandbox-ping:{secrets.token_hex(4)}".encode()
+        pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pongs[data] = pong
+        try:
+            await socket.ws.ping(data)
+            await asyncio.wait_for(pong, within)
+        except TimeoutError:
+            raise TimeoutError(f"no pong within {within} s") from None
+        finally:
+            self._pongs.pop(data, None)
+
+    async def disconnect_sockets(self, reason: str = "refresh_requested") -> None:
+        """Send Slack's `disconnect` message on every open connection: the client is to fetch a new URL and reconnect.
+        The connections stay open until the client closes them (Slack closes them some seconds later)."""
+        if reason not in DISCONNECT_REASONS:
+            raise ValueError(f"unknown disconnect reason {reason!r}: one of {', '.join(DISCONNECT_REASONS)}")
+        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": SOCKET_HOST}}
+        for socket in list(self._sockets.values()):
+            if not socket.ws.closed:
+                await socket.ws.send_json(message)
+
+    async def close_sockets(self, code: int = 1001) -> None:
+        """Close every Socket Mode connection from Slack's side (the client then reconnects unless it is closing)."""
+        sockets = list(self._sockets.values())
+        await asyncio.gather(*(s.ws.close(code=code) for s in sockets if not s.ws.closed), return_exceptions=True)
+
+    def _newest_socket(self) -> _Socket:
+        open_sockets = [socket for socket in self._sockets.values() if not socket.ws.closed]
+        if not open_sockets:
+            raise RuntimeError("no Socket Mode connection is open: wait_for_socket() first")
+        return open_sockets[-1]
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        """A Socket Mode connection: hello, then envelopes out and acks in. Pings are answered here (autoping off) so
+        that pongs to `ping_socket` can be seen."""
+        ticket = request.match_info["ticket"]
+        if self._stopping or ticket not in self._tickets:
+            return web.Response(status=404, text="invalid_ticket")
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        self.sockets_opened += 1
+        socket = _Socket(self.sockets_opened, ticket, ws, self._clock())
+        self._sockets[socket.id] = socket
+        try:
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": self.connected_sockets,
+                    "debug_info": {"host": SOCKET_HOST, "build_number": 1, "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": API_APP_ID},
+                }
+            )
+            async for message in ws:
+                if message.type == WSMsgType.PING:
+                    await ws.pong(message.data)
+                elif message.type == WSMsgType.PONG:
+                    pong = self._pongs.get(bytes(message.data))
+                    if pong is not None and not pong.done():
+                        pong.set_result(None)
+                elif message.type == WSMsgType.TEXT:
+                    self._on_socket_text(socket, message.data)
+        finally:
+            del self._sockets[socket.id]
+        return ws
+
+    def _on_socket_text(self, socket: _Socket, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            message = None
+        message = message if isinstance(message, dict) else None
+        received = SocketMessage(socket.id, copy.deepcopy(message), text, self._clock())
+        self.socket_messages.append(received)
+        ack = self._pending_acks.get(received.envelope_id or "")
+        if ack is not None and not ack.done():
+            ack.set_result(copy.deepcopy(message))
+
     # --- HTTP ---------------------------------------------------------------------------------------------------------
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -252,13 +452,17 @@ class SandboxSlack:
             await asyncio.sleep(failure.delay)
             if failure.kind != "timeout":
                 return self._fail(method, args, failure)
-        handler = self._methods.get(method)
+        handler = self._methods.get(method) or self._app_methods.get(method)
         if handler is None:
             return self._answer(method, args, {"ok": False, "error": "unknown_method", "req_method": method})
         if not token:
             return self._answer(method, args, SlackError("not_authed").body())
-        if token != self.bot_token:
-            return self._answer(method, args, SlackError("invalid_auth").body())
+        app_level = method in self._app_methods
+        expected, other = (self.app_token, self.bot_token) if app_level else (self.bot_token, self.app_token)
+        if token != expected:
+            # An app-level token is refused by the bot's methods, and a bot token by apps.connections.open.
+            code = "not_allowed_token_type" if token == other else "invalid_auth"
+            return self._answer(method, args, SlackError(code).body())
         needed = METHOD_SCOPES.get(method)
         if needed and needed not in self.scopes:
             body = {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)}
@@ -338,6 +542,14 @@ class SandboxSlack:
             self._ephemerals.append(self._ephemeral(url.channel, url.user, body, "response_url"))
 
     # --- methods ------------------------------------------------------------------------------------------------------
+
+    def _connections_open(self, args: dict) -> dict:
+        """A WebSocket URL for one Socket Mode connection, on this server (Slack's are `wss://wss-….slack.com/link/
+        ?ticket=…`); slack_sdk connects to the URL as given."""
+        ticket = secrets.token_urlsafe(12)
+        self._tickets.add(ticket)
+        ws_base = self._base().replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        return {"ok": True, "url": f"{ws_base}/socket-mode/{ticket}"}
 
     def _auth_test(self, args: dict) -> dict:
         return {
