@@ -42,7 +42,7 @@ TEAM_DOMAIN = "juniper-oak"
 BOT_NAME = "orderbot"
 BOT_ID = "B0ORDERBOT"
 API_APP_ID = "A0ORDERBOT"
-DEFAULT_SCOPES = ("chat:write", "commands", "users:read", "usergroups:read", "channels:read")
+DEFAULT_SCOPES = ("chat:write", "commands", "users:read", "usergroups:read", "channels:read", "channels:history")
 # The bot scope each method needs (Slack's method reference); a call without it answers `missing_scope`.
 METHOD_SCOPES = {
     "chat.postMessage": "chat:write",
@@ -51,6 +51,7 @@ METHOD_SCOPES = {
     "usergroups.users.list": "usergroups:read",
     "users.info": "users:read",
     "conversations.info": "channels:read",
+    "conversations.history": "channels:history",
 }
 DEFAULT_USERS = {"U0ADMIN": "Alex Admin", "U0STAFF": "Sam Staff"}
 DEFAULT_USERGROUPS = {"S0ADMINS": ["U0ADMIN"]}
@@ -216,6 +217,7 @@ class SandboxSlack:
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
+            "conversations.history": self._history,
             "chat.postEphemeral": self._post_ephemeral,
             "views.open": self._views_open,
             "views.update": self._views_update,
@@ -570,8 +572,28 @@ class SandboxSlack:
         if args.get("thread_ts") and thread_ts is None:
             raise SlackError("thread_not_found")
         message = self._store_message(channel, text or "", blocks or [], thread_ts)
+        metadata = args.get("metadata")
+        if metadata:
+            message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
         self._last_post_at[channel] = self._clock()
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": copy.deepcopy(message)}
+
+    def _history(self, args: dict) -> dict:
+        """Top-level messages newest first, after `oldest` (exclusive); metadata only with include_all_metadata."""
+        channel = args.get("channel")
+        if channel not in self.channels:
+            raise SlackError("channel_not_found")
+        if channel not in self.member_of:
+            raise SlackError("not_in_channel")
+        oldest = float(args.get("oldest") or 0)
+        limit = int(args.get("limit") or 100)
+        with_metadata = _truthy(args.get("include_all_metadata"))
+        found = [
+            {k: v for k, v in copy.deepcopy(m).items() if k != "metadata" or with_metadata}
+            for m in reversed(self._messages.get(channel, {}).values())
+            if not _is_reply(m) and float(m["ts"]) > oldest
+        ]
+        return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
 
     def _update(self, args: dict) -> dict:
         channel = args.get("channel")

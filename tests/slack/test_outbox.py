@@ -461,11 +461,6 @@ async def test_a_timeout_backs_off_and_the_alert_is_sent_later(store, slack, clo
     assert slack.message(ORDERS, alert["ts"]) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a post that timed out on our side but reached Slack is posted again: two alert messages for one order"
-    " (OutboxSender._send retries a first post after a timeout without checking whether Slack stored it)",
-)
 async def test_a_first_post_that_reached_slack_before_the_timeout_is_not_posted_twice(store, slack, clock):
     sender = OutboxSender(store, client_of(slack, timeout=0.05), pace=1.0, clock=clock)
     slack.fail_next("chat.postMessage", "timeout", delay=0.1)
@@ -475,6 +470,32 @@ async def test_a_first_post_that_reached_slack_before_the_timeout_is_not_posted_
     clock.advance(1.0)
     await sender.send_due()
     assert len(slack.messages(ORDERS)) == 1
+
+
+async def test_a_post_in_flight_when_the_process_died_is_found_in_the_channel_not_posted_again(store, slack, clock):
+    sender = OutboxSender(store, client_of(slack, timeout=0.05), pace=1.0, clock=clock)
+    slack.fail_next("chat.postMessage", "timeout", delay=0.1)
+    await queue(store, stuck_order(1001))
+    await sender.send_due()  # times out; then, as if killed mid-call, the row is left "sending"
+    await wait_for(lambda: slack.calls_to("chat.postMessage"), timeout=2)
+    await store.write(lambda db: db.execute("UPDATE outbox SET status = 'sending', maybe_posted = 0"))
+
+    assert await store.outbox_recover() == 1  # at start
+    clock.advance(60.0)
+    await send_everything(sender, clock)
+    assert len(slack.messages(ORDERS)) == 1
+    assert len(posts(slack)) == 1 and slack.calls_to("conversations.history")
+    (row,) = await outbox(store)
+    assert row["status"] == "sent"
+    assert (await alert_of(store, stuck_order(1001)))["ts"] == slack.messages(ORDERS)[0]["ts"]
+
+
+async def test_a_post_that_never_reached_slack_is_posted_after_the_lookup_finds_nothing(store, slack, sender, clock):
+    await queue(store, stuck_order(1001))
+    await store.write(lambda db: db.execute("UPDATE outbox SET status = 'sending'"))
+    await store.outbox_recover()
+    await send_everything(sender, clock)
+    assert len(posts(slack)) == 1 and len(slack.calls_to("conversations.history")) == 1
 
 
 # --- 9. resolved before it was ever posted -------------------------------------------------------------------------
