@@ -198,7 +198,7 @@ class Actions:
             if value
         }
         notify = bool(request.inputs.get("notify_customer"))
-        fulfillable = [fo for fo in _open(order) if "CREATE_FULFILLMENT" in fo.supported_actions]
+        fulfillable = order.fulfillable()
         if not fulfillable:
             return await self._add_tracking(order, tracking, notify)
         by_location: dict[str | None, list[FulfillmentOrder]] = {}
@@ -218,7 +218,7 @@ class Actions:
         return ", ".join(parts)
 
     async def _add_tracking(self, order: Order, tracking: dict[str, str], notify: bool) -> str:
-        untracked = [f for f in order.fulfillments if f.status == "SUCCESS" and not f.has_tracking]
+        untracked = order.shipments_without_tracking()
         if not untracked:
             raise AlreadyDone(f"Nothing is left to fulfil on {order.name}: it was fulfilled already.")
         if "number" not in tracking:

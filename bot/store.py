@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -81,6 +81,7 @@ class AlertSync:
     channel: str
     render: Callable[[Order, Verdict, str | None], dict[str, Any]]  # (order, verdict, resolution) -> message
     resolutions: Mapping[str, str] = field(default_factory=dict)  # order id -> who resolved it (a click in Slack)
+    refresh_after: timedelta = timedelta(hours=6)  # re-word a stuck alert this old, at the lowest priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -821,13 +822,14 @@ def _sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]
         for row in db.execute(
             "SELECT a.order_id, a.ts, a.state, a.fingerprint,"
             " (SELECT group_concat(o.status) FROM outbox o WHERE o.order_id = a.order_id AND o.kind = 'alert'"
-            "  AND o.status IN ('pending', 'sending'))"
+            "  AND o.status IN ('pending', 'sending')), a.updated_at"
             f" FROM alerts a WHERE a.order_id IN ({marks})",
             chunk,
         ):
             known[row[0]] = row
     queued = 0
     now = _now()
+    stale_before = (datetime.fromisoformat(now) - sync.refresh_after).isoformat()
     for order, verdict in verdicts:
         row = known.get(order.id)
         state = alert_state(verdict)
@@ -842,6 +844,7 @@ def _sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]
             state,
             fingerprint,
             unsent=bool(unsent),
+            stale=bool(row and row[5] and row[5] < stale_before),
         )
         if step is None:
             continue
@@ -863,11 +866,12 @@ def _sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]
                 " WHERE order_id = ?",
                 [state, now, fingerprint, verdict.reason, resolution, order.id],
             )
+        payload = json.dumps(sync.render(order, verdict, resolution))
         db.execute(
             "INSERT INTO outbox (kind, order_id, priority, payload, created_at) VALUES ('alert', ?, ?, ?, ?)"
             " ON CONFLICT(order_id) WHERE kind = 'alert' AND status = 'pending'"
             " DO UPDATE SET payload = excluded.payload, priority = min(priority, excluded.priority)",
-            [order.id, 0 if clicked else 1, json.dumps(sync.render(order, verdict, resolution)), now],
+            [order.id, _alert_priority(clicked, fingerprint == (row[3] if row else None)), payload, now],
         )
         queued += 1
         if step == "update" and stuck_again(row[2], state):
@@ -878,6 +882,11 @@ def _sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]
                 {"kind": "reply", "order_id": order.id, "priority": 1, "payload": json.dumps(reply), "created_at": now},
             )
     return queued
+
+
+def _alert_priority(clicked: str | None, refresh_only: bool) -> int:
+    """What a person just did first, then news, then re-worded old alerts (never delaying either of the others)."""
+    return 0 if clicked else 2 if refresh_only else 1
 
 
 def _back_to_pending(

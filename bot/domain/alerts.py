@@ -65,14 +65,16 @@ def plan_alert(
     fingerprint: str,
     *,
     unsent: bool = False,
+    stale: bool = False,
 ) -> Step | None:
     """What to do with an order's alert, given what orderbot last queued for it (`known_*`, None: no alert) and the
     new verdict. `posted`: Slack has the message, or a call posting it is in flight. `unsent`: a version of the
-    alert is queued or in flight, so Slack may not show `known_state` yet."""
+    alert is queued or in flight, so Slack may not show `known_state` yet. `stale`: its words ("for 3 days") were
+    written long enough ago to be out of date."""
     if known_state is None or (known_state == "resolved" and not unsent):
         return "post" if state == "stuck" else None
     if fingerprint == known_fingerprint:
-        return None
+        return "update" if stale and state == "stuck" and posted and not unsent else None
     if state == "resolved" and not posted:
         return "forget"  # resolved before Slack ever saw it: nothing to tell
     return "update"  # (a resolution Slack has not shown yet is replaced: still one message per order)

@@ -123,6 +123,23 @@ class Order:
     def cancelled(self) -> bool:
         return self.cancelled_at is not None
 
+    def fulfillable(self) -> list[FulfillmentOrder]:
+        """The fulfillment orders a fulfillment can be created for now, with something left to ship."""
+        return [
+            fo
+            for fo in self.fulfillment_orders or ()
+            if fo.status in ("OPEN", "IN_PROGRESS")
+            and "CREATE_FULFILLMENT" in fo.supported_actions
+            and (not fo.lines or fo.remaining_quantity > 0)
+        ]
+
+    def shipments_without_tracking(self) -> list[Fulfillment]:
+        return [f for f in self.fulfillments if f.status == "SUCCESS" and not f.has_tracking]
+
+    def needs_tracking_only(self) -> bool:
+        """Nothing left to fulfil, but a shipment went out without a tracking number: "fulfill" adds it."""
+        return not self.fulfillable() and bool(self.shipments_without_tracking())
+
     def has_tag(self, tag: str) -> bool:
         wanted = tag.strip().lower()
         return any(t.lower() == wanted for t in self.tags)

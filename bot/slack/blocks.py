@@ -152,7 +152,7 @@ _SEVERITY_MARKERS = {"warning": ":warning:", "critical": ":rotating_light:"}
 _QUIET_MARKERS = {"waiting": ":hourglass_flowing_sand:", "scheduled": ":calendar:", "unknown": ":grey_question:"}
 _DONE_FO = frozenset({"CLOSED", "CANCELLED"})
 _LIVE_FULFILLMENT = frozenset({"SUCCESS", "OPEN", "PENDING"})
-_FULFILLABLE_FO = frozenset({"OPEN", "IN_PROGRESS"})
+
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 
 # How many items of a list to show before "and N more", and how long one name may be.
@@ -300,11 +300,16 @@ def _order_line(order: Order, shop: str, marker: str) -> str:
     return f"{marker} *{link}* · {_customer(order)} · {escape_mrkdwn(total)}"
 
 
+# Other reasons not worth repeating under a reason that explains them (an unpaid order is not shipped on purpose).
+_IMPLIED = {"payment_pending": ("unfulfilled_overdue",)}
+
+
 def _facts(order: Order, verdict: Verdict) -> list[str]:
     """The context under a stuck alert: other reasons, who ships it, tracking, holds."""
     facts = []
-    if verdict.other_reasons:
-        facts.append("*Also:* " + ", ".join(REASON_TITLES[reason] for reason in verdict.other_reasons))
+    others = [r for r in verdict.other_reasons if r not in _IMPLIED.get(verdict.reason, ())]
+    if others:
+        facts.append("*Also:* " + ", ".join(REASON_TITLES[reason] for reason in others))
     fos = _open_fulfillment_orders(order) or list(order.fulfillment_orders or ())
     places = _unique(_place(fo) for fo in fos)
     if places:
@@ -319,12 +324,14 @@ def _facts(order: Order, verdict: Verdict) -> list[str]:
 
 
 def _final_status(order: Order) -> str:
-    words = [_FULFILLMENT_WORDS.get(order.fulfillment_status, order.fulfillment_status.lower())]
+    fulfillment = _FULFILLMENT_WORDS.get(order.fulfillment_status, order.fulfillment_status.lower())
     if order.cancelled:  # Shopify archives a cancelled order too
-        words.append("cancelled")
-    elif order.closed:
-        words.append("archived")
-    return "Now " + " and ".join(words) + "."
+        return "Now cancelled."
+    if order.closed and order.fulfillment_status == "FULFILLED":
+        return "Now fulfilled and archived."
+    if order.closed:
+        return f"Now archived; archiving leaves it {fulfillment}."
+    return f"Now {fulfillment}."
 
 
 # --- the alert ------------------------------------------------------------------------------------------------------
@@ -480,9 +487,10 @@ def _action_element(action: str, order: Order) -> InteractiveElement:
     button = _BUTTONS.get(action)
     if button is None:
         raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTION_IDS)}")
+    label = "Add tracking" if action == FULFILL and order.needs_tracking_only() else button.label
     return ButtonElement(
         action_id=action,
-        text=PlainTextObject(text=button.label),
+        text=PlainTextObject(text=label),
         value=order.id,
         style=button.style,
         confirm=button.confirm(order) if button.confirm else None,
@@ -511,17 +519,6 @@ def _checkbox(action_id: str, label: str, option_text: str, *, checked: bool) ->
     return _input(action_id, label, element, optional=True)
 
 
-def _fulfillable(order: Order) -> list[FulfillmentOrder]:
-    """The fulfillment orders a fulfillment can be created for now, with something left to ship."""
-    return [
-        fo
-        for fo in order.fulfillment_orders or ()
-        if fo.status in _FULFILLABLE_FO
-        and "CREATE_FULFILLMENT" in fo.supported_actions
-        and (not fo.lines or fo.remaining_quantity > 0)
-    ]
-
-
 def _to_ship(fo: FulfillmentOrder) -> SectionBlock:
     lines = [
         f"{_safe(line.title or line.sku or 'Untitled item')} × {line.remaining}" for line in fo.lines if line.remaining
@@ -535,8 +532,8 @@ def fulfill_modal(order: Order, *, private_metadata: str) -> dict:
 
     An empty tracking number is meant to be accepted only when NO_TRACKING is ticked; the submission handler checks.
     """
-    fos = _fulfillable(order)
-    adding_tracking = not fos and any(f.status == "SUCCESS" and not f.has_tracking for f in order.fulfillments)
+    fos = order.fulfillable()
+    adding_tracking = order.needs_tracking_only()
     if fos:
         what = "Shopify will mark these items as shipped:"
     elif adding_tracking:

@@ -232,11 +232,27 @@ def test_a_stuck_alert_says_what_to_do(seeded):
     assert "Out of stock" in release["confirm"]["text"]["text"]
 
 
+def replace_verdict(verdict: Verdict, **changes) -> Verdict:
+    fields = dict(zip(Verdict.__match_args__, verdict._fields(), strict=True))
+    return Verdict(**{**fields, **changes})
+
+
 def test_tracking_and_other_reasons_are_shown(seeded):
     partial = alert_message(seeded["#1010"], verdict_of(seeded["#1010"]), shop=SHOP, now=NOW)
     assert "*Tracking:* FedEx 94000" in all_text(partial)
     pending = alert_message(seeded["#1003"], verdict_of(seeded["#1003"]), shop=SHOP, now=NOW)
-    assert "*Also:* Unfulfilled" in all_text(pending)
+    assert verdict_of(seeded["#1003"]).other_reasons == ("unfulfilled_overdue",)
+    assert "*Also:*" not in all_text(pending)  # an unpaid order is not shipped on purpose: no need to say so
+    both = replace_verdict(verdict_of(seeded["#1002"]), other_reasons=("on_hold", "unfulfilled_overdue"))
+    assert "*Also:* On hold, Unfulfilled" in all_text(alert_message(seeded["#1002"], both, shop=SHOP, now=NOW))
+
+
+def test_a_shipment_without_tracking_offers_add_tracking(seeded):
+    payload = alert_message(seeded["#1018"], verdict_of(seeded["#1018"]), shop=SHOP, now=NOW)
+    assert actions_block(payload)["elements"][0]["text"]["text"] == "Add tracking"
+    closed = replace(seeded["#1001"], closed_at=NOW)
+    archived = alert_message(closed, verdict_of(closed), shop=SHOP, now=NOW, resolution="<@U0ADMIN> archived #1001.")
+    assert "Now archived; archiving leaves it unfulfilled." in all_text(archived)
 
 
 def test_the_service_is_named_and_may_still_ship(seeded):
@@ -275,7 +291,7 @@ def test_a_resolved_alert_gives_the_final_status(seeded):
     assert "Now fulfilled and archived." in payload["blocks"][0]["text"]["text"]
     cancelled = seeded["#1015"]
     payload = alert_message(cancelled, verdict_of(cancelled), shop=SHOP, now=NOW, resolution="Cancelled in Shopify")
-    assert "Now unfulfilled and cancelled." in payload["blocks"][0]["text"]["text"]
+    assert "Now cancelled." in payload["blocks"][0]["text"]["text"]
 
 
 def test_customer_and_shop_text_is_escaped(seeded):

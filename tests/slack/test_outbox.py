@@ -582,3 +582,19 @@ async def test_an_order_resolved_while_its_alert_is_being_posted_does_not_leave_
     clock.advance(1.0)
     await send_everything(sender, clock)
     assert not any(has_buttons(m) for m in slack.messages(ORDERS))
+
+
+async def test_a_stuck_alert_is_reworded_after_six_hours_after_any_news(store, slack, sender, clock):
+    old, new = stuck_order(1001), stuck_order(1002)
+    await queue(store, old)
+    await send_everything(sender, clock)
+    assert await queue(store, old) == 0  # unchanged: nothing to send
+    await store.write(lambda db: db.execute("UPDATE alerts SET updated_at = '2000-01-01T00:00:00+00:00'"))
+
+    assert await queue(store, old, new) == 2  # the old one is re-worded ("for 3 days" went stale); #1002 is news
+    rows = {r["order_id"]: r for r in await outbox(store) if r["status"] == "pending"}
+    assert rows[old.id]["priority"] == 2 and rows[new.id]["priority"] == 1
+    clock.advance(1.0)
+    await send_everything(sender, clock)
+    assert [c.method for c in slack.calls[-2:]] == ["chat.postMessage", "chat.update"]  # the news went first
+    assert await queue(store, old) == 0
