@@ -20,15 +20,13 @@ from bot.mail import Mailer, MailError
 from bot.service import Service
 from bot.shopify import operations as ops
 from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError
-from bot.slack.blocks import action_reply
+from bot.slack.blocks import CANCEL_REASONS, action_reply
 from bot.slack.permissions import Permissions
 
 log = logging.getLogger(__name__)
 
 NOTIFIED_TAG = "orderbot-notified"
 NOTIFY_AGAIN_AFTER = timedelta(minutes=10)  # a second "notify" inside this window is taken for a double click
-SNOOZE_CHOICES = ("4h", "1d", "3d", "1w")
-CANCEL_REASONS = ("CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER")
 _OPEN_FO = frozenset({"OPEN", "IN_PROGRESS"})
 
 
@@ -58,20 +56,6 @@ class ActionError(Exception):
 
 class AlreadyDone(Exception):
     """Shopify shows the action as done already (by someone in the admin, an app, or an earlier click)."""
-
-
-ACTIONS = (
-    "fulfill",
-    "request_fulfillment",
-    "cancel_request",
-    "release_hold",
-    "archive",
-    "unarchive",
-    "notify_customer",
-    "cancel_order",
-    "snooze",
-    "unfulfill",
-)
 
 
 class Actions:
@@ -300,7 +284,7 @@ class Actions:
         if order.cancelled:
             raise AlreadyDone(f"{order.name} is cancelled already.")
         reason = str(request.inputs.get("reason") or "OTHER")
-        if reason not in CANCEL_REASONS:
+        if reason not in CANCEL_REASONS:  # Shopify's OrderCancelReason
             raise ActionError(f"“{reason}” is not a reason Shopify accepts; pick one from the list.")
         refund = bool(request.inputs.get("refund"))
         variables: dict[str, Any] = {
