@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,9 @@ def reconcile_queries(now: datetime) -> tuple[str, ...]:
     return ("status:open -fulfillment_status:shipped", f"status:open fulfillment_status:shipped updated_at:>={since}")
 
 
+# While the inbox task processes a batch, its verdicts collect here and are committed with the deliveries' outcomes.
+# A context variable, not an attribute: an action running meanwhile (another task) must save its own verdicts.
+_BATCH_VERDICTS: ContextVar[list[tuple[Order, Verdict]] | None] = ContextVar("batch_verdicts", default=None)
 INBOX_RETRY_SECONDS = 5
 BATCH_SIZE = 50
 BatchPause = Callable[[], Awaitable[None]]
@@ -70,7 +74,6 @@ class Service:
         self.alerts_queued = alerts_queued
         self._inbox_signal = asyncio.Event()
         self._policy: tuple[Policy, dict[str, datetime]] | None = None
-        self._batch_verdicts: list[tuple[Order, Verdict]] | None = None  # set while an inbox batch is processed
 
     # --- webhooks -------------------------------------------------------------------------------------------
 
@@ -97,14 +100,15 @@ class Service:
         processed = 0
         while batch := await self.store.pending_deliveries(limit=BATCH_SIZE):
             self._policy = None  # settings may have changed since the last batch
-            self._batch_verdicts = []
+            verdicts: list[tuple[Order, Verdict]] = []
+            token = _BATCH_VERDICTS.set(verdicts)
             try:
                 outcomes = await self._process_batch(batch)
-                queued = await self.store.finish_deliveries(
-                    outcomes, self._batch_verdicts, found_by="webhook", alerts=self._alert_sync()
-                )
             finally:
-                self._batch_verdicts = None
+                _BATCH_VERDICTS.reset(token)
+            queued = await self.store.finish_deliveries(
+                outcomes, verdicts, found_by="webhook", alerts=self._alert_sync()
+            )
             processed += len(outcomes)
             if queued:
                 self.alerts_queued()
@@ -230,8 +234,9 @@ class Service:
         now = self.now()
         policy, snoozes = await self.policy()
         verdicts = [(o, classify(o, now, policy, snoozes.get(o.id))) for o in orders]
-        if self._batch_verdicts is not None and found_by == "webhook" and not resolutions:
-            self._batch_verdicts.extend(verdicts)  # saved with the batch's outcomes
+        batch = _BATCH_VERDICTS.get()
+        if batch is not None and found_by == "webhook" and not resolutions:
+            batch.extend(verdicts)  # saved with the batch's outcomes, in one commit
         elif await self.store.save_verdicts(verdicts, found_by=found_by, alerts=self._alert_sync(resolutions)):
             self.alerts_queued()
         return verdicts
