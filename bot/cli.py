@@ -18,6 +18,7 @@ from tabulate import tabulate
 from bot.config import ConfigError, Settings, load_settings, require
 from bot.domain.durations import format_duration
 from bot.domain.rules import REASON_TITLES
+from bot.sandbox.serving import LISTEN_BACKLOG
 from bot.service import ScanReport, Service
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.operations import REQUIRED_SCOPES
@@ -58,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(settings: Settings) -> int:
-    web.run_app(create_app(settings), port=settings.port, print=lambda text: log.info(text.strip()))
+    web.run_app(
+        create_app(settings),
+        port=settings.port,
+        backlog=LISTEN_BACKLOG,
+        print=lambda text: log.info(text.strip()),
+    )
     return 0
 
 

@@ -75,12 +75,14 @@ class OutboxSender:
 
     async def run_forever(self) -> None:
         while True:
+            # Cleared before reading the queue: a message queued while send_due runs sets it again, so the wait
+            # below ends at once instead of sleeping past it (a lost wake-up held alerts back 30 s).
+            self._wake.clear()
             try:
                 wait = await self.send_due()
             except Exception:  # the database is busy or the disk is full: keep the messages, try again
                 log.exception("the Slack outbox failed; retrying in %s s", PACE)
                 wait = PACE
-            self._wake.clear()
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)

@@ -5,6 +5,7 @@ enqueue_reply); each test checks both what Slack received and what the `outbox` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -598,3 +599,17 @@ async def test_a_stuck_alert_is_reworded_after_six_hours_after_any_news(store, s
     await send_everything(sender, clock)
     assert [c.method for c in slack.calls[-2:]] == ["chat.postMessage", "chat.update"]  # the news went first
     assert await queue(store, old) == 0
+
+
+async def test_a_message_queued_while_the_outbox_reads_its_queue_is_not_left_waiting(store, slack):
+    sender = OutboxSender(store, client_of(slack), pace=1.0)  # the real clock: run_forever really waits
+    runner = asyncio.create_task(sender.run_forever())
+    await asyncio.sleep(0)  # the outbox is now reading its (empty) queue on the database thread
+    await queue(store, stuck_order(1001))  # committed behind that read
+    sender.wake()  # as the server does after a commit that queued alerts
+    try:
+        await wait_for(lambda: posts(slack), timeout=3)  # not IDLE_CHECK (30 s) later
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
