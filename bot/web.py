@@ -6,24 +6,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_sdk.errors import SlackApiError
 
-from bot.actions import Actions
 from bot.config import Settings
-from bot.domain.orders import Order
-from bot.domain.rules import Verdict
-from bot.mail import Mailer
 from bot.service import Service
-from bot.shopify.client import ShopifyClient, ShopifyError
+from bot.shopify.client import ShopifyClient
 from bot.shopify.webhooks import MAX_BODY_BYTES, InboxWriter, make_handler
-from bot.slack import blocks
-from bot.slack.app import bolt_app, slack_route, web_client
-from bot.slack.listeners import SlackListeners
-from bot.slack.outbox import OutboxSender
-from bot.slack.permissions import Permissions
+from bot.slack.app import slack_route
+from bot.slack.side import SlackSide, connect_socket_mode
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,62 +22,6 @@ log = logging.getLogger(__name__)
 SERVICE = web.AppKey("service", Service)
 TASKS = web.AppKey("tasks", list)
 SLACK = web.AppKey("slack", object)
-
-
-class SlackSide:
-    """The Slack half of the server: the outbox that posts alerts and the listeners that act on clicks."""
-
-    def __init__(self, settings: Settings, service: Service):
-        self.outbox = OutboxSender(service.store, web_client(settings, retry_rate_limits=False))
-        self.client = web_client(settings)
-        mailer = Mailer(settings.smtp_url, settings.smtp_from or "") if settings.smtp_url else None
-        self.actions = Actions(
-            service, Permissions(settings.slack_admins, self.client), mailer, shop_name=_shop_handle(settings)
-        )
-        self.listeners = SlackListeners(
-            self.actions,
-            signing_secret=settings.slack_signing_secret or "",
-            shop=settings.shopify_shop or "",
-            shop_name=_shop_handle(settings),
-        )
-        self.bolt = bolt_app(settings, self.client)
-        self.listeners.register(self.bolt)
-        self.app_token = settings.slack_app_token
-        if settings.slack_channel_id:
-            service.alerts = (settings.slack_channel_id, self._renderer(settings, service))
-            service.alerts_queued = self.outbox.wake
-        else:
-            log.warning("SLACK_CHANNEL_ID is not set: stuck orders are found, but no alerts are posted")
-
-    @staticmethod
-    def _renderer(settings: Settings, service: Service):
-        def render(order: Order, verdict: Verdict, resolution: str | None) -> dict:
-            snoozed_until = verdict.due_at if verdict.status == "snoozed" else None
-            return blocks.alert_message(
-                order,
-                verdict,
-                shop=settings.shopify_shop or "",
-                now=service.now(),
-                resolution=resolution,
-                snoozed_until=snoozed_until,
-            )
-
-        return render
-
-    async def learn_shop_name(self, shopify: ShopifyClient | None) -> None:
-        """Customer emails are signed with the shop's name; the handle serves until Shopify says it."""
-        if shopify is None:
-            return
-        try:
-            shop, _ = await shopify.shop_and_scopes()
-        except ShopifyError as exc:
-            log.warning("could not read the shop's name from Shopify: %s", exc)
-            return
-        self.actions.shop_name = self.listeners.shop_name = shop["name"]
-
-
-def _shop_handle(settings: Settings) -> str:
-    return (settings.shopify_shop or "our shop").removesuffix(".myshopify.com")
 
 
 def shopify_client(settings: Settings) -> ShopifyClient | None:
@@ -100,31 +35,9 @@ def shopify_client(settings: Settings) -> ShopifyClient | None:
     )
 
 
-async def connect_socket_mode(handler: AsyncSocketModeHandler) -> None:
-    """Socket Mode (SLACK_APP_TOKEN), connected beside the server rather than before it: slack_sdk's connect() retries
-    forever, so a refused token would otherwise keep webhooks and /healthz down. A token Slack refuses is logged once
-    and Socket Mode stays off; a Slack it cannot reach is left to slack_sdk's own retries."""
-    try:
-        opened = await handler.client.web_client.apps_connections_open(app_token=handler.app_token)
-        handler.client.wss_uri = opened["url"]
-    except SlackApiError as exc:
-        if exc.response.status_code == 200:  # Slack answered: invalid_auth, not_allowed_token_type, ...
-            log.error(
-                "Socket Mode is off: apps.connections.open refused SLACK_APP_TOKEN (%s); it must be the app-level "
-                "token (xapp-...) with the connections:write scope",
-                exc.response.get("error"),
-            )
-            return
-        log.warning("Socket Mode: apps.connections.open failed (HTTP %s); retrying", exc.response.status_code)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("Socket Mode: could not reach Slack (%s); retrying", exc)
-    await handler.connect_async()
-    if not handler.client.closed:
-        log.info("Socket Mode: connected")
-
-
 def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application:
-    """The server: POST /shopify/webhooks and GET /healthz, with the inbox processor and the reconcile timer."""
+    """The server: POST /shopify/webhooks, POST /slack/events (with Slack credentials) and GET /healthz, with the
+    inbox processor, the reconcile timer and the Slack outbox."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = Store(settings.database_path)
     service = Service(store, shopify_client(settings))
