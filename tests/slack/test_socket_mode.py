@@ -154,8 +154,8 @@ async def test_a_refused_app_token_is_logged_and_the_server_serves_anyway(
 ):
     caplog.set_level(logging.INFO)
     world = await start_world(token)
-    await wait_for(lambda: any(error in r.getMessage() for r in caplog.records if r.name == "bot.web"), 3)
-    refusal = next(r for r in caplog.records if r.name == "bot.web" and error in r.getMessage())
+    await wait_for(lambda: any(error in r.getMessage() for r in caplog.records if r.name == "bot.slack.side"), 3)
+    refusal = next(r for r in caplog.records if r.name == "bot.slack.side" and error in r.getMessage())
     assert refusal.levelno == logging.ERROR and "SLACK_APP_TOKEN" in refusal.getMessage()
 
     async with world.http.get(f"{world.url}/healthz") as response:
