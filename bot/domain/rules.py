@@ -70,7 +70,11 @@ _REFUSED = {
     "CANCELLATION_REJECTED": "refused to cancel the fulfillment request",
 }
 _PENDING_REQUEST = {"SUBMITTED": "fulfillment request", "CANCELLATION_REQUESTED": "cancellation request"}
-_UNTRACKED = {"event": "Items were marked as shipped", "source": "your shipping app or carrier"}
+_UNTRACKED = {
+    "event": "Items were marked as shipped",
+    "source": "your shipping app or carrier",
+    "then": "Add the number to the shipment (Add tracking)",
+}
 # FulfillmentHoldReason -> reason id, where the hold is not simply on_hold.
 _HOLD_REASONS = {"INVENTORY_OUT_OF_STOCK": "out_of_stock", "AWAITING_PAYMENT": "payment_pending"}
 
@@ -162,7 +166,11 @@ def _tracking_facts(order: Order, match: _Match, now: datetime) -> dict[str, str
     if match.fo is None:
         return _UNTRACKED
     service = _service(match)
-    return {"event": f"{service[0].upper()}{service[1:]} accepted the order", "source": service}
+    return {
+        "event": f"{service[0].upper()}{service[1:]} accepted the order",
+        "source": service,
+        "then": f"Ask {service} why it has not shipped, or cancel the request and ship it yourself",
+    }
 
 
 def _in_words(span: timedelta) -> str:
@@ -275,7 +283,7 @@ _SPECS: dict[str, _Spec] = {
         "{event} {age} ago, but no tracking number has arrived.",
         (
             "Check {source} for the tracking number",
-            "Add tracking and mark as fulfilled",
+            "{then}",
             "Tell the customer about the delay",
         ),
         ("fulfill", "cancel_request"),

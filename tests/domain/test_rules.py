@@ -261,7 +261,8 @@ THRESHOLD_CASES = [
          order(fo("IN_PROGRESS", "ACCEPTED", service="DSers", ago=72 * H + MIN), ago=5 * D),
          status="awaiting_tracking", severity="warning", since=NOW - 72 * H - MIN,
          actions=("fulfill", "cancel_request", *GENERIC),
-         next_steps=("Check DSers for the tracking number", "Add tracking and mark as fulfilled",
+         next_steps=("Check DSers for the tracking number",
+                     "Ask DSers why it has not shipped, or cancel the request and ship it yourself",
                      "Tell the customer about the delay"),
          explanation="DSers accepted the order 3 days ago, but no tracking number has arrived."),
     case("accepted-no-tracking-past-144h-critical",
@@ -273,7 +274,7 @@ THRESHOLD_CASES = [
          status="awaiting_tracking", since=NOW - 72 * H - MIN, due_at=NOW - MIN,
          actions=("fulfill", *GENERIC),  # the closed FO supports nothing; "fulfill" adds tracking to the shipment
          next_steps=("Check your shipping app or carrier for the tracking number",
-                     "Add tracking and mark as fulfilled", "Tell the customer about the delay"),
+                     "Add the number to the shipment (Add tracking)", "Tell the customer about the delay"),
          says="Items were marked as shipped 3 days ago"),
     case("fulfillment-with-tracking-is-ok",
          order(fo("CLOSED", "CLOSED", remaining=0, actions=()), ago=10 * D, fulfillment="FULFILLED",
