@@ -101,6 +101,7 @@ class Actions:
                 outcome, error = await self._carry_out(request)
             finally:
                 await self.store.unlock_action(request.order_id, request.action)
+        duration_ms = round((self.clock() - started) * 1000, 1)
         await self.store.add_audit(
             actor=request.actor,
             action=request.action,
@@ -108,9 +109,18 @@ class Actions:
             inputs=request.inputs,
             outcome=outcome.status,
             error=error,
-            duration_ms=round((self.clock() - started) * 1000, 1),
+            duration_ms=duration_ms,
             channel=request.channel,
             ts=request.message_ts,
+        )
+        log.info(
+            "%s on %s by %s: %s in %.0f ms%s",
+            request.action,
+            request.order_id,
+            request.actor,
+            outcome.status,
+            duration_ms,
+            f" ({error})" if error else "",
         )
         return outcome
 
