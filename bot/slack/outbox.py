@@ -84,8 +84,11 @@ class OutboxSender:
                 log.exception("the Slack outbox failed; retrying in %s s", PACE)
                 wait = PACE
             if wait > 0:
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancel that arrives as the wake-up
+                # fires, and the server's shutdown then waited for this task forever (seen in the tests).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
 
     async def send_due(self) -> float:
         """Send every message that is due and whose channel is free; return how long until the next one may be."""

@@ -613,3 +613,13 @@ async def test_a_message_queued_while_the_outbox_reads_its_queue_is_not_left_wai
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
+
+
+async def test_a_cancel_that_arrives_with_a_wake_up_still_stops_the_outbox(store, slack):
+    sender = OutboxSender(store, client_of(slack), pace=1.0)
+    runner = asyncio.create_task(sender.run_forever())
+    await asyncio.sleep(0.05)  # idle: waiting for a wake-up
+    sender.wake()
+    runner.cancel()  # the server shuts down at that very moment
+    done, _ = await asyncio.wait({runner}, timeout=2)
+    assert done, "the outbox ignored the cancel (Python 3.11's wait_for swallows it) and shutdown would hang"
