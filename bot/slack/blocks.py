@@ -564,9 +564,10 @@ def fulfill_modal(order: Order, *, private_metadata: str) -> dict:
             optional=True,
             hint=f"Only needed when the carrier is {OTHER_CARRIER}: Shopify builds links for the others.",
         ),
-        _checkbox(NO_TRACKING, "No tracking number?", "Ship without a tracking number", checked=False),
-        _checkbox(NOTIFY_CUSTOMER, "Customer", "Email the customer the shipping confirmation", checked=True),
     ]
+    if not adding_tracking:  # it has shipped: only the number is missing
+        blocks.append(_checkbox(NO_TRACKING, "No tracking number?", "Ship without a tracking number", checked=False))
+    blocks.append(_checkbox(NOTIFY_CUSTOMER, "Customer", "Email the customer the shipping confirmation", checked=True))
     return modal_view(
         callback_id=FULFILL_MODAL,
         title="Add tracking" if adding_tracking else "Mark as fulfilled",

@@ -121,7 +121,11 @@ class SlackListeners:
         url = _text(values, blocks.TRACKING_URL)
         errors = {}
         if not number and not _checked(values, blocks.NO_TRACKING):
-            errors[blocks.TRACKING_NUMBER] = "Enter a tracking number, or tick “Ship without a tracking number”."
+            errors[blocks.TRACKING_NUMBER] = (
+                "Enter a tracking number, or tick “Ship without a tracking number”."
+                if _element_present(values, blocks.NO_TRACKING)
+                else "Enter the tracking number to add to the shipment."
+            )
         elif len(number) > 255:
             errors[blocks.TRACKING_NUMBER] = "A tracking number is at most 255 characters."
         if url and not re.match(r"^https?://\S+$", url):
@@ -230,6 +234,10 @@ def _element(values: dict, action_id: str) -> dict:
         if action_id in block:
             return block[action_id] or {}
     return {}
+
+
+def _element_present(values: dict, action_id: str) -> bool:
+    return any(action_id in block for block in values.values())
 
 
 def _text(values: dict, action_id: str) -> str:

@@ -4,6 +4,7 @@ the alert updated in place and a thread reply naming the person; refusals, doubl
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from contextlib import closing
 
@@ -242,6 +243,11 @@ async def test_fulfill_on_a_shipment_without_tracking_adds_the_number_to_it(worl
     await world.click(1018, "fulfill")
     view = await opened_view(world, "fulfill_modal")
     assert view["title"]["text"] == "Add tracking"
+    assert "no_tracking" not in str(view["blocks"])  # it has shipped: only the number is missing
+    response = await world.submit(view, {"tracking_number": {"tracking_number": ("plain_text_input", None)}})
+    assert json.loads(response.text_body)["errors"] == {
+        "tracking_number": "Enter the tracking number to add to the shipment."
+    }
     await world.submit(
         view,
         {
