@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # slack_sdk logs whole request and response bodies at DEBUG: customer names and emails (a notice's modal).
+    logging.getLogger("slack_sdk").setLevel(logging.INFO)
     try:
         settings = load_settings()
         if args.command == "serve":
