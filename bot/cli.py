@@ -22,6 +22,7 @@ from bot.sandbox.serving import LISTEN_BACKLOG
 from bot.service import ScanReport, Service
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.operations import REQUIRED_SCOPES
+from bot.slack.app import BOT_SCOPES
 from bot.store import Store
 from bot.web import create_app, shopify_client
 
@@ -198,4 +199,10 @@ async def _check_slack(settings: Settings) -> int:
         print(f"Slack: could not reach {settings.slack_api_url} ({exc.__class__.__name__}).")
         return 1
     print(f"Slack: connected as {auth['user']} in {auth['team']}.")
+    granted = {s.strip() for s in (auth.headers.get("x-oauth-scopes") or "").split(",")}
+    missing = [f"{scope} ({why})" for scope, why in BOT_SCOPES.items() if scope not in granted]
+    if missing:
+        print("  Missing bot scopes: " + "; ".join(missing) + ". Add them (manifest.yml) and reinstall the app.")
+        return 1
+    print("  All the bot scopes orderbot needs are granted.")
     return 0

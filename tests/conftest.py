@@ -143,7 +143,7 @@ async def server(sandbox: tuple[SandboxShopify, str], tmp_path: Path) -> AsyncIt
 
 # --- the whole product: sandbox Shopify, sandbox Slack, sandbox SMTP and the real server ------------------------
 
-SIGNING_SECRET = "slack-signing-secret-for-tests"
+SIGNING_SECRET = "e3b0c44298fc1c149afbf4c8996fb924"  # hex, as Slack issues them
 CHANNEL = "C0ORDERS"
 ADMIN = "U0ADMIN"
 STAFF = "U0STAFF"

@@ -16,7 +16,9 @@ from bot.domain.rules import REASON_TITLES
 from bot.sandbox.seed import seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
+from bot.sandbox.slack import SandboxSlack
 from bot.shopify.operations import REQUIRED_SCOPES
+from bot.slack.app import BOT_SCOPES
 from tests.conftest import free_port
 
 BASE_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
@@ -110,3 +112,23 @@ async def test_serve_answers_health_checks_and_stops_cleanly_on_sigterm(tmp_path
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), 20)
     assert code == 0
+
+
+@pytest.mark.parametrize("granted", [tuple(BOT_SCOPES), ("chat:write", "commands")], ids=["all", "missing"])
+async def test_check_reads_the_slack_bot_scopes_from_auth_test(tmp_path, granted):
+    slack = SandboxSlack(scopes=granted)
+    await slack.start()
+    env = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd9912345685a5",
+        "SLACK_API_URL": slack.api_url,
+    }
+    code, out, err = await run_bot("check", env=env, cwd=tmp_path)
+    await slack.stop()
+    assert "Slack: connected as" in out, out + err
+    assert slack.bot_token not in out, "secrets are masked"
+    if granted == tuple(BOT_SCOPES):
+        assert code == 0 and "All the bot scopes orderbot needs are granted." in out
+    else:
+        assert code == 1
+        assert "Missing bot scopes: usergroups:read (admins named by user group in SLACK_ADMINS);" in out

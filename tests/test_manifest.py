@@ -9,6 +9,8 @@ from urllib.parse import urlparse
 import jsonschema
 import yaml
 
+from bot.slack.app import BOT_SCOPES
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -24,3 +26,8 @@ def test_manifest_urls_use_the_slack_route():
     urls.append(manifest["settings"]["interactivity"]["request_url"])
     assert {urlparse(u).path for u in urls} == {"/slack/events"}
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/orders"]
+
+
+def test_manifest_asks_for_exactly_the_bot_scopes_the_code_uses():
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)

@@ -23,6 +23,14 @@ from bot.config import Settings
 log = logging.getLogger(__name__)
 
 SLACK_TIMEOUT = 10  # seconds per Web API call
+# The bot scopes the code uses (manifest.yml asks for exactly these; a test keeps the two equal), and what for.
+BOT_SCOPES = {
+    "chat:write": "post alerts, thread replies and answers",
+    "commands": "the /orders command",
+    "usergroups:read": "admins named by user group in SLACK_ADMINS",
+    "channels:history": "finding an alert whose post was interrupted, in a public channel",
+    "groups:history": "finding an alert whose post was interrupted, in a private channel",
+}
 MAX_SLACK_BODY = 1024 * 1024  # Slack's interaction payloads are a few KB; a modal's state at most tens of KB
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 _SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
