@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions import ActionRequest, Actions
 from bot.domain.notices import customer_notice
-from bot.slack import blocks
+from bot.slack import blocks, forms
 from bot.slack.metadata import ModalContext, TamperedMetadata, pack, unpack
 
 log = logging.getLogger(__name__)
@@ -116,60 +116,16 @@ class SlackListeners:
     # --- modals ---------------------------------------------------------------------------------------------
 
     async def on_fulfill_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
-        values = body["view"]["state"]["values"]
-        number = _text(values, blocks.TRACKING_NUMBER)
-        url = _text(values, blocks.TRACKING_URL)
-        errors = {}
-        if not number and not _checked(values, blocks.NO_TRACKING):
-            errors[blocks.TRACKING_NUMBER] = (
-                "Enter a tracking number, or tick “Ship without a tracking number”."
-                if _element_present(values, blocks.NO_TRACKING)
-                else "Enter the tracking number to add to the shipment."
-            )
-        elif len(number) > 255:
-            errors[blocks.TRACKING_NUMBER] = "A tracking number is at most 255 characters."
-        if url and not re.match(r"^https?://\S+$", url):
-            errors[blocks.TRACKING_URL] = "Enter a web address starting with https://, or leave it empty."
-        company = _selected(values, blocks.TRACKING_COMPANY)
-        inputs = {
-            "tracking_number": number or None,
-            "tracking_company": None if company == blocks.OTHER_CARRIER else company,
-            "tracking_url": url or None,
-            "notify_customer": _checked(values, blocks.NOTIFY_CUSTOMER),
-        }
-        await self._submit(ack, body, client, "fulfill", inputs, errors)
+        await self._submit(ack, body, client, "fulfill", forms.fulfill_form(body["view"]["state"]["values"]))
 
     async def on_notify_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
-        values = body["view"]["state"]["values"]
-        subject, message = _text(values, blocks.SUBJECT), _text(values, blocks.MESSAGE)
-        errors = {}
-        if not subject or len(subject) > blocks.SUBJECT_MAX_LENGTH:
-            errors[blocks.SUBJECT] = f"Write a subject of at most {blocks.SUBJECT_MAX_LENGTH} characters."
-        if not message or len(message) > blocks.MESSAGE_MAX_LENGTH:
-            errors[blocks.MESSAGE] = f"Write a message of at most {blocks.MESSAGE_MAX_LENGTH} characters."
-        await self._submit(ack, body, client, "notify_customer", {"subject": subject, "message": message}, errors)
+        await self._submit(ack, body, client, "notify_customer", forms.notify_form(body["view"]["state"]["values"]))
 
     async def on_cancel_order_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
-        values = body["view"]["state"]["values"]
-        reason = _selected(values, blocks.REASON)
-        note = _text(values, blocks.STAFF_NOTE)
-        errors = {}
-        if reason not in blocks.CANCEL_REASONS:
-            errors[blocks.REASON] = "Pick a reason."
-        if len(note) > blocks.STAFF_NOTE_MAX_LENGTH:
-            errors[blocks.STAFF_NOTE] = f"A staff note is at most {blocks.STAFF_NOTE_MAX_LENGTH} characters."
-        inputs = {
-            "reason": reason,
-            "restock": _checked(values, blocks.RESTOCK),
-            "refund": _checked(values, blocks.REFUND),
-            "notify_customer": _checked(values, blocks.NOTIFY_CUSTOMER),
-            "staff_note": note or None,
-        }
-        await self._submit(ack, body, client, "cancel_order", inputs, errors)
+        form = forms.cancel_order_form(body["view"]["state"]["values"])
+        await self._submit(ack, body, client, "cancel_order", form)
 
-    async def _submit(
-        self, ack: AsyncAck, body: dict, client: AsyncWebClient, action: str, inputs: dict, errors: dict[str, str]
-    ) -> None:
+    async def _submit(self, ack: AsyncAck, body: dict, client: AsyncWebClient, action: str, form: forms.Form) -> None:
         """Input errors go back onto the modal; otherwise it closes and the action runs."""
         values = body["view"]["state"]["values"]
         try:
@@ -178,12 +134,12 @@ class SlackListeners:
             log.warning("a %s form came back with metadata orderbot did not write; refused", action)
             await ack(response_action="errors", errors={next(iter(values), "form"): EXPIRED})
             return
-        if errors:
-            await ack(response_action="errors", errors=errors)
+        if form.errors:
+            await ack(response_action="errors", errors=form.errors)
             return
         await ack()
         request = ActionRequest(
-            action, context.order_id, body["user"]["id"], inputs, context.channel, context.message_ts
+            action, context.order_id, body["user"]["id"], form.inputs, context.channel, context.message_ts
         )
         self.spawn(self._run(client, request))
 
@@ -227,26 +183,3 @@ class SlackListeners:
     async def on_error(self, error: Exception, body: dict) -> None:
         kind = body.get("type") if isinstance(body, dict) else None
         log.error("a Slack %s request failed: %s: %s", kind or "unknown", error.__class__.__name__, error)
-
-
-def _element(values: dict, action_id: str) -> dict:
-    for block in values.values():
-        if action_id in block:
-            return block[action_id] or {}
-    return {}
-
-
-def _element_present(values: dict, action_id: str) -> bool:
-    return any(action_id in block for block in values.values())
-
-
-def _text(values: dict, action_id: str) -> str:
-    return str(_element(values, action_id).get("value") or "").strip()
-
-
-def _selected(values: dict, action_id: str) -> str | None:
-    return (_element(values, action_id).get("selected_option") or {}).get("value")
-
-
-def _checked(values: dict, action_id: str) -> bool:
-    return bool(_element(values, action_id).get("selected_options"))

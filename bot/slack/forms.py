@@ -1,0 +1,98 @@
+"""Read a submitted modal's `view.state.values` into an action's inputs, or the errors to show on the modal. Pure.
+
+Each reader returns a `Form`: `errors` maps an input's block id to one sentence (Slack shows it under the input,
+`response_action: errors`); when there are none, `inputs` are what `actions.ActionRequest.inputs` expects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.slack import blocks
+
+MAX_TRACKING_NUMBER = 255
+_WEB_ADDRESS = re.compile(r"^https?://\S+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    inputs: dict[str, Any]
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def fulfill_form(values: dict) -> Form:
+    number = _text(values, blocks.TRACKING_NUMBER)
+    url = _text(values, blocks.TRACKING_URL)
+    errors = {}
+    if not number and not _checked(values, blocks.NO_TRACKING):
+        errors[blocks.TRACKING_NUMBER] = (
+            "Enter a tracking number, or tick “Ship without a tracking number”."
+            if _present(values, blocks.NO_TRACKING)
+            else "Enter the tracking number to add to the shipment."  # the "Add tracking" form has no such box
+        )
+    elif len(number) > MAX_TRACKING_NUMBER:
+        errors[blocks.TRACKING_NUMBER] = f"A tracking number is at most {MAX_TRACKING_NUMBER} characters."
+    if url and not _WEB_ADDRESS.match(url):
+        errors[blocks.TRACKING_URL] = "Enter a web address starting with https://, or leave it empty."
+    company = _selected(values, blocks.TRACKING_COMPANY)
+    inputs = {
+        "tracking_number": number or None,
+        "tracking_company": None if company == blocks.OTHER_CARRIER else company,
+        "tracking_url": url or None,
+        "notify_customer": _checked(values, blocks.NOTIFY_CUSTOMER),
+    }
+    return Form(inputs, errors)
+
+
+def notify_form(values: dict) -> Form:
+    subject, message = _text(values, blocks.SUBJECT), _text(values, blocks.MESSAGE)
+    errors = {}
+    if not subject or len(subject) > blocks.SUBJECT_MAX_LENGTH:
+        errors[blocks.SUBJECT] = f"Write a subject of at most {blocks.SUBJECT_MAX_LENGTH} characters."
+    if not message or len(message) > blocks.MESSAGE_MAX_LENGTH:
+        errors[blocks.MESSAGE] = f"Write a message of at most {blocks.MESSAGE_MAX_LENGTH} characters."
+    return Form({"subject": subject, "message": message}, errors)
+
+
+def cancel_order_form(values: dict) -> Form:
+    reason = _selected(values, blocks.REASON)
+    note = _text(values, blocks.STAFF_NOTE)
+    errors = {}
+    if reason not in blocks.CANCEL_REASONS:
+        errors[blocks.REASON] = "Pick a reason."
+    if len(note) > blocks.STAFF_NOTE_MAX_LENGTH:
+        errors[blocks.STAFF_NOTE] = f"A staff note is at most {blocks.STAFF_NOTE_MAX_LENGTH} characters."
+    inputs = {
+        "reason": reason,
+        "restock": _checked(values, blocks.RESTOCK),
+        "refund": _checked(values, blocks.REFUND),
+        "notify_customer": _checked(values, blocks.NOTIFY_CUSTOMER),
+        "staff_note": note or None,
+    }
+    return Form(inputs, errors)
+
+
+def _element(values: dict, action_id: str) -> dict:
+    """An input's state, found by its action id whatever its block id."""
+    for block in values.values():
+        if isinstance(block, dict) and action_id in block:
+            return block[action_id] or {}
+    return {}
+
+
+def _present(values: dict, action_id: str) -> bool:
+    return any(isinstance(block, dict) and action_id in block for block in values.values())
+
+
+def _text(values: dict, action_id: str) -> str:
+    return str(_element(values, action_id).get("value") or "").strip()
+
+
+def _selected(values: dict, action_id: str) -> str | None:
+    return (_element(values, action_id).get("selected_option") or {}).get("value")
+
+
+def _checked(values: dict, action_id: str) -> bool:
+    return bool(_element(values, action_id).get("selected_options"))

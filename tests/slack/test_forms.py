@@ -1,0 +1,93 @@
+"""Submitted modals read into an action's inputs, or the one-sentence errors Slack shows under each input."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.sandbox.slack_payloads import input_values
+from bot.slack.forms import cancel_order_form, fulfill_form, notify_form
+
+
+def values(**inputs: tuple[str, object]) -> dict:
+    """Slack's state.values, each input in a block named like its action id (as blocks.py builds them)."""
+    return input_values({name: {name: spec} for name, spec in inputs.items()})
+
+
+def test_a_tracking_number_with_a_known_carrier():
+    form = fulfill_form(
+        values(
+            tracking_number=("plain_text_input", "  1Z999AA10123456784 "),
+            tracking_company=("static_select", "UPS"),
+            tracking_url=("url_text_input", None),
+            no_tracking=("checkboxes", []),
+            notify_customer=("checkboxes", ["notify_customer"]),
+        )
+    )
+    assert form.errors == {}
+    assert form.inputs == {
+        "tracking_number": "1Z999AA10123456784",
+        "tracking_company": "UPS",
+        "tracking_url": None,
+        "notify_customer": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field", "says"),
+    [
+        ({"tracking_number": ("plain_text_input", ""), "no_tracking": ("checkboxes", [])}, "tracking_number", "tick"),
+        ({"tracking_number": ("plain_text_input", None)}, "tracking_number", "to add to the shipment"),
+        ({"tracking_number": ("plain_text_input", "9" * 256)}, "tracking_number", "at most 255"),
+        (
+            {"tracking_number": ("plain_text_input", "1Z"), "tracking_url": ("url_text_input", "javascript:alert(1)")},
+            "tracking_url",
+            "https://",
+        ),
+    ],
+    ids=["empty-without-the-box", "empty-on-the-add-tracking-form", "too-long", "not-a-web-address"],
+)
+def test_fulfill_errors_name_the_input_and_say_what_to_do(inputs, field, says):
+    form = fulfill_form(values(**inputs))
+    assert list(form.errors) == [field] and says in form.errors[field]
+
+
+def test_no_tracking_ticked_and_other_carrier_send_neither_number_nor_company():
+    form = fulfill_form(
+        values(
+            tracking_number=("plain_text_input", None),
+            no_tracking=("checkboxes", ["no_tracking"]),
+            tracking_company=("static_select", "Other"),
+        )
+    )
+    assert form.errors == {} and form.inputs["tracking_number"] is None and form.inputs["tracking_company"] is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "message", "fields"),
+    [
+        ("Your order", "Hi", []),
+        ("", "Hi", ["subject"]),
+        ("S", "  ", ["message"]),
+        ("S" * 201, "x" * 3001, ["subject", "message"]),
+    ],
+)
+def test_notify_needs_a_subject_and_a_message_within_slacks_limits(subject, message, fields):
+    form = notify_form(values(subject=("plain_text_input", subject), message=("plain_text_input", message)))
+    assert list(form.errors) == fields
+
+
+def test_cancel_needs_one_of_shopifys_reasons_and_a_short_note():
+    good = cancel_order_form(
+        values(reason=("static_select", "FRAUD"), restock=("checkboxes", ["restock"]), refund=("checkboxes", []))
+    )
+    assert good.errors == {}
+    assert good.inputs == {
+        "reason": "FRAUD",
+        "restock": True,
+        "refund": False,
+        "notify_customer": False,
+        "staff_note": None,
+    }
+    forged = cancel_order_form(values(reason=("static_select", "BECAUSE"), staff_note=("plain_text_input", "n" * 256)))
+    assert set(forged.errors) == {"reason", "staff_note"}
+    assert cancel_order_form({}).errors == {"reason": "Pick a reason."}
