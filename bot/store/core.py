@@ -1,4 +1,5 @@
-"""SQLite storage (sqlite-utils over WAL): migrations, orders, inbox, verdicts, audit, settings.
+"""SQLite storage (sqlite-utils over WAL): the Store, with inbox, orders, verdicts, settings, snoozes, audit and
+privacy here, alerts and the Slack outbox in alerts.py, the schema in schema.py and the plumbing in sql.py.
 
 Two connections, each used by one thread only (DESIGN §6):
 - the database thread (a single-thread executor) runs every call but one, so the event loop never waits on disk
@@ -15,31 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlite_utils
 
-from bot.domain.alerts import (
-    alert_fingerprint,
-    alert_state,
-    inferred_resolution,
-    plan_alert,
-    stuck_again,
-    stuck_again_text,
-)
 from bot.domain.orders import Order, order_from_record, order_to_record
 from bot.domain.rules import Verdict
+from bot.store.alerts import AlertSync, AlertTables, sync_alerts
+from bot.store.schema import MIGRATIONS
+from bot.store.sql import T, bump_counter, connect, epoch, in_transaction, insert, now_iso, set_version
 
-T = TypeVar("T")
 INGEST_BUSY_TIMEOUT_MS = 2_000  # only another process (an operator's sqlite3 shell) can make the loop wait on SQLite
 CHECKPOINT_SECONDS = 1.0
 WRITE_CHUNK = 50  # orders per transaction in bulk writes (a scan), so the event loop's ingest never waits long
@@ -73,196 +65,7 @@ class SaveResult:
     current: Order | None  # what is stored now (with the fulfillment orders kept from before, if it brought none)
 
 
-@dataclass(frozen=True, slots=True)
-class AlertSync:
-    """Where verdicts' alerts go and how they look; applied in the same transaction as the verdicts, so that an
-    order is never classified stuck without its alert queued."""
-
-    channel: str
-    render: Callable[[Order, Verdict, str | None], dict[str, Any]]  # (order, verdict, resolution) -> message
-    resolutions: Mapping[str, str] = field(default_factory=dict)  # order id -> who resolved it (a click in Slack)
-    refresh_after: timedelta = timedelta(hours=6)  # re-word a stuck alert this old, at the lowest priority
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    kind: str  # "alert" or "reply"
-    order_id: str
-    payload: dict[str, Any]
-    attempts: int
-    channel: str | None  # the alert's channel; None when the alert is gone
-    ts: str | None  # the alert's message ts; None until it is posted
-    maybe_posted: bool = False  # look in the channel before posting again
-    created_at: str = ""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _ts(moment: datetime) -> float:
-    return moment.timestamp()
-
-
-# --- migrations (PRAGMA user_version counts the ones applied) ----------------------------------------------------
-
-
-def _m1_initial(db: sqlite_utils.Database) -> None:
-    db["inbox"].create(
-        {
-            "id": int,
-            "webhook_id": str,
-            "event_id": str,
-            "topic": str,
-            "shop": str,
-            "triggered_at": str,
-            "body_key": str,
-            "body": str,
-            "received_at": str,
-            "status": str,
-            "attempts": int,
-            "error": str,
-            "processed_at": str,
-        },
-        pk="id",
-        not_null={"topic", "received_at", "status"},
-        defaults={"status": "pending", "attempts": 0},
-    )
-    db.execute("CREATE UNIQUE INDEX inbox_webhook_id ON inbox(webhook_id)")
-    db.execute("CREATE UNIQUE INDEX inbox_event ON inbox(event_id, topic)")
-    db.execute("CREATE UNIQUE INDEX inbox_body_key ON inbox(body_key)")
-    db.execute("CREATE INDEX inbox_pending ON inbox(status) WHERE status = 'pending'")
-    db["orders"].create(
-        {
-            "id": str,
-            "name": str,
-            "updated_ts": float,
-            "created_ts": float,
-            "is_open": int,
-            "fulfillment_status": str,
-            "customer_email": str,
-            "record": str,
-            "first_seen_at": str,
-            "last_seen_at": str,
-            "webhook_seen": int,
-        },
-        pk="id",
-    )
-    db.execute("CREATE INDEX orders_open ON orders(is_open)")
-    db.execute("CREATE INDEX orders_email ON orders(customer_email)")
-    db["verdicts"].create(
-        {
-            "order_id": str,
-            "status": str,
-            "stuck": int,
-            "reason": str,
-            "severity": str,
-            "since": str,
-            "due_at": str,
-            "explanation": str,
-            "next_steps": str,
-            "actions": str,
-            "classified_at": str,
-            "stuck_since_seen": str,
-            "found_by": str,
-        },
-        pk="order_id",
-    )
-    db.execute("CREATE INDEX verdicts_stuck ON verdicts(stuck, reason)")
-    db["alerts"].create(
-        {"order_id": str, "channel": str, "ts": str, "state": str, "posted_at": str, "updated_at": str},
-        pk="order_id",
-    )
-    db["audit"].create(
-        {
-            "id": int,
-            "at": str,
-            "actor": str,
-            "action": str,
-            "order_id": str,
-            "inputs": str,
-            "outcome": str,
-            "error": str,
-            "duration_ms": float,
-            "channel": str,
-            "ts": str,
-        },
-        pk="id",
-    )
-    db.execute("CREATE INDEX audit_order ON audit(order_id, at)")
-    db.execute("CREATE INDEX audit_at ON audit(at)")
-    db["settings"].create({"key": str, "value": str, "updated_at": str, "updated_by": str}, pk="key")
-    db["snoozes"].create({"order_id": str, "until": str, "by": str, "at": str}, pk="order_id")
-    db["scans"].create(
-        {
-            "id": int,
-            "started_at": str,
-            "finished_at": str,
-            "orders_seen": int,
-            "stuck": int,
-            "missed_by_webhooks": int,
-            "error": str,
-        },
-        pk="id",
-    )
-    db["counters"].create({"day": str, "name": str, "value": int}, pk=("day", "name"))
-
-
-def _m2_slack(db: sqlite_utils.Database) -> None:
-    """Alerts remember what they showed; the outbox holds Slack posts until Slack has them; action locks stop a
-    second click from acting twice."""
-    db["alerts"].add_column("fingerprint", str)
-    db["alerts"].add_column("reason", str)
-    db["alerts"].add_column("resolution", str)
-    db["outbox"].create(
-        {
-            "id": int,
-            "kind": str,  # "alert": post or update the order's alert; "reply": a reply in the alert's thread
-            "order_id": str,
-            "priority": int,  # 0 for what a person just did, 1 for new alerts
-            "payload": str,
-            "status": str,  # pending, sending (a call is in flight), sent, failed, dropped
-            "attempts": int,
-            "not_before": float,
-            "maybe_posted": int,  # a first post's call failed in a way that may have reached Slack anyway
-            "created_at": str,
-            "sent_at": str,
-            "error": str,
-        },
-        pk="id",
-        not_null={"kind", "order_id", "payload", "status"},
-        defaults={"status": "pending", "attempts": 0, "not_before": 0.0, "priority": 1, "maybe_posted": 0},
-    )
-    # At most one pending alert per order: a newer version replaces the one Slack has not seen yet.
-    db.execute("CREATE UNIQUE INDEX outbox_one_alert ON outbox(order_id) WHERE kind = 'alert' AND status = 'pending'")
-    db.execute("CREATE INDEX outbox_pending ON outbox(priority, id) WHERE status = 'pending'")
-    db["action_locks"].create(
-        {"order_id": str, "action": str, "actor": str, "started_at": str}, pk=("order_id", "action")
-    )
-
-
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack)
-
-
-def connect(path: str, *, busy_timeout_ms: int = 10_000, checkpoints: bool = True) -> sqlite3.Connection:
-    """Open the database the way DESIGN §6 measured: WAL, NORMAL sync, a busy timeout, owner-only file mode.
-    `checkpoints=False`: no automatic checkpoint on commit; the owner runs them."""
-    if path != ":memory:" and not Path(path).exists():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_ms / 1000, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-    if not checkpoints:
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-    conn.execute("PRAGMA secure_delete=ON")  # erased personal data is overwritten, not left in free pages
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
-
-
-class Store:
+class Store(AlertTables):
     def __init__(self, path: str):
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbot-db")
@@ -285,7 +88,7 @@ class Store:
         self._db = sqlite_utils.Database(connect(self.path, checkpoints=False))
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         for number, migrate in enumerate(MIGRATIONS[version:], start=version + 1):
-            self._transaction(lambda db, migrate=migrate, number=number: (migrate(db), _set_version(db, number)))
+            self._transaction(lambda db, migrate=migrate, number=number: (migrate(db), set_version(db, number)))
 
     async def close(self) -> None:
         if self._ingest is not None:
@@ -306,7 +109,7 @@ class Store:
     def _transaction(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         assert self._db is not None, "the store is not open"
         with self._write_lock:
-            result = _in_transaction(self._db, fn)
+            result = in_transaction(self._db, fn)
         if time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS:
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             self._last_checkpoint = time.monotonic()
@@ -331,8 +134,8 @@ class Store:
         a row does a second query find which (the new rows hold the highest ids).
         """
 
-        def insert(db: sqlite_utils.Database) -> list[bool]:
-            received = _now()
+        def store_batch(db: sqlite_utils.Database) -> list[bool]:
+            received = now_iso()
             fresh, rows = _first_of_each(deliveries)
             before = db.conn.total_changes
             for start in range(0, len(rows), 100):  # 100 rows x 8 values stays under SQLite's variable limit
@@ -351,13 +154,13 @@ class Store:
                 new = _identities_of_newest(db, inserted)
                 fresh = [is_new and bool(_identities(d) & new) for d, is_new in zip(deliveries, fresh, strict=True)]
             if inserted < len(deliveries):
-                _bump(db, received[:10], "webhooks_duplicate", len(deliveries) - inserted)
+                bump_counter(db, received[:10], "webhooks_duplicate", len(deliveries) - inserted)
             return fresh
 
         if self._ingest is None:
-            return await self.write(insert)
+            return await self.write(store_batch)
         with self._write_lock:
-            return _in_transaction(self._ingest, insert)
+            return in_transaction(self._ingest, store_batch)
 
     async def pending_deliveries(self, limit: int = 100) -> list[StoredDelivery]:
         def select(db: sqlite_utils.Database) -> list[StoredDelivery]:
@@ -383,8 +186,8 @@ class Store:
 
         def update(db: sqlite_utils.Database) -> int:
             _save_verdicts(db, [(o.id, v) for o, v in verdicts], found_by)
-            queued = _sync_alerts(db, verdicts, alerts) if alerts else 0
-            now = _now()
+            queued = sync_alerts(db, verdicts, alerts) if alerts else 0
+            now = now_iso()
             db.conn.executemany(
                 "UPDATE inbox SET status = ?, error = ?, processed_at = ?, attempts = attempts + 1,"
                 " body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?",
@@ -452,7 +255,7 @@ class Store:
 
         def save(db: sqlite_utils.Database, chunk: list[tuple[Order, Verdict]]) -> int:
             _save_verdicts(db, [(o.id, v) for o, v in chunk], found_by)
-            return _sync_alerts(db, chunk, alerts) if alerts else 0
+            return sync_alerts(db, chunk, alerts) if alerts else 0
 
         queued = 0
         for start in range(0, len(verdicts), WRITE_CHUNK):
@@ -482,7 +285,7 @@ class Store:
         await self.write(
             lambda db: db.execute(
                 "INSERT OR REPLACE INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)",
-                [key, value, _now(), by],
+                [key, value, now_iso(), by],
             )
         )
 
@@ -495,142 +298,9 @@ class Store:
         await self.write(
             lambda db: db.execute(
                 "INSERT OR REPLACE INTO snoozes (order_id, until, by, at) VALUES (?, ?, ?, ?)",
-                [order_id, until.isoformat(), by, _now()],
+                [order_id, until.isoformat(), by, now_iso()],
             )
         )
-
-    # --- alerts and the Slack outbox --------------------------------------------------------------------------
-
-    async def alert(self, order_id: str) -> dict[str, Any] | None:
-        return await self.read(lambda db: next(db.query("SELECT * FROM alerts WHERE order_id = ?", [order_id]), None))
-
-    async def alert_at(self, channel: str, ts: str) -> dict[str, Any] | None:
-        return await self.read(
-            lambda db: next(db.query("SELECT * FROM alerts WHERE channel = ? AND ts = ?", [channel, ts]), None)
-        )
-
-    async def enqueue_reply(self, order_id: str, text: str) -> bool:
-        """Queue a reply in the order's alert thread; False when the order has no alert to reply to."""
-
-        def insert(db: sqlite_utils.Database) -> bool:
-            if not db.execute("SELECT 1 FROM alerts WHERE order_id = ?", [order_id]).fetchone():
-                return False
-            _insert(
-                db,
-                "outbox",
-                {
-                    "kind": "reply",
-                    "order_id": order_id,
-                    "priority": 0,
-                    "payload": json.dumps({"text": text}),
-                    "created_at": _now(),
-                },
-            )
-            return True
-
-        return await self.write(insert)
-
-    async def outbox_ready(self, now: float, limit: int = 50) -> list[OutboxItem]:
-        """Pending messages due by `now`: what a person just did first, then by age."""
-
-        def select(db: sqlite_utils.Database) -> list[OutboxItem]:
-            rows = db.execute(
-                "SELECT o.id, o.kind, o.order_id, o.payload, o.attempts, a.channel, a.ts, o.maybe_posted,"
-                " o.created_at FROM outbox o LEFT JOIN alerts a ON a.order_id = o.order_id"
-                " WHERE o.status = 'pending' AND o.not_before <= ? ORDER BY o.priority, o.id LIMIT ?",
-                [now, limit],
-            ).fetchall()
-            return [OutboxItem(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], bool(r[7]), r[8]) for r in rows]
-
-        return await self.read(select)
-
-    async def outbox_next_due(self) -> float | None:
-        return await self.read(
-            lambda db: db.execute("SELECT min(not_before) FROM outbox WHERE status = 'pending'").fetchone()[0]
-        )
-
-    async def outbox_claim(self, item: OutboxItem) -> bool:
-        """Mark the item in flight. A change queued meanwhile then becomes a new pending row (the unique index
-        covers pending rows only) instead of being overwritten into a row about to be marked sent."""
-        return await self.write(
-            lambda db: (
-                db.execute(
-                    "UPDATE outbox SET status = 'sending' WHERE id = ? AND status = 'pending'", [item.id]
-                ).rowcount
-                == 1
-            )
-        )
-
-    async def outbox_recover(self) -> int:
-        """At start: a call in flight when the process stopped may or may not have reached Slack."""
-
-        def recover(db: sqlite_utils.Database) -> int:
-            ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE status = 'sending'")]
-            for outbox_id in ids:
-                _back_to_pending(db, outbox_id, 0.0, "interrupted", maybe_posted=True)
-            return len(ids)
-
-        return await self.write(recover)
-
-    async def outbox_sent(self, item: OutboxItem, ts: str | None) -> None:
-        """Slack has it. A first post's ts becomes the alert's; the payload goes (it holds the customer's name)."""
-
-        def update(db: sqlite_utils.Database) -> None:
-            now = _now()
-            db.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, payload = '{}', attempts = attempts + 1 WHERE id = ?",
-                [now, item.id],
-            )
-            if item.kind == "alert" and item.ts is None and ts:
-                db.execute(
-                    "UPDATE alerts SET ts = ?, posted_at = ? WHERE order_id = ? AND ts IS NULL",
-                    [ts, now, item.order_id],
-                )
-
-        await self.write(update)
-
-    async def outbox_retry(self, item: OutboxItem, not_before: float, error: str, *, maybe_posted: bool) -> None:
-        await self.write(lambda db: _back_to_pending(db, item.id, not_before, error, maybe_posted=maybe_posted))
-
-    async def outbox_give_up(self, item: OutboxItem, status: str, error: str) -> None:
-        """`failed`: Slack refused this message itself; `dropped`: it has nowhere to go (its alert is gone)."""
-        await self.write(
-            lambda db: db.execute(
-                "UPDATE outbox SET status = ?, error = ?, payload = '{}', attempts = attempts + 1 WHERE id = ?",
-                [status, error, item.id],
-            )
-        )
-
-    async def alert_message_lost(self, order_id: str) -> None:
-        """Slack no longer has the alert's message (deleted by someone): the next update posts it anew."""
-        await self.write(lambda db: db.execute("UPDATE alerts SET ts = NULL WHERE order_id = ?", [order_id]))
-
-    # --- action locks: one run of an action on an order at a time ---------------------------------------------
-
-    async def lock_action(self, order_id: str, action: str, actor: str) -> dict[str, Any] | None:
-        """Take the lock; None when taken, else the holder's row (someone else's run of the same action)."""
-
-        def take(db: sqlite_utils.Database) -> dict[str, Any] | None:
-            held = next(
-                db.query("SELECT * FROM action_locks WHERE order_id = ? AND action = ?", [order_id, action]), None
-            )
-            if held is None:
-                db.execute(
-                    "INSERT INTO action_locks (order_id, action, actor, started_at) VALUES (?, ?, ?, ?)",
-                    [order_id, action, actor, _now()],
-                )
-            return held
-
-        return await self.write(take)
-
-    async def unlock_action(self, order_id: str, action: str) -> None:
-        await self.write(
-            lambda db: db.execute("DELETE FROM action_locks WHERE order_id = ? AND action = ?", [order_id, action])
-        )
-
-    async def clear_action_locks(self) -> int:
-        """At start: a lock held by a process that died is stale (its run ended with the process)."""
-        return await self.write(lambda db: db.execute("DELETE FROM action_locks").rowcount)
 
     # --- audit, scans, counters -------------------------------------------------------------------------------
 
@@ -648,7 +318,7 @@ class Store:
         ts: str | None = None,
     ) -> int:
         row = {
-            "at": _now(),
+            "at": now_iso(),
             "actor": actor,
             "action": action,
             "order_id": order_id,
@@ -659,7 +329,7 @@ class Store:
             "channel": channel,
             "ts": ts,
         }
-        return await self.write(lambda db: _insert(db, "audit", row))
+        return await self.write(lambda db: insert(db, "audit", row))
 
     async def last_action(self, order_id: str, action: str, *, outcome: str) -> dict[str, Any] | None:
         """The latest audit row of `action` on the order with that outcome, with its `age` (a timedelta)."""
@@ -688,16 +358,16 @@ class Store:
     ) -> None:
         row = {
             "started_at": started_at,
-            "finished_at": _now(),
+            "finished_at": now_iso(),
             "orders_seen": orders_seen,
             "stuck": stuck,
             "missed_by_webhooks": missed_by_webhooks,
             "error": error,
         }
-        await self.write(lambda db: _insert(db, "scans", row))
+        await self.write(lambda db: insert(db, "scans", row))
 
     async def bump(self, name: str, by: int = 1) -> None:
-        await self.write(lambda db: _bump(db, _now()[:10], name, by))
+        await self.write(lambda db: bump_counter(db, now_iso()[:10], name, by))
 
     async def health(self) -> dict[str, Any]:
         def select(db: sqlite_utils.Database) -> dict[str, Any]:
@@ -780,7 +450,7 @@ class Store:
 
 
 def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]], found_by: str) -> list[str]:
-    now = _now()
+    now = now_iso()
     newly_stuck = []
     for order_id, v in verdicts:
         before = db.execute(
@@ -812,108 +482,6 @@ def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]
     return newly_stuck
 
 
-def _sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]], sync: AlertSync) -> int:
-    """Queue a post or an update for every alert the verdicts change (domain.alerts decides); return how many."""
-    known: dict[str, tuple] = {}
-    ids = [o.id for o, _ in verdicts]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in db.execute(
-            "SELECT a.order_id, a.ts, a.state, a.fingerprint,"
-            " (SELECT group_concat(o.status) FROM outbox o WHERE o.order_id = a.order_id AND o.kind = 'alert'"
-            "  AND o.status IN ('pending', 'sending')), a.updated_at"
-            f" FROM alerts a WHERE a.order_id IN ({marks})",
-            chunk,
-        ):
-            known[row[0]] = row
-    queued = 0
-    now = _now()
-    stale_before = (datetime.fromisoformat(now) - sync.refresh_after).isoformat()
-    for order, verdict in verdicts:
-        row = known.get(order.id)
-        state = alert_state(verdict)
-        if row is None and state != "stuck":
-            continue
-        fingerprint = alert_fingerprint(order, verdict)
-        unsent = (row[4] or "") if row else ""  # statuses of the alert's messages Slack does not have yet
-        step = plan_alert(
-            row[2] if row else None,
-            bool(row and (row[1] or "sending" in unsent)),
-            row[3] if row else None,
-            state,
-            fingerprint,
-            unsent=bool(unsent),
-            stale=bool(row and row[5] and row[5] < stale_before),
-        )
-        if step is None:
-            continue
-        if step == "forget":
-            db.execute("DELETE FROM alerts WHERE order_id = ?", [order.id])
-            db.execute("DELETE FROM outbox WHERE order_id = ? AND kind = 'alert' AND status = 'pending'", [order.id])
-            continue
-        clicked = sync.resolutions.get(order.id)
-        resolution = (clicked or inferred_resolution(order, verdict)) if state == "resolved" else None
-        if step == "post":
-            db.execute(
-                "INSERT OR REPLACE INTO alerts (order_id, channel, ts, state, posted_at, updated_at, fingerprint,"
-                " reason, resolution) VALUES (?, ?, NULL, ?, NULL, ?, ?, ?, NULL)",
-                [order.id, sync.channel, state, now, fingerprint, verdict.reason],
-            )
-        else:
-            db.execute(
-                "UPDATE alerts SET state = ?, updated_at = ?, fingerprint = ?, reason = ?, resolution = ?"
-                " WHERE order_id = ?",
-                [state, now, fingerprint, verdict.reason, resolution, order.id],
-            )
-        payload = json.dumps(sync.render(order, verdict, resolution))
-        db.execute(
-            "INSERT INTO outbox (kind, order_id, priority, payload, created_at) VALUES ('alert', ?, ?, ?, ?)"
-            " ON CONFLICT(order_id) WHERE kind = 'alert' AND status = 'pending'"
-            " DO UPDATE SET payload = excluded.payload, priority = min(priority, excluded.priority)",
-            [order.id, _alert_priority(clicked, fingerprint == (row[3] if row else None)), payload, now],
-        )
-        queued += 1
-        if step == "update" and stuck_again(row[2], state):
-            reply = {"text": stuck_again_text(order, verdict)}
-            _insert(
-                db,
-                "outbox",
-                {"kind": "reply", "order_id": order.id, "priority": 1, "payload": json.dumps(reply), "created_at": now},
-            )
-    return queued
-
-
-def _alert_priority(clicked: str | None, refresh_only: bool) -> int:
-    """What a person just did first, then news, then re-worded old alerts (never delaying either of the others)."""
-    return 0 if clicked else 2 if refresh_only else 1
-
-
-def _back_to_pending(
-    db: sqlite_utils.Database, outbox_id: int, not_before: float, error: str, *, maybe_posted: bool
-) -> None:
-    """Retry later. If a newer version of the same alert was queued while this one was in flight, that one is
-    sent instead (it inherits the doubt whether this one reached Slack)."""
-    order_id, kind = db.execute("SELECT order_id, kind FROM outbox WHERE id = ?", [outbox_id]).fetchone()
-    newer = None
-    if kind == "alert":
-        newer = db.execute(
-            "SELECT id FROM outbox WHERE order_id = ? AND kind = 'alert' AND status = 'pending' AND id != ?",
-            [order_id, outbox_id],
-        ).fetchone()
-    if newer is not None:
-        db.execute(
-            "UPDATE outbox SET status = 'dropped', error = 'superseded', payload = '{}' WHERE id = ?", [outbox_id]
-        )
-        db.execute("UPDATE outbox SET maybe_posted = max(maybe_posted, ?) WHERE id = ?", [int(maybe_posted), newer[0]])
-        return
-    db.execute(
-        "UPDATE outbox SET status = 'pending', not_before = ?, error = ?, attempts = attempts + 1,"
-        " maybe_posted = max(maybe_posted, ?) WHERE id = ?",
-        [not_before, error, int(maybe_posted), outbox_id],
-    )
-
-
 def _identities(d: Delivery) -> set[tuple[str, ...]]:
     """Every identity under which a delivery counts as already received (DESIGN §4)."""
     found: set[tuple[str, ...]] = set()
@@ -924,20 +492,6 @@ def _identities(d: Delivery) -> set[tuple[str, ...]]:
     if d.body_key:
         found.add(("body", d.body_key))
     return found
-
-
-def _in_transaction(db: sqlite_utils.Database, fn: Callable[[sqlite_utils.Database], T]) -> T:
-    """BEGIN IMMEDIATE: with two connections writing, a deferred transaction that read first could not upgrade to
-    a write after the other committed (SQLITE_BUSY at once, no busy wait); taking the write lock first waits."""
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(db)
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    db.conn.execute("COMMIT")
-    return result
 
 
 def _first_of_each(deliveries: list[Delivery]) -> tuple[list[bool], list[Delivery]]:
@@ -961,43 +515,25 @@ def _identities_of_newest(db: sqlite_utils.Database, count: int) -> set[tuple[st
     return found
 
 
-def _set_version(db: sqlite_utils.Database, number: int) -> None:
-    db.execute(f"PRAGMA user_version = {int(number)}")
-
-
-def _insert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
-    columns = ", ".join(row)
-    marks = ", ".join("?" * len(row))
-    return db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())).lastrowid
-
-
-def _bump(db: sqlite_utils.Database, day: str, name: str, by: int) -> None:
-    db.execute(
-        "INSERT INTO counters (day, name, value) VALUES (?, ?, ?)"
-        " ON CONFLICT(day, name) DO UPDATE SET value = value + excluded.value",
-        [day, name, by],
-    )
-
-
 def _save_order(db: sqlite_utils.Database, order: Order, from_webhook: bool) -> SaveResult:
     row = db.execute("SELECT record, updated_ts FROM orders WHERE id = ?", [order.id]).fetchone()
     if row and (
-        row[1] > _ts(order.updated_at) or (row[1] == _ts(order.updated_at) and order.fulfillment_orders is None)
+        row[1] > epoch(order.updated_at) or (row[1] == epoch(order.updated_at) and order.fulfillment_orders is None)
     ):
         return SaveResult(False, None)  # older, or the same version again with less in it
     previous = order_from_record(json.loads(row[0])) if row and order.fulfillment_orders is None else None
     merged = order.with_fulfillment_orders_of(previous)
-    _upsert_order(db, merged, from_webhook=from_webhook, first_seen=None if row else _now())
+    _upsert_order(db, merged, from_webhook=from_webhook, first_seen=None if row else now_iso())
     return SaveResult(True, merged)
 
 
 def _upsert_order(db: sqlite_utils.Database, order: Order, *, from_webhook: bool, first_seen: str | None) -> None:
-    now = _now()
+    now = now_iso()
     values = [
         order.id,
         order.name,
-        _ts(order.updated_at),
-        _ts(order.created_at),
+        epoch(order.updated_at),
+        epoch(order.created_at),
         int(not order.closed and not order.cancelled),
         order.fulfillment_status,
         order.customer.email if order.customer else None,

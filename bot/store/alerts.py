@@ -1,0 +1,290 @@
+"""Alerts, the Slack outbox and action locks: the tables behind "one alert per order, delivered whatever Slack
+does" and "one run of an action at a time". Mixed into Store; `sync_alerts` runs inside the verdicts' transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from bot.domain.alerts import (
+    alert_fingerprint,
+    alert_state,
+    inferred_resolution,
+    plan_alert,
+    stuck_again,
+    stuck_again_text,
+)
+from bot.domain.orders import Order
+from bot.domain.rules import Verdict
+from bot.store.sql import insert, now_iso
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSync:
+    """Where verdicts' alerts go and how they look; applied in the same transaction as the verdicts, so that an
+    order is never classified stuck without its alert queued."""
+
+    channel: str
+    render: Callable[[Order, Verdict, str | None], dict[str, Any]]  # (order, verdict, resolution) -> message
+    resolutions: Mapping[str, str] = field(default_factory=dict)  # order id -> who resolved it (a click in Slack)
+    refresh_after: timedelta = timedelta(hours=6)  # re-word a stuck alert this old, at the lowest priority
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    kind: str  # "alert" or "reply"
+    order_id: str
+    payload: dict[str, Any]
+    attempts: int
+    channel: str | None  # the alert's channel; None when the alert is gone
+    ts: str | None  # the alert's message ts; None until it is posted
+    maybe_posted: bool = False  # look in the channel before posting again
+    created_at: str = ""
+
+
+class AlertTables:
+    """The alert, outbox and action-lock methods of Store (which provides `read` and `write`)."""
+
+    read: Callable[..., Awaitable[Any]]
+    write: Callable[..., Awaitable[Any]]
+
+    # --- alerts and the Slack outbox --------------------------------------------------------------------------
+
+    async def alert(self, order_id: str) -> dict[str, Any] | None:
+        return await self.read(lambda db: next(db.query("SELECT * FROM alerts WHERE order_id = ?", [order_id]), None))
+
+    async def alert_at(self, channel: str, ts: str) -> dict[str, Any] | None:
+        return await self.read(
+            lambda db: next(db.query("SELECT * FROM alerts WHERE channel = ? AND ts = ?", [channel, ts]), None)
+        )
+
+    async def enqueue_reply(self, order_id: str, text: str) -> bool:
+        """Queue a reply in the order's alert thread; False when the order has no alert to reply to."""
+
+        def queue(db: sqlite_utils.Database) -> bool:
+            if not db.execute("SELECT 1 FROM alerts WHERE order_id = ?", [order_id]).fetchone():
+                return False
+            insert(
+                db,
+                "outbox",
+                {
+                    "kind": "reply",
+                    "order_id": order_id,
+                    "priority": 0,
+                    "payload": json.dumps({"text": text}),
+                    "created_at": now_iso(),
+                },
+            )
+            return True
+
+        return await self.write(queue)
+
+    async def outbox_ready(self, now: float, limit: int = 50) -> list[OutboxItem]:
+        """Pending messages due by `now`: what a person just did first, then by age."""
+
+        def select(db: sqlite_utils.Database) -> list[OutboxItem]:
+            rows = db.execute(
+                "SELECT o.id, o.kind, o.order_id, o.payload, o.attempts, a.channel, a.ts, o.maybe_posted,"
+                " o.created_at FROM outbox o LEFT JOIN alerts a ON a.order_id = o.order_id"
+                " WHERE o.status = 'pending' AND o.not_before <= ? ORDER BY o.priority, o.id LIMIT ?",
+                [now, limit],
+            ).fetchall()
+            return [OutboxItem(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], bool(r[7]), r[8]) for r in rows]
+
+        return await self.read(select)
+
+    async def outbox_next_due(self) -> float | None:
+        return await self.read(
+            lambda db: db.execute("SELECT min(not_before) FROM outbox WHERE status = 'pending'").fetchone()[0]
+        )
+
+    async def outbox_claim(self, item: OutboxItem) -> bool:
+        """Mark the item in flight. A change queued meanwhile then becomes a new pending row (the unique index
+        covers pending rows only) instead of being overwritten into a row about to be marked sent."""
+        return await self.write(
+            lambda db: (
+                db.execute(
+                    "UPDATE outbox SET status = 'sending' WHERE id = ? AND status = 'pending'", [item.id]
+                ).rowcount
+                == 1
+            )
+        )
+
+    async def outbox_recover(self) -> int:
+        """At start: a call in flight when the process stopped may or may not have reached Slack."""
+
+        def recover(db: sqlite_utils.Database) -> int:
+            ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE status = 'sending'")]
+            for outbox_id in ids:
+                _back_to_pending(db, outbox_id, 0.0, "interrupted", maybe_posted=True)
+            return len(ids)
+
+        return await self.write(recover)
+
+    async def outbox_sent(self, item: OutboxItem, ts: str | None) -> None:
+        """Slack has it. A first post's ts becomes the alert's; the payload goes (it holds the customer's name)."""
+
+        def update(db: sqlite_utils.Database) -> None:
+            now = now_iso()
+            db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, payload = '{}', attempts = attempts + 1 WHERE id = ?",
+                [now, item.id],
+            )
+            if item.kind == "alert" and item.ts is None and ts:
+                db.execute(
+                    "UPDATE alerts SET ts = ?, posted_at = ? WHERE order_id = ? AND ts IS NULL",
+                    [ts, now, item.order_id],
+                )
+
+        await self.write(update)
+
+    async def outbox_retry(self, item: OutboxItem, not_before: float, error: str, *, maybe_posted: bool) -> None:
+        await self.write(lambda db: _back_to_pending(db, item.id, not_before, error, maybe_posted=maybe_posted))
+
+    async def outbox_give_up(self, item: OutboxItem, status: str, error: str) -> None:
+        """`failed`: Slack refused this message itself; `dropped`: it has nowhere to go (its alert is gone)."""
+        await self.write(
+            lambda db: db.execute(
+                "UPDATE outbox SET status = ?, error = ?, payload = '{}', attempts = attempts + 1 WHERE id = ?",
+                [status, error, item.id],
+            )
+        )
+
+    async def alert_message_lost(self, order_id: str) -> None:
+        """Slack no longer has the alert's message (deleted by someone): the next update posts it anew."""
+        await self.write(lambda db: db.execute("UPDATE alerts SET ts = NULL WHERE order_id = ?", [order_id]))
+
+    # --- action locks: one run of an action on an order at a time ---------------------------------------------
+
+    async def lock_action(self, order_id: str, action: str, actor: str) -> dict[str, Any] | None:
+        """Take the lock; None when taken, else the holder's row (someone else's run of the same action)."""
+
+        def take(db: sqlite_utils.Database) -> dict[str, Any] | None:
+            held = next(
+                db.query("SELECT * FROM action_locks WHERE order_id = ? AND action = ?", [order_id, action]), None
+            )
+            if held is None:
+                db.execute(
+                    "INSERT INTO action_locks (order_id, action, actor, started_at) VALUES (?, ?, ?, ?)",
+                    [order_id, action, actor, now_iso()],
+                )
+            return held
+
+        return await self.write(take)
+
+    async def unlock_action(self, order_id: str, action: str) -> None:
+        await self.write(
+            lambda db: db.execute("DELETE FROM action_locks WHERE order_id = ? AND action = ?", [order_id, action])
+        )
+
+    async def clear_action_locks(self) -> int:
+        """At start: a lock held by a process that died is stale (its run ended with the process)."""
+        return await self.write(lambda db: db.execute("DELETE FROM action_locks").rowcount)
+
+
+def sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]], sync: AlertSync) -> int:
+    """Queue a post or an update for every alert the verdicts change (domain.alerts decides); return how many."""
+    known: dict[str, tuple] = {}
+    ids = [o.id for o, _ in verdicts]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(
+            "SELECT a.order_id, a.ts, a.state, a.fingerprint,"
+            " (SELECT group_concat(o.status) FROM outbox o WHERE o.order_id = a.order_id AND o.kind = 'alert'"
+            "  AND o.status IN ('pending', 'sending')), a.updated_at"
+            f" FROM alerts a WHERE a.order_id IN ({marks})",
+            chunk,
+        ):
+            known[row[0]] = row
+    queued = 0
+    now = now_iso()
+    stale_before = (datetime.fromisoformat(now) - sync.refresh_after).isoformat()
+    for order, verdict in verdicts:
+        row = known.get(order.id)
+        state = alert_state(verdict)
+        if row is None and state != "stuck":
+            continue
+        fingerprint = alert_fingerprint(order, verdict)
+        unsent = (row[4] or "") if row else ""  # statuses of the alert's messages Slack does not have yet
+        step = plan_alert(
+            row[2] if row else None,
+            bool(row and (row[1] or "sending" in unsent)),
+            row[3] if row else None,
+            state,
+            fingerprint,
+            unsent=bool(unsent),
+            stale=bool(row and row[5] and row[5] < stale_before),
+        )
+        if step is None:
+            continue
+        if step == "forget":
+            db.execute("DELETE FROM alerts WHERE order_id = ?", [order.id])
+            db.execute("DELETE FROM outbox WHERE order_id = ? AND kind = 'alert' AND status = 'pending'", [order.id])
+            continue
+        clicked = sync.resolutions.get(order.id)
+        resolution = (clicked or inferred_resolution(order, verdict)) if state == "resolved" else None
+        if step == "post":
+            db.execute(
+                "INSERT OR REPLACE INTO alerts (order_id, channel, ts, state, posted_at, updated_at, fingerprint,"
+                " reason, resolution) VALUES (?, ?, NULL, ?, NULL, ?, ?, ?, NULL)",
+                [order.id, sync.channel, state, now, fingerprint, verdict.reason],
+            )
+        else:
+            db.execute(
+                "UPDATE alerts SET state = ?, updated_at = ?, fingerprint = ?, reason = ?, resolution = ?"
+                " WHERE order_id = ?",
+                [state, now, fingerprint, verdict.reason, resolution, order.id],
+            )
+        payload = json.dumps(sync.render(order, verdict, resolution))
+        db.execute(
+            "INSERT INTO outbox (kind, order_id, priority, payload, created_at) VALUES ('alert', ?, ?, ?, ?)"
+            " ON CONFLICT(order_id) WHERE kind = 'alert' AND status = 'pending'"
+            " DO UPDATE SET payload = excluded.payload, priority = min(priority, excluded.priority)",
+            [order.id, _alert_priority(clicked, fingerprint == (row[3] if row else None)), payload, now],
+        )
+        queued += 1
+        if step == "update" and stuck_again(row[2], state):
+            reply = {"text": stuck_again_text(order, verdict)}
+            insert(
+                db,
+                "outbox",
+                {"kind": "reply", "order_id": order.id, "priority": 1, "payload": json.dumps(reply), "created_at": now},
+            )
+    return queued
+
+
+def _alert_priority(clicked: str | None, refresh_only: bool) -> int:
+    """What a person just did first, then news, then re-worded old alerts (never delaying either of the others)."""
+    return 0 if clicked else 2 if refresh_only else 1
+
+
+def _back_to_pending(
+    db: sqlite_utils.Database, outbox_id: int, not_before: float, error: str, *, maybe_posted: bool
+) -> None:
+    """Retry later. If a newer version of the same alert was queued while this one was in flight, that one is
+    sent instead (it inherits the doubt whether this one reached Slack)."""
+    order_id, kind = db.execute("SELECT order_id, kind FROM outbox WHERE id = ?", [outbox_id]).fetchone()
+    newer = None
+    if kind == "alert":
+        newer = db.execute(
+            "SELECT id FROM outbox WHERE order_id = ? AND kind = 'alert' AND status = 'pending' AND id != ?",
+            [order_id, outbox_id],
+        ).fetchone()
+    if newer is not None:
+        db.execute(
+            "UPDATE outbox SET status = 'dropped', error = 'superseded', payload = '{}' WHERE id = ?", [outbox_id]
+        )
+        db.execute("UPDATE outbox SET maybe_posted = max(maybe_posted, ?) WHERE id = ?", [int(maybe_posted), newer[0]])
+        return
+    db.execute(
+        "UPDATE outbox SET status = 'pending', not_before = ?, error = ?, attempts = attempts + 1,"
+        " maybe_posted = max(maybe_posted, ?) WHERE id = ?",
+        [not_before, error, int(maybe_posted), outbox_id],
+    )

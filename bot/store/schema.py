@@ -1,0 +1,144 @@
+"""The schema, as migrations: PRAGMA user_version counts the ones applied."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db["inbox"].create(
+        {
+            "id": int,
+            "webhook_id": str,
+            "event_id": str,
+            "topic": str,
+            "shop": str,
+            "triggered_at": str,
+            "body_key": str,
+            "body": str,
+            "received_at": str,
+            "status": str,
+            "attempts": int,
+            "error": str,
+            "processed_at": str,
+        },
+        pk="id",
+        not_null={"topic", "received_at", "status"},
+        defaults={"status": "pending", "attempts": 0},
+    )
+    db.execute("CREATE UNIQUE INDEX inbox_webhook_id ON inbox(webhook_id)")
+    db.execute("CREATE UNIQUE INDEX inbox_event ON inbox(event_id, topic)")
+    db.execute("CREATE UNIQUE INDEX inbox_body_key ON inbox(body_key)")
+    db.execute("CREATE INDEX inbox_pending ON inbox(status) WHERE status = 'pending'")
+    db["orders"].create(
+        {
+            "id": str,
+            "name": str,
+            "updated_ts": float,
+            "created_ts": float,
+            "is_open": int,
+            "fulfillment_status": str,
+            "customer_email": str,
+            "record": str,
+            "first_seen_at": str,
+            "last_seen_at": str,
+            "webhook_seen": int,
+        },
+        pk="id",
+    )
+    db.execute("CREATE INDEX orders_open ON orders(is_open)")
+    db.execute("CREATE INDEX orders_email ON orders(customer_email)")
+    db["verdicts"].create(
+        {
+            "order_id": str,
+            "status": str,
+            "stuck": int,
+            "reason": str,
+            "severity": str,
+            "since": str,
+            "due_at": str,
+            "explanation": str,
+            "next_steps": str,
+            "actions": str,
+            "classified_at": str,
+            "stuck_since_seen": str,
+            "found_by": str,
+        },
+        pk="order_id",
+    )
+    db.execute("CREATE INDEX verdicts_stuck ON verdicts(stuck, reason)")
+    db["alerts"].create(
+        {"order_id": str, "channel": str, "ts": str, "state": str, "posted_at": str, "updated_at": str},
+        pk="order_id",
+    )
+    db["audit"].create(
+        {
+            "id": int,
+            "at": str,
+            "actor": str,
+            "action": str,
+            "order_id": str,
+            "inputs": str,
+            "outcome": str,
+            "error": str,
+            "duration_ms": float,
+            "channel": str,
+            "ts": str,
+        },
+        pk="id",
+    )
+    db.execute("CREATE INDEX audit_order ON audit(order_id, at)")
+    db.execute("CREATE INDEX audit_at ON audit(at)")
+    db["settings"].create({"key": str, "value": str, "updated_at": str, "updated_by": str}, pk="key")
+    db["snoozes"].create({"order_id": str, "until": str, "by": str, "at": str}, pk="order_id")
+    db["scans"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "orders_seen": int,
+            "stuck": int,
+            "missed_by_webhooks": int,
+            "error": str,
+        },
+        pk="id",
+    )
+    db["counters"].create({"day": str, "name": str, "value": int}, pk=("day", "name"))
+
+
+def _m2_slack(db: sqlite_utils.Database) -> None:
+    """Alerts remember what they showed; the outbox holds Slack posts until Slack has them; action locks stop a
+    second click from acting twice."""
+    db["alerts"].add_column("fingerprint", str)
+    db["alerts"].add_column("reason", str)
+    db["alerts"].add_column("resolution", str)
+    db["outbox"].create(
+        {
+            "id": int,
+            "kind": str,  # "alert": post or update the order's alert; "reply": a reply in the alert's thread
+            "order_id": str,
+            "priority": int,  # 0 for what a person just did, 1 for new alerts
+            "payload": str,
+            "status": str,  # pending, sending (a call is in flight), sent, failed, dropped
+            "attempts": int,
+            "not_before": float,
+            "maybe_posted": int,  # a first post's call failed in a way that may have reached Slack anyway
+            "created_at": str,
+            "sent_at": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={"kind", "order_id", "payload", "status"},
+        defaults={"status": "pending", "attempts": 0, "not_before": 0.0, "priority": 1, "maybe_posted": 0},
+    )
+    # At most one pending alert per order: a newer version replaces the one Slack has not seen yet.
+    db.execute("CREATE UNIQUE INDEX outbox_one_alert ON outbox(order_id) WHERE kind = 'alert' AND status = 'pending'")
+    db.execute("CREATE INDEX outbox_pending ON outbox(priority, id) WHERE status = 'pending'")
+    db["action_locks"].create(
+        {"order_id": str, "action": str, "actor": str, "started_at": str}, pk=("order_id", "action")
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack)

@@ -1,0 +1,72 @@
+"""The SQLite plumbing every part of the store shares: opening a connection as DESIGN §6 measured, transactions,
+and small statement helpers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+T = TypeVar("T")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def connect(path: str, *, busy_timeout_ms: int = 10_000, checkpoints: bool = True) -> sqlite3.Connection:
+    """Open the database the way DESIGN §6 measured: WAL, NORMAL sync, a busy timeout, owner-only file mode.
+    `checkpoints=False`: no automatic checkpoint on commit; the owner runs them."""
+    if path != ":memory:" and not Path(path).exists():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    if not checkpoints:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("PRAGMA secure_delete=ON")  # erased personal data is overwritten, not left in free pages
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def in_transaction(db: sqlite_utils.Database, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    """BEGIN IMMEDIATE: with two connections writing, a deferred transaction that read first could not upgrade to
+    a write after the other committed (SQLITE_BUSY at once, no busy wait); taking the write lock first waits."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(db)
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
+    return result
+
+
+def set_version(db: sqlite_utils.Database, number: int) -> None:
+    db.execute(f"PRAGMA user_version = {int(number)}")
+
+
+def insert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
+    columns = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    return db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())).lastrowid
+
+
+def bump_counter(db: sqlite_utils.Database, day: str, name: str, by: int) -> None:
+    db.execute(
+        "INSERT INTO counters (day, name, value) VALUES (?, ?, ?)"
+        " ON CONFLICT(day, name) DO UPDATE SET value = value + excluded.value",
+        [day, name, by],
+    )
