@@ -7,10 +7,11 @@ Slack sends them: HTTP 200 with `{"ok": false, "error": code}`; rate limits as H
 
 `POST /response/{id}` plays the `response_url`s that Slack puts in interaction payloads (see `response_url`).
 
-Socket Mode: `apps.connections.open`, called with the app-level token (`xapp-…`), answers a WebSocket URL on this
-server (`ws://…/socket-mode/{ticket}`). A client that connects gets Slack's `hello`; `send_envelope` then delivers an
-`interactive`, `slash_commands` or `events_api` envelope to it and waits for its ack (`{"envelope_id", "payload"?}`);
-`disconnect_sockets` sends Slack's `disconnect` message, after which a client fetches a new URL and reconnects.
+Socket Mode (slack_socket.py): `apps.connections.open`, called with the app-level token (`xapp-…`), answers a
+WebSocket URL on this server (`ws://…/socket-mode/{ticket}`). A client that connects gets Slack's `hello`;
+`send_envelope` then delivers an `interactive`, `slash_commands` or `events_api` envelope to it and waits for its
+ack (`{"envelope_id", "payload"?}`); `disconnect_sockets` sends Slack's `disconnect` message, after which a client
+fetches a new URL and reconnects. How calls are read and checked: slack_checks.py.
 
 Failures can be injected per method (`fail_next`), and an optional per-channel limit of one post a second
 (`channel_rate_limit`) lets tests prove that the bot paces its posts.
@@ -19,7 +20,6 @@ Failures can be injected per method (`fail_next`), and an optional per-channel l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import itertools
 import json
@@ -27,15 +27,24 @@ import math
 import re
 import secrets
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from bot.sandbox.serving import serve
+from bot.sandbox.slack_checks import (
+    SlackError,
+    arguments,
+    bearer,
+    checked_view,
+    content,
+    is_reply,
+    truthy,
+)
+from bot.sandbox.slack_socket import SocketEnvelope, SocketMessage, SocketMode, _Socket
 
 TEAM_NAME = "Juniper & Oak"
 TEAM_DOMAIN = "juniper-oak"
@@ -58,34 +67,12 @@ DEFAULT_USERGROUPS = {"S0ADMINS": ["U0ADMIN"]}
 DEFAULT_CHANNELS = {"C0ORDERS": "orders"}
 USER_TIMEZONE = "America/New_York"
 
-MAX_MESSAGE_BLOCKS = 50
-MAX_VIEW_BLOCKS = 100
-MAX_TEXT_LENGTH = 40_000
 TRANSPORT_FAILURES = ("rate_limited", "http_500", "http_503", "timeout")
 # Slack's documented format for trigger ids: "132456.7890123.abcdef".
 TRIGGER_ID = re.compile(r"^\d+\.\d+\.[0-9a-f]+$")
 _ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 _JSON_ARGUMENTS = ("blocks", "attachments", "view")
 _HTTP_ERRORS = {500: "Internal Server Error", 503: "Service Unavailable"}
-# Socket Mode: the envelope types Slack sends, and the reasons it gives when it asks a client to reconnect.
-ENVELOPE_TYPES = ("interactive", "slash_commands", "events_api")
-DISCONNECT_REASONS = ("refresh_requested", "warning", "link_disabled")
-SOCKET_HOST = "applink-sandbox"
-
-
-class SlackError(Exception):
-    """A Slack error answer: `{"ok": false, "error": code}`, with `response_metadata.messages` when given."""
-
-    def __init__(self, code: str, messages: Iterable[str] = ()):
-        super().__init__(code)
-        self.code = code
-        self.messages = list(messages)
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"ok": False, "error": self.code}
-        if self.messages:
-            body["response_metadata"] = {"messages": self.messages}
-        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,41 +98,6 @@ class ResponsePost:
 
 
 @dataclass(frozen=True, slots=True)
-class SocketEnvelope:
-    """One Socket Mode envelope sent to the app: the whole `message` as sent, and the connection it went to."""
-
-    envelope_id: str
-    type: str
-    payload: dict[str, Any]
-    connection: int
-    message: dict[str, Any]
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SocketMessage:
-    """One text message the app sent over a Socket Mode connection: usually an ack `{"envelope_id", "payload"?}`.
-    `message` is None when the text was not a JSON object (`text` keeps it)."""
-
-    connection: int
-    message: dict[str, Any] | None
-    text: str
-    at: float
-
-    @property
-    def envelope_id(self) -> str | None:
-        return (self.message or {}).get("envelope_id")
-
-
-@dataclass(slots=True)
-class _Socket:
-    id: int
-    ticket: str
-    ws: web.WebSocketResponse
-    opened_at: float
-
-
-@dataclass(frozen=True, slots=True)
 class _Failure:
     method: str | None
     kind: str
@@ -160,7 +112,7 @@ class _ResponseUrl:
     message_ts: str | None
 
 
-class SandboxSlack:
+class SandboxSlack(SocketMode):
     """One workspace with the bot installed. Serve `.app` (or call `start()`); the bot's base URL is `api_url`."""
 
     def __init__(
@@ -179,6 +131,7 @@ class SandboxSlack:
         app_token: str | None = "xapp-sandbox-token",
     ):
         self.bot_token = bot_token
+        self.app_id = API_APP_ID
         self.app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
@@ -283,16 +236,16 @@ class SandboxSlack:
 
     def messages(self, channel: str) -> list[dict]:
         """The channel's top-level messages as they stand now, oldest first, each with its thread's `replies`."""
-        return [self._with_replies(channel, m) for m in self._messages.get(channel, {}).values() if not _is_reply(m)]
+        return [self._with_replies(channel, m) for m in self._messages.get(channel, {}).values() if not is_reply(m)]
 
     def message(self, channel: str, ts: str) -> dict | None:
         found = self._messages.get(channel, {}).get(ts)
         if found is None:
             return None
-        return copy.deepcopy(found) if _is_reply(found) else self._with_replies(channel, found)
+        return copy.deepcopy(found) if is_reply(found) else self._with_replies(channel, found)
 
     def replies(self, channel: str, ts: str) -> list[dict]:
-        return [copy.deepcopy(m) for m in self._messages.get(channel, {}).values() if _is_reply(m, parent=ts)]
+        return [copy.deepcopy(m) for m in self._messages.get(channel, {}).values() if is_reply(m, parent=ts)]
 
     def ephemerals(self, user: str | None = None) -> list[dict]:
         """Ephemeral messages (from chat.postEphemeral and ephemeral `response_url` posts), oldest first."""
@@ -303,152 +256,16 @@ class SandboxSlack:
         """Every modal opened, in the order opened, as it stands after any views.update."""
         return [copy.deepcopy(view) for view in self._views.values()]
 
-    # --- Socket Mode --------------------------------------------------------------------------------------------------
-
-    @property
-    def connected_sockets(self) -> int:
-        """How many Socket Mode connections are open now."""
-        return sum(1 for socket in self._sockets.values() if not socket.ws.closed)
-
-    async def wait_for_socket(self, within: float = 5.0, *, opened: int = 1) -> None:
-        """Wait until a Socket Mode connection is open and at least `opened` have been opened in all (to wait for a
-        reconnection, pass one more than `sockets_opened` was)."""
-        deadline = asyncio.get_running_loop().time() + within
-        while not (self.connected_sockets and self.sockets_opened >= opened):
-            if asyncio.get_running_loop().time() > deadline:
-                opened_so_far = self.sockets_opened
-                raise TimeoutError(f"no Socket Mode connection within {within} s ({opened_so_far} opened so far)")
-            await asyncio.sleep(0.01)
-
-    async def send_envelope(
-        self,
-        type: str,
-        payload: dict[str, Any],
-        accepts_response_payload: bool = False,
-        *,
-        within: float = 3.0,
-        retry_attempt: int = 0,
-        retry_reason: str = "",
-    ) -> dict[str, Any]:
-        """Deliver an envelope to the newest open connection, as Slack does, and return the app's ack once it comes
-        (`{"envelope_id": ..., "payload"?: ...}`); TimeoutError after `within` seconds (Slack's limit is 3 s).
-
-        `events_api` envelopes carry `retry_attempt` and `retry_reason`; `interactive` and `slash_commands` do not."""
-        if type not in ENVELOPE_TYPES:
-            raise ValueError(f"unknown envelope type {type!r}: one of {', '.join(ENVELOPE_TYPES)}")
-        socket = self._newest_socket()
-        envelope_id = str(uuid.uuid4())
-        message: dict[str, Any] = {
-            "envelope_id": envelope_id,
-            "payload": copy.deepcopy(payload),
-            "type": type,
-            "accepts_response_payload": accepts_response_payload,
-        }
-        if type == "events_api":
-            message.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
-        ack: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
-        self._pending_acks[envelope_id] = ack
-        self.envelopes.append(
-            SocketEnvelope(envelope_id, type, copy.deepcopy(payload), socket.id, copy.deepcopy(message), self._clock())
-        )
-        try:
-            await socket.ws.send_json(message)
-            return await asyncio.wait_for(ack, within)
-        except TimeoutError:
-            raise TimeoutError(f"no ack for {type} envelope {envelope_id} within {within} s") from None
-        finally:
-            self._pending_acks.pop(envelope_id, None)
-
-    async def ping_socket(self, within: float = 3.0) -> None:
-        """Ping the newest connection, as Slack's servers do, and wait for the client's pong."""
-        socket = self._newest_socket()
-        data = f"sandbox-ping:{secrets.token_hex(4)}".encode()
-        pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pongs[data] = pong
-        try:
-            await socket.ws.ping(data)
-            await asyncio.wait_for(pong, within)
-        except TimeoutError:
-            raise TimeoutError(f"no pong within {within} s") from None
-        finally:
-            self._pongs.pop(data, None)
-
-    async def disconnect_sockets(self, reason: str = "refresh_requested") -> None:
-        """Send Slack's `disconnect` message on every open connection: the client is to fetch a new URL and reconnect.
-        The connections stay open until the client closes them (Slack closes them some seconds later)."""
-        if reason not in DISCONNECT_REASONS:
-            raise ValueError(f"unknown disconnect reason {reason!r}: one of {', '.join(DISCONNECT_REASONS)}")
-        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": SOCKET_HOST}}
-        for socket in list(self._sockets.values()):
-            if not socket.ws.closed:
-                await socket.ws.send_json(message)
-
-    async def close_sockets(self, code: int = 1001) -> None:
-        """Close every Socket Mode connection from Slack's side (the client then reconnects unless it is closing)."""
-        sockets = list(self._sockets.values())
-        await asyncio.gather(*(s.ws.close(code=code) for s in sockets if not s.ws.closed), return_exceptions=True)
-
-    def _newest_socket(self) -> _Socket:
-        open_sockets = [socket for socket in self._sockets.values() if not socket.ws.closed]
-        if not open_sockets:
-            raise RuntimeError("no Socket Mode connection is open: wait_for_socket() first")
-        return open_sockets[-1]
-
-    async def _socket(self, request: web.Request) -> web.StreamResponse:
-        """A Socket Mode connection: hello, then envelopes out and acks in. Pings are answered here (autoping off) so
-        that pongs to `ping_socket` can be seen."""
-        ticket = request.match_info["ticket"]
-        if self._stopping or ticket not in self._tickets:
-            return web.Response(status=404, text="invalid_ticket")
-        ws = web.WebSocketResponse(autoping=False)
-        await ws.prepare(request)
-        self.sockets_opened += 1
-        socket = _Socket(self.sockets_opened, ticket, ws, self._clock())
-        self._sockets[socket.id] = socket
-        try:
-            await ws.send_json(
-                {
-                    "type": "hello",
-                    "num_connections": self.connected_sockets,
-                    "debug_info": {"host": SOCKET_HOST, "build_number": 1, "approximate_connection_time": 18060},
-                    "connection_info": {"app_id": API_APP_ID},
-                }
-            )
-            async for message in ws:
-                if message.type == WSMsgType.PING:
-                    await ws.pong(message.data)
-                elif message.type == WSMsgType.PONG:
-                    pong = self._pongs.get(bytes(message.data))
-                    if pong is not None and not pong.done():
-                        pong.set_result(None)
-                elif message.type == WSMsgType.TEXT:
-                    self._on_socket_text(socket, message.data)
-        finally:
-            del self._sockets[socket.id]
-        return ws
-
-    def _on_socket_text(self, socket: _Socket, text: str) -> None:
-        try:
-            message = json.loads(text)
-        except ValueError:
-            message = None
-        message = message if isinstance(message, dict) else None
-        received = SocketMessage(socket.id, copy.deepcopy(message), text, self._clock())
-        self.socket_messages.append(received)
-        ack = self._pending_acks.get(received.envelope_id or "")
-        if ack is not None and not ack.done():
-            ack.set_result(copy.deepcopy(message))
-
     # --- HTTP ---------------------------------------------------------------------------------------------------------
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         try:
-            args = await _arguments(request)
+            args = await arguments(request)
         except SlackError as error:
             return self._answer(method, {}, error.body())
         token_argument = args.pop("token", None)
-        token = _bearer(request.headers.get("Authorization")) or token_argument
+        token = bearer(request.headers.get("Authorization")) or token_argument
         failure = self._take_failure(method)
         if failure is not None:
             await asyncio.sleep(failure.delay)
@@ -532,9 +349,9 @@ class SandboxSlack:
         message (`response_type: in_channel`), or else an ephemeral message to the user."""
         channel = self._messages.setdefault(url.channel, {})
         original = channel.get(url.message_ts or "")
-        if original is not None and _truthy(body.get("delete_original")):
+        if original is not None and truthy(body.get("delete_original")):
             del channel[original["ts"]]
-        elif original is not None and _truthy(body.get("replace_original")):
+        elif original is not None and truthy(body.get("replace_original")):
             original["text"] = body.get("text") or ""
             original["blocks"] = body.get("blocks") or []
         elif body.get("response_type") == "in_channel":
@@ -567,7 +384,7 @@ class SandboxSlack:
 
     def _post_message(self, args: dict) -> dict:
         channel = self._postable_channel(args.get("channel"))
-        text, blocks = _content(args)
+        text, blocks = content(args)
         thread_ts = self._thread_root(channel, args.get("thread_ts"))
         if args.get("thread_ts") and thread_ts is None:
             raise SlackError("thread_not_found")
@@ -587,11 +404,11 @@ class SandboxSlack:
             raise SlackError("not_in_channel")
         oldest = float(args.get("oldest") or 0)
         limit = int(args.get("limit") or 100)
-        with_metadata = _truthy(args.get("include_all_metadata"))
+        with_metadata = truthy(args.get("include_all_metadata"))
         found = [
             {k: v for k, v in copy.deepcopy(m).items() if k != "metadata" or with_metadata}
             for m in reversed(self._messages.get(channel, {}).values())
-            if not _is_reply(m) and float(m["ts"]) > oldest
+            if not is_reply(m) and float(m["ts"]) > oldest
         ]
         return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
 
@@ -602,7 +419,7 @@ class SandboxSlack:
         message = self._messages.get(channel, {}).get(str(args.get("ts")))
         if message is None:
             raise SlackError("message_not_found")
-        text, blocks = _content(args)
+        text, blocks = content(args)
         # Slack keeps what an update leaves out: blocks unless given (an empty list removes them), text likewise.
         if text is not None:
             message["text"] = text
@@ -615,7 +432,7 @@ class SandboxSlack:
         channel = self._postable_channel(args.get("channel"))
         if args.get("user") not in self.users:
             raise SlackError("user_not_in_channel")
-        _content(args)
+        content(args)
         ephemeral = self._ephemeral(channel, args["user"], args, "chat.postEphemeral")
         self._ephemerals.append(ephemeral)
         return {"ok": True, "message_ts": ephemeral["ts"]}
@@ -626,7 +443,7 @@ class SandboxSlack:
             raise SlackError("invalid_trigger_id")
         if trigger_id in self._exchanged_triggers:
             raise SlackError("exchanged_trigger_id")
-        view = _checked_view(args.get("view"))
+        view = checked_view(args.get("view"))
         external_id = view.get("external_id")
         if external_id and any(v["external_id"] == external_id for v in self._views.values()):
             raise SlackError("duplicate_external_id")
@@ -646,7 +463,7 @@ class SandboxSlack:
             raise SlackError("not_found")
         if args.get("hash") and args["hash"] != stored["hash"]:
             raise SlackError("hash_conflict")
-        view = _checked_view(args.get("view"))
+        view = checked_view(args.get("view"))
         view.setdefault("external_id", stored["external_id"])  # the view keeps its identity
         self._views[stored["id"]] = self._stored_view(stored["id"], view)
         return {"ok": True, "view": copy.deepcopy(self._views[stored["id"]])}
@@ -784,114 +601,3 @@ class SandboxSlack:
             "app_id": API_APP_ID,
             "bot_id": BOT_ID,
         }
-
-
-# --- arguments and checks ---------------------------------------------------------------------------------------------
-
-
-async def _arguments(request: web.Request) -> dict[str, Any]:
-    """Query parameters, then the body's JSON object or form fields; JSON-encoded blocks and views decoded."""
-    args: dict[str, Any] = dict(request.query)
-    if request.can_read_body:
-        if request.content_type == "application/json":
-            try:
-                body = await request.json()
-            except ValueError:
-                raise SlackError("invalid_json") from None
-            if not isinstance(body, dict):
-                raise SlackError("json_not_object")
-            args.update(body)
-        else:
-            args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
-    for key in _JSON_ARGUMENTS:
-        if isinstance(args.get(key), str):
-            # Left a string if it is not JSON: the method then answers invalid_blocks_format or invalid_arguments.
-            with contextlib.suppress(ValueError):
-                args[key] = json.loads(args[key])
-    return args
-
-
-def _bearer(header: str | None) -> str | None:
-    if header and header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return None
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or value in ("true", "1", 1)
-
-
-def _is_reply(message: dict, parent: str | None = None) -> bool:
-    thread_ts = message.get("thread_ts")
-    is_reply = thread_ts is not None and thread_ts != message["ts"]
-    return is_reply and (parent is None or thread_ts == parent)
-
-
-def _content(args: dict) -> tuple[str | None, list | None]:
-    """The message's text and blocks, checked as Slack checks them."""
-    text, blocks = args.get("text"), args.get("blocks")
-    if blocks is not None:
-        if not _is_block_list(blocks):
-            raise SlackError("invalid_blocks_format")
-        problems = _block_problems(blocks, "/blocks", MAX_MESSAGE_BLOCKS)
-        if problems:
-            raise SlackError("invalid_blocks", problems)
-    if not text and not blocks and not args.get("attachments"):
-        raise SlackError("no_text")
-    if text is not None and len(str(text)) > MAX_TEXT_LENGTH:
-        raise SlackError("msg_too_long")
-    return (None if text is None else str(text)), blocks
-
-
-def _is_block_list(blocks: Any) -> bool:
-    return isinstance(blocks, list) and all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks)
-
-
-def _block_problems(blocks: list, pointer: str, limit: int) -> list[str]:
-    """The Block Kit limits slack_sdk's models do not all check (DESIGN §6), in Slack's message format."""
-    problems = []
-    if len(blocks) > limit:
-        problems.append(f"[ERROR] no more than {limit} items allowed [json-pointer:{pointer}]")
-    seen: set[str] = set()
-    for index, block in enumerate(blocks):
-        where = f"{pointer}/{index}"
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if block_id in seen:
-                problems.append(f"[ERROR] duplicate block_id [json-pointer:{where}/block_id]")
-            seen.add(block_id)
-        text = block.get("text")
-        text_limit = {"section": 3000, "header": 150}.get(block["type"])
-        if text_limit and isinstance(text, dict) and len(text.get("text") or "") > text_limit:
-            problems.append(f"[ERROR] must be less than {text_limit + 1} characters [json-pointer:{where}/text/text]")
-        if block["type"] == "actions" and len(block.get("elements") or []) > 25:
-            problems.append(f"[ERROR] no more than 25 items allowed [json-pointer:{where}/elements]")
-    return problems
-
-
-def _checked_view(view: Any) -> dict:
-    """A modal as views.open and views.update accept it; otherwise invalid_arguments, with Slack's messages."""
-    if not isinstance(view, dict):
-        raise SlackError("invalid_arguments", ["[ERROR] failed to match all allowed schemas [json-pointer:/view]"])
-    problems = []
-    if view.get("type") != "modal":
-        problems.append("[ERROR] must be one of the allowed values: modal [json-pointer:/view/type]")
-    if not isinstance(view.get("title"), dict):
-        problems.append("[ERROR] missing required field: title [json-pointer:/view]")
-    for key in ("title", "submit", "close"):
-        if isinstance(view.get(key), dict) and len(view[key].get("text") or "") > 24:
-            problems.append(f"[ERROR] must be less than 25 characters [json-pointer:/view/{key}/text]")
-    blocks = view.get("blocks")
-    if not _is_block_list(blocks):
-        problems.append("[ERROR] missing required field: blocks [json-pointer:/view]")
-    else:
-        problems.extend(_block_problems(blocks, "/view/blocks", MAX_VIEW_BLOCKS))
-        if any(b["type"] == "input" for b in blocks) and not view.get("submit"):
-            problems.append("[ERROR] must provide submit when using input blocks [json-pointer:/view/submit]")
-    if len(view.get("callback_id") or "") > 255:
-        problems.append("[ERROR] must be less than 256 characters [json-pointer:/view/callback_id]")
-    if len(view.get("private_metadata") or "") > 3000:
-        problems.append("[ERROR] must be less than 3001 characters [json-pointer:/view/private_metadata]")
-    if problems:
-        raise SlackError("invalid_arguments", problems)
-    return copy.deepcopy(view)
