@@ -287,7 +287,11 @@ class Actions:
         if not body:
             raise ActionError("The message is empty; write what the customer should know.")
         await self.mailer.send(to=email, subject=subject, body=body)
-        await self._mutate(ops.TAGS_ADD, {"id": order.id, "tags": [NOTIFIED_TAG]}, "tagsAdd")
+        try:  # the email is out: a tag Shopify refuses must not make it look unsent (and invite a second one)
+            await self._mutate(ops.TAGS_ADD, {"id": order.id, "tags": [NOTIFIED_TAG]}, "tagsAdd")
+        except ShopifyError as exc:
+            log.warning("notified the customer of %s, but could not tag the order: %s", order.name, exc)
+            return f"subject “{subject}”; the {NOTIFIED_TAG} tag could not be added: {exc}"
         return f"subject “{subject}”"
 
     async def _cancel_order(self, request: ActionRequest, order: Order) -> str:

@@ -297,3 +297,22 @@ async def test_notify_without_email_set_up_says_how_to_set_it_up_and_is_audited(
     assert not world.slack.opened_views
     await wait_for(lambda: world.audit(1002))
     assert world.audit(1002)[0]["outcome"] == "refused"
+
+
+async def test_a_tag_shopify_refuses_after_the_email_went_out_does_not_make_it_look_unsent(world: World):
+    await stuck_alert(world, 1002)
+    await world.click(1002, "notify_customer")
+    view = await opened_view(world, "notify_modal")
+    world.sandbox.fail_next("user_errors", message="Tags are locked on this order.")  # the next mutation: tagsAdd
+    await world.submit(
+        view,
+        {
+            "subject": {"subject": ("plain_text_input", "Your order #1002")},
+            "message": {"message": ("plain_text_input", "It is back-ordered; we will write again.")},
+        },
+    )
+    await wait_for(lambda: [r for r in world.audit(1002) if r["action"] == "notify_customer"])
+    (row,) = [r for r in world.audit(1002) if r["action"] == "notify_customer"]
+    assert row["outcome"] == "done" and len(world.smtp.messages) == 1
+    await wait_for(lambda: world.alert(1002)["replies"])
+    assert "tag could not be added" in world.alert(1002)["replies"][0]["text"]
