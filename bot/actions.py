@@ -138,7 +138,9 @@ class Actions:
         except ActionError as exc:
             return Outcome("refused", str(exc)), str(exc)
         except ShopifyUserError as exc:
-            text = f"Shopify refused to change {name}: {exc}. The alert is unchanged; fix that and try again."
+            if order is not None:
+                await self._catch_up(request)  # an action of several mutations may have changed part of the order
+            text = f"Shopify refused to change {name}: {exc}. Fix that in Shopify, then try again."
             return Outcome("failed", text), str(exc)
         except ShopifyAuthError as exc:
             log.error("Shopify refused orderbot's credentials during %s: %s", request.action, exc)
@@ -153,6 +155,13 @@ class Actions:
         reply = action_reply(request.action, request.actor, detail or None, order_name=name)
         await self._after(request, reply)
         return Outcome("done", reply), None
+
+    async def _catch_up(self, request: ActionRequest) -> None:
+        """Show on the alert whatever did change before a mutation was refused; best effort."""
+        try:
+            await self.service.refresh_order(request.order_id)
+        except ShopifyError as exc:
+            log.warning("could not re-read %s after a refused %s: %s", request.order_id, request.action, exc)
 
     async def _current_order(self, request: ActionRequest) -> Order:
         """The order as Shopify has it now (as stored, for a snooze, which changes nothing in Shopify)."""
