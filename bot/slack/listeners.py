@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 ORDER_ID = re.compile(r"^gid://shopify/Order/[0-9]{1,20}$")
 BUTTONS = re.compile(r"^(request_fulfillment|cancel_request|release_hold|archive|unarchive)$")
 EXPIRED = "This form has expired or was changed; open it again from the alert."
+STALE_BUTTON = "That button names no order orderbot knows; use the buttons on the order's latest alert."
 
 
 class SlackListeners:
@@ -65,7 +66,7 @@ class SlackListeners:
 
     async def on_button(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
         await ack()
-        request = self._request(body, body["actions"][0]["action_id"], body["actions"][0].get("value"))
+        request = await self._request(client, body, body["actions"][0]["action_id"], body["actions"][0].get("value"))
         if request is not None:
             self.spawn(self._run(client, request))
 
@@ -73,19 +74,19 @@ class SlackListeners:
         await ack()
         chosen = (body["actions"][0].get("selected_option") or {}).get("value") or ""
         order_id, _, span = chosen.partition("|")
-        request = self._request(body, "snooze", order_id, {"for": span})
+        request = await self._request(client, body, "snooze", order_id, {"for": span})
         if request is not None:
             self.spawn(self._run(client, request))
 
     async def on_fulfill(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
         await ack()
-        request = self._request(body, "fulfill", body["actions"][0].get("value"))
+        request = await self._request(client, body, "fulfill", body["actions"][0].get("value"))
         if request is not None:
             await self._open_modal(client, body, request, blocks.fulfill_modal)
 
     async def on_notify(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
         await ack()
-        request = self._request(body, "notify_customer", body["actions"][0].get("value"))
+        request = await self._request(client, body, "notify_customer", body["actions"][0].get("value"))
         if request is None:
             return
         order = await self.store.get_order(request.order_id)
@@ -105,7 +106,7 @@ class SlackListeners:
 
     async def on_cancel_order(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
         await ack()
-        request = self._request(body, "cancel_order", body["actions"][0].get("value"))
+        request = await self._request(client, body, "cancel_order", body["actions"][0].get("value"))
         if request is None:
             return
         if not await self.actions.permissions.may(request.actor, "cancel_order"):
@@ -145,15 +146,18 @@ class SlackListeners:
 
     # --- shared -------------------------------------------------------------------------------------------------
 
-    def _request(
-        self, body: dict, action: str, order_id: str | None, inputs: dict | None = None
+    async def _request(
+        self, client: AsyncWebClient, body: dict, action: str, order_id: str | None, inputs: dict | None = None
     ) -> ActionRequest | None:
-        if not order_id or not ORDER_ID.match(order_id):
-            log.warning("ignored a %s click naming no order of ours", action)
-            return None
+        """The click as an action request; None (and a word to the person) when its value names no order."""
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
-        return ActionRequest(action, order_id, body["user"]["id"], inputs or {}, channel, message_ts)
+        request = ActionRequest(action, order_id or "", body["user"]["id"], inputs or {}, channel, message_ts)
+        if not order_id or not ORDER_ID.match(order_id):
+            log.warning("ignored a %s click naming no order", action)
+            await self._tell(client, request, STALE_BUTTON)
+            return None
+        return request
 
     async def _open_modal(self, client: AsyncWebClient, body: dict, request: ActionRequest, build) -> None:
         order = await self.store.get_order(request.order_id)

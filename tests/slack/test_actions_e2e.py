@@ -8,6 +8,7 @@ import json
 import sqlite3
 from contextlib import closing
 
+from bot.sandbox.slack_payloads import block_actions_body
 from bot.web import SLACK
 from tests.conftest import ADMIN, CHANNEL, STAFF, World, order_gid_of, wait_for
 
@@ -316,3 +317,20 @@ async def test_a_tag_shopify_refuses_after_the_email_went_out_does_not_make_it_l
     assert row["outcome"] == "done" and len(world.smtp.messages) == 1
     await wait_for(lambda: world.alert(1002)["replies"])
     assert "tag could not be added" in world.alert(1002)["replies"][0]["text"]
+
+
+async def test_a_forged_or_unknown_order_in_a_button_is_answered_and_nothing_is_done(world: World):
+    alert = await stuck_alert(world, 1001)
+
+    async def click_with(value: str) -> None:
+        body = block_actions_body(
+            action_id="archive", value=value, user_id=STAFF, channel_id=CHANNEL, message_ts=alert["ts"]
+        )
+        assert (await world.post_slack(body)).status == 200
+
+    await click_with("gid://shopify/Order/1001; DROP TABLE orders")
+    assert "names no order" in await ephemeral_to(world, STAFF)
+    await click_with("gid://shopify/Order/999999999")  # well formed, but not an order of this shop
+    assert "does not know that order" in await ephemeral_to(world, STAFF, 2)
+    assert not mutations(world, "OrderClose")
+    assert world.rows("SELECT outcome FROM audit WHERE order_id = 'gid://shopify/Order/999999999'") == [("refused",)]
