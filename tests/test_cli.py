@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from bot.sandbox.seed import seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
 from bot.sandbox.slack import SandboxSlack
+from bot.sandbox.slack_payloads import sign_request
 from bot.shopify.operations import REQUIRED_SCOPES
 from bot.slack.app import BOT_SCOPES
 from tests.conftest import free_port
@@ -132,3 +134,44 @@ async def test_check_reads_the_slack_bot_scopes_from_auth_test(tmp_path, granted
     else:
         assert code == 1
         assert "Missing bot scopes: usergroups:read (admins named by user group in SLACK_ADMINS);" in out
+
+
+async def test_serve_with_slack_settings_answers_signed_slack_requests(tmp_path):
+    slack = SandboxSlack()
+    await slack.start()
+    port, secret = free_port(), "8f742231b10e8888abcd9912345685a5"
+    env = {
+        **BASE_ENV,
+        "PORT": str(port),
+        "DATABASE_PATH": str(tmp_path / "o.db"),
+        "SHOPIFY_CLIENT_SECRET": "x",
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": secret,
+        "SLACK_CHANNEL_ID": "C0ORDERS",
+        "SLACK_API_URL": slack.api_url,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    body = json.dumps({"type": "url_verification", "token": "t", "challenge": "orderbot-challenge"}).encode()
+    headers = sign_request(body, secret, content_type="application/json")
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as r:
+                        answer = await r.json()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the server did not start")
+            assert answer == {"challenge": "orderbot-challenge"}  # Slack's URL check: the signing secret is wired
+            forged = sign_request(body, "0" * 32, content_type="application/json")
+            async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=forged) as r:
+                assert r.status == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 20)
+        await slack.stop()
+    assert code == 0
