@@ -103,6 +103,8 @@ def _out_of_stock_items(order: Order) -> str:
 def customer_notice(order: Order, verdict_reason: str | None, *, shop_name: str) -> Notice:
     """The notice for an order stuck for `verdict_reason` (a reason id, or None for the generic notice)."""
     template = _TEMPLATES.get(verdict_reason or "", _GENERIC)
+    if verdict_reason == "awaiting_tracking" and not order.shipments_without_tracking():
+        template = _TEMPLATES["request_pending"]  # the service accepted it but has not shipped: not "on its way"
     name = order.customer.name if order.customer else None
     facts = {"order": order.name, "items": _out_of_stock_items(order)}
     paragraphs = [

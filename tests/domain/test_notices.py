@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.domain.notices import Notice, customer_notice
-from bot.domain.orders import Customer, FulfillmentOrder, FulfillmentOrderLine, Hold, Money, Order
+from bot.domain.orders import Customer, Fulfillment, FulfillmentOrder, FulfillmentOrderLine, Hold, Money, Order
 from bot.domain.rules import REASONS
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -70,8 +70,17 @@ def test_a_notice_for_every_reason(reason):
     assert "102.95" not in notice.body and "$" not in notice.body  # no prices
     assert not re.search(r"\{\w+\}", notice.subject + notice.body)  # every placeholder filled
     assert len(notice.body) < 1000 and len(notice.subject) < 80
-    if reason in EXPECTED:
+    if reason in EXPECTED and reason != "awaiting_tracking":
         assert EXPECTED[reason] in notice.body
+
+
+def test_awaiting_tracking_says_on_its_way_only_when_it_has_shipped():
+    accepted = customer_notice(ORDER, "awaiting_tracking", shop_name=SHOP_NAME)  # nothing shipped yet
+    assert "on its way" not in accepted.subject + accepted.body and "preparing it" in accepted.body
+    shipped = replace(ORDER, fulfillments=(Fulfillment("gid://shopify/Fulfillment/1", "SUCCESS", NOW, NOW, ()),))
+    notice = customer_notice(shipped, "awaiting_tracking", shop_name=SHOP_NAME)
+    assert notice.subject == "Your order #1001 is on its way"
+    assert EXPECTED["awaiting_tracking"] in notice.body
 
 
 def test_unknown_reasons_get_the_generic_notice():
