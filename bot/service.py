@@ -143,7 +143,7 @@ class Service:
         elif topic == "orders/edited":
             await self.refresh_order(order_gid(payload["order_edit"]["order_id"]))
         elif topic == "orders/delete":
-            await self.store.forget_order(order_gid(payload["id"]))
+            await self.forget(order_gid(payload["id"]))
         elif topic.startswith("fulfillments/"):
             await self.refresh_order(order_gid(payload["order_id"]))
         elif topic.startswith(("fulfillment_orders/", "fulfillment_holds/")):
@@ -165,6 +165,12 @@ class Service:
             await self.classify_and_save([result.current], found_by="webhook")
         return True
 
+    async def forget(self, order_id: str) -> None:
+        """Shopify no longer has the order: drop it, and resolve its alert saying so."""
+        sync = self._alert_sync({order_id: "The order was deleted in Shopify."})
+        if await self.store.forget_order(order_id, alerts=sync):
+            self.alerts_queued()
+
     def _needs_fulfillment_orders(self, order: Order) -> bool:
         """Order webhooks carry no fulfillment orders; the rules need them for open orders that are not shipped, or
         that are shipped but whose known fulfillment orders still look open (kept from before: out of date)."""
@@ -181,7 +187,7 @@ class Service:
             return None
         order = await self.shopify.fetch_order(order_id)
         if order is None:
-            await self.store.forget_order(order_id)
+            await self.forget(order_id)
             return None
         return await self.store_and_classify(order, resolution)
 
@@ -270,7 +276,7 @@ class Service:
         for stale_id in {o.id for o in await self.store.open_orders()} - found.keys():
             refreshed = await self.shopify.fetch_order(stale_id)  # closed, shipped or deleted since: find out which
             if refreshed is None:
-                await self.store.forget_order(stale_id)
+                await self.forget(stale_id)
             else:
                 found[stale_id] = refreshed
         await self.store.save_orders(list(found.values()), from_webhook=False)

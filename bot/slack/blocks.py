@@ -357,7 +357,7 @@ def alert_message(
     if verdict.stuck:
         return _stuck_alert(order, verdict, shop, now)
     if resolution is not None:
-        return _resolved_alert(order, shop, resolution)
+        return _resolved_alert(order, shop, resolution, deleted=verdict.status == "deleted")
     until = snoozed_until or (verdict.due_at if verdict.status == "snoozed" else None)
     if until is not None:
         return _snoozed_alert(order, shop, until, snoozed_by)
@@ -380,9 +380,10 @@ def _stuck_alert(order: Order, verdict: Verdict, shop: str, now: datetime) -> di
     return message_payload(f"{_safe(order.name)} is stuck: {title} ({lasted})", blocks)
 
 
-def _resolved_alert(order: Order, shop: str, resolution: str) -> dict:
+def _resolved_alert(order: Order, shop: str, resolution: str, *, deleted: bool = False) -> dict:
     line = _order_line(order, shop, ":white_check_mark:")
-    blocks = [_section(f"{line}\n*Resolved:* {resolution}\n{_final_status(order)}")]
+    status = "" if deleted else f"\n{_final_status(order)}"  # a deleted order has no status left to give
+    blocks = [_section(f"{line}\n*Resolved:* {resolution}{status}")]
     return message_payload(f"{_safe(order.name)} resolved: {resolution}", blocks)
 
 

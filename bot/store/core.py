@@ -32,6 +32,7 @@ from bot.store.alerts import AlertSync, AlertTables, sync_alerts
 from bot.store.schema import MIGRATIONS
 from bot.store.sql import T, bump_counter, connect, epoch, in_transaction, insert, now_iso, set_version
 
+DELETED = Verdict("deleted", explanation="The order was deleted in Shopify.")
 INGEST_BUSY_TIMEOUT_MS = 2_000  # only another process (an operator's sqlite3 shell) can make the loop wait on SQLite
 CHECKPOINT_SECONDS = 1.0
 WRITE_CHUNK = 50  # orders per transaction in bulk writes (a scan), so the event loop's ingest never waits long
@@ -215,14 +216,19 @@ class Store(AlertTables):
 
         return await self.read(select)
 
-    async def forget_order(self, order_id: str) -> None:
-        """The order was deleted in Shopify."""
+    async def forget_order(self, order_id: str, *, alerts: AlertSync | None = None) -> int:
+        """The order was deleted in Shopify. Its alert, if any, is resolved (with `alerts`' resolution for it) in the
+        same commit; returns how many alert messages that queued."""
 
-        def delete(db: sqlite_utils.Database) -> None:
+        def delete(db: sqlite_utils.Database) -> int:
+            row = db.execute("SELECT record FROM orders WHERE id = ?", [order_id]).fetchone()
             db.execute("DELETE FROM orders WHERE id = ?", [order_id])
             db.execute("DELETE FROM verdicts WHERE order_id = ?", [order_id])
+            if row is None or alerts is None:
+                return 0
+            return sync_alerts(db, [(order_from_record(json.loads(row[0])), DELETED)], alerts)
 
-        await self.write(delete)
+        return await self.write(delete)
 
     async def open_orders(self) -> list[Order]:
         def select(db: sqlite_utils.Database) -> list[Order]:

@@ -157,3 +157,19 @@ async def test_a_refused_slack_request_is_not_logged_with_its_body(world: World,
     ) as response:
         assert response.status == 401
     assert "maya.thompson@example.com" not in caplog.text
+
+
+async def test_an_order_deleted_in_shopify_resolves_its_alert(world: World):
+    await world.order_webhook(1001)
+    alert = await world.wait_for_alert(1001, lambda a: bool(action_ids(a)))
+    gid = order_gid_of(world.sandbox, 1001)
+    await world.post_webhook("orders/delete", {"id": int(gid.rsplit("/", 1)[1])})
+    await world.settled()
+    done = await wait_for_message(world, alert["ts"], lambda m: not action_ids(m))
+    assert "deleted in Shopify" in everything(done) and "Now " not in everything(done)
+    assert world.rows("SELECT count(*) FROM orders WHERE id = ?", (gid,)) == [(0,)]
+
+
+async def wait_for_message(world: World, ts: str, condition) -> dict:
+    await wait_for(lambda: condition(world.slack.message(CHANNEL, ts)))
+    return world.slack.message(CHANNEL, ts)
