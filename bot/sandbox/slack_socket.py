@@ -107,7 +107,8 @@ class SocketMode:
         )
         try:
             await socket.ws.send_json(message)
-            return await asyncio.wait_for(ack, within)
+            async with asyncio.timeout(within):  # not wait_for: on 3.11 it can swallow a cancel
+                return await ack
         except TimeoutError:
             raise TimeoutError(f"no ack for {type} envelope {envelope_id} within {within} s") from None
         finally:
@@ -121,7 +122,8 @@ class SocketMode:
         self._pongs[data] = pong
         try:
             await socket.ws.ping(data)
-            await asyncio.wait_for(pong, within)
+            async with asyncio.timeout(within):
+                await pong
         except TimeoutError:
             raise TimeoutError(f"no pong within {within} s") from None
         finally:
