@@ -31,12 +31,10 @@ STALE_BUTTON = "That button names no order orderbot knows; use the buttons on th
 
 
 class SlackListeners:
-    def __init__(self, actions: Actions, *, signing_secret: str, shop: str, shop_name: str):
+    def __init__(self, actions: Actions, *, signing_secret: str):
         self.actions = actions
         self.store = actions.store
         self.secret = signing_secret
-        self.shop = shop
-        self.shop_name = shop_name
         self._tasks: set[asyncio.Task] = set()
 
     def register(self, app: AsyncApp) -> None:
@@ -95,7 +93,7 @@ class SlackListeners:
             self.spawn(self._run(client, request))  # refused with the reason (how to set up email), and audited
             return
         verdict = await self.store.verdict_of(order.id)
-        notice = customer_notice(order, verdict["reason"] if verdict else None, shop_name=self.shop_name)
+        notice = customer_notice(order, verdict["reason"] if verdict else None, shop_name=self.actions.shop_name)
 
         def view(order, *, private_metadata: str) -> dict:
             return blocks.notify_modal(

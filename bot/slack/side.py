@@ -35,12 +35,7 @@ class SlackSide:
         self.actions = Actions(
             service, Permissions(settings.slack_admins, self.client), mailer, shop_name=_shop_handle(settings)
         )
-        self.listeners = SlackListeners(
-            self.actions,
-            signing_secret=settings.slack_signing_secret or "",
-            shop=settings.shopify_shop or "",
-            shop_name=_shop_handle(settings),
-        )
+        self.listeners = SlackListeners(self.actions, signing_secret=settings.slack_signing_secret or "")
         self.bolt = bolt_app(settings, self.client)
         self.listeners.register(self.bolt)
         self.app_token = settings.slack_app_token
@@ -74,7 +69,7 @@ class SlackSide:
         except ShopifyError as exc:
             log.warning("could not read the shop's name from Shopify: %s", exc)
             return
-        self.actions.shop_name = self.listeners.shop_name = shop["name"]
+        self.actions.shop_name = shop["name"]
 
 
 def _shop_handle(settings: Settings) -> str:

@@ -59,11 +59,6 @@ class AlertTables:
     async def alert(self, order_id: str) -> dict[str, Any] | None:
         return await self.read(lambda db: next(db.query("SELECT * FROM alerts WHERE order_id = ?", [order_id]), None))
 
-    async def alert_at(self, channel: str, ts: str) -> dict[str, Any] | None:
-        return await self.read(
-            lambda db: next(db.query("SELECT * FROM alerts WHERE channel = ? AND ts = ?", [channel, ts]), None)
-        )
-
     async def enqueue_reply(self, order_id: str, text: str) -> bool:
         """Queue a reply in the order's alert thread; False when the order has no alert to reply to."""
 

@@ -354,11 +354,6 @@ class Store(AlertTables):
 
         return await self.read(select)
 
-    async def audit_rows(self, order_id: str) -> list[dict[str, Any]]:
-        return await self.read(
-            lambda db: list(db.query("SELECT * FROM audit WHERE order_id = ? ORDER BY id", [order_id]))
-        )
-
     async def record_scan(
         self, *, started_at: str, orders_seen: int, stuck: int, missed_by_webhooks: int, error: str | None
     ) -> None:
