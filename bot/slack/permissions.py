@@ -9,6 +9,8 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.blocks import refusal
+
 log = logging.getLogger(__name__)
 
 # Actions that cannot be undone from orderbot, or change what a fulfillment service does.
@@ -42,12 +44,15 @@ class Permissions:
         return False
 
     def refusal(self, action: str) -> str:
+        """What a person who may not do `action` is told, and how to get permission."""
         if not self.users and not self.groups:
-            return (
-                "Only admins can do this, and no admins are set. Ask whoever runs orderbot to add Slack user ids "
-                "to SLACK_ADMINS."
+            why = (
+                "only admins can, and no admins are set. Ask whoever runs orderbot to add Slack user ids to "
+                "SLACK_ADMINS."
             )
-        return "Only orderbot admins can do this. Ask an admin, or ask to be added to SLACK_ADMINS."
+        else:
+            why = "only orderbot admins can. Ask an admin, or ask to be added to SLACK_ADMINS."
+        return refusal(action, why)
 
     async def _group_members(self, group: str) -> frozenset[str]:
         cached = self._members.get(group)
