@@ -92,6 +92,17 @@ async def test_check_reports_an_unreachable_shop(tmp_path):
     assert "Shopify: Shopify could not be reached; try again in a minute." in out
 
 
+async def health_once_serving(http: aiohttp.ClientSession, port: int) -> tuple[int, dict]:
+    """Wait for `python -m bot serve` to listen, then return its /healthz status and body."""
+    for _ in range(200):
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                return response.status, await response.json()
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.05)
+    pytest.fail("the server did not start")
+
+
 async def test_serve_answers_health_checks_and_stops_cleanly_on_sigterm(tmp_path):
     port = free_port()
     env = {**BASE_ENV, "PORT": str(port), "DATABASE_PATH": str(tmp_path / "o.db"), "SHOPIFY_CLIENT_SECRET": "x"}
@@ -100,16 +111,8 @@ async def test_serve_answers_health_checks_and_stops_cleanly_on_sigterm(tmp_path
     )
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        body = await response.json()
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
-            else:
-                pytest.fail("the server did not start")
-        assert response.status == 200 and body["ok"] is True
+            status, body = await health_once_serving(http, port)
+        assert status == 200 and body["ok"] is True
     finally:
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), 20)
@@ -157,15 +160,9 @@ async def test_serve_with_slack_settings_answers_signed_slack_requests(tmp_path)
     headers = sign_request(body, secret, content_type="application/json")
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                try:
-                    async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as r:
-                        answer = await r.json()
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
-            else:
-                pytest.fail("the server did not start")
+            await health_once_serving(http, port)
+            async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as r:
+                answer = await r.json()
             assert answer == {"challenge": "orderbot-challenge"}  # Slack's URL check: the signing secret is wired
             forged = sign_request(body, "0" * 32, content_type="application/json")
             async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=forged) as r:
