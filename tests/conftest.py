@@ -6,7 +6,6 @@ import asyncio
 import json
 import socket
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass, replace
@@ -22,10 +21,10 @@ from bot.config import Settings
 from bot.sandbox.seed import seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
+from bot.sandbox.shopify_payloads import webhook_headers
 from bot.sandbox.slack import SandboxSlack
 from bot.sandbox.slack_payloads import block_actions_body, input_values, sign_request, view_submission_body
 from bot.sandbox.smtp import SandboxSMTP
-from bot.shopify.webhooks import sign
 from bot.web import SERVICE, create_app
 
 WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
@@ -74,16 +73,7 @@ class Server:
         headers: dict[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        sent = {
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Hmac-Sha256": sign(body, secret),
-            "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
-            "X-Shopify-Event-Id": event_id or str(uuid.uuid4()),
-            "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
-            "X-Shopify-API-Version": "2026-04",
-            "Content-Type": "application/json",
-        }
+        sent = webhook_headers(body, topic=topic, secret=secret, shop=SHOP, webhook_id=webhook_id, event_id=event_id)
         sent.update(headers or {})
         async with self.http.post(f"{self.url}/shopify/webhooks", data=body, headers=sent) as response:
             await response.read()

@@ -53,9 +53,9 @@ from bot.domain.rules import Policy, classify
 from bot.sandbox.seed import generate_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
+from bot.sandbox.shopify_payloads import webhook_headers
 from bot.sandbox.slack import SandboxSlack
 from bot.shopify.client import ShopifyClient
-from bot.shopify.webhooks import sign
 from bot.web import SLACK, create_app
 
 # As in tests/conftest.py (which is not importable from a script).
@@ -98,16 +98,14 @@ class World:
     async def post_webhook(self, order_id: str, webhook_id: str) -> tuple[int, float]:
         """One signed `orders/updated` delivery of the order as the sandbox has it: (status, seconds to answer)."""
         body = json.dumps(self.shop.webhook_payload(order_id)).encode()
-        headers = {
-            "X-Shopify-Topic": "orders/updated",
-            "X-Shopify-Hmac-Sha256": sign(body, WEBHOOK_SECRET),
-            "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-Webhook-Id": webhook_id,
-            "X-Shopify-Event-Id": str(uuid.uuid4()),
-            "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
-            "X-Shopify-API-Version": API_VERSION,
-            "Content-Type": "application/json",
-        }
+        headers = webhook_headers(
+            body,
+            topic="orders/updated",
+            secret=WEBHOOK_SECRET,
+            shop=SHOP,
+            api_version=API_VERSION,
+            webhook_id=webhook_id,
+        )
         start = time.perf_counter()
         async with self.http.post(f"{self.url}/shopify/webhooks", data=body, headers=headers) as response:
             await response.read()
