@@ -141,4 +141,67 @@ def _m2_slack(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack)
+def _m3_commands(db: sqlite_utils.Database) -> None:
+    """`/orders`: orders found by name, audit by person; the daily digest's claim per day and the resolutions it
+    counts; bulk runs and their orders, so a restart resumes a run without repeating finished orders."""
+    db.execute("CREATE INDEX orders_name ON orders(name)")
+    db.execute("CREATE INDEX audit_actor ON audit(actor, at)")
+    db["digests"].create(
+        {
+            "day": str,  # YYYY-MM-DD in the digest's time zone; the row is the claim: one digest per day
+            "claimed_at": str,
+            "posted_at": str,
+            "channel": str,
+            "ts": str,
+            "counts": str,  # JSON {reason: stuck orders} at that digest, for "change since the last digest"
+            "error": str,
+        },
+        pk="day",
+    )
+    db["resolutions"].create(
+        {
+            "id": int,
+            "order_id": str,
+            "reason": str,  # what it was stuck for
+            "stuck_since": str,
+            "resolved_at": str,
+        },
+        pk="id",
+    )
+    db.execute("CREATE INDEX resolutions_at ON resolutions(resolved_at)")
+    db["bulk_runs"].create(
+        {
+            "id": int,
+            "action": str,  # an action id
+            "command": str,  # the text as typed, for the preview and the summary
+            "inputs": str,  # JSON, shared by every order (e.g. {"for": "1d"})
+            "actor": str,  # who asked; who confirmed is in `confirmed_by`
+            "confirmed_by": str,
+            "channel": str,
+            "message_ts": str,  # the preview message, which becomes the progress message and then the summary
+            "status": str,  # previewed, running, stopping, stopped, done, cancelled
+            "total": int,
+            "created_at": str,
+            "started_at": str,
+            "finished_at": str,
+        },
+        pk="id",
+        not_null={"action", "actor", "status"},
+    )
+    db["bulk_items"].create(
+        {
+            "run_id": int,
+            "position": int,
+            "order_id": str,
+            "status": str,  # pending, done, already, skipped, failed
+            "message": str,  # why it was skipped or failed
+            "finished_at": str,
+        },
+        pk=("run_id", "position"),
+        not_null={"order_id", "status"},
+        defaults={"status": "pending"},
+    )
+    db.execute("CREATE INDEX bulk_items_status ON bulk_items(run_id, status)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack, _m3_commands)
