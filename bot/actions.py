@@ -339,7 +339,8 @@ class Actions:
             raise AlreadyDone(f"{order.name} has no fulfillment to cancel; it is unfulfilled already.")
         latest = max(shipped, key=lambda f: f.created_at)
         await self._mutate(ops.FULFILLMENT_CANCEL, {"id": latest.id}, "fulfillmentCancel")
-        return "its items are unfulfilled again"
+        numbers = [t.number for t in latest.tracking if t.number]
+        return f"the shipment with tracking {', '.join(numbers)}" if numbers else ""
 
     async def _mutate(self, document: str, variables: dict[str, Any], payload: str) -> dict[str, Any]:
         if self.service.shopify is None:

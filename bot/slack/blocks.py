@@ -61,6 +61,7 @@ UNARCHIVE = "unarchive"
 NOTIFY_CUSTOMER = "notify_customer"
 CANCEL_ORDER = "cancel_order"
 SNOOZE = "snooze"
+UNFULFILL = "unfulfill"  # no button: `/orders unfulfill` only (cancels a fulfillment; Shopify's only way back)
 ACTION_IDS = (
     FULFILL,
     REQUEST_FULFILLMENT,
@@ -682,6 +683,12 @@ _ACTION_WORDS = {
         " Shopify does it in the background; the alert updates when it is done.",
     ),
     SNOOZE: _Words("snoozed {order}", "snooze {order}", " orderbot will look at it again when the snooze ends."),
+    UNFULFILL: _Words(
+        "cancelled the fulfillment of {order}", "cancel the fulfillment of {order}", " It is unfulfilled again."
+    ),
+    # not order actions, but refused like them
+    "bulk": _Words("ran a bulk action", "run an action on many orders at once"),
+    "settings": _Words("changed orderbot's settings", "change orderbot's settings"),
 }
 
 

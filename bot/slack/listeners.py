@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 ORDER_ID = re.compile(r"^gid://shopify/Order/[0-9]{1,20}$")
 BUTTONS = re.compile(r"^(request_fulfillment|cancel_request|release_hold|archive|unarchive)$")
+FORMS = {"fulfill": blocks.fulfill_modal, "cancel_order": blocks.cancel_order_modal}
 EXPIRED = "This form has expired or was changed; open it again from the alert."
 STALE_BUTTON = "That button names no order orderbot knows; use the buttons on the order's latest alert."
 
@@ -78,19 +79,35 @@ class SlackListeners:
 
     async def on_fulfill(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
         await ack()
-        request = await self._request(client, body, "fulfill", body["actions"][0].get("value"))
-        if request is not None:
-            await self._open_modal(client, body, request, blocks.fulfill_modal)
+        await self._form_for_click(client, body, "fulfill")
 
     async def on_notify(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
         await ack()
-        request = await self._request(client, body, "notify_customer", body["actions"][0].get("value"))
-        if request is None:
+        await self._form_for_click(client, body, "notify_customer")
+
+    async def on_cancel_order(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await ack()
+        await self._form_for_click(client, body, "cancel_order")
+
+    async def _form_for_click(self, client: AsyncWebClient, body: dict, action: str) -> None:
+        request = await self._request(client, body, action, body["actions"][0].get("value"))
+        if request is not None:
+            await self.open_form(client, body["trigger_id"], request)
+
+    async def open_form(self, client: AsyncWebClient, trigger_id: str, request: ActionRequest) -> None:
+        """The modal an action needs (fulfill, notify_customer, cancel_order) — or, when it could not be used
+        (no email set up, no address, not an admin), the action runs at once to be refused with the reason and
+        audited."""
+        if request.action == "cancel_order" and not await self.actions.permissions.may(request.actor, request.action):
+            self.spawn(self._run(client, request))
+            return
+        if request.action != "notify_customer":
+            await self._open_modal(client, trigger_id, request, FORMS[request.action])
             return
         order = await self.store.get_order(request.order_id)
         email = order.customer.email if order and order.customer else None
         if self.actions.mailer is None or order is None or not email:
-            self.spawn(self._run(client, request))  # refused with the reason (how to set up email), and audited
+            self.spawn(self._run(client, request))
             return
         verdict = await self.store.verdict_of(order.id)
         notice = customer_notice(order, verdict["reason"] if verdict else None, shop_name=self.actions.shop_name)
@@ -100,17 +117,7 @@ class SlackListeners:
                 order, to_email=email, subject=notice.subject, body=notice.body, private_metadata=private_metadata
             )
 
-        await self._open_modal(client, body, request, view)
-
-    async def on_cancel_order(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
-        await ack()
-        request = await self._request(client, body, "cancel_order", body["actions"][0].get("value"))
-        if request is None:
-            return
-        if not await self.actions.permissions.may(request.actor, "cancel_order"):
-            self.spawn(self._run(client, request))  # refused, with an audit row
-            return
-        await self._open_modal(client, body, request, blocks.cancel_order_modal)
+        await self._open_modal(client, trigger_id, request, view)
 
     # --- modals ---------------------------------------------------------------------------------------------
 
@@ -157,14 +164,14 @@ class SlackListeners:
             return None
         return request
 
-    async def _open_modal(self, client: AsyncWebClient, body: dict, request: ActionRequest, build) -> None:
+    async def _open_modal(self, client: AsyncWebClient, trigger_id: str, request: ActionRequest, build) -> None:
         order = await self.store.get_order(request.order_id)
         if order is None:
             await self._tell(client, request, "orderbot does not know that order; check the order number.")
             return
         metadata = pack(ModalContext(order.id, request.channel, request.message_ts), self.secret)
         try:
-            await client.views_open(trigger_id=body["trigger_id"], view=build(order, private_metadata=metadata))
+            await client.views_open(trigger_id=trigger_id, view=build(order, private_metadata=metadata))
         except SlackApiError as exc:
             log.warning("Slack did not open the %s form: %s", request.action, exc.response.get("error"))
             await self._tell(client, request, "Slack did not open the form in time; click the button again.")
