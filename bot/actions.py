@@ -183,7 +183,12 @@ class Actions:
             if order is not None:
                 await self.service.classify_and_save([order], found_by="action")
         else:
-            await self.service.refresh_order(request.order_id, resolution=reply)
+            try:
+                await self.service.refresh_order(request.order_id, resolution=reply)
+            except ShopifyError as exc:  # it is done in Shopify: the next webhook or scan brings the alert up to date
+                log.warning(
+                    "%s on %s is done, but re-reading the order failed: %s", request.action, request.order_id, exc
+                )
         await self.store.enqueue_reply(request.order_id, reply)
         self.service.alerts_queued()
 

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -100,6 +100,7 @@ class ShopifyClient:
         self._sleep = sleep
         self.bucket = Bucket(at=clock())
         self._costs: dict[str, float] = {}
+        self._charged: dict[str, float] = {}  # what each operation was last charged (actualQueryCost)
         self._bucket_lock = asyncio.Lock()
 
     async def close(self) -> None:
@@ -192,11 +193,16 @@ class ShopifyClient:
                 return resp.status, None
 
     async def _wait_for_budget(self, name: str) -> None:
+        """Wait until the request's cost is available, then take what it will likely be charged off our estimate, so
+        that requests sent together (a bulk run) do not all count on the same points and come back THROTTLED."""
         async with self._bucket_lock:
             wait = self.bucket.wait_for(self._costs.get(name, DEFAULT_COST), self._clock())
             if wait > 0:
                 log.debug("waiting %.2fs for Shopify's cost budget before %s", wait, name)
                 await self._sleep(wait)
+            now = self._clock()
+            charged = self._charged.get(name, self._costs.get(name, DEFAULT_COST))
+            self.bucket = replace(self.bucket, available=self.bucket.available_at(now) - charged, at=now)
 
     def _note_cost(self, name: str, body: Any) -> None:
         cost = (body.get("extensions") or {}).get("cost") if isinstance(body, dict) else None
@@ -213,6 +219,7 @@ class ShopifyClient:
         requested = cost.get("requestedQueryCost")
         if requested is not None:
             self._costs[name] = float(requested)
+            self._charged[name] = float(cost.get("actualQueryCost") or requested)
 
     def _retry_delay(self, attempt: int) -> float:
         return self._backoff * (2 ** (attempt - 1)) * (0.5 + random.random())

@@ -80,6 +80,18 @@ async def test_the_client_waits_before_it_would_be_throttled(shop_and_client):
     assert clock.slept, "it had to wait: 12 pages cost more than the 1,000-point bucket"
 
 
+async def test_requests_sent_together_share_the_budget_instead_of_all_counting_on_it(shop_and_client):
+    """Eight reads at once (as a bulk run sends them): each takes its cost off the client's estimate before it goes, so
+    once the cost is known none is THROTTLED."""
+    shop, client, clock = shop_and_client
+    ids = list(shop.orders)
+    await client.fetch_order(ids[0])  # learn the cost
+    for _ in range(3):
+        await asyncio.gather(*(client.fetch_order(order_id) for order_id in ids[1:9]))
+    assert [op.outcome for op in shop.operations].count("throttled") == 0
+    assert clock.slept, "24 reads cost more than the bucket holds: it waited instead"
+
+
 async def test_a_throttled_answer_is_retried_after_the_computed_wait(shop_and_client):
     shop, client, clock = shop_and_client
     shop.fail_next("throttled")
