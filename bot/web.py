@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -35,12 +36,15 @@ def shopify_client(settings: Settings) -> ShopifyClient | None:
     )
 
 
-def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application:
+def create_app(
+    settings: Settings, *, reconcile: bool = True, now: Callable[[], datetime] | None = None
+) -> web.Application:
     """The server: POST /shopify/webhooks, POST /slack/events (with Slack credentials) and GET /healthz, with the
-    inbox processor, the reconcile timer and the Slack outbox."""
+    inbox processor, the reconcile timer, the Slack outbox and the daily digest's timer. `now`: the clock (tests pass
+    a fixed one)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = Store(settings.database_path)
-    service = Service(store, shopify_client(settings))
+    service = Service(store, shopify_client(settings), now=now)
     writer = InboxWriter(store, service.inbox_changed)
     slack = SlackSide(settings, service) if settings.has_slack_credentials else None
     app[SERVICE] = service
@@ -53,8 +57,12 @@ def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application
         if slack is not None:
             await store.clear_action_locks()
             await store.outbox_recover()
+            if slack.bulk is not None:
+                await slack.bulk.resume()  # runs a restart interrupted carry on with their pending orders
             app[TASKS].append(asyncio.create_task(slack.outbox.run_forever(), name="slack-outbox"))
             app[TASKS].append(asyncio.create_task(slack.learn_shop_name(service.shopify), name="shop-name"))
+            if settings.slack_channel_id:
+                app[TASKS].append(asyncio.create_task(slack.digests.run_forever(), name="digest-timer"))
             if slack.app_token:
                 socket_mode = AsyncSocketModeHandler(slack.bolt, slack.app_token)
                 app[TASKS].append(asyncio.create_task(connect_socket_mode(socket_mode), name="socket-mode"))
@@ -69,6 +77,8 @@ def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application
             log.warning("SHOPIFY_CLIENT_SECRET is not set: every webhook will be refused with 401")
         yield
         if slack is not None:
+            if slack.bulk is not None:
+                await slack.bulk.close()  # orders in flight finish; the rest wait for the next start
             await slack.listeners.drain()
             if slack.app_token:
                 await socket_mode.close_async()

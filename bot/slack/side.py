@@ -10,7 +10,9 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from bot.actions import Actions
+from bot.bulk import BulkRuns
 from bot.config import Settings
+from bot.digests import Digests
 from bot.domain.orders import Order
 from bot.domain.rules import Verdict
 from bot.mail import Mailer
@@ -18,9 +20,12 @@ from bot.service import Service
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.slack import blocks
 from bot.slack.app import bolt_app, web_client
+from bot.slack.bulk_listeners import BulkListeners
+from bot.slack.commands_listener import CommandListener
 from bot.slack.listeners import SlackListeners
 from bot.slack.outbox import OutboxSender
 from bot.slack.permissions import Permissions
+from bot.slash import SlashCommands
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,26 @@ class SlackSide:
         self.listeners = SlackListeners(self.actions, signing_secret=settings.slack_signing_secret or "")
         self.bolt = bolt_app(settings, self.client)
         self.listeners.register(self.bolt)
+        self.bulk = (
+            BulkRuns(self.actions, self.client, settings.slack_channel_id, shop=settings.shopify_shop or "")
+            if settings.slack_channel_id
+            else None
+        )
+        if self.bulk is not None:
+            BulkListeners(self.bulk, self.listeners).register(self.bolt)
         self.app_token = settings.slack_app_token
+        self.digests = Digests(
+            service.store,
+            self.client,
+            channel=settings.slack_channel_id,
+            shop=settings.shopify_shop,
+            digest_time=settings.digest_time,
+            timezone=settings.timezone,
+            shop_zone_expected=settings.has_shopify_credentials,
+            now=service.now,
+        )
+        self.slash = SlashCommands(self.actions, shop=settings.shopify_shop or "", bulk=self.bulk, digests=self.digests)
+        CommandListener(self.slash, self.listeners).register(self.bolt)
         if settings.slack_channel_id:
             service.alerts = (settings.slack_channel_id, self._renderer(settings, service))
             service.alerts_queued = self.outbox.wake
@@ -61,7 +85,8 @@ class SlackSide:
         return render
 
     async def learn_shop_name(self, shopify: ShopifyClient | None) -> None:
-        """Customer emails are signed with the shop's name; the handle serves until Shopify says it."""
+        """Customer emails are signed with the shop's name; the handle serves until Shopify says it. The digest
+        keeps to the shop's time zone unless TIMEZONE is set."""
         if shopify is None:
             return
         try:
@@ -70,6 +95,7 @@ class SlackSide:
             log.warning("could not read the shop's name from Shopify: %s", exc)
             return
         self.actions.shop_name = shop["name"]
+        self.digests.learn_shop_zone(shop["ianaTimezone"])
 
 
 def _shop_handle(settings: Settings) -> str:

@@ -26,10 +26,14 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.domain.alerts import alert_state
 from bot.domain.orders import Order, order_from_record, order_to_record
 from bot.domain.rules import Verdict
 from bot.store.alerts import AlertSync, AlertTables, sync_alerts
+from bot.store.bulk import BulkTables
+from bot.store.digests import DigestTables
 from bot.store.schema import MIGRATIONS
+from bot.store.selection import SelectionQueries
 from bot.store.sql import T, bump_counter, connect, epoch, in_transaction, insert, now_iso, set_version
 
 DELETED = Verdict("deleted", explanation="The order was deleted in Shopify.")
@@ -66,7 +70,7 @@ class SaveResult:
     current: Order | None  # what is stored now (with the fulfillment orders kept from before, if it brought none)
 
 
-class Store(AlertTables):
+class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
     def __init__(self, path: str):
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbot-db")
@@ -423,19 +427,8 @@ class Store(AlertTables):
         """The shop left for good: erase everything it sent us."""
 
         def erase(db: sqlite_utils.Database) -> None:
-            for table in (
-                "inbox",
-                "orders",
-                "verdicts",
-                "alerts",
-                "outbox",
-                "action_locks",
-                "audit",
-                "snoozes",
-                "scans",
-                "settings",
-            ):
-                db.execute(f"DELETE FROM {table}")
+            for table in db.table_names():  # every table holds something of the shop's, tables added later too
+                db.execute(f"DELETE FROM [{table}]")
 
         await self.write(erase)
         await self.checkpoint()
@@ -455,11 +448,17 @@ def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]
     newly_stuck = []
     for order_id, v in verdicts:
         before = db.execute(
-            "SELECT stuck, stuck_since_seen, found_by FROM verdicts WHERE order_id = ?", [order_id]
+            "SELECT stuck, stuck_since_seen, found_by, reason, since FROM verdicts WHERE order_id = ?", [order_id]
         ).fetchone()
         was_stuck = bool(before and before[0])
         if v.stuck and not was_stuck:
             newly_stuck.append(order_id)
+        if was_stuck and alert_state(v) == "resolved":  # for the digest's time to resolve (a snooze is not one)
+            insert(
+                db,
+                "resolutions",
+                {"order_id": order_id, "reason": before[3], "stuck_since": before[4] or before[1], "resolved_at": now},
+            )
         db.execute(
             "INSERT OR REPLACE INTO verdicts (order_id, status, stuck, reason, severity, since, due_at,"
             " explanation, next_steps, actions, classified_at, stuck_since_seen, found_by)"

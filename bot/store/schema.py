@@ -149,7 +149,9 @@ def _m3_commands(db: sqlite_utils.Database) -> None:
     db["digests"].create(
         {
             "day": str,  # YYYY-MM-DD in the digest's time zone; the row is the claim: one digest per day
-            "claimed_at": str,
+            "claimed_at": str,  # the first claim: a retry looks for a message posted since then
+            "attempt_at": str,  # when the attempt in flight began; another may take over once it is old (a crash)
+            "attempts": int,
             "posted_at": str,
             "channel": str,
             "ts": str,
@@ -167,8 +169,10 @@ def _m3_commands(db: sqlite_utils.Database) -> None:
             "resolved_at": str,
         },
         pk="id",
+        not_null={"order_id", "stuck_since", "resolved_at"},
     )
     db.execute("CREATE INDEX resolutions_at ON resolutions(resolved_at)")
+    db.execute("CREATE INDEX inbox_received ON inbox(received_at)")  # the digest's deliveries in the last 24 h
     db["bulk_runs"].create(
         {
             "id": int,
@@ -177,8 +181,9 @@ def _m3_commands(db: sqlite_utils.Database) -> None:
             "inputs": str,  # JSON, shared by every order (e.g. {"for": "1d"})
             "actor": str,  # who asked; who confirmed is in `confirmed_by`
             "confirmed_by": str,
-            "channel": str,
-            "message_ts": str,  # the preview message, which becomes the progress message and then the summary
+            "stopped_by": str,  # who clicked Stop
+            "channel": str,  # where the progress message is (SLACK_CHANNEL_ID)
+            "message_ts": str,  # the progress message, updated in place, which ends as the summary
             "status": str,  # previewed, running, stopping, stopped, done, cancelled
             "total": int,
             "created_at": str,
@@ -193,8 +198,10 @@ def _m3_commands(db: sqlite_utils.Database) -> None:
             "run_id": int,
             "position": int,
             "order_id": str,
-            "status": str,  # pending, done, already, skipped, failed
-            "message": str,  # why it was skipped or failed
+            "order_name": str,
+            "status": str,  # pending, done, skipped, failed
+            "outcome": str,  # what Actions.run said: done, already, refused, busy, failed
+            "message": str,  # its words to the person: why it was skipped or failed
             "finished_at": str,
         },
         pk=("run_id", "position"),

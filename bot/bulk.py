@@ -1,0 +1,352 @@
+"""Bulk runs: `/orders <action> <selection>` over many orders — preview, confirm, progress, summary, stop, resume.
+
+Each order goes through `Actions.run`, the buttons' path (permission, lock, re-read from Shopify, mutation, audit
+row, alert and thread), so every order gets its own audit row and nothing is done twice: an order changed since the
+preview comes back "already done". A few orders run at once (CONCURRENCY), so that round trips do not leave
+Shopify's cost budget unused; the Shopify client waits for the budget and retries THROTTLED itself.
+
+The run lives in the store (`bulk_runs`, `bulk_items`): an item is marked only once `Actions.run` has returned, so a
+restart resumes a run with its pending items (`resume`), and at shutdown a run stops taking orders, finishes those
+in flight and is resumed by the next start. One message in the alert channel shows the progress, updated in place
+at most once a second (`chat.update` is Tier 3, about 50 a minute), with a Stop button; it ends as the summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.actions import ActionRequest, Actions
+from bot.domain import bulk as plan
+from bot.domain.commands import BULK_ACTIONS, Command
+from bot.domain.notices import customer_notice
+from bot.slack import bulk_blocks as views
+
+log = logging.getLogger(__name__)
+
+# Orders in flight at once, so that round trips do not leave the budget unused (tests/perf/bench_bulk.py); the client
+# takes each request's cost off its budget estimate before sending, so workers that wake together do not all count on
+# the same points.
+CONCURRENCY = 4
+UPDATE_EVERY = 1.0  # seconds between two updates of the progress message, at least
+PERMISSION = "bulk"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to a click: `text` for the clicker; `closes` when it replaces the preview (Confirm or Cancel
+    took effect, or the preview is stale) rather than coming beside it (a refusal)."""
+
+    text: str
+    closes: bool = True
+
+
+class BulkRuns:
+    def __init__(
+        self,
+        actions: Actions,
+        client: AsyncWebClient,
+        channel: str,
+        *,
+        shop: str,
+        concurrency: int = CONCURRENCY,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.actions = actions
+        self.store = actions.store
+        self.client = client
+        self.channel = channel
+        self.shop = shop
+        self.concurrency = concurrency
+        self.clock = clock
+        self._runs: dict[int, asyncio.Task] = {}
+        self._stops: dict[int, asyncio.Event] = {}
+        self.closing = False
+
+    # --- preview, confirm, cancel, stop (from /orders and the buttons) ---------------------------------------------
+
+    async def preview(self, command: Command, actor: str, channel: str | None, text: str) -> dict:
+        """The ephemeral answer to a bulk `/orders` command (`text`: as typed), with Confirm and Cancel for an admin;
+        stores the run as `previewed` with its orders in run order."""
+        assert command.action in BULK_ACTIONS and command.selection is not None, "not a bulk command"
+        now = self.actions.service.now()
+        rows = await self.store.select_orders(command.selection, now)
+        missing = await self.store.missing_names(command.selection)
+        inputs = _shared_inputs(command)
+        refused: list[plan.Group] = []
+        if command.action == "fulfill":
+            refused = plan.grouped(
+                {"order_name": order.name, "order_id": order.id, "message": reason}
+                for order, _ in rows
+                if isinstance(reason := plan.fulfill_inputs(order), str)
+            )
+        run_id = None
+        if rows:
+            run_id = await self.store.create_bulk_run(
+                action=command.action,
+                command=text,
+                inputs=inputs,
+                actor=actor,
+                orders=[(order.id, order.name) for order, _ in rows],
+            )
+        may = await self.actions.permissions.may(actor, PERMISSION)
+        return views.preview_message(
+            action=command.action,
+            inputs=inputs,
+            command=text,
+            orders=rows,
+            total=len(rows),
+            missing=missing,
+            refused=refused,
+            run_id=run_id,
+            may_confirm=may,
+            channel=self.channel,
+            shop=self.shop,
+            now=now,
+        )
+
+    async def confirm(self, run_id: int, actor: str) -> Reply:
+        """Start a previewed run (admins only; a refusal is audited)."""
+        run = await self.store.bulk_run(run_id)
+        if run is None:
+            return Reply(EXPIRED)
+        if not await self.actions.permissions.may(actor, PERMISSION):
+            await self._audit(actor, run, "refused", "not an admin")
+            return Reply(self.actions.permissions.refusal(PERMISSION), closes=False)
+        if not await self.store.start_bulk_run(run_id, actor):
+            return Reply(_not_waiting(run))
+        await self._audit(actor, run, "done", None)
+        self._start(run_id)
+        return Reply(
+            f"<@{actor}> started `/orders {run['command']}` on {run['total']} orders. Progress and the "
+            f"summary are in <#{self.channel}>."
+        )
+
+    async def cancel(self, run_id: int, actor: str) -> Reply:
+        run = await self.store.bulk_run(run_id)
+        if run is None:
+            return Reply(EXPIRED)
+        if not await self.store.cancel_bulk_run(run_id):
+            return Reply(_not_waiting(run))
+        return Reply("Cancelled; nothing changed.")
+
+    async def stop(self, run_id: int, actor: str) -> Reply:
+        """Ask a running run to stop after the orders in flight (admins only)."""
+        run = await self.store.bulk_run(run_id)
+        if run is None:
+            return Reply(EXPIRED, closes=False)
+        if not await self.actions.permissions.may(actor, PERMISSION):
+            return Reply(self.actions.permissions.refusal(PERMISSION), closes=False)
+        if not await self.store.stop_bulk_run(run_id, actor):
+            return Reply("That run has already finished or is stopping.", closes=False)
+        if run_id in self._stops:
+            self._stops[run_id].set()
+        return Reply("Stopping after the orders in progress; the summary follows.", closes=False)
+
+    async def known(self, run_id: int) -> bool:
+        return await self.store.bulk_run(run_id) is not None
+
+    # --- lifecycle -----------------------------------------------------------------------------------------------
+
+    async def resume(self) -> list[int]:
+        """At start: carry on with the runs a restart interrupted."""
+        runs = await self.store.active_bulk_runs()
+        for run_id in runs:
+            log.info("resuming bulk run %s", run_id)
+            self._start(run_id)
+        return runs
+
+    async def close(self) -> None:
+        """At shutdown: runs take no more orders, finish those in flight, and stay active for the next start."""
+        self.closing = True
+        for stop in self._stops.values():
+            stop.set()
+        if self._runs:
+            await asyncio.gather(*self._runs.values(), return_exceptions=True)
+
+    def _start(self, run_id: int) -> None:
+        if run_id in self._runs:
+            return
+        self._stops[run_id] = asyncio.Event()
+        task = asyncio.create_task(self._run(run_id), name=f"bulk-run-{run_id}")
+        self._runs[run_id] = task
+
+        def forget(_: asyncio.Task) -> None:
+            self._runs.pop(run_id, None)
+            self._stops.pop(run_id, None)
+
+        task.add_done_callback(forget)
+
+    # --- the run -------------------------------------------------------------------------------------------------
+
+    async def _run(self, run_id: int) -> None:
+        run = await self.store.bulk_run(run_id)
+        if run is None:
+            return
+        stop = self._stops[run_id]
+        if run["status"] == "stopping":
+            stop.set()
+        progress = _Progress(self, run)
+        await progress.begin()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        for item in await self.store.bulk_items(run_id, status="pending"):
+            queue.put_nowait(item)
+
+        async def worker() -> None:
+            while not stop.is_set() and not queue.empty():
+                item = queue.get_nowait()
+                try:
+                    status, outcome, message = await self._one(run, item)
+                except Exception as exc:  # one order's trouble (e.g. Shopify failing after the change) ends no run
+                    log.exception("bulk run %s: %s failed unexpectedly", run_id, item["order_name"])
+                    status, outcome = "failed", "failed"
+                    message = f"orderbot could not finish {item['order_name']} ({exc}); check the order in Shopify."
+                await self.store.finish_bulk_item(
+                    run_id, item["position"], status=status, outcome=outcome, message=message
+                )
+                progress.changed()
+
+        ticker = asyncio.create_task(progress.tick_until(stop))
+        try:
+            await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+        if self.closing:
+            log.info("bulk run %s paused for shutdown; it resumes at the next start", run_id)
+            return
+        await self.store.end_bulk_run(run_id)
+        await progress.finish()
+
+    async def _one(self, run: dict[str, Any], item: dict[str, Any]) -> tuple[str, str, str]:
+        """Run one order: (item status, Actions' outcome, message)."""
+        inputs = dict(run["inputs"])
+        order = await self.store.get_order(item["order_id"])
+        if run["action"] == "fulfill" and order is not None:
+            planned = plan.fulfill_inputs(order)
+            if isinstance(planned, str):
+                await self.store.add_audit(
+                    actor=run["confirmed_by"],
+                    action="fulfill",
+                    order_id=order.id,
+                    inputs={"bulk_run": run["id"]},
+                    outcome="refused",
+                    error=planned,
+                )
+                return "skipped", "refused", f"{order.name}: {planned}"
+            inputs.update(planned)
+        if run["action"] == "notify_customer" and order is not None:
+            verdict = await self.store.verdict_of(order.id)
+            notice = customer_notice(order, verdict["reason"] if verdict else None, shop_name=self.actions.shop_name)
+            inputs.update(subject=notice.subject, message=notice.body)
+        request = ActionRequest(run["action"], item["order_id"], run["confirmed_by"], inputs, self.channel, None)
+        outcome = await self.actions.run(request)
+        return plan.ITEM_STATUS[outcome.status], outcome.status, outcome.message
+
+    async def _audit(self, actor: str, run: dict[str, Any], outcome: str, error: str | None) -> None:
+        inputs = {"run": run["id"], "action": run["action"], "command": run["command"], "orders": run["total"]}
+        await self.store.add_audit(
+            actor=actor, action=PERMISSION, order_id=None, inputs=inputs, outcome=outcome, error=error
+        )
+
+
+class _Progress:
+    """The run's one channel message: posted when the run starts, updated at most once every UPDATE_EVERY seconds
+    while items finish, and replaced by the summary at the end."""
+
+    def __init__(self, runs: BulkRuns, run: dict[str, Any]):
+        self.runs = runs
+        self.run = run
+        self.ts: str | None = run["message_ts"]
+        self._dirty = asyncio.Event()
+        self._last = float("-inf")
+
+    def changed(self) -> None:
+        self._dirty.set()
+
+    async def begin(self) -> None:
+        message = await self._progress(stopping=False)
+        if self.ts is None:
+            try:
+                response = await self.runs.client.chat_postMessage(channel=self.runs.channel, **message)
+            except SlackApiError as exc:
+                log.warning("could not post the progress of bulk run %s: %s", self.run["id"], exc.response.get("error"))
+                return
+            self.ts = response["ts"]
+            self._last = self.runs.clock()
+            await self.runs.store.set_bulk_message(self.run["id"], self.runs.channel, self.ts)
+        else:
+            await self._update(message)
+
+    async def tick_until(self, stop: asyncio.Event) -> None:
+        """Update the message when items have finished, at most once every UPDATE_EVERY seconds (without its Stop
+        button once a stop is asked)."""
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(max(0.0, self._last + UPDATE_EVERY - self.runs.clock()))
+            self._dirty.clear()
+            await self._update(await self._progress(stopping=stop.is_set() and not self.runs.closing))
+
+    async def finish(self) -> None:
+        run = await self.runs.store.bulk_run(self.run["id"])
+        counts = await self.runs.store.bulk_counts(self.run["id"])
+        skipped = plan.grouped(await self.runs.store.bulk_items(self.run["id"], status="skipped"))
+        failed = plan.grouped(await self.runs.store.bulk_items(self.run["id"], status="failed"))
+        message = views.summary_message(
+            action=run["action"],
+            inputs=run["inputs"],
+            command=run["command"],
+            total=run["total"],
+            counts=counts,
+            skipped=skipped,
+            failed=failed,
+            confirmed_by=run["confirmed_by"],
+            stopped_by=run["stopped_by"] if run["status"] == "stopped" else None,
+        )
+        await asyncio.sleep(max(0.0, self._last + UPDATE_EVERY - self.runs.clock()))
+        await self._update(message)
+
+    async def _progress(self, *, stopping: bool) -> dict:
+        counts = await self.runs.store.bulk_counts(self.run["id"])
+        return views.progress_message(
+            action=self.run["action"],
+            inputs=self.run["inputs"],
+            run_id=self.run["id"],
+            total=self.run["total"],
+            counts=counts,
+            confirmed_by=self.run["confirmed_by"],
+            stopping=stopping,
+        )
+
+    async def _update(self, message: dict) -> None:
+        if self.ts is None:
+            return
+        self._last = self.runs.clock()
+        try:
+            await self.runs.client.chat_update(channel=self.runs.channel, ts=self.ts, **message)
+        except SlackApiError as exc:
+            log.warning("could not update the progress of bulk run %s: %s", self.run["id"], exc.response.get("error"))
+
+
+EXPIRED = "That bulk action is no longer known to orderbot; type the command again."
+
+
+def _not_waiting(run: dict[str, Any]) -> str:
+    status = run["status"]
+    if status == "cancelled":
+        return "That preview was cancelled; type the command again to run it."
+    return f"That run has already started (it is {status}); its progress is in the alert channel."
+
+
+def _shared_inputs(command: Command) -> dict[str, Any]:
+    """The inputs every order of the run shares."""
+    if command.action == "snooze":
+        return {"for": command.args["for"]}
+    return {}

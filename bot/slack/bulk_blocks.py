@@ -1,0 +1,256 @@
+"""Block Kit for bulk runs: the preview (an ephemeral answer to `/orders`), the progress message in the alert channel
+(updated in place, with a Stop button) and the summary it ends as. Pure: no I/O, `now` passed in.
+
+Buttons carry the run id as their value: `bulk_confirm` and `bulk_cancel` on the preview, `bulk_stop` on the progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, PlainTextObject
+
+from bot.domain.bulk import Group
+from bot.domain.durations import format_duration
+from bot.domain.orders import Order
+from bot.domain.rules import REASON_TITLES
+from bot.slack.blocks import _confirm, _context, _safe, _section, admin_url, message_payload
+
+BULK_CONFIRM = "bulk_confirm"
+BULK_CANCEL = "bulk_cancel"
+BULK_STOP = "bulk_stop"
+PREVIEW_ORDERS = 10  # orders listed in a preview
+GROUP_NAMES = 5  # order names shown per reason in a summary
+GROUPS_SHOWN = 8  # reasons shown per kind in a summary
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    verb: str  # "Archive", on the Confirm button
+    running: str  # "Archiving"
+    done: str  # "archived"
+    what: str  # what happens to each order, in a sentence or two
+
+
+_WORDS = {
+    "archive": _Words(
+        "Archive", "Archiving", "archived", "Each order is archived in Shopify; its fulfillment status does not change."
+    ),
+    "unarchive": _Words(
+        "Unarchive", "Unarchiving", "unarchived", "Each order is unarchived (opened again) in Shopify."
+    ),
+    "fulfill": _Words(
+        "Fulfil",
+        "Fulfilling",
+        "marked as fulfilled",
+        "What is left of each order is marked as fulfilled with the tracking number its fulfillment app already "
+        "sent; customers are not emailed. Orders with no tracking number known are skipped.",
+    ),
+    "request_fulfillment": _Words(
+        "Request",
+        "Requesting fulfillment of",
+        "requested from their fulfillment service",
+        "Each order's open fulfillment is requested from its fulfillment service.",
+    ),
+    "cancel_request": _Words(
+        "Cancel requests of",
+        "Cancelling the fulfillment requests of",
+        "asked to be cancelled",
+        "Each fulfillment service is asked to cancel its request; a service that has started may still ship.",
+    ),
+    "unfulfill": _Words(
+        "Unfulfil",
+        "Unfulfilling",
+        "unfulfilled",
+        "Each order's latest shipment is cancelled, so its items are unfulfilled again. Tracking already sent to "
+        "customers stays with them.",
+    ),
+    "notify_customer": _Words(
+        "Email customers of",
+        "Emailing the customers of",
+        "emailed about",
+        "Each customer gets the delay email that fits why their order is late, and the order is tagged "
+        "orderbot-notified. A customer emailed in the last 10 minutes is skipped.",
+    ),
+    "snooze": _Words(
+        "Snooze", "Snoozing", "snoozed", "Each order is snoozed for {for}; orderbot looks at it again then."
+    ),
+}
+
+
+def words(action: str, inputs: Mapping[str, Any] | None = None) -> _Words:
+    found = _WORDS[action]
+    return _Words(found.verb, found.running, found.done, found.what.format_map(dict(inputs or {})))
+
+
+def _plural(count: int, noun: str = "order") -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def _names(names: Sequence[str], limit: int = GROUP_NAMES) -> str:
+    shown = ", ".join(_safe(name) for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+# --- preview ------------------------------------------------------------------------------------------------------
+
+
+def preview_message(
+    *,
+    action: str,
+    inputs: Mapping[str, Any],
+    command: str,
+    orders: Sequence[tuple[Order, Mapping[str, Any] | None]],
+    total: int,
+    missing: Sequence[str],
+    refused: Sequence[Group],
+    run_id: int | None,
+    may_confirm: bool,
+    channel: str,
+    shop: str,
+    now: datetime,
+) -> dict:
+    """What `/orders <action> <selection>` would do: how many orders, the first ten, what happens to each, the names
+    orderbot does not know, the orders it would refuse (`refused`, e.g. bulk fulfil without tracking) and Confirm and
+    Cancel for an admin (`run_id`: the stored run; None when nothing would run)."""
+    said = words(action, inputs)
+    heading = f"*/orders {_safe(command, 200)}*"
+    blocks: list[Block] = []
+    if total == 0:
+        blocks.append(_section(f"{heading}\nNo orders match, so nothing would change."))
+    else:
+        first = [_preview_line(order, verdict, shop, now) for order, verdict in orders[:PREVIEW_ORDERS]]
+        more = f"\n…and {total - len(first)} more." if total > len(first) else ""
+        blocks.append(
+            _section(f"{heading}\n{said.running} *{_plural(total)}*, oldest first:\n" + "\n".join(first) + more)
+        )
+        blocks.append(_section(f"*What happens:* {said.what}"))
+    notes = []
+    if missing:
+        notes.append(f"orderbot does not know {_names(missing)}: check the numbers, or run `/orders scan` first.")
+    for group in refused:
+        notes.append(f"{_plural(len(group.names))} will be skipped, {_safe(group.reason, 200)}: {_names(group.names)}.")
+    if notes:
+        blocks.append(_context(notes))
+    if run_id is not None and may_confirm:
+        confirm_text = f"{said.running} {_plural(total)} cannot be stopped half-way except with Stop. Go ahead?"
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        action_id=BULK_CONFIRM,
+                        text=PlainTextObject(text=f"{said.verb} {_plural(total)}"),
+                        value=str(run_id),
+                        style="primary",
+                        confirm=_confirm(f"{said.running} {_plural(total)}?", confirm_text, "Go ahead", "Not now"),
+                    ),
+                    ButtonElement(action_id=BULK_CANCEL, text=PlainTextObject(text="Cancel"), value=str(run_id)),
+                ]
+            )
+        )
+        blocks.append(_context([f"Progress and the summary will be in <#{channel}>."]))
+    elif run_id is not None:
+        blocks.append(_context(["Only orderbot admins can run an action on many orders. Ask an admin to run it."]))
+    text = f"{said.running} {_plural(total)}: preview" if total else "No orders match"
+    return message_payload(text, blocks)
+
+
+def _preview_line(order: Order, verdict: Mapping[str, Any] | None, shop: str, now: datetime) -> str:
+    link = f"<{admin_url(order, shop)}|{_safe(order.name)}>"
+    if verdict is not None and verdict.get("stuck") and verdict.get("since"):
+        title = REASON_TITLES.get(verdict.get("reason") or "", "stuck")
+        lasted = format_duration(now - datetime.fromisoformat(verdict["since"]))
+        return f"• {link} · {title} for {lasted}"
+    state = "archived" if order.closed else order.fulfillment_status.replace("_", " ").lower()
+    return f"• {link} · {state} · {format_duration(now - order.created_at)} old"
+
+
+def preview_closed(text: str) -> dict:
+    """What replaces the preview after Confirm or Cancel."""
+    return message_payload(text, [_section(text)])
+
+
+# --- progress and summary -----------------------------------------------------------------------------------------
+
+
+def progress_message(
+    *,
+    action: str,
+    inputs: Mapping[str, Any],
+    run_id: int,
+    total: int,
+    counts: Mapping[str, int],
+    confirmed_by: str,
+    stopping: bool = False,
+) -> dict:
+    said = words(action, inputs)
+    line = (
+        f"{said.running} {_plural(total)}: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, "
+        f"{counts.get('failed', 0)} failed"
+    )
+    started = f"Started by <@{confirmed_by}>."
+    if stopping:
+        blocks: list[Block] = [
+            _section(f"{line}\n:octagonal_sign: Stopping after the orders in progress…"),
+            _context([started]),
+        ]
+        return message_payload(line, blocks)
+    stop = ButtonElement(
+        action_id=BULK_STOP,
+        text=PlainTextObject(text="Stop"),
+        value=str(run_id),
+        style="danger",
+        confirm=_confirm(
+            "Stop this run?", "Orders already done stay done; the rest are left as they are.", "Stop", "Keep going"
+        ),
+    )
+    blocks = [_section(f":hourglass_flowing_sand: {line}"), _context([started]), ActionsBlock(elements=[stop])]
+    return message_payload(line, blocks)
+
+
+def summary_message(
+    *,
+    action: str,
+    inputs: Mapping[str, Any],
+    command: str,
+    total: int,
+    counts: Mapping[str, int],
+    skipped: Sequence[Group],
+    failed: Sequence[Group],
+    confirmed_by: str,
+    stopped_by: str | None,
+) -> dict:
+    """The end of a run: what was done, skipped and why, failed and why, and what to do next."""
+    said = words(action, inputs)
+    done, not_run = counts.get("done", 0), counts.get("pending", 0)
+    if stopped_by:
+        head = f":octagonal_sign: <@{stopped_by}> stopped `/orders {_safe(command, 200)}`"
+    else:
+        head = f":white_check_mark: Finished `/orders {_safe(command, 200)}`"
+    lines = [f"{head}: {_plural(done)} {said.done} of {total}."]
+    blocks: list[Block] = [_section("\n".join(lines))]
+    if skipped:
+        blocks.append(_section(_groups(f"Skipped {counts.get('skipped', 0)}", skipped)))
+    if failed:
+        blocks.append(_section(_groups(f"Failed {counts.get('failed', 0)}", failed)))
+    after = []
+    if not_run:
+        after.append(f"{_plural(not_run)} not started because of the stop; nothing changed on them.")
+    if failed:
+        after.append("Fix what Shopify said and run the command again: orders already done are skipped.")
+    after.append(f"Confirmed by <@{confirmed_by}>. Each order's change is in `/orders log`.")
+    blocks.append(_context(after))
+    text = f"{said.running} {_plural(total)}: {done} done, {counts.get('skipped', 0)} skipped, " + (
+        f"{counts.get('failed', 0)} failed" + (f", {not_run} not started" if not_run else "")
+    )
+    return message_payload(text, blocks)
+
+
+def _groups(title: str, groups: Sequence[Group]) -> str:
+    lines = [f"• {_safe(g.reason, 300)} ({len(g.names)}): {_names(g.names)}" for g in groups[:GROUPS_SHOWN]]
+    if len(groups) > GROUPS_SHOWN:
+        lines.append(f"• and {len(groups) - GROUPS_SHOWN} other reasons")
+    return f"*{title}*\n" + "\n".join(lines)

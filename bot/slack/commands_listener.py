@@ -1,0 +1,112 @@
+"""Bolt listeners for `/orders` and the buttons on its answers: parse, `ack()` at once, then answer through the
+request's `response_url` (ephemeral unless `--share`), or open the action's modal while the trigger id is fresh.
+
+Text that does not parse is answered in the ack itself, with the closest valid usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.commands import CommandError, parse
+from bot.shopify.client import ShopifyError
+from bot.slack.command_blocks import BULK_SUGGESTION, SHOW_STUCK, STUCK_MORE, text_message
+from bot.slack.listeners import SlackListeners
+from bot.slash import Answer, OpenForm, SlashCommands
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/orders"
+WENT_WRONG = "Something went wrong on orderbot's side, so nothing was shown. It is in orderbot's log; try again."
+
+
+class CommandListener:
+    def __init__(self, slash: SlashCommands, listeners: SlackListeners):
+        self.slash = slash
+        self.listeners = listeners
+
+    def register(self, app: AsyncApp) -> None:
+        app.command(COMMAND)(self.on_command)
+        app.action(STUCK_MORE)(self.on_more)
+        app.action(SHOW_STUCK)(self.on_show_stuck)
+        app.action(BULK_SUGGESTION)(self.on_bulk_suggestion)
+
+    async def on_command(self, ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
+        text = body.get("text") or ""
+        try:
+            command = parse(text)
+        except CommandError as exc:
+            await ack(response_type="ephemeral", text=explain(exc))
+            return
+        await ack()
+        log.info("/orders %s by %s", command.name, body.get("user_id"))
+        self.listeners.spawn(self._answer(command, text, body, respond, client))
+
+    async def on_more(self, ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
+        """The stuck list's next page, in place of the page shown."""
+        await ack()
+        try:
+            value = json.loads(body["actions"][0].get("value") or "")
+            command = parse(str(value["text"]))
+            command = replace(command, args={**command.args, "page": str(int(value["page"]))})
+        except (ValueError, KeyError, TypeError):  # CommandError is a ValueError
+            await respond(text="That list has expired; type the command again.", replace_original=False)
+            return
+        self.listeners.spawn(self._answer(command, str(value["text"]), body, respond, client, in_place=True))
+
+    async def on_show_stuck(self, ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
+        await ack()
+        self.listeners.spawn(self._answer(parse("stuck"), "stuck", body, respond, client))
+
+    async def on_bulk_suggestion(
+        self, ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        """The digest's suggestion: its value is the `/orders` text that does it; the answer is that preview."""
+        await ack()
+        text = body["actions"][0].get("value") or ""
+        try:
+            command = parse(text)
+        except CommandError as exc:
+            await respond(text=explain(exc), response_type="ephemeral", replace_original=False)
+            return
+        self.listeners.spawn(self._answer(command, text, body, respond, client))
+
+    async def _answer(
+        self,
+        command,
+        text: str,
+        body: dict,
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        *,
+        in_place: bool = False,
+    ) -> None:
+        actor = body.get("user_id") or body["user"]["id"]
+        channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+        try:
+            result = await self.slash.run(command, actor, channel, text)
+        except ShopifyError as exc:
+            result = Answer(text_message(f"Shopify did not answer, so nothing changed: {exc}"))
+        except Exception:  # the task's boundary: the person hears of it, the log has the rest
+            log.exception("/orders %s failed", command.name)
+            result = Answer(text_message(WENT_WRONG))
+        if isinstance(result, OpenForm):
+            await self.listeners.open_form(client, body["trigger_id"], result.request)
+            return
+        await respond(**_response(result, in_place=in_place))
+
+
+def _response(answer: Answer, *, in_place: bool) -> dict[str, Any]:
+    response: dict[str, Any] = {**answer.message, "response_type": "in_channel" if answer.share else "ephemeral"}
+    response["replace_original"] = in_place
+    return response
+
+
+def explain(error: CommandError) -> str:
+    return f"{error.message}\nUsage: `/orders {error.usage}` · `/orders help` lists every command."

@@ -1,0 +1,207 @@
+"""What `/orders` does once its text is parsed: find the orders, run the action through `Actions` (the buttons'
+path: permission, lock, re-read, mutation, audit), or answer with a list, a card, the log, the settings, a scan or
+the digest. Returns what to show; the Slack listener sends it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+
+from bot.actions import ActionRequest, Actions
+from bot.domain.commands import ALIASES, EXAMPLES, USAGE, Command, Selection
+from bot.domain.orders import Order
+from bot.domain.rules import Policy, classify
+from bot.slack import command_blocks as views
+from bot.store.lookup import audit_log, order_id_named
+
+log = logging.getLogger(__name__)
+
+FORM_ACTIONS = frozenset({"notify_customer", "cancel_order"})  # always through their modal (choices to make)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    message: dict  # {"text", "blocks"}
+    share: bool = False  # in the channel, for everyone; else only to the person
+
+
+@dataclass(frozen=True, slots=True)
+class OpenForm:
+    """The action needs its modal (fulfil without tracking, notify, cancel): the listener opens it."""
+
+    request: ActionRequest
+
+
+class Bulk(Protocol):
+    async def preview(self, command: Command, actor: str, channel: str | None, text: str | None = None) -> dict: ...
+
+
+class Digests(Protocol):
+    channel: str | None
+
+    async def build(self) -> Any: ...
+    def message(self, digest: Any) -> dict: ...
+    async def post_now(self, channel: str | None = None) -> str: ...
+
+
+class NotFound(Exception):
+    """The order named is neither known nor in Shopify; the message says so."""
+
+
+class SlashCommands:
+    def __init__(self, actions: Actions, *, shop: str, bulk: Bulk | None = None, digests: Digests | None = None):
+        self.actions = actions
+        self.service = actions.service
+        self.store = actions.store
+        self.permissions = actions.permissions
+        self.shop = shop
+        self.bulk = bulk
+        self.digests = digests
+
+    async def run(self, command: Command, actor: str, channel: str | None, text: str) -> Answer | OpenForm:
+        """`text`: the command as typed (the stuck list's "More" button repeats it)."""
+        try:
+            if command.action is not None:
+                return await self._act(command, actor, channel, text)
+            if command.name == "stuck":
+                return await self._stuck(command, text)
+            handler = getattr(self, f"_{command.name}")
+            return await handler(command, actor)
+        except NotFound as exc:
+            return Answer(views.text_message(str(exc)))
+
+    # --- information ----------------------------------------------------------------------------------------
+
+    async def _help(self, command: Command, actor: str) -> Answer:
+        return Answer(views.help_message(USAGE, EXAMPLES, ALIASES), command.share)
+
+    async def _stuck(self, command: Command, text: str) -> Answer:
+        selection = command.selection or Selection(stuck=True)
+        page = max(int(command.args.get("page", "1")), 1)
+        now = self.service.now()
+        total = await self.store.count_orders(selection, now)
+        rows = await self.store.select_orders(
+            selection, now, limit=views.STUCK_PAGE_SIZE, offset=(page - 1) * views.STUCK_PAGE_SIZE
+        )
+        message = views.stuck_page(rows, total=total, page=page, command_text=text, shop=self.shop, now=now)
+        return Answer(message, command.share)
+
+    async def _show(self, command: Command, actor: str) -> Answer:
+        order = await self.one_order(command.selection)
+        policy, snoozes = await self.service.policy()
+        now = self.service.now()
+        verdict = classify(order, now, policy, snoozes.get(order.id))
+        history = await self.store.read(partial(audit_log, order_id=order.id, limit=views.CARD_ACTIONS))
+        return Answer(views.order_card(order, verdict, history, shop=self.shop, now=now), command.share)
+
+    async def _log(self, command: Command, actor: str) -> Answer:
+        if command.selection is not None:
+            order = await self.one_order(command.selection)
+            rows = await self.store.read(partial(audit_log, order_id=order.id, limit=views.LOG_LIMIT))
+            about = views.escape_mrkdwn(order.name)
+        else:
+            user = command.args["user"]
+            rows = await self.store.read(partial(audit_log, actor=user, limit=views.LOG_LIMIT))
+            about = f"<@{user}>"
+        return Answer(views.log_message(rows, about=about), command.share)
+
+    async def _settings(self, command: Command, actor: str) -> Answer:
+        if "key" in command.args:
+            return Answer(views.text_message(await self._change_setting(command, actor)))
+        values = Policy.from_settings(await self.store.settings()).to_settings()
+        may_change = await self.permissions.may(actor, "settings")
+        return Answer(views.settings_message(values, may_change=may_change), command.share)
+
+    async def _change_setting(self, command: Command, actor: str) -> str:
+        key, value = command.args["key"], command.args["value"].strip()
+        if not await self.permissions.may(actor, "settings"):
+            await self._audit(actor, "settings", {"key": key, "value": value}, "refused")
+            return self.permissions.refusal("settings")
+        stored = await self.store.settings()
+        before = Policy.from_settings(stored).to_settings()
+        if key not in before:
+            return f"`{views.escape_mrkdwn(key)}` is not a setting. Use one of: " + ", ".join(f"`{k}`" for k in before)
+        try:
+            after = Policy.from_settings({**stored, key: value}).to_settings()
+        except ValueError as exc:
+            return f"That value was not saved: {views.escape_mrkdwn(str(exc))}."
+        await self.store.set_setting(key, after[key], by=actor)
+        await self._audit(actor, "settings", {"key": key, "value": after[key], "was": before[key]}, "done")
+        stuck_before = len(await self.store.verdict_rows(stuck_only=True))
+        self.service.forget_policy()
+        await self.service.classify_and_save(await self.store.open_orders(), found_by="settings")
+        stuck_after = len(await self.store.verdict_rows(stuck_only=True))
+        return (
+            f"<@{actor}> set `{key}` to `{views.escape_mrkdwn(after[key])}` (was `{views.escape_mrkdwn(before[key])}`)."
+            f" {stuck_after} order{'s are' if stuck_after != 1 else ' is'} stuck now (was {stuck_before})."
+        )
+
+    async def _scan(self, command: Command, actor: str) -> Answer:
+        report = await self.service.reconcile()
+        stuck = [order.name for order, _ in report.stuck]
+        message = views.scan_message(len(report.classified), stuck, report.newly_stuck, report.missed_by_webhooks)
+        return Answer(message, command.share)
+
+    async def _digest(self, command: Command, actor: str) -> Answer:
+        if self.digests is None or self.digests.channel is None:
+            return Answer(views.text_message("The digest needs SLACK_CHANNEL_ID; set it and restart orderbot."))
+        if not command.args.get("post"):
+            return Answer(self.digests.message(await self.digests.build()), command.share)
+        try:
+            await self.digests.post_now()
+        except SlackApiError as exc:
+            log.warning("could not post the digest for %s: %s", actor, exc.response.get("error"))
+            return Answer(views.text_message(f"Slack refused the digest ({exc.response.get('error')}); try again."))
+        return Answer(views.text_message(f"Posted today's digest in <#{self.digests.channel}>."))
+
+    # --- actions --------------------------------------------------------------------------------------------
+
+    async def _act(self, command: Command, actor: str, channel: str | None, text: str) -> Answer | OpenForm:
+        if command.bulk:
+            if self.bulk is None:
+                return Answer(views.text_message("Bulk actions need SLACK_CHANNEL_ID; set it and restart orderbot."))
+            return Answer(await self.bulk.preview(command, actor, channel, text))
+        order = await self.one_order(command.selection)
+        inputs: dict[str, Any] = dict(command.args)
+        request = ActionRequest(command.action, order.id, actor, inputs, channel, None)
+        if command.action in FORM_ACTIONS or (command.action == "fulfill" and "tracking_number" not in inputs):
+            return OpenForm(request)
+        outcome = await self.actions.run(request)
+        return Answer(views.text_message(outcome.message))
+
+    async def one_order(self, selection: Selection | None) -> Order:
+        """The one order a command names: as stored, or found in Shopify (an order orderbot has not seen yet, such as
+        an archived one to unarchive), then stored and classified."""
+        if selection is None or selection.named != 1:
+            raise NotFound("Name one order, e.g. `#1001`.")
+        if selection.ids:
+            order_id, name = selection.ids[0], "that order"
+        else:
+            name = f"#{selection.numbers[0]}"
+            order_id = await self.store.read(partial(order_id_named, name=name))
+        order = await self.store.get_order(order_id) if order_id else None
+        if order is not None:
+            return order
+        found = await self._from_shopify(order_id, name)
+        if found is None:
+            raise NotFound(f"Neither orderbot nor Shopify knows {name}. Check the order number.")
+        await self.store.save_orders([found], from_webhook=False)
+        await self.service.classify_and_save([found], found_by="command")
+        return found
+
+    async def _from_shopify(self, order_id: str | None, name: str) -> Order | None:
+        shopify = self.service.shopify
+        if shopify is None:
+            return None
+        if order_id is not None:
+            return await shopify.fetch_order(order_id)
+        async for page in shopify.orders(f"name:{name.lstrip('#')} status:any", page_size=1):
+            return next((order for order in page if order.name == name), None)
+        return None
+
+    async def _audit(self, actor: str, action: str, inputs: dict[str, Any], outcome: str) -> None:
+        await self.store.add_audit(actor=actor, action=action, order_id=None, inputs=inputs, outcome=outcome)

@@ -1,0 +1,124 @@
+"""Bulk runs and their orders (`bulk_runs`, `bulk_items`): what a restart needs to resume a run without repeating
+finished orders.
+
+An item is marked finished only after `Actions.run` returned for it, in one write with its outcome; a run resumed
+after a restart re-runs only items still `pending` (an order changed just before a crash is re-read by
+`Actions.run` and comes back as "already done"). Status changes of a run are conditional updates, so two clicks on
+Confirm (or Stop) change it once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from bot.store.sql import insert, now_iso
+
+ACTIVE = ("running", "stopping")  # runs a restart resumes (a stopping run ends as stopped)
+
+
+class BulkTables:
+    """Mixed into `Store` (which provides `read` and `write`)."""
+
+    async def create_bulk_run(
+        self, *, action: str, command: str, inputs: dict[str, Any], actor: str, orders: list[tuple[str, str]]
+    ) -> int:
+        """A previewed run over `orders` ((id, name), in the order they will run); returns its id."""
+
+        def create(db: sqlite_utils.Database) -> int:
+            run = {
+                "action": action,
+                "command": command,
+                "inputs": json.dumps(inputs),
+                "actor": actor,
+                "status": "previewed",
+                "total": len(orders),
+                "created_at": now_iso(),
+            }
+            run_id = insert(db, "bulk_runs", run)
+            db.conn.executemany(
+                "INSERT INTO bulk_items (run_id, position, order_id, order_name) VALUES (?, ?, ?, ?)",
+                [(run_id, position, order_id, name) for position, (order_id, name) in enumerate(orders)],
+            )
+            return run_id
+
+        return await self.write(create)
+
+    async def bulk_run(self, run_id: int) -> dict[str, Any] | None:
+        def select(db: sqlite_utils.Database) -> dict[str, Any] | None:
+            row = next(db.query("SELECT * FROM bulk_runs WHERE id = ?", [run_id]), None)
+            if row is not None:
+                row["inputs"] = json.loads(row["inputs"] or "{}")
+            return row
+
+        return await self.read(select)
+
+    async def start_bulk_run(self, run_id: int, confirmed_by: str) -> bool:
+        """previewed → running; False when the run is not waiting for a confirmation (a second click)."""
+        return await self._change_run(
+            run_id, ("previewed",), "status = 'running', confirmed_by = ?, started_at = ?", [confirmed_by, now_iso()]
+        )
+
+    async def cancel_bulk_run(self, run_id: int) -> bool:
+        """previewed → cancelled."""
+        return await self._change_run(run_id, ("previewed",), "status = 'cancelled', finished_at = ?", [now_iso()])
+
+    async def stop_bulk_run(self, run_id: int, stopped_by: str) -> bool:
+        """running → stopping: the run finishes the orders in flight, then ends as stopped."""
+        return await self._change_run(run_id, ("running",), "status = 'stopping', stopped_by = ?", [stopped_by])
+
+    async def end_bulk_run(self, run_id: int) -> str:
+        """running → done, stopping → stopped; returns the final status."""
+
+        def end(db: sqlite_utils.Database) -> str:
+            db.execute(
+                "UPDATE bulk_runs SET finished_at = ?,"
+                " status = CASE status WHEN 'stopping' THEN 'stopped' ELSE 'done' END"
+                " WHERE id = ? AND status IN ('running', 'stopping')",
+                [now_iso(), run_id],
+            )
+            return db.execute("SELECT status FROM bulk_runs WHERE id = ?", [run_id]).fetchone()[0]
+
+        return await self.write(end)
+
+    async def set_bulk_message(self, run_id: int, channel: str, ts: str) -> None:
+        await self.write(
+            lambda db: db.execute(
+                "UPDATE bulk_runs SET channel = ?, message_ts = ? WHERE id = ?", [channel, ts, run_id]
+            )
+        )
+
+    async def _change_run(self, run_id: int, states: tuple[str, ...], assignments: str, params: list[Any]) -> bool:
+        marks = ", ".join("?" * len(states))
+        sql = f"UPDATE bulk_runs SET {assignments} WHERE id = ? AND status IN ({marks})"
+        return await self.write(lambda db: db.execute(sql, [*params, run_id, *states]).rowcount == 1)
+
+    async def active_bulk_runs(self) -> list[int]:
+        """Runs a restart interrupted, oldest first."""
+        marks = ", ".join("?" * len(ACTIVE))
+        sql = f"SELECT id FROM bulk_runs WHERE status IN ({marks}) ORDER BY id"
+        return await self.read(lambda db: [r[0] for r in db.execute(sql, ACTIVE)])
+
+    # --- items ----------------------------------------------------------------------------------------------
+
+    async def bulk_items(self, run_id: int, *, status: str | None = None) -> list[dict[str, Any]]:
+        """The run's items in run order (only those with `status`, if given)."""
+        where, params = ("AND status = ?", [status]) if status else ("", [])
+        sql = f"SELECT * FROM bulk_items WHERE run_id = ? {where} ORDER BY position"
+        return await self.read(lambda db: list(db.query(sql, [run_id, *params])))
+
+    async def finish_bulk_item(self, run_id: int, position: int, *, status: str, outcome: str, message: str) -> None:
+        await self.write(
+            lambda db: db.execute(
+                "UPDATE bulk_items SET status = ?, outcome = ?, message = ?, finished_at = ?"
+                " WHERE run_id = ? AND position = ?",
+                [status, outcome, message, now_iso(), run_id, position],
+            )
+        )
+
+    async def bulk_counts(self, run_id: int) -> dict[str, int]:
+        """Items by status: pending, done, skipped, failed."""
+        sql = "SELECT status, count(*) FROM bulk_items WHERE run_id = ? GROUP BY status"
+        return await self.read(lambda db: dict(db.execute(sql, [run_id]).fetchall()))

@@ -1,0 +1,108 @@
+"""Orders a `Selection` names, for `/orders` lists and bulk runs: narrowed in SQL, matched by domain.selection.
+
+SQL narrows by what it can check exactly or cheaply (names through the `orders_name` index, ids, open-ness, a stuck
+verdict and its reason, fully shipped, creation time, a tag's text); `bot.domain.selection` then decides, on the
+parsed orders, and orders them oldest first. Paging slices that list, so page n of a stuck list costs one narrowed
+read however deep it is.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from bot.domain import selection as chosen
+from bot.domain.commands import Selection
+from bot.domain.orders import Order, order_from_record
+
+_VERDICT_COLUMNS = (
+    "order_id",
+    "status",
+    "stuck",
+    "reason",
+    "severity",
+    "since",
+    "due_at",
+    "explanation",
+    "next_steps",
+    "actions",
+    "classified_at",
+    "stuck_since_seen",
+    "found_by",
+)
+
+
+class SelectionQueries:
+    """Mixed into `Store` (which provides `read`)."""
+
+    async def select_orders(
+        self, selection: Selection, now: datetime, *, limit: int | None = None, offset: int = 0
+    ) -> list[tuple[Order, dict[str, Any] | None]]:
+        """The matching orders with their verdict rows, oldest first; `limit`/`offset` page through them."""
+        found = await self.read(lambda db: _matching(db, selection, now))
+        end = None if limit is None else offset + limit
+        return found[offset:end]
+
+    async def count_orders(self, selection: Selection, now: datetime) -> int:
+        return len(await self.read(lambda db: _matching(db, selection, now)))
+
+    async def missing_names(self, selection: Selection) -> list[str]:
+        """The order names and ids the selection gives that orderbot does not know, in the order given."""
+        return await self.read(lambda db: _missing(db, selection))
+
+
+def _matching(db: sqlite_utils.Database, selection: Selection, now: datetime) -> list[tuple[Order, dict | None]]:
+    where, params = _narrowing(selection, now)
+    columns = ", ".join(f"v.{c} AS v_{c}" for c in _VERDICT_COLUMNS)
+    sql = (
+        f"SELECT o.record, {columns} FROM orders o "
+        f"LEFT JOIN verdicts v ON v.order_id = o.id WHERE {' AND '.join(where) or '1'}"
+    )
+    rows = []
+    for row in db.execute(sql, params):
+        verdict = None if row[1] is None else dict(zip(_VERDICT_COLUMNS, row[1:], strict=True))
+        rows.append((order_from_record(json.loads(row[0])), verdict))
+    return chosen.select(selection, rows, now)
+
+
+def _narrowing(selection: Selection, now: datetime) -> tuple[list[str], list[Any]]:
+    """SQL conditions that keep every order the selection can match (and as few others as is cheap)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if selection.named:
+        where.append("(o.name IN (SELECT value FROM json_each(?)) OR o.id IN (SELECT value FROM json_each(?)))")
+        params += [json.dumps(chosen.names(selection)), json.dumps(list(selection.ids))]
+    else:
+        where.append("o.is_open = 1")
+    if selection.stuck:
+        where.append("v.stuck = 1")
+        if selection.reason is not None:
+            where.append("v.reason = ?")
+            params.append(selection.reason)
+    if selection.fulfilled:
+        where.append("o.is_open = 1 AND o.fulfillment_status = 'FULFILLED'")
+    if selection.tag is not None and selection.tag.isascii():  # SQLite's lower() folds ASCII only
+        where.append("instr(lower(o.record), lower(?)) > 0")
+        params.append(json.dumps(selection.tag.strip()))
+    if selection.older is not None and not selection.stuck and not selection.fulfilled:
+        where.append("o.created_ts <= ?")  # older measured from creation: exact
+        params.append((now - selection.older).timestamp())
+    return where, params
+
+
+def _missing(db: sqlite_utils.Database, selection: Selection) -> list[str]:
+    wanted = [*chosen.names(selection), *dict.fromkeys(selection.ids)]
+    if not wanted:
+        return []
+    known = {
+        value
+        for (value,) in db.execute(
+            "SELECT o.name FROM orders o WHERE o.name IN (SELECT value FROM json_each(?))"
+            " UNION SELECT o.id FROM orders o WHERE o.id IN (SELECT value FROM json_each(?))",
+            [json.dumps(wanted), json.dumps(wanted)],
+        )
+    }
+    return [name for name in wanted if name not in known]
