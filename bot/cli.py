@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve | scan | check`."""
+"""Command line: `python -m bot serve | scan | check | setup-webhooks | demo | digest`."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from aiohttp import web
 from tabulate import tabulate
 
 from bot.config import ConfigError, Settings, load_settings, require
+from bot.digests import terminal_digest
 from bot.domain.durations import format_duration
 from bot.domain.rules import REASON_TITLES
 from bot.sandbox.serving import LISTEN_BACKLOG
 from bot.service import ScanReport, Service
+from bot.setup_webhooks import setup_webhooks_command
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.operations import REQUIRED_SCOPES
 from bot.slack.app import BOT_SCOPES
@@ -37,7 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     scan.add_argument("--dry-run", action="store_true", help="print the verdicts; change nothing")
     scan.add_argument("--sandbox", action="store_true", help="use the built-in sandbox store (no credentials)")
     commands.add_parser("check", help="show the configuration and check the credentials live")
+    digest = commands.add_parser("digest", help="the daily digest, from the database (the server posts it to Slack)")
+    digest.add_argument("--print", action="store_true", required=True, help="print it here")
+    demo = commands.add_parser("demo", help="play a day against built-in sandboxes of Shopify, Slack and email")
+    demo.add_argument("--keep-running", action="store_true", help="leave the server and the sandboxes up afterwards")
+    webhooks = commands.add_parser("setup-webhooks", help="subscribe the shop to every topic orderbot handles")
+    webhooks.add_argument("--url", required=True, help="where Shopify sends them: https://HOST/shopify/webhooks")
+    webhooks.add_argument("--dry-run", action="store_true", help="print what would change; change nothing")
+    webhooks.add_argument("--prune", action="store_true", help="also remove the app's subscriptions to other URLs")
     args = parser.parse_args(argv)
+    if args.command == "demo":  # needs no settings: it ignores the environment and .env, and logs to its own file
+        from bot.demo import run_demo
+
+        return run_demo(keep_running=args.keep_running)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # slack_sdk logs whole request and response bodies at DEBUG: customer names and emails (a notice's modal).
@@ -51,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(
                 scan_command(settings, dry_run=args.dry_run, sandbox=args.sandbox, database_exists=exists)
             )
+        if args.command == "setup-webhooks":
+            return asyncio.run(setup_webhooks_command(settings, url=args.url, dry_run=args.dry_run, prune=args.prune))
+        if args.command == "digest":
+            return digest_command(settings)
         return asyncio.run(check_command(settings))
     except ConfigError as exc:
         for problem in exc.problems:
@@ -143,6 +161,17 @@ def render_scan(report: ScanReport, *, dry_run: bool) -> str:
     if not dry_run:
         summary += f", {len(report.missed_by_webhooks)} found only by reconciliation"
     return f"{table}\n\n{summary}." + (" (dry run: nothing was changed)" if dry_run else "")
+
+
+# --- digest -----------------------------------------------------------------------------------------------------
+
+
+def digest_command(settings: Settings) -> int:
+    if not Path(settings.database_path).exists():
+        print(f"No database at {settings.database_path}: run `python -m bot scan` or `serve` first.", file=sys.stderr)
+        return 1
+    print(asyncio.run(terminal_digest(settings.database_path, timezone=settings.timezone, shop=settings.shopify_shop)))
+    return 0
 
 
 # --- check ------------------------------------------------------------------------------------------------------

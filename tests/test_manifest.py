@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 import jsonschema
 import yaml
 
+from bot.domain.commands import ACTION_COMMANDS, INFO_COMMANDS
 from bot.slack.app import BOT_SCOPES
 
 ROOT = Path(__file__).parent.parent
@@ -31,3 +32,12 @@ def test_manifest_urls_use_the_slack_route():
 def test_manifest_asks_for_exactly_the_bot_scopes_the_code_uses():
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
     assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
+
+
+def test_orders_escapes_mentions_and_its_usage_hint_names_real_subcommands():
+    """`should_escape: true` makes Slack send `@maria` as `<@U…|maria>`, the form `/orders log @person` parses."""
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    (orders,) = manifest["features"]["slash_commands"]
+    assert orders["should_escape"] is True
+    hinted = [part.split()[0] for part in orders["usage_hint"].split("|")]
+    assert hinted and set(hinted) <= set(ACTION_COMMANDS) | set(INFO_COMMANDS), hinted

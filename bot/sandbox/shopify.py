@@ -42,7 +42,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
-from bot.sandbox import mutations
+from bot.sandbox import mutations, webhook_subscriptions
 from bot.sandbox.cost import QueryCost
 from bot.sandbox.pagination import connection
 from bot.sandbox.schema import load_schema as load_schema
@@ -171,6 +171,7 @@ class SandboxShopify:
         self._forced_user_error: str | None = None
         self._ids = itertools.count(9_100_000_000_000)
         self._schema = load_schema()
+        self.webhook_subscriptions = webhook_subscriptions.WebhookSubscriptions(now, self.gid)
         for order in orders or ():
             self.add_order(order)
         self.app = web.Application()
@@ -446,6 +447,8 @@ class SandboxShopify:
             "fulfillmentOrder": fulfillment_order,
             "fulfillment": fulfillment,
             "shop": self._shop_view(),
+            "webhookSubscriptions": self.webhook_subscriptions.connection,
+            "webhookSubscription": self.webhook_subscriptions.one,
             "currentAppInstallation": {
                 "id": "gid://shopify/AppInstallation/5822211",
                 "accessScopes": [{"handle": scope, "description": scope} for scope in self.scopes],
@@ -475,9 +478,10 @@ class SandboxShopify:
     # --- mutations ----------------------------------------------------------------------------------------------------
 
     def _mutation_root(self) -> dict:
+        handlers = mutations.HANDLERS | webhook_subscriptions.HANDLERS
         return {
             name: self._mutation(functools.partial(handler, self), errors_key, error_field)
-            for name, (handler, errors_key, error_field) in mutations.HANDLERS.items()
+            for name, (handler, errors_key, error_field) in handlers.items()
         }
 
     def _mutation(self, handler: Callable[..., dict], errors_key: str, error_field: list[str]) -> Callable[..., dict]:

@@ -145,6 +145,8 @@ class SandboxSlack(SocketMode):
         self.calls: list[SlackCall] = []
         self.responses: list[ResponsePost] = []
         self._clock = clock
+        # Told of each call and response_url post as it is recorded (the demo prints them as they happen).
+        self.observer: Callable[[SlackCall | ResponsePost], None] | None = None
         self._messages: dict[str, dict[str, dict]] = {}  # channel -> ts -> message, threads' replies included
         self._ephemerals: list[dict] = []
         self._views: dict[str, dict] = {}
@@ -322,6 +324,8 @@ class SandboxSlack(SocketMode):
 
     def _record(self, method: str, args: dict, body: dict | None, status: int) -> None:
         self.calls.append(SlackCall(method, copy.deepcopy(args), copy.deepcopy(body), status, self._clock()))
+        if self.observer is not None:
+            self.observer(self.calls[-1])
 
     def _too_soon(self, channel: Any) -> bool:
         """With `channel_rate_limit`, a second post to a channel within a second of the last one is refused."""
@@ -342,6 +346,8 @@ class SandboxSlack(SocketMode):
             return web.Response(status=400, text="invalid_payload")
         self.responses.append(ResponsePost(url.channel, url.user, url.message_ts, copy.deepcopy(body), self._clock()))
         self._apply_response(url, body)
+        if self.observer is not None:
+            self.observer(self.responses[-1])
         return web.json_response({"ok": True})
 
     def _apply_response(self, url: _ResponseUrl, body: dict) -> None:

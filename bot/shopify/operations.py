@@ -205,6 +205,36 @@ mutation TagsAdd($id: ID!, $tags: [String!]!) {
 }
 """
 
+# --- webhook subscriptions (`python -m bot setup-webhooks`) ------------------------------------------------------
+# `uri`, not the deprecated `callbackUrl`/`endpoint`; the mandatory privacy topics are not subscribable here.
+
+WEBHOOK_SUBSCRIPTIONS = """
+query WebhookSubscriptions($first: Int!, $after: String) {
+  webhookSubscriptions(first: $first, after: $after) {
+    nodes { id topic uri }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+WEBHOOK_SUBSCRIPTION_CREATE = """
+mutation WebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $webhookSubscription: WebhookSubscriptionInput!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $webhookSubscription) {
+    webhookSubscription { id topic uri }
+    userErrors { field message }
+  }
+}
+"""
+
+WEBHOOK_SUBSCRIPTION_DELETE = """
+mutation WebhookSubscriptionDelete($id: ID!) {
+  webhookSubscriptionDelete(id: $id) {
+    deletedWebhookSubscriptionId
+    userErrors { field message }
+  }
+}
+"""
+
 ALL_DOCUMENTS = {
     "OrdersPage": ORDERS_PAGE,
     "Order": ORDER,
@@ -220,6 +250,9 @@ ALL_DOCUMENTS = {
     "FulfillmentCancel": FULFILLMENT_CANCEL,
     "OrderCancel": ORDER_CANCEL,
     "TagsAdd": TAGS_ADD,
+    "WebhookSubscriptions": WEBHOOK_SUBSCRIPTIONS,
+    "WebhookSubscriptionCreate": WEBHOOK_SUBSCRIPTION_CREATE,
+    "WebhookSubscriptionDelete": WEBHOOK_SUBSCRIPTION_DELETE,
 }
 
 # Access scopes the documents above need (DESIGN §6). `check` lists any the installation lacks.

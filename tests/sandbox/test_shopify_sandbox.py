@@ -130,6 +130,14 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
         "FulfillmentCancel": {"id": by_name(shopify, "#1013")["fulfillments"][0]["id"]},
         "OrderCancel": {"orderId": by_name(shopify, "#1012")["id"], "reason": "CUSTOMER", "restock": True},
         "TagsAdd": {"id": order_1001, "tags": ["orderbot-alerted"]},
+        "WebhookSubscriptions": {"first": 100},
+        "WebhookSubscriptionCreate": {
+            "topic": "ORDERS_CREATE",
+            "webhookSubscription": {"uri": "https://orderbot.example.com/shopify/webhooks", "format": "JSON"},
+        },
+        "WebhookSubscriptionDelete": {
+            "id": shopify.webhook_subscriptions.add("ORDERS_UPDATED", "https://old.example.com/shopify/webhooks")["id"]
+        },
     }
 
 

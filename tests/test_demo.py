@@ -1,0 +1,166 @@
+"""`python -m bot demo`, end to end: the day is played against the real server and the sandboxes, and what it did is
+checked where it landed: alerts in the sandbox Slack, mutations in the sandbox store, the email at the SMTP server, the
+audit log in the server's database, and the terminal output."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.demo.feed import Console, SlackFeed
+from bot.demo.scenario import TRACKING_NUMBER, Day, DayReport
+from bot.demo.world import ADMIN, CHANNEL, PEOPLE, STAFF, DemoFailure, DemoWorld
+from bot.slack.outbox import ALERT_EVENT
+
+STUCK_IN_SEED = {f"#{n}" for n in (*range(1001, 1011), 1018)}  # every reason of DESIGN §1 (seed.py)
+
+
+@dataclass
+class PlayedDay:
+    world: DemoWorld  # stopped; the sandboxes keep what happened, and the database file stays
+    report: DayReport
+    output: str
+
+    def audit(self) -> list[tuple[str, str, str, str]]:
+        with closing(sqlite3.connect(self.world.db_path)) as conn:
+            return conn.execute(
+                "SELECT o.name, a.action, a.actor, a.outcome FROM audit a JOIN orders o ON o.id = a.order_id"
+                " ORDER BY a.id"
+            ).fetchall()
+
+    def mutations(self, name: str) -> list[dict]:
+        return [op.variables for op in self.world.shop.operations if op.operation_name == name]
+
+
+async def _play(directory: Path) -> PlayedDay:
+    world = await DemoWorld.start(directory)
+    out = io.StringIO()
+    console = Console(out, users=PEOPLE)
+    feed = SlackFeed(console, world.order_names(), world.slack.channels)
+    world.slack.observer = feed
+    try:
+        report = await Day(world, console, feed).play()
+    finally:
+        await world.stop()
+    return PlayedDay(world, report, out.getvalue())
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> PlayedDay:
+    return asyncio.run(_play(tmp_path_factory.mktemp("demo")))
+
+
+def test_one_alert_per_stuck_order_and_none_for_the_others(day: PlayedDay):
+    names = day.world.order_names()
+    alerted = [names[m["metadata"]["event_payload"]["order_id"]] for m in day.world.alerts()]
+    assert sorted(alerted) == sorted(STUCK_IN_SEED)  # repeats and the late delivery posted nothing twice
+    assert day.report.alerts_posted == len(STUCK_IN_SEED)
+    for name in STUCK_IN_SEED:
+        assert f"new alert for {name}" in day.output
+
+
+def test_repeated_webhooks_are_answered_and_kept_once(day: PlayedDay):
+    assert day.report.duplicates_sent == 2
+    assert day.report.deliveries_stored == day.report.webhooks_sent - day.report.duplicates_sent
+    assert day.report.late_delivery_ignored
+
+
+def test_fulfil_with_tracking_reached_shopify_and_resolved_the_alert(day: PlayedDay):
+    (variables,) = day.mutations("FulfillmentCreate")
+    assert variables["fulfillment"]["trackingInfo"] == {"number": TRACKING_NUMBER, "company": "UPS"}
+    order = day.world.order(1001)
+    assert [t["number"] for f in order["fulfillments"] for t in f["tracking"]] == [TRACKING_NUMBER]
+    alert = day.world.alert(1001)
+    assert not [b for b in alert["blocks"] if b["type"] == "actions"]
+    assert any(f"<@{STAFF}>" in reply["text"] and TRACKING_NUMBER in reply["text"] for reply in alert["replies"])
+    assert ("#1001", "fulfill", STAFF, "done") in day.audit()
+
+
+def test_archive_closed_the_order_without_changing_its_fulfilment(day: PlayedDay):
+    assert len(day.mutations("OrderClose")) == 1
+    order = day.world.order(1003)
+    assert order["closed_at"] is not None and order["cancelled_at"] is None and not order["fulfillments"]
+    assert ("#1003", "archive", ADMIN, "done") in day.audit()
+
+
+def test_the_customer_email_was_sent_and_the_order_tagged(day: PlayedDay):
+    (mail,) = day.world.smtp.messages
+    order = day.world.order(1002)
+    assert mail.rcpt_tos == [order["email"]]
+    assert "#1002" in mail.message["Subject"]
+    assert "out of stock" in mail.message.get_content()
+    assert "orderbot-notified" in order["tags"]
+    assert "email sent through the shop's SMTP server" in day.output and f"To: {order['email']}" in day.output
+
+
+def test_a_non_admin_is_refused_a_cancel_and_sees_why(day: PlayedDay):
+    assert not day.mutations("OrderCancel")
+    assert day.world.order(1004)["cancelled_at"] is None
+    (answer,) = [e for e in day.world.slack.ephemerals(STAFF) if "cancel" in e["text"]]
+    assert "admin" in answer["text"]
+    assert ("#1004", "cancel_order", STAFF, "refused") in day.audit()
+    assert f"only {PEOPLE[STAFF]} sees this" in day.output
+
+
+def test_a_later_webhook_resolved_the_service_shipped_order(day: PlayedDay):
+    alert = day.world.alert(1009)
+    assert not [b for b in alert["blocks"] if b["type"] == "actions"]
+    assert "ShipBob" in alert["text"]
+    assert day.report.resolved == ["#1001", "#1003", "#1009"]
+
+
+def test_the_terminal_shows_alerts_with_their_buttons_forms_and_replies(day: PlayedDay):
+    assert "[ Mark as fulfilled ]" in day.output and "[ Snooze… ▾ ]" in day.output
+    assert "Slack form opens: Mark as fulfilled" in day.output
+    assert "#1001's alert, updated in place" in day.output
+    assert "reply in the thread of #1001's alert" in day.output and f"@{PEOPLE[STAFF]}" in day.output
+    assert "<@" not in day.output and "&amp;" not in day.output  # mrkdwn is rendered, not shown raw
+
+
+def test_the_digest_is_posted_last(day: PlayedDay):
+    if not day.report.orders_command:
+        pytest.skip("this build has no /orders command yet; the demo skips its /orders steps")
+    assert day.report.digest_posted
+    messages = day.world.slack.messages(CHANNEL)
+    assert (messages[-1].get("metadata") or {}).get("event_type") != ALERT_EVENT
+
+
+async def test_a_day_whose_step_goes_wrong_stops_with_the_reason(tmp_path: Path):
+    world = await DemoWorld.start(tmp_path)
+    world.webhook_secret = "not-the-apps-secret"  # Shopify signs with another secret: the server refuses it all
+    console = Console(io.StringIO(), users=PEOPLE)
+    try:
+        with pytest.raises(DemoFailure, match="HTTP 401"):
+            await Day(world, console, SlackFeed(console, world.order_names(), world.slack.channels)).play()
+    finally:
+        await world.stop()
+    assert not world.slack.calls_to("chat.postMessage")
+
+
+def test_python_m_bot_demo_needs_no_settings_and_exits_0(tmp_path: Path):
+    """As a new user runs it: from a directory whose .env and environment say nonsense, which the demo ignores."""
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=not-a-token\nSHOPIFY_SHOP=nowhere\nPORT=abc\n")
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-real-looking",
+        "SLACK_SIGNING_SECRET": "0123456789abcdef",
+        "SHOPIFY_SHOP": "someone-elses.myshopify.com",
+        "DATABASE_PATH": str(tmp_path / "must-not-exist.db"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # the server's log goes to a file, not the terminal
+    assert "== Summary" in done.stdout and f"{len(STUCK_IN_SEED)} alerts posted" in done.stdout
+    assert "new alert for #1001" in done.stdout and "[ Mark as fulfilled ]" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]  # nothing left behind
