@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from bot.domain.durations import parse_duration
+from bot.domain.durations import parse_duration, parse_time_of_day
 
 DEFAULT_API_VERSION = "2026-10"
 SECRET_FIELDS = frozenset(
@@ -93,7 +93,6 @@ _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 _API_VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
 _SLACK_ADMIN = re.compile(r"^[US][A-Z0-9]{2,}$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-_DIGEST_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
@@ -137,12 +136,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         "must look like smtp://user:pass@host:587 or smtps://user:pass@host:465",
     )
     take("SMTP_FROM", lambda v: "@" in v, "must be an email address")
-    take(
-        "DIGEST_TIME",
-        _DIGEST_TIME.match,
-        "must be a time of day like 09:00",
-        lambda v: time(int(v.split(":")[0]), int(v.split(":")[1])),
-    )
+    take("DIGEST_TIME", convert=parse_time_of_day)
     take("TIMEZONE", convert=_check_timezone)
     take("SCAN_INTERVAL", convert=_parse_interval)
     take("PORT", lambda v: v.isdigit() and 0 < int(v) < 65536, "must be a port number", int)

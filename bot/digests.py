@@ -42,11 +42,13 @@ from bot.domain.digest import (
     digest_text,
     next_digest_at,
 )
+from bot.domain.durations import parse_time_of_day
 from bot.slack.digest_blocks import digest_message
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
+DIGEST_TIME_SETTING = "digest_time"  # the settings-table key `/orders settings set` writes
 DIGEST_EVENT = "orderbot_digest"  # message metadata naming the day, so an interrupted post can be found again
 RETRY_FIRST = 60.0  # seconds before trying a failed post again; doubled each time up to RETRY_MAX
 RETRY_MAX = 30 * 60.0
@@ -106,6 +108,20 @@ class Digests:
     def wake(self) -> None:
         """Make the timer look at the clock now."""
         self._wake.set()
+
+    def change_time(self, at: time) -> None:
+        """`/orders settings set digest_time`: from now on the digest comes at `at` (stored by the caller)."""
+        self.digest_time = at
+        self.wake()
+
+    async def _load_time(self) -> None:
+        """A digest time set with `/orders settings set digest_time` outlives restarts and wins over DIGEST_TIME."""
+        stored = (await self.store.settings()).get(DIGEST_TIME_SETTING)
+        if stored:
+            try:
+                self.digest_time = parse_time_of_day(stored)
+            except ValueError:
+                log.warning("ignored the stored digest time %r; DIGEST_TIME stays", stored)
 
     # --- building ---------------------------------------------------------------------------------------------
 
@@ -198,6 +214,7 @@ class Digests:
     async def run_forever(self) -> None:
         """Post each day's digest once DIGEST_TIME has come in the digest's time zone. On a database that never
         had a digest (a first start) the first one comes at the next DIGEST_TIME: none was missed."""
+        await self._load_time()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(ZONE_WAIT):
                 await self._zone_known.wait()

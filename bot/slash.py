@@ -7,12 +7,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
 from bot.actions import ActionRequest, Actions
+from bot.bulk import BulkRuns
+from bot.digests import DIGEST_TIME_SETTING, Digests
 from bot.domain.commands import ALIASES, EXAMPLES, USAGE, Command, Selection
+from bot.domain.durations import parse_time_of_day
 from bot.domain.orders import Order
 from bot.domain.rules import Policy, classify
 from bot.slack import command_blocks as views
@@ -36,24 +39,12 @@ class OpenForm:
     request: ActionRequest
 
 
-class Bulk(Protocol):
-    async def preview(self, command: Command, actor: str, channel: str | None, text: str | None = None) -> dict: ...
-
-
-class Digests(Protocol):
-    channel: str | None
-
-    async def build(self) -> Any: ...
-    def message(self, digest: Any) -> dict: ...
-    async def post_now(self, channel: str | None = None) -> str: ...
-
-
 class NotFound(Exception):
     """The order named is neither known nor in Shopify; the message says so."""
 
 
 class SlashCommands:
-    def __init__(self, actions: Actions, *, shop: str, bulk: Bulk | None = None, digests: Digests | None = None):
+    def __init__(self, actions: Actions, *, shop: str, bulk: BulkRuns | None = None, digests: Digests | None = None):
         self.actions = actions
         self.service = actions.service
         self.store = actions.store
@@ -112,9 +103,15 @@ class SlashCommands:
     async def _settings(self, command: Command, actor: str) -> Answer:
         if "key" in command.args:
             return Answer(views.text_message(await self._change_setting(command, actor)))
-        values = Policy.from_settings(await self.store.settings()).to_settings()
+        values = await self._setting_values()
         may_change = await self.permissions.may(actor, "settings")
         return Answer(views.settings_message(values, may_change=may_change), command.share)
+
+    async def _setting_values(self) -> dict[str, str]:
+        values = Policy.from_settings(await self.store.settings()).to_settings()
+        if self.digests is not None:
+            values[DIGEST_TIME_SETTING] = f"{self.digests.digest_time:%H:%M}"
+        return values
 
     async def _change_setting(self, command: Command, actor: str) -> str:
         key, value = command.args["key"], command.args["value"].strip()
@@ -122,23 +119,28 @@ class SlashCommands:
             await self._audit(actor, "settings", {"key": key, "value": value}, "refused")
             return self.permissions.refusal("settings")
         stored = await self.store.settings()
-        before = Policy.from_settings(stored).to_settings()
+        before = await self._setting_values()
         if key not in before:
             return f"`{views.escape_mrkdwn(key)}` is not a setting. Use one of: " + ", ".join(f"`{k}`" for k in before)
         try:
-            after = Policy.from_settings({**stored, key: value}).to_settings()
+            if key == DIGEST_TIME_SETTING:
+                at = parse_time_of_day(value)
+                saved = f"{at:%H:%M}"
+            else:
+                saved = Policy.from_settings({**stored, key: value}).to_settings()[key]
         except ValueError as exc:
             return f"That value was not saved: {views.escape_mrkdwn(str(exc))}."
-        await self.store.set_setting(key, after[key], by=actor)
-        await self._audit(actor, "settings", {"key": key, "value": after[key], "was": before[key]}, "done")
+        await self.store.set_setting(key, saved, by=actor)
+        await self._audit(actor, "settings", {"key": key, "value": saved, "was": before[key]}, "done")
+        said = f"<@{actor}> set `{key}` to `{views.escape_mrkdwn(saved)}` (was `{views.escape_mrkdwn(before[key])}`)."
+        if key == DIGEST_TIME_SETTING:
+            self.digests.change_time(at)
+            return f"{said} The next digest comes at {saved} {self.digests.zone}."
         stuck_before = len(await self.store.verdict_rows(stuck_only=True))
         self.service.forget_policy()
         await self.service.classify_and_save(await self.store.open_orders(), found_by="settings")
         stuck_after = len(await self.store.verdict_rows(stuck_only=True))
-        return (
-            f"<@{actor}> set `{key}` to `{views.escape_mrkdwn(after[key])}` (was `{views.escape_mrkdwn(before[key])}`)."
-            f" {stuck_after} order{'s are' if stuck_after != 1 else ' is'} stuck now (was {stuck_before})."
-        )
+        return f"{said} {stuck_after} order{'s are' if stuck_after != 1 else ' is'} stuck now (was {stuck_before})."
 
     async def _scan(self, command: Command, actor: str) -> Answer:
         report = await self.service.reconcile()

@@ -1,13 +1,22 @@
-"""Human durations ("15m", "48h", "2d", "1w", "1d12h") to and from timedelta. Pure."""
+"""Human durations ("15m", "48h", "2d", "1w", "1d12h") to and from timedelta, and times of day ("09:00"). Pure."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+)\s*([smhdw])")
 _WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
+_TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_time_of_day(text: str) -> time:
+    """ "09:00" or "9:00" (24-hour clock). Raises ValueError with a plain message."""
+    match = _TIME_OF_DAY.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a time of day; use the 24-hour clock, like 09:00 or 17:30")
+    return time(int(match[1]), int(match[2]))
 
 
 def parse_duration(text: str) -> timedelta:

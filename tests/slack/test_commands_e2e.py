@@ -10,7 +10,9 @@ import pytest
 
 from bot.domain.commands import USAGE
 from bot.sandbox.seed import generate_orders
+from bot.sandbox.serving import serve
 from bot.sandbox.slack_payloads import block_actions_body, slash_command_body
+from bot.web import SLACK, create_app
 from tests.conftest import ADMIN, CHANNEL, STAFF, World, order_gid_of, wait_for
 
 
@@ -280,3 +282,20 @@ async def test_injection_looking_text_gets_a_usage_line_and_nothing_runs(known: 
     assert "Usage:" in answer["text"] and "<script>" not in answer["text"]
     assert known.rows("SELECT count(*) FROM orders") == orders
     assert known.rows("SELECT count(*) FROM audit") == [(0,)]
+
+
+async def test_the_digest_time_is_a_setting_admins_can_change(world: World):
+    digests = world.app[SLACK].digests
+    assert "`digest_time` = `09:00`" in shown(await slash(world, "settings"))
+    assert "not a time of day" in (await slash(world, "settings set digest_time 25:00"))["text"]
+    changed = await slash(world, "settings set digest_time 7:15")
+    assert changed["text"].startswith(f"<@{ADMIN}> set `digest_time` to `07:15` (was `09:00`). The next digest comes")
+    assert f"{digests.digest_time:%H:%M}" == "07:15"
+    assert world.rows("SELECT value, updated_by FROM settings WHERE key = 'digest_time'") == [("07:15", ADMIN)]
+    await world.stop_server()
+    restarted = create_app(world.settings(), reconcile=False)  # DIGEST_TIME is still 09:00 there
+    runner, _ = await serve(restarted)
+    try:
+        await wait_for(lambda: f"{restarted[SLACK].digests.digest_time:%H:%M}" == "07:15")
+    finally:
+        await runner.cleanup()
