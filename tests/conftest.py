@@ -23,7 +23,13 @@ from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
 from bot.sandbox.shopify_payloads import webhook_headers
 from bot.sandbox.slack import SandboxSlack
-from bot.sandbox.slack_payloads import block_actions_body, input_values, sign_request, view_submission_body
+from bot.sandbox.slack_payloads import (
+    block_actions_body,
+    input_values,
+    sign_request,
+    slash_command_body,
+    view_submission_body,
+)
 from bot.sandbox.smtp import SandboxSMTP
 from bot.web import SERVICE, create_app
 
@@ -199,6 +205,19 @@ class World(Server):
             response_url=self.slack.response_url(CHANNEL, user, alert["ts"]),
         )
         return await self.post_slack(body)
+
+    async def command(self, text: str, *, user: str = ADMIN) -> dict:
+        """Type `/orders <text>`: what the person sees — the ack's own answer, or the post to the response_url."""
+        before = len(self.slack.responses)
+        body = slash_command_body(
+            text=text, user_id=user, channel_id=CHANNEL, response_url=self.slack.response_url(CHANNEL, user)
+        )
+        response = await self.post_slack(body)
+        assert response.status == 200
+        if response.text_body:
+            return json.loads(response.text_body)
+        await wait_for(lambda: len(self.slack.responses) > before)
+        return self.slack.responses[before].body
 
     async def submit(self, view: dict, values: dict, *, user: str = ADMIN) -> aiohttp.ClientResponse:
         body = view_submission_body(

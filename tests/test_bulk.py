@@ -14,7 +14,7 @@ import pytest
 
 from bot.sandbox.seed import generate_orders
 from bot.sandbox.serving import serve
-from bot.sandbox.slack_payloads import block_actions_body, slash_command_body
+from bot.sandbox.slack_payloads import block_actions_body
 from bot.slack.bulk_blocks import BULK_CANCEL, BULK_CONFIRM, BULK_STOP
 from bot.web import create_app
 from tests.conftest import ADMIN, CHANNEL, STAFF, World, wait_for
@@ -23,18 +23,6 @@ ORDER_REQUESTED_COST = 589  # what the sandbox charges up front for the `Order` 
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
-
-
-async def preview(world: World, text: str, *, user: str = ADMIN) -> dict:
-    """Type `/orders <text>`: the preview the person sees (posted to the command's response_url)."""
-    before = len(world.slack.responses)
-    body = slash_command_body(
-        text=text, user_id=user, channel_id=CHANNEL, response_url=world.slack.response_url(CHANNEL, user)
-    )
-    response = await world.post_slack(body)
-    assert response.status == 200
-    await wait_for(lambda: len(world.slack.responses) > before)
-    return world.slack.responses[before].body
 
 
 def buttons(message: dict) -> dict[str, dict]:
@@ -134,7 +122,7 @@ def archivable(world: World, count: int) -> list[str]:
 
 
 async def test_preview_counts_lists_and_names_what_orderbot_does_not_know(known: World):
-    answer = await preview(known, "archive #1001-#1005 #1099")
+    answer = await known.command("archive #1001-#1005 #1099")
     text = shown(answer)
     assert "Archiving *5 orders*" in text
     for number in range(1001, 1006):
@@ -153,7 +141,7 @@ async def test_preview_counts_lists_and_names_what_orderbot_does_not_know(known:
 
 async def test_preview_shows_the_first_ten_oldest_first(known: World):
     names = archivable(known, 14)
-    answer = await preview(known, f"archive {' '.join(names)}")
+    answer = await known.command(f"archive {' '.join(names)}")
     text = shown(answer)
     assert "Archiving *14 orders*" in text and "and 4 more" in text
     listed = [line for line in answer["blocks"][0]["text"]["text"].splitlines() if line.startswith("•")]
@@ -162,7 +150,7 @@ async def test_preview_shows_the_first_ten_oldest_first(known: World):
 
 
 async def test_a_non_admin_sees_no_confirm_and_a_forged_confirm_is_refused_and_audited(known: World):
-    answer = await preview(known, "archive #1001-#1003", user=STAFF)
+    answer = await known.command("archive #1001-#1003", user=STAFF)
     assert BULK_CONFIRM not in buttons(answer)
     assert "Only orderbot admins" in shown(answer)
     run_id = known.rows("SELECT max(id) FROM bulk_runs")[0][0]
@@ -176,7 +164,7 @@ async def test_a_non_admin_sees_no_confirm_and_a_forged_confirm_is_refused_and_a
 
 
 async def test_cancel_changes_nothing_and_a_stale_or_forged_value_is_answered(known: World):
-    answer = await preview(known, "archive #1001-#1003")
+    answer = await known.command("archive #1001-#1003")
     reply = await click(known, answer, BULK_CANCEL)
     assert reply["replace_original"] is True and "Cancelled" in reply["text"]
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
@@ -193,7 +181,7 @@ async def test_cancel_changes_nothing_and_a_stale_or_forged_value_is_answered(kn
 
 async def test_confirm_runs_each_order_through_actions_with_progress_and_a_summary(known: World):
     names = archivable(known, 12)
-    answer = await preview(known, f"archive {' '.join(names)}")
+    answer = await known.command(f"archive {' '.join(names)}")
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
     reply = await click(known, answer, BULK_CONFIRM)
     assert reply["replace_original"] is True and "started" in reply["text"]
@@ -219,7 +207,7 @@ async def test_confirm_runs_each_order_through_actions_with_progress_and_a_summa
 
 async def test_a_second_confirm_does_not_start_the_run_twice(known: World):
     names = archivable(known, 3)
-    answer = await preview(known, f"archive {' '.join(names)}")
+    answer = await known.command(f"archive {' '.join(names)}")
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
     await click(known, answer, BULK_CONFIRM)
     second = await click(known, answer, BULK_CONFIRM)
@@ -230,7 +218,7 @@ async def test_a_second_confirm_does_not_start_the_run_twice(known: World):
 
 async def test_orders_shopify_refuses_fail_with_the_reason_and_the_rest_are_done(known: World):
     names = archivable(known, 8)
-    answer = await preview(known, f"archive {' '.join(names)}")
+    answer = await known.command(f"archive {' '.join(names)}")
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
     known.sandbox.fail_next("user_errors", times=3, message="Order is locked by an app")
     await click(known, answer, BULK_CONFIRM)
@@ -249,7 +237,7 @@ async def test_orders_shopify_refuses_fail_with_the_reason_and_the_rest_are_done
 
 async def test_orders_done_meanwhile_are_skipped_as_already_done(known: World):
     names = archivable(known, 4)
-    answer = await preview(known, f"archive {' '.join(names)}")
+    answer = await known.command(f"archive {' '.join(names)}")
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
     ids = dict(known.rows("SELECT name, id FROM orders"))
     known.sandbox.orders[ids[names[0]]]["closed_at"] = datetime.now(UTC)  # archived in the Shopify admin meanwhile
@@ -263,7 +251,7 @@ async def test_orders_done_meanwhile_are_skipped_as_already_done(known: World):
 async def test_stop_mid_run_leaves_the_rest_untouched_and_the_summary_says_so(known: World):
     names = archivable(known, 20)
     slow_shopify(known, orders_per_second=2)
-    answer = await preview(known, f"archive {' '.join(names)}")
+    answer = await known.command(f"archive {' '.join(names)}")
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
     await click(known, answer, BULK_CONFIRM)
     await wait_for(lambda: item_counts(known, run_id)["done"] >= 3, 30)
@@ -283,7 +271,7 @@ async def test_stop_mid_run_leaves_the_rest_untouched_and_the_summary_says_so(kn
 async def test_a_restart_mid_run_resumes_without_repeating_finished_orders(known: World):
     names = archivable(known, 16)
     slow_shopify(known, orders_per_second=2)
-    answer = await preview(known, f"archive {' '.join(names)}")
+    answer = await known.command(f"archive {' '.join(names)}")
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
     await click(known, answer, BULK_CONFIRM)
     await wait_for(lambda: item_counts(known, run_id)["done"] >= 3, 30)
@@ -309,7 +297,7 @@ async def test_a_restart_mid_run_resumes_without_repeating_finished_orders(known
 async def test_throttling_never_fails_an_order(known: World):
     names = archivable(known, 6)
     slow_shopify(known, orders_per_second=3)
-    answer = await preview(known, f"archive {' '.join(names)}")
+    answer = await known.command(f"archive {' '.join(names)}")
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
     known.sandbox.fail_next("throttled", times=4)
     await click(known, answer, BULK_CONFIRM)
@@ -323,7 +311,7 @@ async def test_throttling_never_fails_an_order(known: World):
 
 
 async def test_bulk_snooze_gives_every_order_the_same_length(known: World):
-    answer = await preview(known, "snooze #1001-#1003 1d")
+    answer = await known.command("snooze #1001-#1003 1d")
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
     assert "snoozed for 1d" in shown(answer)
     await click(known, answer, BULK_CONFIRM)
@@ -335,7 +323,7 @@ async def test_bulk_snooze_gives_every_order_the_same_length(known: World):
 
 
 async def test_bulk_fulfil_ships_only_orders_with_a_known_tracking_number(known: World):
-    answer = await preview(known, "fulfill #1001 #1010")
+    answer = await known.command("fulfill #1001 #1010")
     text = shown(answer)
     assert "1 order will be skipped, no tracking number known" in text and "#1001" in text
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
@@ -357,7 +345,7 @@ async def test_bulk_fulfil_ships_only_orders_with_a_known_tracking_number(known:
 
 
 async def test_bulk_notify_sends_each_customer_the_notice_for_their_reason(known: World):
-    answer = await preview(known, "notify #1002 #1003")
+    answer = await known.command("notify #1002 #1003")
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
     await click(known, answer, BULK_CONFIRM)
     await finished(known, run_id)
@@ -369,7 +357,7 @@ async def test_bulk_notify_sends_each_customer_the_notice_for_their_reason(known
 async def test_healthz_still_answers_during_a_run(known: World):
     names = archivable(known, 6)
     slow_shopify(known, orders_per_second=2)
-    answer = await preview(known, f"archive {' '.join(names)}")
+    answer = await known.command(f"archive {' '.join(names)}")
     run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
     await click(known, answer, BULK_CONFIRM)
     async with aiohttp.ClientSession() as http, http.get(f"{known.url}/healthz") as response:

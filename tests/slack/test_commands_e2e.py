@@ -16,20 +16,6 @@ from bot.web import SLACK, create_app
 from tests.conftest import ADMIN, CHANNEL, STAFF, World, order_gid_of, wait_for
 
 
-async def slash(world: World, text: str, *, user: str = ADMIN) -> dict:
-    """Type `/orders <text>`: the answer the person sees (the ack's own text, or the response_url post)."""
-    before = len(world.slack.responses)
-    body = slash_command_body(
-        text=text, user_id=user, channel_id=CHANNEL, response_url=world.slack.response_url(CHANNEL, user)
-    )
-    response = await world.post_slack(body)
-    assert response.status == 200
-    if response.text_body:
-        return json.loads(response.text_body)
-    await wait_for(lambda: len(world.slack.responses) > before)
-    return world.slack.responses[before].body
-
-
 async def slash_form(world: World, text: str, callback_id: str, *, user: str = ADMIN) -> dict:
     """Type a command that opens a modal; return the modal."""
     body = slash_command_body(
@@ -61,21 +47,21 @@ async def known(world: World) -> World:
 
 
 async def test_help_lists_every_subcommand(world: World):
-    answer = await slash(world, "help")
+    answer = await world.command("help")
     assert answer["response_type"] == "ephemeral"
     for name in USAGE:
         assert f"/orders {USAGE[name]}" in shown(answer), name
 
 
 async def test_an_unknown_subcommand_is_answered_in_the_ack_with_a_suggestion(world: World):
-    answer = await slash(world, "archve #1001")
+    answer = await world.command("archve #1001")
     assert "archive" in answer["text"] and "Usage:" in answer["text"]
     assert answer["response_type"] == "ephemeral"
     assert world.rows("SELECT count(*) FROM audit") == [(0,)]
 
 
 async def test_stuck_lists_the_stuck_orders_oldest_first_and_pages(known: World):
-    answer = await slash(known, "stuck")
+    answer = await known.command("stuck")
     text = shown(answer)
     stuck = known.rows("SELECT o.name FROM verdicts v JOIN orders o ON o.id = v.order_id WHERE v.stuck = 1")
     assert f"{len(stuck)} stuck orders" in answer["text"]
@@ -86,31 +72,31 @@ async def test_stuck_lists_the_stuck_orders_oldest_first_and_pages(known: World)
 
 
 async def test_stuck_filters_by_reason(known: World):
-    text = shown(await slash(known, "stuck awaiting_tracking"))
+    text = shown(await known.command("stuck awaiting_tracking"))
     assert "#1009" in text and "#1018" in text and "#1001" not in text
 
 
 async def test_show_gives_the_card_with_its_buttons_and_last_actions(known: World):
-    await slash(known, "snooze #1001 4h")
-    answer = await slash(known, "show #1001")
+    await known.command("snooze #1001 4h")
+    answer = await known.command("show #1001")
     text = shown(answer)
     assert "#1001" in text and "Maya Thompson" in text
     assert "Last actions" in text and "snooze" in text
 
 
 async def test_show_of_a_stuck_order_has_the_alert_buttons(known: World):
-    answer = await slash(known, "show #1005")
+    answer = await known.command("show #1005")
     ids = [e.get("action_id") for b in answer["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert "release_hold" in ids and "archive" in ids
 
 
 async def test_show_of_an_unknown_order_says_so(known: World):
-    answer = await slash(known, "show #9999")
+    answer = await known.command("show #9999")
     assert "Neither orderbot nor Shopify knows #9999" in answer["text"]
 
 
 async def test_archive_one_order_runs_the_buttons_path(known: World):
-    answer = await slash(known, "archive #1001")
+    answer = await known.command("archive #1001")
     assert answer["text"].startswith(f"<@{ADMIN}> archived #1001")
     assert mutations(known, "OrderClose") == [{"input": {"id": order_gid_of(known.sandbox, 1001)}}]
     (row,) = known.audit(1001)
@@ -118,7 +104,7 @@ async def test_archive_one_order_runs_the_buttons_path(known: World):
 
 
 async def test_fulfill_with_tracking_words_fulfils_at_once(known: World):
-    answer = await slash(known, "fulfill #1001 1Z999AA10123456784 UPS")
+    answer = await known.command("fulfill #1001 1Z999AA10123456784 UPS")
     assert "marked #1001 as fulfilled" in answer["text"]
     (variables,) = mutations(known, "FulfillmentCreate")
     assert variables["fulfillment"]["trackingInfo"] == {"number": "1Z999AA10123456784", "company": "UPS"}
@@ -146,49 +132,49 @@ async def test_cancel_by_staff_is_refused_and_audited(known: World):
 
 
 async def test_unfulfill_cancels_the_latest_fulfillment_for_admins_only(known: World):
-    refused = await slash(known, "unfulfill #1013", user=STAFF)
+    refused = await known.command("unfulfill #1013", user=STAFF)
     assert "only orderbot admins" in refused["text"]
-    answer = await slash(known, "unfulfill #1013")
+    answer = await known.command("unfulfill #1013")
     assert "cancelled the fulfillment of #1013" in answer["text"]
     assert len(mutations(known, "FulfillmentCancel")) == 1
 
 
 async def test_snooze_release_hold_and_request(known: World):
-    assert "snoozed #1002" in (await slash(known, "snooze #1002 1d"))["text"]
-    assert "released the hold on #1005" in (await slash(known, "release-hold #1005"))["text"]
+    assert "snoozed #1002" in (await known.command("snooze #1002 1d"))["text"]
+    assert "released the hold on #1005" in (await known.command("release-hold #1005"))["text"]
     assert len(mutations(known, "HoldRelease")) == 1
-    answer = await slash(known, "request #1001")
+    answer = await known.command("request #1001")
     assert "no fulfillment left to request" in answer["text"] or "asked the fulfillment service" in answer["text"]
 
 
 async def test_unarchive_finds_an_order_orderbot_never_saw_in_shopify(world: World):
-    answer = await slash(world, "unarchive #1014")  # archived long ago: no webhook, not in the open-orders scan
+    answer = await world.command("unarchive #1014")  # archived long ago: no webhook, not in the open-orders scan
     assert "unarchived #1014" in answer["text"]
     assert mutations(world, "OrderOpen") == [{"input": {"id": order_gid_of(world.sandbox, 1014)}}]
 
 
 async def test_log_by_order_and_by_person_newest_first(known: World):
-    await slash(known, "snooze #1002 1d")
-    await slash(known, "archive #1001")
-    await slash(known, "archive #1006", user=STAFF)
-    by_order = shown(await slash(known, "log #1001"))
+    await known.command("snooze #1002 1d")
+    await known.command("archive #1001")
+    await known.command("archive #1006", user=STAFF)
+    by_order = shown(await known.command("log #1001"))
     assert "archive" in by_order and "#1002" not in by_order
-    mine = shown(await slash(known, f"log <@{ADMIN}|admin>"))
+    mine = shown(await known.command(f"log <@{ADMIN}|admin>"))
     assert mine.index("#1001") < mine.index("#1002")  # newest first
     assert "#1006" not in mine
 
 
 async def test_settings_show_and_change_reclassifies(known: World):
-    answer = await slash(known, "settings")
+    answer = await known.command("settings")
     assert "threshold.awaiting_tracking" in shown(answer)
-    refused = await slash(known, "settings set threshold.unfulfilled_overdue 1h", user=STAFF)
+    refused = await known.command("settings set threshold.unfulfilled_overdue 1h", user=STAFF)
     assert "only orderbot admins" in refused["text"]
-    bad = await slash(known, "settings set threshold.unfulfilled_overdue soon")
+    bad = await known.command("settings set threshold.unfulfilled_overdue soon")
     assert "not saved" in bad["text"]
     assert known.rows(
         "SELECT count(*) FROM verdicts WHERE order_id = ? AND stuck = 1", (order_gid_of(known.sandbox, 1012),)
     ) == [(0,)]
-    changed = await slash(known, "settings set threshold.unfulfilled_overdue 1h")
+    changed = await known.command("settings set threshold.unfulfilled_overdue 1h")
     assert "set `threshold.unfulfilled_overdue` to `1h` (was `48h`)" in changed["text"]
     gid = order_gid_of(known.sandbox, 1012)  # 3 h old: stuck once the threshold is 1 h
     assert known.rows("SELECT stuck FROM verdicts WHERE order_id = ?", (gid,)) == [(1,)]
@@ -197,13 +183,13 @@ async def test_settings_show_and_change_reclassifies(known: World):
 
 
 async def test_scan_says_what_it_found(world: World):
-    answer = await slash(world, "scan")
+    answer = await world.command("scan")
     assert "Checked" in answer["text"] and "stuck" in answer["text"]
     assert "No webhook had told orderbot about" in answer["text"]
 
 
 async def test_share_answers_in_the_channel(known: World):
-    answer = await slash(known, "show #1001 --share")
+    answer = await known.command("show #1001 --share")
     assert answer["response_type"] == "in_channel"
 
 
@@ -211,7 +197,7 @@ async def test_more_button_shows_the_next_page(known: World):
     for order in generate_orders(120, datetime.now(UTC)):  # more stuck orders than one page holds
         known.sandbox.add_order(order)
     await known.service.reconcile()
-    first = await slash(known, "stuck")
+    first = await known.command("stuck")
     more = next(e for b in first["blocks"] if b["type"] == "actions" for e in b["elements"])
     before = len(known.slack.responses)
     body = block_actions_body(
@@ -230,10 +216,10 @@ async def test_more_button_shows_the_next_page(known: World):
 
 
 async def test_digest_previews_to_the_person_and_posts_to_the_channel(known: World):
-    preview = await slash(known, "digest")
+    preview = await known.command("digest")
     assert preview["response_type"] == "ephemeral" and "stuck" in shown(preview).lower()
     assert not [m for m in known.slack.messages(CHANNEL) if m["blocks"][0]["type"] == "header"]
-    posted = await slash(known, "digest post")
+    posted = await known.command("digest post")
     assert posted["text"] == f"Posted today's digest in <#{CHANNEL}>."
     (digest,) = [m for m in known.slack.messages(CHANNEL) if m["blocks"][0]["type"] == "header"]
     assert "show_stuck" in dump(digest)
@@ -241,7 +227,7 @@ async def test_digest_previews_to_the_person_and_posts_to_the_channel(known: Wor
 
 async def test_a_digest_post_slack_refuses_is_told_in_words(world: World):
     world.slack.fail_next("chat.postMessage", "channel_not_found")  # no alerts queued (no orders yet) to take it
-    answer = await slash(world, "digest post")
+    answer = await world.command("digest post")
     assert answer["text"] == "Slack refused the digest (channel_not_found); try again."
 
 
@@ -271,14 +257,14 @@ async def test_the_digests_buttons_show_the_stuck_list_and_preview_the_suggestio
 
 
 async def test_a_bulk_command_answers_with_its_preview_and_changes_nothing(known: World):
-    answer = await slash(known, "archive #1001-#1003")
+    answer = await known.command("archive #1001-#1003")
     assert "3 orders" in shown(answer) and "bulk_confirm" in shown(answer)
     assert not mutations(known, "OrderClose")
 
 
 async def test_injection_looking_text_gets_a_usage_line_and_nothing_runs(known: World):
     orders = known.rows("SELECT count(*) FROM orders")
-    answer = await slash(known, "archive '; DROP TABLE orders; -- <script>")
+    answer = await known.command("archive '; DROP TABLE orders; -- <script>")
     assert "Usage:" in answer["text"] and "<script>" not in answer["text"]
     assert known.rows("SELECT count(*) FROM orders") == orders
     assert known.rows("SELECT count(*) FROM audit") == [(0,)]
@@ -286,9 +272,9 @@ async def test_injection_looking_text_gets_a_usage_line_and_nothing_runs(known: 
 
 async def test_the_digest_time_is_a_setting_admins_can_change(world: World):
     digests = world.app[SLACK].digests
-    assert "`digest_time` = `09:00`" in shown(await slash(world, "settings"))
-    assert "not a time of day" in (await slash(world, "settings set digest_time 25:00"))["text"]
-    changed = await slash(world, "settings set digest_time 7:15")
+    assert "`digest_time` = `09:00`" in shown(await world.command("settings"))
+    assert "not a time of day" in (await world.command("settings set digest_time 25:00"))["text"]
+    changed = await world.command("settings set digest_time 7:15")
     assert changed["text"].startswith(f"<@{ADMIN}> set `digest_time` to `07:15` (was `09:00`). The next digest comes")
     assert f"{digests.digest_time:%H:%M}" == "07:15"
     assert world.rows("SELECT value, updated_by FROM settings WHERE key = 'digest_time'") == [("07:15", ADMIN)]
