@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+import urllib.request
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,8 +131,6 @@ def test_the_terminal_shows_alerts_with_their_buttons_forms_and_replies(day: Pla
 
 
 def test_the_digest_is_posted_last(day: PlayedDay):
-    if not day.report.orders_command:
-        pytest.skip("this build has no /orders command yet; the demo skips its /orders steps")
     assert day.report.digest_posted
     messages = day.world.slack.messages(CHANNEL)
     assert (messages[-1].get("metadata") or {}).get("event_type") != ALERT_EVENT
@@ -164,3 +166,29 @@ def test_python_m_bot_demo_needs_no_settings_and_exits_0(tmp_path: Path):
     assert "== Summary" in done.stdout and f"{len(STUCK_IN_SEED)} alerts posted" in done.stdout
     assert "new alert for #1001" in done.stdout and "[ Mark as fulfilled ]" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]  # nothing left behind
+
+
+def test_keep_running_leaves_the_server_up_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "bot", "demo", "--keep-running"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        health_url = None
+        deadline = time.monotonic() + 120
+        while health_url is None and time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            assert line, "the demo ended before saying how to poke it"
+            if line.strip().startswith("curl -s http") and line.strip().endswith("/healthz"):
+                health_url = line.split()[-1]
+        with urllib.request.urlopen(health_url, timeout=10) as response:
+            assert response.status == 200 and json.load(response)["ok"] is True
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=30) == 0
+        assert "Stopping." in demo.stdout.read()
+    finally:
+        demo.kill()
+        demo.wait()

@@ -45,7 +45,6 @@ class DayReport:
     emails: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     still_stuck: int = 0
-    orders_command: bool = False
     digest_posted: bool = False
 
 
@@ -197,7 +196,7 @@ class Day:
     async def ask_what_is_stuck(self) -> None:
         who = STAFF
         self.console.heading(f"7. {self.name(who)} asks what is still stuck: /orders stuck")
-        self.report.orders_command = await self._command("stuck", who)
+        await self._command("stuck", who)
 
     # --- Shopify again ----------------------------------------------------------------------------------------
 
@@ -233,9 +232,7 @@ class Day:
         who = ADMIN
         self.console.heading(f"9. End of the day: {self.name(who)} posts the digest: /orders digest post")
         before = len(self._other_messages())
-        if not await self._command("digest post", who):
-            return
-        self.report.orders_command = True
+        await self._command("digest post", who)
         await wait_until(lambda: len(self._other_messages()) > before, "the digest to be posted in the channel")
         await self.world.settled()
         self.report.digest_posted = True
@@ -255,24 +252,20 @@ class Day:
             self.say(f"{self.name(who)} clicks [ {confirm['confirm']['text']} ].")
         self._expect_ok(await self.world.click(number, action_id, user=who), "the click")
 
-    async def _command(self, text: str, who: str) -> bool:
-        """Type `/orders <text>` and wait for its answer; False when this build has no /orders command."""
+    async def _command(self, text: str, who: str) -> None:
+        """Type `/orders <text>` and wait for its answer."""
         answers, messages = len(self.world.slack.ephemerals(who)), len(self.world.slack.messages(CHANNEL))
         answer = await self.world.command(text, user=who)
-        if answer.status == 404:
-            self.say("(Skipped: this build of orderbot has no /orders command yet.)")
-            return False
         self._expect_ok(answer, f"/orders {text}")
         acked = answer.json() or {}
         if acked.get("text") or acked.get("blocks"):
             self.feed.show_answer(CHANNEL, who, acked)
-            return True
+            return
 
         def answered() -> bool:
             return len(self.world.slack.ephemerals(who)) > answers or len(self.world.slack.messages(CHANNEL)) > messages
 
         await wait_until(answered, f"an answer to /orders {text}")
-        return True
 
     async def _resolved(self, number: int, *, replied: bool = True) -> None:
         """Wait until the order's alert has lost its buttons (and has a thread reply naming who acted)."""
