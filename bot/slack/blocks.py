@@ -175,7 +175,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _safe(text: str, limit: int = _NAME_LIMIT) -> str:
+def safe(text: str, limit: int = _NAME_LIMIT) -> str:
     """Shop or user text for mrkdwn: clipped, then escaped."""
     return escape_mrkdwn(_clip(text, limit))
 
@@ -194,9 +194,9 @@ def _bullets(items: Iterable[str]) -> str:
     return "\n".join(f"• {item}" for item in items)
 
 
-def _person(user: str) -> str:
+def person(user: str) -> str:
     """A Slack user id as a mention; anything else as plain text."""
-    return f"<@{user}>" if _SLACK_USER_ID.match(user) else _safe(user)
+    return f"<@{user}>" if _SLACK_USER_ID.match(user) else safe(user)
 
 
 def slack_date(moment: datetime) -> str:
@@ -245,11 +245,11 @@ def modal_view(
     ).to_dict()
 
 
-def _section(text: str) -> SectionBlock:
+def section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=_clip(text, _SECTION_TEXT_LIMIT)))
 
 
-def _context(lines: Iterable[str]) -> ContextBlock:
+def context(lines: Iterable[str]) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=_clip(line, _SECTION_TEXT_LIMIT)) for line in lines])
 
 
@@ -292,11 +292,11 @@ def _tracking(order: Order) -> list[str]:
 def _customer(order: Order) -> str:
     customer = order.customer
     name = customer and (customer.name or customer.email)
-    return _safe(name) if name else "no customer details"
+    return safe(name) if name else "no customer details"
 
 
 def _order_line(order: Order, shop: str, marker: str) -> str:
-    link = f"<{admin_url(order, shop)}|{_safe(order.name)}>"
+    link = f"<{admin_url(order, shop)}|{safe(order.name)}>"
     total = f"{order.total.amount} {order.total.currency}".strip()
     return f"{marker} *{link}* · {_customer(order)} · {escape_mrkdwn(total)}"
 
@@ -314,13 +314,13 @@ def _facts(order: Order, verdict: Verdict) -> list[str]:
     fos = _open_fulfillment_orders(order) or list(order.fulfillment_orders or ())
     places = _unique(_place(fo) for fo in fos)
     if places:
-        facts.append("*Ships from:* " + ", ".join(_first([_safe(place) for place in places])))
+        facts.append("*Ships from:* " + ", ".join(_first([safe(place) for place in places])))
     numbers = _unique(_tracking(order))
-    tracking = ", ".join(_first([_safe(number) for number in numbers])) if numbers else "no tracking number yet"
+    tracking = ", ".join(_first([safe(number) for number in numbers])) if numbers else "no tracking number yet"
     facts.append(f"*Tracking:* {tracking}")
     holds = _unique(_holds(fos))
     if holds:
-        facts.append("*Holds:* " + ", ".join(_first([_safe(hold, 2 * _NOTE_LIMIT) for hold in holds])))
+        facts.append("*Holds:* " + ", ".join(_first([safe(hold, 2 * _NOTE_LIMIT) for hold in holds])))
     return facts
 
 
@@ -371,41 +371,41 @@ def _stuck_alert(order: Order, verdict: Verdict, shop: str, now: datetime) -> di
     critical = " (critical)" if verdict.severity == "critical" else ""
     headline = _order_line(order, shop, _SEVERITY_MARKERS.get(verdict.severity, ":warning:"))
     blocks: list[Block] = [
-        _section(f"{headline}\n*{title}* for {lasted}{critical}, since {slack_date(verdict.since)}"),
-        _section(escape_mrkdwn(verdict.explanation)),
-        _section("*Next steps*\n" + _bullets(escape_mrkdwn(step) for step in verdict.next_steps)),
-        _context(_facts(order, verdict)),
+        section(f"{headline}\n*{title}* for {lasted}{critical}, since {slack_date(verdict.since)}"),
+        section(escape_mrkdwn(verdict.explanation)),
+        section("*Next steps*\n" + _bullets(escape_mrkdwn(step) for step in verdict.next_steps)),
+        context(_facts(order, verdict)),
     ]
     if verdict.actions:
         blocks.append(ActionsBlock(elements=[_action_element(action, order) for action in verdict.actions]))
-    return message_payload(f"{_safe(order.name)} is stuck: {title} ({lasted})", blocks)
+    return message_payload(f"{safe(order.name)} is stuck: {title} ({lasted})", blocks)
 
 
 def _resolved_alert(order: Order, shop: str, resolution: str, *, deleted: bool = False) -> dict:
     line = _order_line(order, shop, ":white_check_mark:")
     status = "" if deleted else f"\n{_final_status(order)}"  # a deleted order has no status left to give
-    blocks = [_section(f"{line}\n*Resolved:* {resolution}{status}")]
-    return message_payload(f"{_safe(order.name)} resolved: {resolution}", blocks)
+    blocks = [section(f"{line}\n*Resolved:* {resolution}{status}")]
+    return message_payload(f"{safe(order.name)} resolved: {resolution}", blocks)
 
 
 def _snoozed_alert(order: Order, shop: str, until: datetime, snoozed_by: str | None) -> dict:
-    by = f" by {_person(snoozed_by)}" if snoozed_by else ""
+    by = f" by {person(snoozed_by)}" if snoozed_by else ""
     line = _order_line(order, shop, ":zzz:")
     text = f"{line}\nSnoozed until {slack_date(until)}{by}. orderbot will look at it again then."
-    fallback = f"{_safe(order.name)} is snoozed until {until.astimezone(UTC):%d %b %H:%M} UTC"
-    return message_payload(fallback, [_section(text)])
+    fallback = f"{safe(order.name)} is snoozed until {until.astimezone(UTC):%d %b %H:%M} UTC"
+    return message_payload(fallback, [section(text)])
 
 
 def _quiet_alert(order: Order, verdict: Verdict, shop: str) -> dict:
     line = _order_line(order, shop, _QUIET_MARKERS.get(verdict.status, ":information_source:"))
-    blocks = [_section(f"{line}\n{escape_mrkdwn(verdict.explanation)}")]
-    return message_payload(f"{_safe(order.name)}: {escape_mrkdwn(verdict.explanation)}", blocks)
+    blocks = [section(f"{line}\n{escape_mrkdwn(verdict.explanation)}")]
+    return message_payload(f"{safe(order.name)}: {escape_mrkdwn(verdict.explanation)}", blocks)
 
 
 # --- the alert's buttons --------------------------------------------------------------------------------------------
 
 
-def _confirm(title: str, text: str, confirm: str, deny: str, style: str | None = None) -> ConfirmObject:
+def confirm(title: str, text: str, confirm: str, deny: str, style: str | None = None) -> ConfirmObject:
     return ConfirmObject(
         title=PlainTextObject(text=_clip(title, _CONFIRM_TITLE_LIMIT)),
         text=PlainTextObject(text=_clip(text, _CONFIRM_TEXT_LIMIT)),
@@ -419,7 +419,7 @@ def _confirm_cancel_request(order: Order) -> ConfirmObject:
     fos = [fo for fo in _open_fulfillment_orders(order) if "REQUEST_CANCELLATION" in fo.supported_actions]
     names = _unique(_clip(fo.service or fo.location, _NAME_LIMIT) for fo in fos if fo.service or fo.location)
     who = ", ".join(_first(names)) or "the fulfillment service"
-    return _confirm(
+    return confirm(
         f"Cancel the fulfillment request for {order.name}?",
         f"orderbot will ask {who} to cancel the request. {who} may still ship the order if it has already started, "
         "so check with them before you ship it yourself.",
@@ -432,7 +432,7 @@ def _confirm_release_hold(order: Order) -> ConfirmObject:
     fos = [fo for fo in _open_fulfillment_orders(order) if "RELEASE_HOLD" in fo.supported_actions]
     holds = _unique(_holds(fos))
     released = "; ".join(_first(holds)) if holds else "every hold on it"
-    return _confirm(
+    return confirm(
         f"Release the hold on {order.name}?",
         f"This releases: {released}. The order can then be shipped.",
         "Release hold",
@@ -441,7 +441,7 @@ def _confirm_release_hold(order: Order) -> ConfirmObject:
 
 
 def _confirm_archive(order: Order) -> ConfirmObject:
-    return _confirm(
+    return confirm(
         f"Archive {order.name}?",
         f"Archiving hides {order.name} from open orders in Shopify. It does not change its fulfillment status: nothing "
         "is shipped, refunded or cancelled. You can unarchive it later.",
@@ -451,7 +451,7 @@ def _confirm_archive(order: Order) -> ConfirmObject:
 
 
 def _confirm_cancel_order(order: Order) -> ConfirmObject:
-    return _confirm(
+    return confirm(
         f"Cancel {order.name}?",
         "Next you choose the reason, the refund and the restock. Once you submit, the cancellation cannot be undone.",
         "Continue",
@@ -523,10 +523,10 @@ def _checkbox(action_id: str, label: str, option_text: str, *, checked: bool) ->
 
 def _to_ship(fo: FulfillmentOrder) -> SectionBlock:
     lines = [
-        f"{_safe(line.title or line.sku or 'Untitled item')} × {line.remaining}" for line in fo.lines if line.remaining
+        f"{safe(line.title or line.sku or 'Untitled item')} × {line.remaining}" for line in fo.lines if line.remaining
     ]
     items = _first(lines, _LINES_PER_FULFILLMENT_ORDER) if lines else ["Every item still to ship"]
-    return _section(f"*From {_safe(_place(fo))}*\n{_bullets(items)}")
+    return section(f"*From {safe(_place(fo))}*\n{_bullets(items)}")
 
 
 def fulfill_modal(order: Order, *, private_metadata: str) -> dict:
@@ -542,10 +542,10 @@ def fulfill_modal(order: Order, *, private_metadata: str) -> dict:
         what = "It has shipped without a tracking number. Enter it here and orderbot adds it to the shipment."
     else:
         what = "Nothing on this order can be fulfilled right now."
-    intro = f"*{_safe(order.name)}* · {_customer(order)}\n{what}"
+    intro = f"*{safe(order.name)}* · {_customer(order)}\n{what}"
     carriers = [Option(value=name, text=name) for name in TRACKING_COMPANIES]
     blocks = [
-        _section(intro),
+        section(intro),
         *(_to_ship(fo) for fo in fos),
         _input(
             TRACKING_NUMBER,
@@ -583,9 +583,9 @@ def fulfill_modal(order: Order, *, private_metadata: str) -> dict:
 def notify_modal(order: Order, *, to_email: str, subject: str, body: str, private_metadata: str) -> dict:
     """Email the customer: the recipient, then the subject and message, both editable."""
     name = order.customer.name if order.customer and order.customer.name else None
-    recipient = f"{_safe(name)} &lt;{_safe(to_email)}&gt;" if name else _safe(to_email)
+    recipient = f"{safe(name)} &lt;{safe(to_email)}&gt;" if name else safe(to_email)
     blocks = [
-        _section(f"*To:* {recipient}\n*About:* {_safe(order.name)}"),
+        section(f"*To:* {recipient}\n*About:* {safe(order.name)}"),
         _input(
             SUBJECT,
             "Subject",
@@ -605,7 +605,7 @@ def notify_modal(order: Order, *, to_email: str, subject: str, body: str, privat
             ),
             optional=False,
         ),
-        _context(["orderbot sends this from the shop's email address and tags the order, so the team can see it."]),
+        context(["orderbot sends this from the shop's email address and tags the order, so the team can see it."]),
     ]
     return modal_view(
         callback_id=NOTIFY_MODAL,
@@ -621,11 +621,11 @@ def cancel_order_modal(order: Order, *, private_metadata: str) -> dict:
     """Cancel the order: a warning, then reason, restock, refund, customer email and a staff note."""
     reasons = [Option(value=value, text=label) for value, label in CANCEL_REASONS.items()]
     warning = (
-        f":warning: Cancelling *{_safe(order.name)}* ({_customer(order)}) cannot be undone. Shopify cancels it in the "
+        f":warning: Cancelling *{safe(order.name)}* ({_customer(order)}) cannot be undone. Shopify cancels it in the "
         "background, so it can take a minute; this order's alert updates when it is done."
     )
     blocks = [
-        _section(warning),
+        section(warning),
         _input(
             REASON,
             "Why cancel?",
@@ -700,22 +700,22 @@ def _words(action: str) -> _Words:
 
 
 def _order_words(order_name: str | None) -> str:
-    return _safe(order_name) if order_name else "this order"
+    return safe(order_name) if order_name else "this order"
 
 
 def action_reply(action: str, actor_id: str, detail: str | None, *, order_name: str | None = None) -> str:
     """The thread reply after an action, naming who did it, e.g.
     "<@U0ADMIN> marked #1001 as fulfilled (UPS 1Z999, customer notified)." `detail` is plain text (escaped here)."""
     words = _words(action)
-    said = f" ({_safe(detail, _SECTION_TEXT_LIMIT // 2)})" if detail else ""
-    return f"{_person(actor_id)} {words.done.format(order=_order_words(order_name))}{said}.{words.after}"
+    said = f" ({safe(detail, _SECTION_TEXT_LIMIT // 2)})" if detail else ""
+    return f"{person(actor_id)} {words.done.format(order=_order_words(order_name))}{said}.{words.after}"
 
 
 def action_failed_reply(action: str, actor_id: str, error: str, *, order_name: str | None = None) -> str:
     """The thread reply when an action failed; `error` (Shopify's or the mail server's message) is plain text."""
     attempt = _words(action).attempt.format(order=_order_words(order_name))
-    reason = _safe(error, _SECTION_TEXT_LIMIT // 2).rstrip(".")
-    return f"{_person(actor_id)} tried to {attempt}, but it did not work: {reason}."
+    reason = safe(error, _SECTION_TEXT_LIMIT // 2).rstrip(".")
+    return f"{person(actor_id)} tried to {attempt}, but it did not work: {reason}."
 
 
 def refusal(action: str, why: str) -> str:

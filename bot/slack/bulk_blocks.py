@@ -17,7 +17,7 @@ from bot.domain.bulk import Group
 from bot.domain.durations import format_duration
 from bot.domain.orders import Order
 from bot.domain.rules import REASON_TITLES
-from bot.slack.blocks import _confirm, _context, _safe, _section, admin_url, message_payload
+from bot.slack.blocks import admin_url, confirm, context, message_payload, safe, section
 
 BULK_CONFIRM = "bulk_confirm"
 BULK_CANCEL = "bulk_cancel"
@@ -91,7 +91,7 @@ def _plural(count: int, noun: str = "order") -> str:
 
 
 def _names(names: Sequence[str], limit: int = GROUP_NAMES) -> str:
-    shown = ", ".join(_safe(name) for name in names[:limit])
+    shown = ", ".join(safe(name) for name in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
@@ -117,24 +117,24 @@ def preview_message(
     orderbot does not know, the orders it would refuse (`refused`, e.g. bulk fulfil without tracking) and Confirm and
     Cancel for an admin (`run_id`: the stored run; None when nothing would run)."""
     said = words(action, inputs)
-    heading = f"*/orders {_safe(command, 200)}*"
+    heading = f"*/orders {safe(command, 200)}*"
     blocks: list[Block] = []
     if total == 0:
-        blocks.append(_section(f"{heading}\nNo orders match, so nothing would change."))
+        blocks.append(section(f"{heading}\nNo orders match, so nothing would change."))
     else:
         first = [_preview_line(order, verdict, shop, now) for order, verdict in orders[:PREVIEW_ORDERS]]
         more = f"\n…and {total - len(first)} more." if total > len(first) else ""
         blocks.append(
-            _section(f"{heading}\n{said.running} *{_plural(total)}*, oldest first:\n" + "\n".join(first) + more)
+            section(f"{heading}\n{said.running} *{_plural(total)}*, oldest first:\n" + "\n".join(first) + more)
         )
-        blocks.append(_section(f"*What happens:* {said.what}"))
+        blocks.append(section(f"*What happens:* {said.what}"))
     notes = []
     if missing:
         notes.append(f"orderbot does not know {_names(missing)}: check the numbers, or run `/orders scan` first.")
     for group in refused:
-        notes.append(f"{_plural(len(group.names))} will be skipped, {_safe(group.reason, 200)}: {_names(group.names)}.")
+        notes.append(f"{_plural(len(group.names))} will be skipped, {safe(group.reason, 200)}: {_names(group.names)}.")
     if notes:
-        blocks.append(_context(notes))
+        blocks.append(context(notes))
     if run_id is not None and may_confirm:
         confirm_text = f"{said.running} {_plural(total)} cannot be stopped half-way except with Stop. Go ahead?"
         blocks.append(
@@ -145,21 +145,21 @@ def preview_message(
                         text=PlainTextObject(text=f"{said.verb} {_plural(total)}"),
                         value=str(run_id),
                         style="primary",
-                        confirm=_confirm(f"{said.running} {_plural(total)}?", confirm_text, "Go ahead", "Not now"),
+                        confirm=confirm(f"{said.running} {_plural(total)}?", confirm_text, "Go ahead", "Not now"),
                     ),
                     ButtonElement(action_id=BULK_CANCEL, text=PlainTextObject(text="Cancel"), value=str(run_id)),
                 ]
             )
         )
-        blocks.append(_context([f"Progress and the summary will be in <#{channel}>."]))
+        blocks.append(context([f"Progress and the summary will be in <#{channel}>."]))
     elif run_id is not None:
-        blocks.append(_context(["Only orderbot admins can run an action on many orders. Ask an admin to run it."]))
+        blocks.append(context(["Only orderbot admins can run an action on many orders. Ask an admin to run it."]))
     text = f"{said.running} {_plural(total)}: preview" if total else "No orders match"
     return message_payload(text, blocks)
 
 
 def _preview_line(order: Order, verdict: Mapping[str, Any] | None, shop: str, now: datetime) -> str:
-    link = f"<{admin_url(order, shop)}|{_safe(order.name)}>"
+    link = f"<{admin_url(order, shop)}|{safe(order.name)}>"
     if verdict is not None and verdict.get("stuck") and verdict.get("since"):
         title = REASON_TITLES.get(verdict.get("reason") or "", "stuck")
         lasted = format_duration(now - datetime.fromisoformat(verdict["since"]))
@@ -170,7 +170,7 @@ def _preview_line(order: Order, verdict: Mapping[str, Any] | None, shop: str, no
 
 def preview_closed(text: str) -> dict:
     """What replaces the preview after Confirm or Cancel."""
-    return message_payload(text, [_section(text)])
+    return message_payload(text, [section(text)])
 
 
 # --- progress and summary -----------------------------------------------------------------------------------------
@@ -194,8 +194,8 @@ def progress_message(
     started = f"Started by <@{confirmed_by}>."
     if stopping:
         blocks: list[Block] = [
-            _section(f"{line}\n:octagonal_sign: Stopping after the orders in progress…"),
-            _context([started]),
+            section(f"{line}\n:octagonal_sign: Stopping after the orders in progress…"),
+            context([started]),
         ]
         return message_payload(line, blocks)
     stop = ButtonElement(
@@ -203,11 +203,11 @@ def progress_message(
         text=PlainTextObject(text="Stop"),
         value=str(run_id),
         style="danger",
-        confirm=_confirm(
+        confirm=confirm(
             "Stop this run?", "Orders already done stay done; the rest are left as they are.", "Stop", "Keep going"
         ),
     )
-    blocks = [_section(f":hourglass_flowing_sand: {line}"), _context([started]), ActionsBlock(elements=[stop])]
+    blocks = [section(f":hourglass_flowing_sand: {line}"), context([started]), ActionsBlock(elements=[stop])]
     return message_payload(line, blocks)
 
 
@@ -227,22 +227,22 @@ def summary_message(
     said = words(action, inputs)
     done, not_run = counts.get("done", 0), counts.get("pending", 0)
     if stopped_by:
-        head = f":octagonal_sign: <@{stopped_by}> stopped `/orders {_safe(command, 200)}`"
+        head = f":octagonal_sign: <@{stopped_by}> stopped `/orders {safe(command, 200)}`"
     else:
-        head = f":white_check_mark: Finished `/orders {_safe(command, 200)}`"
+        head = f":white_check_mark: Finished `/orders {safe(command, 200)}`"
     lines = [f"{head}: {_plural(done)} {said.done} of {total}."]
-    blocks: list[Block] = [_section("\n".join(lines))]
+    blocks: list[Block] = [section("\n".join(lines))]
     if skipped:
-        blocks.append(_section(_groups(f"Skipped {counts.get('skipped', 0)}", skipped)))
+        blocks.append(section(_groups(f"Skipped {counts.get('skipped', 0)}", skipped)))
     if failed:
-        blocks.append(_section(_groups(f"Failed {counts.get('failed', 0)}", failed)))
+        blocks.append(section(_groups(f"Failed {counts.get('failed', 0)}", failed)))
     after = []
     if not_run:
         after.append(f"{_plural(not_run)} not started because of the stop; nothing changed on them.")
     if failed:
         after.append("Fix what Shopify said and run the command again: orders already done are skipped.")
     after.append(f"Confirmed by <@{confirmed_by}>. Each order's change is in `/orders log`.")
-    blocks.append(_context(after))
+    blocks.append(context(after))
     text = f"{said.running} {_plural(total)}: {done} done, {counts.get('skipped', 0)} skipped, " + (
         f"{counts.get('failed', 0)} failed" + (f", {not_run} not started" if not_run else "")
     )
@@ -250,7 +250,7 @@ def summary_message(
 
 
 def _groups(title: str, groups: Sequence[Group]) -> str:
-    lines = [f"• {_safe(g.reason, 300)} ({len(g.names)}): {_names(g.names)}" for g in groups[:GROUPS_SHOWN]]
+    lines = [f"• {safe(g.reason, 300)} ({len(g.names)}): {_names(g.names)}" for g in groups[:GROUPS_SHOWN]]
     if len(groups) > GROUPS_SHOWN:
         lines.append(f"• and {len(groups) - GROUPS_SHOWN} other reasons")
     return f"*{title}*\n" + "\n".join(lines)

@@ -17,13 +17,13 @@ from bot.domain.durations import format_duration
 from bot.domain.orders import Order
 from bot.domain.rules import REASON_TITLES, Verdict
 from bot.slack.blocks import (
-    _context,
-    _safe,
-    _section,
     admin_url,
     alert_message,
+    context,
     escape_mrkdwn,
     message_payload,
+    safe,
+    section,
     slack_date,
 )
 
@@ -47,7 +47,7 @@ _ACTION_NAMES = {
 
 def text_message(text: str) -> dict:
     """A one-line answer."""
-    return message_payload(text, [_section(text)])
+    return message_payload(text, [section(text)])
 
 
 def help_message(usage: Mapping[str, str], examples: Mapping[str, str], aliases: Mapping[str, str]) -> dict:
@@ -59,7 +59,7 @@ def help_message(usage: Mapping[str, str], examples: Mapping[str, str], aliases:
         "Add `--share` to show the answer to the channel. Actions on several orders show a preview first.",
         "Also: " + ", ".join(f"`{alias}` = `{name}`" for alias, name in aliases.items()),
     ]
-    return message_payload("What /orders can do", [_section(text), _context(notes)])
+    return message_payload("What /orders can do", [section(text), context(notes)])
 
 
 def stuck_page(
@@ -78,12 +78,12 @@ def stuck_page(
     last = first + len(rows) - 1
     lines = [_stuck_line(order, verdict, shop, now) for order, verdict in rows]
     heading = f"*{total} stuck order{'s' if total != 1 else ''}*, oldest first"
-    blocks: list[Block] = [_section(heading + "\n" + "\n".join(lines))]
+    blocks: list[Block] = [section(heading + "\n" + "\n".join(lines))]
     hint = (
-        f"Showing {first}–{last} of {total}. `/orders show {_safe(rows[0][0].name)}` gives an order's buttons; "
+        f"Showing {first}–{last} of {total}. `/orders show {safe(rows[0][0].name)}` gives an order's buttons; "
         "an action in front of a filter acts on them all after a preview, e.g. `/orders snooze stuck:on_hold 1d`."
     )
-    blocks.append(_context([hint]))
+    blocks.append(context([hint]))
     if last < total:
         value = json.dumps({"text": command_text, "page": page + 1})
         more = ButtonElement(action_id=STUCK_MORE, text=PlainTextObject(text="More"), value=value)
@@ -92,13 +92,13 @@ def stuck_page(
 
 
 def _stuck_line(order: Order, verdict: Mapping[str, Any] | None, shop: str, now: datetime) -> str:
-    link = f"<{admin_url(order, shop)}|{_safe(order.name)}>"
+    link = f"<{admin_url(order, shop)}|{safe(order.name)}>"
     if verdict is None or not verdict.get("reason"):
         return f"• *{link}* · not classified yet"
     since = datetime.fromisoformat(verdict["since"])
     critical = " :rotating_light:" if verdict.get("severity") == "critical" else ""
     customer = order.customer and (order.customer.name or order.customer.email)
-    who = f" · {_safe(customer)}" if customer else ""
+    who = f" · {safe(customer)}" if customer else ""
     title = REASON_TITLES.get(verdict["reason"], verdict["reason"])
     return f"• *{link}* · {title} for {format_duration(now - since)}{critical}{who}"
 
@@ -117,11 +117,11 @@ def order_card(
     blocks: list[dict] = list(alert["blocks"])
     fos = [_fulfillment_order_line(fo) for fo in order.fulfillment_orders or ()]
     if fos:
-        blocks.append(_section("*Fulfillment orders*\n" + "\n".join(fos[:10])).to_dict())
+        blocks.append(section("*Fulfillment orders*\n" + "\n".join(fos[:10])).to_dict())
     if not verdict.stuck:
-        blocks.append(_context([f"*Verdict:* {escape_mrkdwn(verdict.explanation)}"]).to_dict())
+        blocks.append(context([f"*Verdict:* {escape_mrkdwn(verdict.explanation)}"]).to_dict())
     history = [_log_line(row, with_order=False) for row in actions[:CARD_ACTIONS]]
-    blocks.append(_context(["*Last actions:* " + ("; ".join(history) if history else "none yet")]).to_dict())
+    blocks.append(context(["*Last actions:* " + ("; ".join(history) if history else "none yet")]).to_dict())
     return {"text": alert["text"], "blocks": blocks}
 
 
@@ -132,7 +132,7 @@ def _fulfillment_order_line(fo) -> str:
     if fo.holds:
         parts.append("on hold: " + ", ".join(h.reason.replace("_", " ").lower() for h in fo.holds))
     place = fo.service or fo.location or "unknown location"
-    return f"• {_safe(place)}: {escape_mrkdwn(', '.join(parts))}"
+    return f"• {safe(place)}: {escape_mrkdwn(', '.join(parts))}"
 
 
 def log_message(rows: Sequence[Mapping[str, Any]], *, about: str) -> dict:
@@ -142,16 +142,16 @@ def log_message(rows: Sequence[Mapping[str, Any]], *, about: str) -> dict:
     lines = [_log_line(row, with_order=True) for row in rows]
     more = " (the latest 20)" if len(rows) >= LOG_LIMIT else ""
     return message_payload(
-        f"What was done about {about}", [_section(f"*What was done about {about}*{more}\n" + "\n".join(lines))]
+        f"What was done about {about}", [section(f"*What was done about {about}*{more}\n" + "\n".join(lines))]
     )
 
 
 def _log_line(row: Mapping[str, Any], *, with_order: bool) -> str:
     at = slack_date(datetime.fromisoformat(row["at"]))
     action = _ACTION_NAMES.get(row["action"], row["action"].replace("_", " "))
-    order = f" {_safe(row['order_name'] or row['order_id'] or '')}" if with_order and row.get("order_id") else ""
+    order = f" {safe(row['order_name'] or row['order_id'] or '')}" if with_order and row.get("order_id") else ""
     outcome = _OUTCOME_WORDS.get(row["outcome"], row["outcome"])
-    error = f" ({_safe(row['error'], 120)})" if row.get("error") and row["outcome"] != "done" else ""
+    error = f" ({safe(row['error'], 120)})" if row.get("error") and row["outcome"] != "done" else ""
     return f"{at} <@{row['actor']}> {escape_mrkdwn(action)}{order}: {outcome}{error}"
 
 
@@ -168,7 +168,7 @@ def settings_message(values: Mapping[str, str], *, may_change: bool) -> dict:
         if may_change
         else "Only orderbot admins can change these."
     )
-    return message_payload("orderbot settings", [_section("*orderbot settings*\n" + "\n".join(lines)), _context([how])])
+    return message_payload("orderbot settings", [section("*orderbot settings*\n" + "\n".join(lines)), context([how])])
 
 
 def scan_message(seen: int, stuck: Sequence[str], newly_stuck: Sequence[str], missed: Sequence[str]) -> dict:
@@ -184,5 +184,5 @@ def scan_message(seen: int, stuck: Sequence[str], newly_stuck: Sequence[str], mi
 
 
 def _names(names: Sequence[str]) -> str:
-    shown = ", ".join(_safe(n) for n in names[:10])
+    shown = ", ".join(safe(n) for n in names[:10])
     return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")

@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBl
 
 from bot.domain.digest import Digest, action_words, plural, reason_title, signed
 from bot.domain.durations import format_duration
-from bot.slack.blocks import _context, _person, _safe, _section, message_payload
+from bot.slack.blocks import context, message_payload, person, safe, section
 from bot.slack.command_blocks import BULK_SUGGESTION, SHOW_STUCK
 
 SHOW_STUCK_VALUE = "stuck"
@@ -20,11 +20,11 @@ SHOW_STUCK_VALUE = "stuck"
 def digest_message(digest: Digest) -> dict:
     """`{"text", "blocks"}` for chat.postMessage."""
     title = f"Daily digest, {digest.day:%A %d %B}"
-    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=title)), _section(_stuck_text(digest))]
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=title)), section(_stuck_text(digest))]
     if digest.oldest:
-        blocks.append(_section("*Stuck longest*\n" + "\n".join(_oldest_lines(digest))))
-    blocks.append(_section(_team_text(digest)))
-    blocks.append(_context([_webhooks_text(digest)]))
+        blocks.append(section("*Stuck longest*\n" + "\n".join(_oldest_lines(digest))))
+    blocks.append(section(_team_text(digest)))
+    blocks.append(context([_webhooks_text(digest)]))
     buttons = []
     if digest.total_stuck:
         buttons.append(
@@ -64,7 +64,7 @@ def _oldest_lines(digest: Digest) -> list[str]:
     lines = []
     for order in digest.oldest:
         url = digest.url(order)
-        name = _safe(order.name)
+        name = safe(order.name)
         shown = f"<{url}|{name}>" if url else name
         lines.append(f"• *{shown}* · {reason_title(order.reason)} for {format_duration(digest.at - order.since)}")
     return lines
@@ -75,7 +75,7 @@ def _team_text(digest: Digest) -> str:
     lines = ["*The last 24 hours*"]
     if team.done:
         done = ", ".join(f"{action_words(a)} {n:,}" for a, n in team.by_action)
-        people = ", ".join(f"{_person(who)} {n:,}" for who, n in team.by_person)
+        people = ", ".join(f"{person(who)} {n:,}" for who, n in team.by_person)
         lines.append(f"• {plural(team.done, 'action')} done: {done}")
         lines.append(f"• By: {people}")
     else:
