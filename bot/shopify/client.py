@@ -200,9 +200,10 @@ class ShopifyClient:
             if wait > 0:
                 log.debug("waiting %.2fs for Shopify's cost budget before %s", wait, name)
                 await self._sleep(wait)
-            now = self._clock()
-            charged = self._charged.get(name, self._costs.get(name, DEFAULT_COST))
-            self.bucket = replace(self.bucket, available=self.bucket.available_at(now) - charged, at=now)
+            charged = self._charged.get(name)  # unknown until Shopify has charged it once: then nothing is taken
+            if charged:
+                now = self._clock()
+                self.bucket = replace(self.bucket, available=self.bucket.available_at(now) - charged, at=now)
 
     def _note_cost(self, name: str, body: Any) -> None:
         cost = (body.get("extensions") or {}).get("cost") if isinstance(body, dict) else None
@@ -216,10 +217,11 @@ class ShopifyClient:
             restore_rate=float(status.get("restoreRate", self.bucket.restore_rate)),
             at=now,
         )
-        requested = cost.get("requestedQueryCost")
+        requested, actual = cost.get("requestedQueryCost"), cost.get("actualQueryCost")
         if requested is not None:
             self._costs[name] = float(requested)
-            self._charged[name] = float(cost.get("actualQueryCost") or requested)
+        if actual is not None:  # none on a THROTTLED answer: nothing was charged
+            self._charged[name] = float(actual)
 
     def _retry_delay(self, attempt: int) -> float:
         return self._backoff * (2 ** (attempt - 1)) * (0.5 + random.random())

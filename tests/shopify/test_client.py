@@ -92,6 +92,18 @@ async def test_requests_sent_together_share_the_budget_instead_of_all_counting_o
     assert clock.slept, "24 reads cost more than the bucket holds: it waited instead"
 
 
+async def test_a_throttled_answer_does_not_make_later_requests_wait_for_their_full_requested_cost(shop_and_client):
+    """A THROTTLED answer charges nothing: what the client takes off its estimate stays what Shopify really charges."""
+    shop, client, clock = shop_and_client
+    ids = list(shop.orders)
+    shop.fail_next("throttled")
+    await client.fetch_order(ids[0])
+    waited = sum(clock.slept)
+    await asyncio.gather(*(client.fetch_order(order_id) for order_id in ids[1:9]))
+    charged = sum(op.actual_cost or 0 for op in shop.operations[-8:])
+    assert sum(clock.slept) - waited <= 2 * charged / shop.restore_rate + 1  # not 8 × the requested 589 points
+
+
 async def test_a_throttled_answer_is_retried_after_the_computed_wait(shop_and_client):
     shop, client, clock = shop_and_client
     shop.fail_next("throttled")
