@@ -124,6 +124,16 @@ class Actions:
         )
         return outcome
 
+    async def refused_before_form(self, request: ActionRequest) -> bool:
+        """Whether the action's form would only lead to a refusal (not permitted; no email set up, or no address to
+        write to): then the action runs at once instead, to be refused with the reason and audited."""
+        if not await self.permissions.may(request.actor, request.action):
+            return True
+        if request.action != "notify_customer":
+            return False
+        order = await self.store.get_order(request.order_id)
+        return self.mailer is None or order is None or not (order.customer and order.customer.email)
+
     async def _carry_out(self, request: ActionRequest) -> tuple[Outcome, str | None]:
         name = request.order_id
         order: Order | None = None

@@ -170,8 +170,9 @@ class SlashCommands:
         order = await self.one_order(command.selection)
         inputs: dict[str, Any] = dict(command.args)
         request = ActionRequest(command.action, order.id, actor, inputs, channel, None)
-        if command.action in FORM_ACTIONS or (command.action == "fulfill" and "tracking_number" not in inputs):
-            return OpenForm(request)
+        needs_form = command.action in FORM_ACTIONS or (command.action == "fulfill" and "tracking_number" not in inputs)
+        if needs_form and not await self.actions.refused_before_form(request):
+            return OpenForm(request)  # else run at once: refused with the reason, in the command's answer
         outcome = await self.actions.run(request)
         return Answer(views.text_message(outcome.message))
 

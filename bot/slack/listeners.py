@@ -98,17 +98,14 @@ class SlackListeners:
         """The modal an action needs (fulfill, notify_customer, cancel_order) — or, when it could not be used
         (no email set up, no address, not an admin), the action runs at once to be refused with the reason and
         audited."""
-        if request.action == "cancel_order" and not await self.actions.permissions.may(request.actor, request.action):
+        if await self.actions.refused_before_form(request):
             self.spawn(self._run(client, request))
             return
         if request.action != "notify_customer":
             await self._open_modal(client, trigger_id, request, FORMS[request.action])
             return
         order = await self.store.get_order(request.order_id)
-        email = order.customer.email if order and order.customer else None
-        if self.actions.mailer is None or order is None or not email:
-            self.spawn(self._run(client, request))
-            return
+        email = order.customer.email
         verdict = await self.store.verdict_of(order.id)
         notice = customer_notice(order, verdict["reason"] if verdict else None, shop_name=self.actions.shop_name)
 

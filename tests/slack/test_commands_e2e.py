@@ -120,15 +120,21 @@ async def test_notify_opens_the_notice_form(known: World):
     assert "chloe" in dump(view).lower()
 
 
-async def test_cancel_by_staff_is_refused_and_audited(known: World):
-    body = slash_command_body(
-        text="cancel #1001", user_id=STAFF, channel_id=CHANNEL, response_url=known.slack.response_url(CHANNEL, STAFF)
-    )
-    assert (await known.post_slack(body)).status == 200
-    await wait_for(lambda: known.slack.ephemerals(STAFF))
-    assert "only orderbot admins" in known.slack.ephemerals(STAFF)[-1]["text"]
+async def test_cancel_by_staff_is_refused_in_the_commands_answer_and_audited(known: World):
+    answer = await known.command("cancel #1001", user=STAFF)  # no form to fill in first: it would only be refused
+    assert "only orderbot admins" in answer["text"]
+    assert not known.slack.opened_views
     assert [r["outcome"] for r in known.audit(1001)] == ["refused"]
     assert not mutations(known, "OrderCancel")
+
+
+async def test_notify_without_an_email_address_says_so_instead_of_opening_the_form(known: World):
+    known.sandbox.orders[order_gid_of(known.sandbox, 1005)]["customer"]["email"] = None
+    known.sandbox.orders[order_gid_of(known.sandbox, 1005)]["email"] = None
+    await known.service.reconcile()
+    answer = await known.command("notify #1005")
+    assert "has no customer email address" in answer["text"]
+    assert not known.slack.opened_views
 
 
 async def test_unfulfill_cancels_the_latest_fulfillment_for_admins_only(known: World):
