@@ -9,14 +9,14 @@ read however deep it is.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
 
 from bot.domain import selection as chosen
 from bot.domain.commands import Selection
-from bot.domain.orders import Order, order_from_record
+from bot.domain.orders import Order, order_from_record, parse_time
 
 _VERDICT_COLUMNS = (
     "order_id",
@@ -42,11 +42,14 @@ class SelectionQueries:
         self, selection: Selection, now: datetime, *, limit: int | None = None, offset: int = 0
     ) -> list[tuple[Order, dict[str, Any] | None]]:
         """The matching orders with their verdict rows, oldest first; `limit`/`offset` page through them."""
-        found = await self.read(lambda db: _matching(db, selection, now))
         end = None if limit is None else offset + limit
-        return found[offset:end]
+        if _verdicts_decide(selection):
+            return await self.read(lambda db: _page_of_stuck(db, _stuck_ids(db, selection, now)[offset:end]))
+        return (await self.read(lambda db: _matching(db, selection, now)))[offset:end]
 
     async def count_orders(self, selection: Selection, now: datetime) -> int:
+        if _verdicts_decide(selection):
+            return len(await self.read(lambda db: _stuck_ids(db, selection, now)))
         return len(await self.read(lambda db: _matching(db, selection, now)))
 
     async def missing_names(self, selection: Selection) -> list[str]:
@@ -66,6 +69,41 @@ def _matching(db: sqlite_utils.Database, selection: Selection, now: datetime) ->
         verdict = None if row[1] is None else dict(zip(_VERDICT_COLUMNS, row[1:], strict=True))
         rows.append((order_from_record(json.loads(row[0])), verdict))
     return chosen.select(selection, rows, now)
+
+
+def _verdicts_decide(selection: Selection) -> bool:
+    """A stuck list of open orders (`/orders stuck`, `stuck:<reason> older:…`): the verdict rows alone decide and
+    order it, so only the page's orders need their records read."""
+    return selection.stuck and not selection.named and selection.tag is None and not selection.fulfilled
+
+
+def _stuck_ids(db: sqlite_utils.Database, selection: Selection, now: datetime) -> list[str]:
+    """The matching order ids, ordered as `domain.selection.sort_key` orders them (stuck since, created, id)."""
+    where, params = _narrowing(selection, now)
+    sql = "SELECT o.id, o.created_ts, v.since FROM orders o JOIN verdicts v ON v.order_id = o.id WHERE " + " AND ".join(
+        where
+    )
+    keyed = []
+    for order_id, created_ts, since in db.execute(sql, params):
+        created = datetime.fromtimestamp(created_ts, UTC)
+        stuck_since = parse_time(since) or created
+        if selection.older is None or now - stuck_since >= selection.older:
+            keyed.append((stuck_since, created, order_id))
+    keyed.sort()
+    return [order_id for _, _, order_id in keyed]
+
+
+def _page_of_stuck(db: sqlite_utils.Database, ids: list[str]) -> list[tuple[Order, dict | None]]:
+    columns = ", ".join(f"v.{c} AS v_{c}" for c in _VERDICT_COLUMNS)
+    sql = (
+        f"SELECT o.id, o.record, {columns} FROM orders o JOIN verdicts v ON v.order_id = o.id "
+        "WHERE o.id IN (SELECT value FROM json_each(?))"
+    )
+    found = {
+        row[0]: (order_from_record(json.loads(row[1])), dict(zip(_VERDICT_COLUMNS, row[2:], strict=True)))
+        for row in db.execute(sql, [json.dumps(ids)])
+    }
+    return [found[order_id] for order_id in ids if order_id in found]
 
 
 def _narrowing(selection: Selection, now: datetime) -> tuple[list[str], list[Any]]:
