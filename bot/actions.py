@@ -38,6 +38,7 @@ class ActionRequest:
     inputs: dict[str, Any] = field(default_factory=dict)
     channel: str | None = None  # where the person clicked
     message_ts: str | None = None  # the alert they clicked on
+    in_bulk: bool = False  # one order of a bulk run: its alert update and reply wait behind news
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +195,12 @@ class Actions:
                 await self.service.classify_and_save([order], found_by="action")
         else:
             try:
-                await self.service.refresh_order(request.order_id, resolution=reply)
+                await self.service.refresh_order(request.order_id, resolution=reply, in_bulk=request.in_bulk)
             except ShopifyError as exc:  # it is done in Shopify: the next webhook or scan brings the alert up to date
                 log.warning(
                     "%s on %s is done, but re-reading the order failed: %s", request.action, request.order_id, exc
                 )
-        await self.store.enqueue_reply(request.order_id, reply)
+        await self.store.enqueue_reply(request.order_id, reply, in_bulk=request.in_bulk)
         self.service.alerts_queued()
 
     # --- the actions: each checks Shopify's current state, then acts; returns a detail for the thread reply ---

@@ -246,7 +246,9 @@ class BulkRuns:
             verdict = await self.store.verdict_of(order.id)
             notice = customer_notice(order, verdict["reason"] if verdict else None, shop_name=self.actions.shop_name)
             inputs.update(subject=notice.subject, message=notice.body)
-        request = ActionRequest(run["action"], item["order_id"], run["confirmed_by"], inputs, self.channel, None)
+        request = ActionRequest(
+            run["action"], item["order_id"], run["confirmed_by"], inputs, self.channel, None, in_bulk=True
+        )
         outcome = await self.actions.run(request)
         return plan.ITEM_STATUS[outcome.status], outcome.status, outcome.message
 

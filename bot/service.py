@@ -180,16 +180,18 @@ class Service:
             return True
         return any(fo.status not in ("CLOSED", "CANCELLED") for fo in order.fulfillment_orders or ())
 
-    async def refresh_order(self, order_id: str, *, resolution: str | None = None) -> Order | None:
+    async def refresh_order(
+        self, order_id: str, *, resolution: str | None = None, in_bulk: bool = False
+    ) -> Order | None:
         """Re-read one order (with its fulfillment orders: one query) and re-classify it. `resolution`: what a
-        person just did, shown on the alert if that resolved it."""
+        person just did, shown on the alert if that resolved it (`in_bulk`: as part of a bulk run)."""
         if self.shopify is None:
             return None
         order = await self.shopify.fetch_order(order_id)
         if order is None:
             await self.forget(order_id)
             return None
-        return await self.store_and_classify(order, resolution)
+        return await self.store_and_classify(order, resolution, in_bulk=in_bulk)
 
     async def _refresh_order_of_fulfillment_order(self, fulfillment_order_id: str) -> None:
         if self.shopify is None:
@@ -198,11 +200,11 @@ class Service:
         if order is not None:
             await self.store_and_classify(order)
 
-    async def store_and_classify(self, order: Order, resolution: str | None = None) -> Order:
+    async def store_and_classify(self, order: Order, resolution: str | None = None, *, in_bulk: bool = False) -> Order:
         (result,) = await self.store.save_orders([order], from_webhook=True)
         stored = result.current or order
         resolutions = {order.id: resolution} if resolution else None
-        await self.classify_and_save([stored], found_by="webhook", resolutions=resolutions)
+        await self.classify_and_save([stored], found_by="webhook", resolutions=resolutions, in_bulk=in_bulk)
         return stored
 
     async def _on_privacy(self, topic: str, payload: dict[str, Any]) -> None:
@@ -234,7 +236,12 @@ class Service:
         return self._policy
 
     async def classify_and_save(
-        self, orders: list[Order], *, found_by: str, resolutions: dict[str, str] | None = None
+        self,
+        orders: list[Order],
+        *,
+        found_by: str,
+        resolutions: dict[str, str] | None = None,
+        in_bulk: bool = False,
     ) -> list[tuple[Order, Verdict]]:
         """Classify and store; alerts follow. `resolutions`: who resolved which order, when a person acted."""
         now = self.now()
@@ -243,15 +250,15 @@ class Service:
         batch = _BATCH_VERDICTS.get()
         if batch is not None and found_by == "webhook" and not resolutions:
             batch.extend(verdicts)  # saved with the batch's outcomes, in one commit
-        elif await self.store.save_verdicts(verdicts, found_by=found_by, alerts=self._alert_sync(resolutions)):
+        elif await self.store.save_verdicts(verdicts, found_by=found_by, alerts=self._alert_sync(resolutions, in_bulk)):
             self.alerts_queued()
         return verdicts
 
-    def _alert_sync(self, resolutions: dict[str, str] | None = None) -> AlertSync | None:
+    def _alert_sync(self, resolutions: dict[str, str] | None = None, in_bulk: bool = False) -> AlertSync | None:
         if self.alerts is None:
             return None
         channel, render = self.alerts
-        return AlertSync(channel, render, resolutions or {})
+        return AlertSync(channel, render, resolutions or {}, in_bulk)
 
     def forget_policy(self) -> None:
         """Settings or snoozes changed: read them again on the next classification."""

@@ -363,3 +363,29 @@ async def test_healthz_still_answers_during_a_run(known: World):
     async with aiohttp.ClientSession() as http, http.get(f"{known.url}/healthz") as response:
         assert response.status == 200
     await finished(known, run_id)
+
+
+async def test_what_a_bulk_run_did_reaches_slack_after_news_and_clicks(known: World):
+    """A run over hundreds of orders queues an alert update and a thread reply for each: they wait behind new alerts
+    (priority 1) and what a person just clicked (0), ahead only of re-worded old alerts."""
+
+    def posted() -> list[str]:
+        return [n for (n,) in known.rows("SELECT o.name FROM alerts a JOIN orders o ON o.id = a.order_id WHERE a.ts")]
+
+    await wait_for(lambda: len(posted()) >= 4, 20)  # alerts are posted one a second; a reply needs a posted alert
+    *in_bulk, single = sorted(posted())[:4]
+    answer = await known.command("archive " + " ".join(in_bulk))
+    run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
+    await click(known, answer, BULK_CONFIRM)
+    await finished(known, run_id)
+    await known.command(f"archive {single}")  # one order, typed: as a click
+    replies = known.rows(
+        "SELECT o.name, x.priority FROM outbox x JOIN orders o ON o.id = x.order_id WHERE kind = 'reply'"
+    )
+    assert sorted(replies) == sorted([*((name, 2) for name in in_bulk), (single, 0)])
+    news = known.rows(
+        "SELECT DISTINCT priority FROM outbox WHERE kind = 'alert' AND order_id NOT IN"
+        " (SELECT id FROM orders WHERE name IN (?, ?, ?, ?))",
+        (*in_bulk, single),
+    )
+    assert news == [(1,)]

@@ -32,6 +32,7 @@ class AlertSync:
     channel: str
     render: Callable[[Order, Verdict, str | None], dict[str, Any]]  # (order, verdict, resolution) -> message
     resolutions: Mapping[str, str] = field(default_factory=dict)  # order id -> who resolved it (a click in Slack)
+    in_bulk: bool = False  # the resolutions come from a bulk run: after news, so new alerts are not held back
     refresh_after: timedelta = timedelta(hours=6)  # re-word a stuck alert this old, at the lowest priority
 
 
@@ -59,7 +60,7 @@ class AlertTables:
     async def alert(self, order_id: str) -> dict[str, Any] | None:
         return await self.read(lambda db: next(db.query("SELECT * FROM alerts WHERE order_id = ?", [order_id]), None))
 
-    async def enqueue_reply(self, order_id: str, text: str) -> bool:
+    async def enqueue_reply(self, order_id: str, text: str, *, in_bulk: bool = False) -> bool:
         """Queue a reply in the order's alert thread; False when the order has no alert to reply to."""
 
         def queue(db: sqlite_utils.Database) -> bool:
@@ -71,7 +72,7 @@ class AlertTables:
                 {
                     "kind": "reply",
                     "order_id": order_id,
-                    "priority": 0,
+                    "priority": PRIORITY_BULK if in_bulk else PRIORITY_CLICK,
                     "payload": json.dumps({"text": text}),
                     "created_at": now_iso(),
                 },
@@ -242,7 +243,7 @@ def sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]]
             "INSERT INTO outbox (kind, order_id, priority, payload, created_at) VALUES ('alert', ?, ?, ?, ?)"
             " ON CONFLICT(order_id) WHERE kind = 'alert' AND status = 'pending'"
             " DO UPDATE SET payload = excluded.payload, priority = min(priority, excluded.priority)",
-            [order.id, _alert_priority(clicked, fingerprint == (row[3] if row else None)), payload, now],
+            [order.id, _alert_priority(clicked, fingerprint == (row[3] if row else None), sync.in_bulk), payload, now],
         )
         queued += 1
         if step == "update" and stuck_again(row[2], state):
@@ -250,14 +251,26 @@ def sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]]
             insert(
                 db,
                 "outbox",
-                {"kind": "reply", "order_id": order.id, "priority": 1, "payload": json.dumps(reply), "created_at": now},
+                {
+                    "kind": "reply",
+                    "order_id": order.id,
+                    "priority": PRIORITY_NEWS,
+                    "payload": json.dumps(reply),
+                    "created_at": now,
+                },
             )
     return queued
 
 
-def _alert_priority(clicked: str | None, refresh_only: bool) -> int:
-    """What a person just did first, then news, then re-worded old alerts (never delaying either of the others)."""
-    return 0 if clicked else 2 if refresh_only else 1
+PRIORITY_CLICK, PRIORITY_NEWS, PRIORITY_BULK, PRIORITY_REWORD = 0, 1, 2, 3
+
+
+def _alert_priority(clicked: str | None, refresh_only: bool, in_bulk: bool) -> int:
+    """What a person just did first, then news, then what a bulk run did (hundreds of updates must not hold back a
+    new stuck order), then re-worded old alerts (never delaying any of the others)."""
+    if clicked:
+        return PRIORITY_BULK if in_bulk else PRIORITY_CLICK
+    return PRIORITY_REWORD if refresh_only else PRIORITY_NEWS
 
 
 def _back_to_pending(

@@ -21,6 +21,7 @@ from bot.sandbox.slack import SandboxSlack, SlackCall
 from bot.slack.blocks import alert_message
 from bot.slack.outbox import CONFIG_RETRY, OutboxSender
 from bot.store import AlertSync, Store
+from bot.store.alerts import PRIORITY_NEWS, PRIORITY_REWORD
 from tests.conftest import SHOP, wait_for
 
 ORDERS = "C0ORDERS"
@@ -594,7 +595,7 @@ async def test_a_stuck_alert_is_reworded_after_six_hours_after_any_news(store, s
 
     assert await queue(store, old, new) == 2  # the old one is re-worded ("for 3 days" went stale); #1002 is news
     rows = {r["order_id"]: r for r in await outbox(store) if r["status"] == "pending"}
-    assert rows[old.id]["priority"] == 2 and rows[new.id]["priority"] == 1
+    assert rows[old.id]["priority"] == PRIORITY_REWORD and rows[new.id]["priority"] == PRIORITY_NEWS
     clock.advance(1.0)
     await send_everything(sender, clock)
     assert [c.method for c in slack.calls[-2:]] == ["chat.postMessage", "chat.update"]  # the news went first
