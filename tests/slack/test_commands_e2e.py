@@ -291,3 +291,13 @@ async def test_the_digest_time_is_a_setting_admins_can_change(world: World):
         await wait_for(lambda: f"{restarted[SLACK].digests.digest_time:%H:%M}" == "07:15")
     finally:
         await runner.cleanup()
+
+
+async def test_cancel_request_asks_the_service_to_cancel_for_admins_only(known: World):
+    refused = await known.command("cancel-request #1009", user=STAFF)
+    assert "only orderbot admins" in refused["text"]
+    answer = await known.command("cancel-request #1009")
+    assert "asked the fulfillment service to cancel its request for #1009" in answer["text"]
+    (variables,) = mutations(known, "CancellationRequestSubmit")
+    assert variables["message"] == "Cancelled from orderbot"
+    assert [r["outcome"] for r in known.audit(1009)] == ["refused", "done"]
