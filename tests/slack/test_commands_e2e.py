@@ -301,3 +301,19 @@ async def test_cancel_request_asks_the_service_to_cancel_for_admins_only(known: 
     (variables,) = mutations(known, "CancellationRequestSubmit")
     assert variables["message"] == "Cancelled from orderbot"
     assert [r["outcome"] for r in known.audit(1009)] == ["refused", "done"]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("archive " + "#1001 " * 800, "That command is too long"),
+        ("show #１００１", "#1001"),  # full-width digits, as a phone keyboard may type them
+        ("snooze #1001 forever", "Usage:"),
+        ("  ARCHIVE   ", "Usage:"),
+    ],
+)
+async def test_odd_text_gets_an_answer_in_words_and_changes_nothing(known: World, text: str, said: str):
+    answer = await known.command(text)
+    assert said in answer["text"] or said in shown(answer)
+    assert known.rows("SELECT count(*) FROM audit") == [(0,)]
+    assert not mutations(known, "OrderClose")
