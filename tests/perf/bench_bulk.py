@@ -35,8 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+from bench_alerts import CHANNEL, SHOP, SIGNING_SECRET, settings_for  # the same sandbox wiring as the alert benchmark
 
-from bot.config import Settings
 from bot.domain.commands import parse
 from bot.sandbox.seed import generate_orders
 from bot.sandbox.serving import serve
@@ -46,12 +46,7 @@ from bot.sandbox.slack_payloads import block_actions_body, sign_request
 from bot.slack.bulk_blocks import BULK_CONFIRM
 from bot.web import SERVICE, SLACK, create_app
 
-# As in tests/conftest.py (which is not importable from a script).
-WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
-SHOP = "orderbot-demo.myshopify.com"
-SIGNING_SECRET = "e3b0c44298fc1c149afbf4c8996fb924"
-CHANNEL = "C0ORDERS"
-ADMIN = "U0ADMIN"
+ADMIN = "U0ADMIN"  # an admin in bench_alerts.settings_for
 STANDARD_RESTORE_RATE = 100.0  # points a second: shopify.dev/docs/api/usage/limits, GraphQL Admin API, Standard
 STANDARD_BUCKET = 2000.0  # points: 20 seconds of restore
 LIMIT = 1.2
@@ -88,21 +83,6 @@ def archivable_orders(count: int, now: datetime) -> list[dict]:
                 found.append(order)
         seed += 1
     return found
-
-
-def settings_for(shop: SandboxShopify, shop_url: str, slack: SandboxSlack, db_path: Path) -> Settings:
-    return Settings(
-        shopify_shop=SHOP,
-        shopify_access_token=shop.access_token,
-        shopify_client_secret=WEBHOOK_SECRET,
-        shopify_api_url=shop_url,
-        database_path=str(db_path),
-        slack_bot_token=slack.bot_token,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_channel_id=CHANNEL,
-        slack_admins=(ADMIN,),
-        slack_api_url=slack.api_url,
-    )
 
 
 async def until(condition: Callable[[], bool]) -> None:
