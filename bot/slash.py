@@ -68,6 +68,11 @@ class SlashCommands:
     # --- information ----------------------------------------------------------------------------------------
 
     async def _help(self, command: Command, actor: str) -> Answer:
+        topic = command.args.get("topic")
+        if topic in USAGE:
+            return Answer(
+                views.text_message(f"`/orders {USAGE[topic]}` e.g. `/orders {EXAMPLES[topic]}`"), command.share
+            )
         return Answer(views.help_message(USAGE, EXAMPLES, ALIASES), command.share)
 
     async def _stuck(self, command: Command, text: str) -> Answer:

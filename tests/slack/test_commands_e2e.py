@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.domain.commands import USAGE
+from bot.domain.commands import EXAMPLES, USAGE
 from bot.sandbox.seed import generate_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.slack_payloads import block_actions_body, slash_command_body
@@ -51,6 +51,11 @@ async def test_help_lists_every_subcommand(world: World):
     assert answer["response_type"] == "ephemeral"
     for name in USAGE:
         assert f"/orders {USAGE[name]}" in shown(answer), name
+
+
+async def test_help_about_one_command_gives_its_usage_and_example(world: World):
+    answer = await world.command("help archive")
+    assert answer["text"] == f"`/orders {USAGE['archive']}` e.g. `/orders {EXAMPLES['archive']}`"
 
 
 async def test_an_unknown_subcommand_is_answered_in_the_ack_with_a_suggestion(world: World):
