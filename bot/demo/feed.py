@@ -44,6 +44,7 @@ class SlackFeed:
         self.console = console
         self.order_names = dict(order_names)
         self.channels = dict(channels)
+        console.users.update(self.channels)  # channel mentions in answers read as in Slack: #orders
         self._alert_of_ts: dict[str, str] = {}  # message ts → order name
 
     def __call__(self, event: SlackCall | ResponsePost) -> None:

@@ -37,7 +37,8 @@ _EMOJI_CODE = re.compile(r":([a-z0-9_+-]+):")
 
 
 def mrkdwn(text: str, users: Mapping[str, str] | None = None, *, ansi: bool = False) -> str:
-    """Slack mrkdwn as a reader sees it: links, mentions and dates resolved, entities unescaped, emoji drawn."""
+    """Slack mrkdwn as a reader sees it: links, mentions and dates resolved, entities unescaped, emoji drawn.
+    `users`: names by Slack id, of people and of channels (`<#C…>` shows the channel's name, as in Slack)."""
     people = users or {}
 
     def angle(match: re.Match[str]) -> str:
@@ -46,7 +47,7 @@ def mrkdwn(text: str, users: Mapping[str, str] | None = None, *, ansi: bool = Fa
         if target.startswith("@"):
             return "@" + (people.get(target[1:]) or label or target[1:])
         if target.startswith("#"):
-            return "#" + (label or target[1:])
+            return "#" + (label or people.get(target[1:]) or target[1:])
         if target.startswith("!date^"):
             return label or target
         if target.startswith("!subteam^"):

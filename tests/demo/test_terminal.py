@@ -219,3 +219,9 @@ def test_a_card_wraps_long_lines_under_its_title_with_bullets_indented():
     assert lines[1].startswith("│ • word") and lines[2].startswith("│   word")
     assert all(len(line) <= 40 for line in lines)
     assert "│" in lines and lines[-2] == "│ short" and lines[-1] == "└" + "─" * 39
+
+
+def test_channel_mentions_read_as_the_channels_name_when_known():
+    assert mrkdwn("Posted in <#C0ORDERS>.", {"C0ORDERS": "orders"}) == "Posted in #orders."
+    assert mrkdwn("Posted in <#C0ORDERS|ops>.", {"C0ORDERS": "orders"}) == "Posted in #ops."
+    assert mrkdwn("Posted in <#C0OTHER>.", {}) == "Posted in #C0OTHER."
