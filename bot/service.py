@@ -74,6 +74,7 @@ class Service:
         self.alerts_queued = alerts_queued
         self._inbox_signal = asyncio.Event()
         self._policy: tuple[Policy, dict[str, datetime]] | None = None
+        self._scan: asyncio.Task[ScanReport] | None = None
 
     # --- webhooks -------------------------------------------------------------------------------------------
 
@@ -267,7 +268,17 @@ class Service:
     # --- reconciliation -------------------------------------------------------------------------------------
 
     async def reconcile(self, *, dry_run: bool = False) -> ScanReport:
-        """Page through open orders, store them, re-classify, and count stuck orders webhooks never told us about."""
+        """Page through open orders, store them, re-classify, and count stuck orders webhooks never told us about.
+
+        A scan asked for while one runs (the timer and `/orders scan`, or two people) joins it: one pass over
+        Shopify's budget, and the counts of what webhooks missed are not taken twice."""
+        if dry_run:
+            return await self._reconcile(dry_run=True)
+        if self._scan is None or self._scan.done():
+            self._scan = asyncio.create_task(self._reconcile(dry_run=False), name="reconcile")
+        return await self._scan
+
+    async def _reconcile(self, *, dry_run: bool) -> ScanReport:
         if self.shopify is None:
             raise ShopifyError("Reconciliation needs Shopify credentials (SHOPIFY_SHOP and a token).")
         report = ScanReport(started_at=self.now())

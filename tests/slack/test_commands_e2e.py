@@ -3,6 +3,7 @@ the command's response_url), what changed in the sandbox store, and the audit lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -322,3 +323,13 @@ async def test_odd_text_gets_an_answer_in_words_and_changes_nothing(known: World
     assert said in answer["text"] or said in shown(answer)
     assert known.rows("SELECT count(*) FROM audit") == [(0,)]
     assert not mutations(known, "OrderClose")
+
+
+async def test_two_scans_at_once_share_one_pass_over_shopify(world: World):
+    await world.command("scan")
+    one_pass = len([op for op in world.sandbox.operations if op.operation_name == "OrdersPage"])
+    before = len(world.sandbox.operations)
+    first, second = await asyncio.gather(world.command("scan"), world.command("scan", user=STAFF))
+    assert first["text"] == second["text"]
+    pages = [op for op in world.sandbox.operations[before:] if op.operation_name == "OrdersPage"]
+    assert len(pages) == one_pass
