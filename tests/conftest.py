@@ -31,6 +31,7 @@ from bot.sandbox.slack_payloads import (
     view_submission_body,
 )
 from bot.sandbox.smtp import SandboxSMTP
+from bot.shopify.client import ShopifyClient
 from bot.web import SERVICE, create_app
 
 WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
@@ -41,6 +42,20 @@ WEBHOOK_EXAMPLES = Path(__file__).parent / "data" / "webhooks"
 def example_payload(topic: str) -> dict[str, Any]:
     """Shopify's documented example body for a topic (tests/data/webhooks, see SOURCES.md)."""
     return json.loads((WEBHOOK_EXAMPLES / f"{topic.replace('/', '.')}.json").read_text())
+
+
+async def fetch_seeded_orders(now: datetime, shop_domain: str) -> dict:
+    """The seeded shop's orders as the bot reads them (operations.ORDER through the sandbox, lines included), by
+    name; for tests of what is built from them (messages, terminal renderings) at a fixed `now`."""
+    shop = SandboxShopify(seed_orders(now), shop_domain=shop_domain, now=lambda: now)
+    runner, url = await serve(shop.app)
+    client = ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", access_token=shop.access_token)
+    try:
+        orders = [await client.fetch_order(order_id) for order_id in shop.orders]
+    finally:
+        await client.close()
+        await runner.cleanup()
+    return {order.name: order for order in orders}
 
 
 @pytest.fixture

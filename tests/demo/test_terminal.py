@@ -21,32 +21,17 @@ from bot.demo.terminal import (
 )
 from bot.domain.orders import Order
 from bot.domain.rules import Policy, classify
-from bot.sandbox.seed import seed_orders
-from bot.sandbox.serving import serve
-from bot.sandbox.shopify import SandboxShopify
-from bot.shopify.client import ShopifyClient
 from bot.slack import blocks
+from tests.conftest import fetch_seeded_orders
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 SHOP = "juniper-oak.myshopify.com"
 USERS = {"U0SAM": "Sam Okoye", "U0ALEX": "Alex Rivera"}
 
 
-async def _fetch_seeded() -> dict[str, Order]:
-    shop = SandboxShopify(seed_orders(NOW), shop_domain=SHOP, now=lambda: NOW)
-    runner, url = await serve(shop.app)
-    client = ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", access_token=shop.access_token)
-    try:
-        orders = [await client.fetch_order(order_id) for order_id in shop.orders]
-    finally:
-        await client.close()
-        await runner.cleanup()
-    return {order.name: order for order in orders}
-
-
 @pytest.fixture(scope="module")
 def seeded() -> dict[str, Order]:
-    return asyncio.run(_fetch_seeded())
+    return asyncio.run(fetch_seeded_orders(NOW, SHOP))
 
 
 def stuck_alert(order: Order) -> dict:

@@ -22,10 +22,6 @@ from bot.domain.orders import (
     Tracking,
 )
 from bot.domain.rules import REASON_TITLES, REASONS, Policy, Verdict, classify
-from bot.sandbox.seed import seed_orders
-from bot.sandbox.serving import serve
-from bot.sandbox.shopify import SandboxShopify
-from bot.shopify.client import ShopifyClient
 from bot.slack import blocks
 from bot.slack.blocks import (
     action_failed_reply,
@@ -38,6 +34,7 @@ from bot.slack.blocks import (
     notify_modal,
     refusal,
 )
+from tests.conftest import fetch_seeded_orders
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 SHOP = "juniper-oak.myshopify.com"
@@ -57,22 +54,10 @@ DESTRUCTIVE = ("cancel_request", "release_hold", "archive", "cancel_order")
 RESOLUTION = "<@U0ADMIN> fulfilled it from Slack (tracking 1Z999)"
 
 
-async def _fetch_seeded() -> dict[str, Order]:
-    shop = SandboxShopify(seed_orders(NOW), shop_domain=SHOP, now=lambda: NOW)
-    runner, url = await serve(shop.app)
-    client = ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", access_token=shop.access_token)
-    try:
-        orders = [await client.fetch_order(order_id) for order_id in shop.orders]
-    finally:
-        await client.close()
-        await runner.cleanup()
-    return {order.name: order for order in orders}
-
-
 @pytest.fixture(scope="module")
 def seeded() -> dict[str, Order]:
     """The seeded shop's orders as the bot reads them (operations.ORDER through the sandbox), lines included."""
-    return asyncio.run(_fetch_seeded())
+    return asyncio.run(fetch_seeded_orders(NOW, SHOP))
 
 
 def verdict_of(order: Order, snoozed_until: datetime | None = None) -> Verdict:
