@@ -344,6 +344,8 @@ def _not_waiting(run: dict[str, Any]) -> str:
     status = run["status"]
     if status == "cancelled":
         return "That preview was cancelled; type the command again to run it."
+    if status == "expired":
+        return "That preview has expired; type the command again to see what it would do now."
     return f"That run has already started (it is {status}); its progress is in the alert channel."
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections import Counter
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -389,3 +391,17 @@ async def test_what_a_bulk_run_did_reaches_slack_after_news_and_clicks(known: Wo
         (*in_bulk, single),
     )
     assert news == [(1,)]
+
+
+async def test_a_preview_never_confirmed_is_forgotten_after_a_day(known: World):
+    stale = await known.command("archive #1001 #1002")
+    stale_id = int(buttons(stale)[BULK_CONFIRM]["value"])
+    day_ago = (datetime.now(UTC) - timedelta(days=1, minutes=1)).isoformat()
+    with closing(sqlite3.connect(known.db_path)) as conn, conn:
+        conn.execute("UPDATE bulk_runs SET created_at = ? WHERE id = ?", (day_ago, stale_id))
+    fresh = await known.command("archive #1003 #1004")  # the next preview expires the old ones
+    assert int(buttons(fresh)[BULK_CONFIRM]["value"]) != stale_id
+    assert known.rows("SELECT count(*) FROM bulk_items WHERE run_id = ?", (stale_id,)) == [(0,)]
+    reply = await click(known, stale, BULK_CONFIRM)
+    assert "That preview has expired" in reply["text"]
+    assert not closed_ids(known)

@@ -10,6 +10,7 @@ Confirm (or Stop) change it once.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -17,6 +18,7 @@ import sqlite_utils
 from bot.store.sql import insert, now_iso
 
 ACTIVE = ("running", "stopping")  # runs a restart resumes (a stopping run ends as stopped)
+PREVIEW_KEPT = timedelta(days=1)  # a preview nobody confirmed expires after this (Slack's own answer is long gone)
 
 
 class BulkTables:
@@ -25,9 +27,12 @@ class BulkTables:
     async def create_bulk_run(
         self, *, action: str, command: str, inputs: dict[str, Any], actor: str, orders: list[tuple[str, str]]
     ) -> int:
-        """A previewed run over `orders` ((id, name), in the order they will run); returns its id."""
+        """A previewed run over `orders` ((id, name), in the order they will run); returns its id. Previews older
+        than PREVIEW_KEPT that were never confirmed expire in the same transaction: their orders are deleted, the run
+        row stays (an id is never reused, so an old Confirm button cannot start another run)."""
 
         def create(db: sqlite_utils.Database) -> int:
+            _expire_old_previews(db, (datetime.now(UTC) - PREVIEW_KEPT).isoformat())
             run = {
                 "action": action,
                 "command": command,
@@ -122,3 +127,9 @@ class BulkTables:
         """Items by status: pending, done, skipped, failed."""
         sql = "SELECT status, count(*) FROM bulk_items WHERE run_id = ? GROUP BY status"
         return await self.read(lambda db: dict(db.execute(sql, [run_id]).fetchall()))
+
+
+def _expire_old_previews(db: sqlite_utils.Database, before: str) -> None:
+    old = "SELECT id FROM bulk_runs WHERE status IN ('previewed', 'cancelled') AND created_at < ?"
+    db.execute(f"DELETE FROM bulk_items WHERE run_id IN ({old})", [before])
+    db.execute("UPDATE bulk_runs SET status = 'expired' WHERE status = 'previewed' AND created_at < ?", [before])

@@ -184,7 +184,7 @@ def _m3_commands(db: sqlite_utils.Database) -> None:
             "stopped_by": str,  # who clicked Stop
             "channel": str,  # where the progress message is (SLACK_CHANNEL_ID)
             "message_ts": str,  # the progress message, updated in place, which ends as the summary
-            "status": str,  # previewed, running, stopping, stopped, done, cancelled
+            "status": str,  # previewed, running, stopping, stopped, done, cancelled, expired
             "total": int,
             "created_at": str,
             "started_at": str,
