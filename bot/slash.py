@@ -79,8 +79,7 @@ class SlashCommands:
         selection = command.selection or Selection(stuck=True)
         page = max(int(command.args.get("page", "1")), 1)
         now = self.service.now()
-        total = await self.store.count_orders(selection, now)
-        rows = await self.store.select_orders(
+        total, rows = await self.store.page_of_orders(
             selection, now, limit=views.STUCK_PAGE_SIZE, offset=(page - 1) * views.STUCK_PAGE_SIZE
         )
         message = views.stuck_page(rows, total=total, page=page, command_text=text, shop=self.shop, now=now)

@@ -58,6 +58,8 @@ async def test_select_and_count_agree_with_the_domain_rules_page_by_page(store):
             page = await store.select_orders(selection, NOW, limit=size, offset=offset)
             assert [o.id for o, _ in page] == want[offset : offset + size], (selection, offset)
             assert all(verdict is None or verdict["order_id"] == o.id for o, verdict in page)
+            total, same_page = await store.page_of_orders(selection, NOW, limit=size, offset=offset)
+            assert total == len(want) and [o.id for o, _ in same_page] == [o.id for o, _ in page]
 
 
 async def test_the_stuck_list_is_not_empty_here(store):

@@ -47,6 +47,20 @@ class SelectionQueries:
             return await self.read(lambda db: _page_of_stuck(db, _stuck_ids(db, selection, now)[offset:end]))
         return (await self.read(lambda db: _matching(db, selection, now)))[offset:end]
 
+    async def page_of_orders(
+        self, selection: Selection, now: datetime, *, limit: int, offset: int
+    ) -> tuple[int, list[tuple[Order, dict[str, Any] | None]]]:
+        """How many orders match, and one page of them (a list's page and its "of N" from one read)."""
+
+        def read(db: sqlite_utils.Database) -> tuple[int, list[tuple[Order, dict[str, Any] | None]]]:
+            if _verdicts_decide(selection):
+                ids = _stuck_ids(db, selection, now)
+                return len(ids), _page_of_stuck(db, ids[offset : offset + limit])
+            found = _matching(db, selection, now)
+            return len(found), found[offset : offset + limit]
+
+        return await self.read(read)
+
     async def count_orders(self, selection: Selection, now: datetime) -> int:
         if _verdicts_decide(selection):
             return len(await self.read(lambda db: _stuck_ids(db, selection, now)))

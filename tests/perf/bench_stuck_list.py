@@ -56,8 +56,7 @@ async def main() -> int:
                 deep = max(total // 2 // PAGE * PAGE, 0)
 
                 async def page(selection=selection, offset=0):
-                    await store.count_orders(selection, NOW)
-                    return await store.select_orders(selection, NOW, limit=PAGE, offset=offset)
+                    return await store.page_of_orders(selection, NOW, limit=PAGE, offset=offset)
 
                 results[f"{label}: count + first page ({total:,} match)"] = await timed(args.runs, page)
                 results[f"{label}: count + page at {deep:,}"] = await timed(
