@@ -70,9 +70,7 @@ class SlashCommands:
     async def _help(self, command: Command, actor: str) -> Answer:
         topic = command.args.get("topic")
         if topic in USAGE:
-            return Answer(
-                views.text_message(f"`/orders {USAGE[topic]}` e.g. `/orders {EXAMPLES[topic]}`"), command.share
-            )
+            return Answer(views.usage_of(USAGE[topic], EXAMPLES[topic]), command.share)
         return Answer(views.help_message(USAGE, EXAMPLES, ALIASES), command.share)
 
     async def _stuck(self, command: Command, text: str) -> Answer:
@@ -125,7 +123,7 @@ class SlashCommands:
         stored = await self.store.settings()
         before = await self._setting_values()
         if key not in before:
-            return f"`{views.escape_mrkdwn(key)}` is not a setting. Use one of: " + ", ".join(f"`{k}`" for k in before)
+            return views.unknown_setting(key, list(before))
         try:
             if key == DIGEST_TIME_SETTING:
                 at = parse_time_of_day(value)
@@ -133,18 +131,17 @@ class SlashCommands:
             else:
                 saved = Policy.from_settings({**stored, key: value}).to_settings()[key]
         except ValueError as exc:
-            return f"That value was not saved: {views.escape_mrkdwn(str(exc))}."
+            return views.setting_not_saved(str(exc))
         await self.store.set_setting(key, saved, by=actor)
         await self._audit(actor, "settings", {"key": key, "value": saved, "was": before[key]}, "done")
-        said = f"<@{actor}> set `{key}` to `{views.escape_mrkdwn(saved)}` (was `{views.escape_mrkdwn(before[key])}`)."
         if key == DIGEST_TIME_SETTING:
             self.digests.change_time(at)
-            return f"{said} The next digest comes at {saved} {self.digests.zone}."
+            return views.setting_changed(actor, key, saved, before[key], next_digest=f"{saved} {self.digests.zone}")
         stuck_before = len(await self.store.verdict_rows(stuck_only=True))
         self.service.forget_policy()
         await self.service.classify_and_save(await self.store.open_orders(), found_by="settings")
         stuck_after = len(await self.store.verdict_rows(stuck_only=True))
-        return f"{said} {stuck_after} order{'s are' if stuck_after != 1 else ' is'} stuck now (was {stuck_before})."
+        return views.setting_changed(actor, key, saved, before[key], stuck=(stuck_after, stuck_before))
 
     async def _scan(self, command: Command, actor: str) -> Answer:
         report = await self.service.reconcile()
@@ -154,22 +151,22 @@ class SlashCommands:
 
     async def _digest(self, command: Command, actor: str) -> Answer:
         if self.digests is None or self.digests.channel is None:
-            return Answer(views.text_message("The digest needs SLACK_CHANNEL_ID; set it and restart orderbot."))
+            return Answer(views.needs_channel("The digest"))
         if not command.args.get("post"):
             return Answer(self.digests.message(await self.digests.build()), command.share)
         try:
             await self.digests.post_now()
         except SlackApiError as exc:
             log.warning("could not post the digest for %s: %s", actor, exc.response.get("error"))
-            return Answer(views.text_message(f"Slack refused the digest ({exc.response.get('error')}); try again."))
-        return Answer(views.text_message(f"Posted today's digest in <#{self.digests.channel}>."))
+            return Answer(views.digest_refused(exc.response.get("error")))
+        return Answer(views.digest_posted(self.digests.channel))
 
     # --- actions --------------------------------------------------------------------------------------------
 
     async def _act(self, command: Command, actor: str, channel: str | None, text: str) -> Answer | OpenForm:
         if command.bulk:
             if self.bulk is None:
-                return Answer(views.text_message("Bulk actions need SLACK_CHANNEL_ID; set it and restart orderbot."))
+                return Answer(views.needs_channel("Bulk actions"))
             return Answer(await self.bulk.preview(command, actor, channel, text))
         order = await self.one_order(command.selection)
         inputs: dict[str, Any] = dict(command.args)
@@ -184,7 +181,7 @@ class SlashCommands:
         """The one order a command names: as stored, or found in Shopify (an order orderbot has not seen yet, such as
         an archived one to unarchive), then stored and classified."""
         if selection is None or selection.named != 1:
-            raise NotFound("Name one order, e.g. `#1001`.")
+            raise NotFound(views.NAME_ONE_ORDER)
         if selection.ids:
             order_id, name = selection.ids[0], "that order"
         else:
@@ -195,7 +192,7 @@ class SlashCommands:
             return order
         found = await self._from_shopify(order_id, name)
         if found is None:
-            raise NotFound(f"Neither orderbot nor Shopify knows {name}. Check the order number.")
+            raise NotFound(views.unknown_order(name))
         await self.store.save_orders([found], from_webhook=False)
         await self.service.classify_and_save([found], found_by="command")
         return found

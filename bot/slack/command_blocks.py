@@ -186,3 +186,59 @@ def scan_message(seen: int, stuck: Sequence[str], newly_stuck: Sequence[str], mi
 def _names(names: Sequence[str]) -> str:
     shown = ", ".join(safe(n) for n in names[:10])
     return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+# --- one-line answers ------------------------------------------------------------------------------------------------
+
+WENT_WRONG = "Something went wrong on orderbot's side, so nothing was shown. It is in orderbot's log; try again."
+LIST_EXPIRED = "That list has expired; type the command again."
+NAME_ONE_ORDER = "Name one order, e.g. `#1001`."
+
+
+def parse_error(message: str, usage: str) -> str:
+    """Text `/orders` could not understand: why (already escaped by the parser), and the closest usage."""
+    return f"{message}\nUsage: `/orders {usage}` · `/orders help` lists every command."
+
+
+def usage_of(usage: str, example: str) -> dict:
+    return text_message(f"`/orders {usage}` e.g. `/orders {example}`")
+
+
+def unknown_order(name: str) -> str:
+    return f"Neither orderbot nor Shopify knows {name}. Check the order number."
+
+
+def shopify_unavailable(error: str) -> str:
+    return f"Shopify did not answer, so nothing changed: {error}"
+
+
+def needs_channel(what: str) -> dict:
+    return text_message(f"{what} need SLACK_CHANNEL_ID; set it and restart orderbot.")
+
+
+def unknown_setting(key: str, keys: Sequence[str]) -> str:
+    return f"`{escape_mrkdwn(key)}` is not a setting. Use one of: " + ", ".join(f"`{k}`" for k in keys)
+
+
+def setting_not_saved(error: str) -> str:
+    return f"That value was not saved: {escape_mrkdwn(error)}."
+
+
+def setting_changed(
+    actor: str, key: str, saved: str, was: str, *, next_digest: str | None = None, stuck: tuple[int, int] = (0, 0)
+) -> str:
+    """After `settings set`: who changed what, and its effect (when the next digest comes, or how many orders are
+    stuck now and were before)."""
+    said = f"<@{actor}> set `{key}` to `{escape_mrkdwn(saved)}` (was `{escape_mrkdwn(was)}`)."
+    if next_digest is not None:
+        return f"{said} The next digest comes at {next_digest}."
+    now, before = stuck
+    return f"{said} {now} order{'s are' if now != 1 else ' is'} stuck now (was {before})."
+
+
+def digest_posted(channel: str) -> dict:
+    return text_message(f"Posted today's digest in <#{channel}>.")
+
+
+def digest_refused(error: str) -> dict:
+    return text_message(f"Slack refused the digest ({error}); try again.")

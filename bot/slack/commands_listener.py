@@ -16,14 +16,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.commands import CommandError, parse
 from bot.shopify.client import ShopifyError
-from bot.slack.command_blocks import BULK_SUGGESTION, SHOW_STUCK, STUCK_MORE, text_message
+from bot.slack import command_blocks as views
 from bot.slack.listeners import SlackListeners
 from bot.slash import Answer, OpenForm, SlashCommands
 
 log = logging.getLogger(__name__)
 
 COMMAND = "/orders"
-WENT_WRONG = "Something went wrong on orderbot's side, so nothing was shown. It is in orderbot's log; try again."
 
 
 class CommandListener:
@@ -33,16 +32,16 @@ class CommandListener:
 
     def register(self, app: AsyncApp) -> None:
         app.command(COMMAND)(self.on_command)
-        app.action(STUCK_MORE)(self.on_more)
-        app.action(SHOW_STUCK)(self.on_show_stuck)
-        app.action(BULK_SUGGESTION)(self.on_bulk_suggestion)
+        app.action(views.STUCK_MORE)(self.on_more)
+        app.action(views.SHOW_STUCK)(self.on_show_stuck)
+        app.action(views.BULK_SUGGESTION)(self.on_bulk_suggestion)
 
     async def on_command(self, ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient) -> None:
         text = body.get("text") or ""
         try:
             command = parse(text)
         except CommandError as exc:
-            await ack(response_type="ephemeral", text=explain(exc))
+            await ack(response_type="ephemeral", text=views.parse_error(exc.message, exc.usage))
             return
         await ack()
         log.info("/orders %s by %s", command.name, body.get("user_id"))
@@ -56,7 +55,7 @@ class CommandListener:
             command = parse(str(value["text"]))
             command = replace(command, args={**command.args, "page": str(int(value["page"]))})
         except (ValueError, KeyError, TypeError):  # CommandError is a ValueError
-            await respond(text="That list has expired; type the command again.", replace_original=False)
+            await respond(text=views.LIST_EXPIRED, replace_original=False)
             return
         self.listeners.spawn(self._answer(command, str(value["text"]), body, respond, client, in_place=True))
 
@@ -73,7 +72,9 @@ class CommandListener:
         try:
             command = parse(text)
         except CommandError as exc:
-            await respond(text=explain(exc), response_type="ephemeral", replace_original=False)
+            await respond(
+                text=views.parse_error(exc.message, exc.usage), response_type="ephemeral", replace_original=False
+            )
             return
         self.listeners.spawn(self._answer(command, text, body, respond, client))
 
@@ -92,10 +93,10 @@ class CommandListener:
         try:
             result = await self.slash.run(command, actor, channel, text)
         except ShopifyError as exc:
-            result = Answer(text_message(f"Shopify did not answer, so nothing changed: {exc}"))
+            result = Answer(views.text_message(views.shopify_unavailable(str(exc))))
         except Exception:  # the task's boundary: the person hears of it, the log has the rest
             log.exception("/orders %s failed", command.name)
-            result = Answer(text_message(WENT_WRONG))
+            result = Answer(views.text_message(views.WENT_WRONG))
         if isinstance(result, OpenForm):
             await self.listeners.open_form(client, body["trigger_id"], result.request)
             return
@@ -106,7 +107,3 @@ def _response(answer: Answer, *, in_place: bool) -> dict[str, Any]:
     response: dict[str, Any] = {**answer.message, "response_type": "in_channel" if answer.share else "ephemeral"}
     response["replace_original"] = in_place
     return response
-
-
-def explain(error: CommandError) -> str:
-    return f"{error.message}\nUsage: `/orders {error.usage}` · `/orders help` lists every command."
