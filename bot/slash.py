@@ -23,6 +23,7 @@ from bot.store.lookup import audit_log, order_id_named
 
 log = logging.getLogger(__name__)
 
+STUCK = Selection(stuck=True)  # every stuck order: `/orders stuck` alone
 FORM_ACTIONS = frozenset({"notify_customer", "cancel_order"})  # always through their modal (choices to make)
 
 
@@ -74,7 +75,7 @@ class SlashCommands:
         return Answer(views.help_message(USAGE, EXAMPLES, ALIASES), command.share)
 
     async def _stuck(self, command: Command, text: str) -> Answer:
-        selection = command.selection or Selection(stuck=True)
+        selection = command.selection or STUCK
         page = max(int(command.args.get("page", "1")), 1)
         now = self.service.now()
         total, rows = await self.store.page_of_orders(
@@ -137,10 +138,10 @@ class SlashCommands:
         if key == DIGEST_TIME_SETTING:
             self.digests.change_time(at)
             return views.setting_changed(actor, key, saved, before[key], next_digest=f"{saved} {self.digests.zone}")
-        stuck_before = len(await self.store.verdict_rows(stuck_only=True))
+        stuck_before = await self.store.count_orders(STUCK, self.service.now())
         self.service.forget_policy()
         await self.service.classify_and_save(await self.store.open_orders(), found_by="settings")
-        stuck_after = len(await self.store.verdict_rows(stuck_only=True))
+        stuck_after = await self.store.count_orders(STUCK, self.service.now())
         return views.setting_changed(actor, key, saved, before[key], stuck=(stuck_after, stuck_before))
 
     async def _scan(self, command: Command, actor: str) -> Answer:
