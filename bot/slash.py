@@ -204,9 +204,7 @@ class SlashCommands:
             return None
         if order_id is not None:
             return await shopify.fetch_order(order_id)
-        async for page in shopify.orders(f"name:{name.lstrip('#')} status:any", page_size=1):
-            return next((order for order in page if order.name == name), None)
-        return None
+        return await shopify.order_named(name)
 
     async def _audit(self, actor: str, action: str, inputs: dict[str, Any], outcome: str) -> None:
         await self.store.add_audit(actor=actor, action=action, order_id=None, inputs=inputs, outcome=outcome)

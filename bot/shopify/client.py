@@ -250,6 +250,12 @@ class ShopifyClient:
                 return
             after = page["pageInfo"]["endCursor"]
 
+    async def order_named(self, name: str) -> Order | None:
+        """The order whose name is `name` ("#1001"), archived and cancelled ones included."""
+        async for page in self.orders(f"name:{name.lstrip('#')} status:any", page_size=1):
+            return next((order for order in page if order.name == name), None)
+        return None
+
     async def shop_and_scopes(self) -> tuple[dict[str, Any], set[str]]:
         data = await self.execute(operations.SHOP_AND_SCOPES)
         return data["shop"], {s["handle"] for s in data["currentAppInstallation"]["accessScopes"]}
