@@ -20,21 +20,17 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from bot.config import Settings, require
+from bot.service import PRIVACY_TOPICS as SERVICE_PRIVACY_TOPICS
 from bot.shopify import operations
 from bot.shopify.client import ShopifyClient, ShopifyUserError
-from bot.web import shopify_client
+from bot.shopify.webhooks import ORDER_TOPICS
+from bot.web import WEBHOOK_PATH, shopify_client
 
-WEBHOOK_PATH = "/shopify/webhooks"  # the route `serve` answers deliveries on (DESIGN §3)
 PAGE_SIZE = 100
 
 # The topics orderbot acts on (Service.on_event), as Shopify names them in X-Shopify-Topic.
 TOPICS = (
-    "orders/create",
-    "orders/updated",
-    "orders/paid",
-    "orders/cancelled",
-    "orders/fulfilled",
-    "orders/partially_fulfilled",
+    *sorted(ORDER_TOPICS),
     "orders/edited",
     "orders/delete",
     "fulfillments/create",
@@ -60,7 +56,7 @@ TOPICS = (
 )
 # Handled by orderbot too, but not subscribable through the API: Shopify sends them to the URLs set in the app's
 # configuration (Dev Dashboard, or `compliance_topics` in shopify.app.toml).
-PRIVACY_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+PRIVACY_TOPICS = tuple(sorted(SERVICE_PRIVACY_TOPICS - {"app/uninstalled"}))
 
 
 def enum_name(topic: str) -> str:

@@ -20,6 +20,7 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_PATH = "/shopify/webhooks"  # DESIGN §3; `setup-webhooks` subscribes the shop to it
 SERVICE = web.AppKey("service", Service)
 TASKS = web.AppKey("tasks", list)
 SLACK = web.AppKey("slack", object)
@@ -91,9 +92,7 @@ def create_app(
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_post(
-        "/shopify/webhooks", make_handler(settings.shopify_client_secret or "", writer, settings.shopify_shop)
-    )
+    app.router.add_post(WEBHOOK_PATH, make_handler(settings.shopify_client_secret or "", writer, settings.shopify_shop))
     if slack is not None:
         app.router.add_post("/slack/events", slack_route(slack.bolt))
     app.router.add_get("/healthz", healthz)
