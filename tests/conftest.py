@@ -24,7 +24,7 @@ from bot.sandbox.shopify import SandboxShopify
 from bot.sandbox.shopify_payloads import webhook_headers
 from bot.sandbox.slack import SandboxSlack
 from bot.sandbox.slack_payloads import (
-    block_actions_body,
+    click_on_message,
     input_values,
     sign_request,
     slash_command_body,
@@ -209,17 +209,7 @@ class World(Server):
         `message`: an older copy of the alert (a stale screen)."""
         alert = message or self.alert(number)
         assert alert is not None, f"#{number} has no alert"
-        body = block_actions_body(
-            action_id=action_id,
-            user_id=user,
-            channel_id=CHANNEL,
-            message_ts=alert["ts"],
-            message=alert,
-            element_type="static_select" if option else "button",
-            selected_option_value=option,
-            response_url=self.slack.response_url(CHANNEL, user, alert["ts"]),
-        )
-        return await self.post_slack(body)
+        return await self.post_slack(click_on_message(self.slack, CHANNEL, alert, action_id, user=user, option=option))
 
     async def command(self, text: str, *, user: str = ADMIN) -> dict:
         """Type `/orders <text>`: what the person sees — the ack's own answer, or the post to the response_url."""

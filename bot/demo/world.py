@@ -30,7 +30,7 @@ from bot.sandbox.shopify import SandboxShopify
 from bot.sandbox.shopify_payloads import webhook_headers
 from bot.sandbox.slack import SandboxSlack
 from bot.sandbox.slack_payloads import (
-    block_actions_body,
+    click_on_message,
     input_values,
     sign_request,
     slash_command_body,
@@ -227,16 +227,8 @@ class DemoWorld:
         alert = self.alert(number)
         if alert is None:
             raise DemoFailure(f"#{number} has no alert to click")
-        body = block_actions_body(
-            action_id=action_id,
-            user_id=user,
-            channel_id=CHANNEL,
-            message_ts=alert["ts"],
-            message=alert,
-            element_type="static_select" if option else "button",
-            selected_option_value=option,
-            response_url=self.slack.response_url(CHANNEL, user, alert["ts"]),
-            user_name=_handle(user),
+        body = click_on_message(
+            self.slack, CHANNEL, alert, action_id, user=user, option=option, user_name=_handle(user)
         )
         return await self.post_slack(body)
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.sandbox.slack import API_APP_ID, BOT_ID, TEAM_DOMAIN
+from bot.sandbox.slack import API_APP_ID, BOT_ID, TEAM_DOMAIN, SandboxSlack
 
 VERIFICATION_TOKEN = "sandbox-verification-token"  # deprecated by Slack, still sent in every payload
 FORM = "application/x-www-form-urlencoded"
@@ -95,6 +95,31 @@ def block_actions_body(
     if response_url is not None:
         payload["response_url"] = response_url
     return _form({"payload": json.dumps(payload)})
+
+
+def click_on_message(
+    slack: SandboxSlack,
+    channel: str,
+    message: dict,
+    action_id: str,
+    *,
+    user: str,
+    option: str | None = None,
+    user_name: str | None = None,
+) -> bytes:
+    """`user` clicking `action_id` on a message `slack` holds in `channel` (choosing `option`, when it is a select),
+    with a `response_url` for the click, as Slack posts it."""
+    return block_actions_body(
+        action_id=action_id,
+        user_id=user,
+        channel_id=channel,
+        message_ts=message["ts"],
+        message=message,
+        element_type="static_select" if option else "button",
+        selected_option_value=option,
+        response_url=slack.response_url(channel, user, message["ts"]),
+        user_name=user_name,
+    )
 
 
 def view_submission_body(
