@@ -55,11 +55,10 @@ async def test_select_and_count_agree_with_the_domain_rules_page_by_page(store):
         assert [o.id for o, _ in await store.select_orders(selection, NOW)] == want, selection
         size = 20 if selection.stuck else 400  # a stuck list is read a page at a time: check every boundary
         for offset in range(0, len(want) + size, size):
-            page = await store.select_orders(selection, NOW, limit=size, offset=offset)
+            total, page = await store.page_of_orders(selection, NOW, limit=size, offset=offset)
             assert [o.id for o, _ in page] == want[offset : offset + size], (selection, offset)
             assert all(verdict is None or verdict["order_id"] == o.id for o, verdict in page)
-            total, same_page = await store.page_of_orders(selection, NOW, limit=size, offset=offset)
-            assert total == len(want) and [o.id for o, _ in same_page] == [o.id for o, _ in page]
+            assert total == len(want)
 
 
 async def test_the_stuck_list_is_not_empty_here(store):

@@ -38,14 +38,11 @@ _VERDICT_COLUMNS = (
 class SelectionQueries:
     """Mixed into `Store` (which provides `read`)."""
 
-    async def select_orders(
-        self, selection: Selection, now: datetime, *, limit: int | None = None, offset: int = 0
-    ) -> list[tuple[Order, dict[str, Any] | None]]:
-        """The matching orders with their verdict rows, oldest first; `limit`/`offset` page through them."""
-        end = None if limit is None else offset + limit
+    async def select_orders(self, selection: Selection, now: datetime) -> list[tuple[Order, dict[str, Any] | None]]:
+        """Every matching order with its verdict row, oldest first (a bulk run's orders)."""
         if _verdicts_decide(selection):
-            return await self.read(lambda db: _page_of_stuck(db, _stuck_ids(db, selection, now)[offset:end]))
-        return (await self.read(lambda db: _matching(db, selection, now)))[offset:end]
+            return await self.read(lambda db: _orders_of(db, _stuck_ids(db, selection, now)))
+        return await self.read(lambda db: _matching(db, selection, now))
 
     async def page_of_orders(
         self, selection: Selection, now: datetime, *, limit: int, offset: int
@@ -55,7 +52,7 @@ class SelectionQueries:
         def read(db: sqlite_utils.Database) -> tuple[int, list[tuple[Order, dict[str, Any] | None]]]:
             if _verdicts_decide(selection):
                 ids = _stuck_ids(db, selection, now)
-                return len(ids), _page_of_stuck(db, ids[offset : offset + limit])
+                return len(ids), _orders_of(db, ids[offset : offset + limit])
             found = _matching(db, selection, now)
             return len(found), found[offset : offset + limit]
 
@@ -107,7 +104,7 @@ def _stuck_ids(db: sqlite_utils.Database, selection: Selection, now: datetime) -
     return [order_id for _, _, order_id in keyed]
 
 
-def _page_of_stuck(db: sqlite_utils.Database, ids: list[str]) -> list[tuple[Order, dict | None]]:
+def _orders_of(db: sqlite_utils.Database, ids: list[str]) -> list[tuple[Order, dict | None]]:
     columns = ", ".join(f"v.{c} AS v_{c}" for c in _VERDICT_COLUMNS)
     sql = (
         f"SELECT o.id, o.record, {columns} FROM orders o JOIN verdicts v ON v.order_id = o.id "
