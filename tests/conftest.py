@@ -58,6 +58,20 @@ async def fetch_seeded_orders(now: datetime, shop_domain: str) -> dict:
     return {order.name: order for order in orders}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        help="run tests/reliability at full size (more kills, the whole load); the default run is a short variant",
+    )
+
+
+@pytest.fixture
+def long_run(request: pytest.FixtureRequest) -> bool:
+    """True under `pytest --long`: the reliability suites run their full-size variant."""
+    return bool(request.config.getoption("--long"))
+
+
 @pytest.fixture
 def now() -> datetime:
     return datetime.now(UTC)
