@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -57,6 +58,32 @@ class ActionError(Exception):
 
 class AlreadyDone(Exception):
     """Shopify shows the action as done already (by someone in the admin, an app, or an earlier click)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Mutation:
+    document: str
+    variables: dict[str, Any]
+
+
+class _WouldSend(Exception):
+    """Raised instead of sending while an action is only checked (see Actions._settle_lost_answer)."""
+
+    def __init__(self, mutation: _Mutation):
+        self.mutation = mutation
+
+
+class _AnswerLost(ShopifyUnavailable):
+    """A mutation was sent and Shopify's answer never came (timeout, dropped connection, 5xx): it may have applied."""
+
+    def __init__(self, mutation: _Mutation, cause: ShopifyUnavailable):
+        super().__init__(str(cause))
+        self.mutation = mutation
+        self.cause = cause
+
+
+# Set while an action's handler runs only to see what it would send; per task, so concurrent clicks are unaffected.
+_CHECK_ONLY: ContextVar[bool] = ContextVar("check_only", default=False)
 
 
 class Actions:
@@ -148,6 +175,8 @@ class Actions:
             return Outcome("already", str(exc)), None
         except ActionError as exc:
             return Outcome("refused", str(exc)), str(exc)
+        except _AnswerLost as lost:
+            return await self._settle_lost_answer(request, name, lost)
         except ShopifyUserError as exc:
             if order is not None:
                 await self._catch_up(request)  # an action of several mutations may have changed part of the order
@@ -165,6 +194,51 @@ class Actions:
             return Outcome("failed", f"The email to the customer of {name} was not sent. {exc}"), str(exc)
         reply = action_reply(request.action, request.actor, detail or None, order_name=name)
         await self._after(request, reply)
+        return Outcome("done", reply), None
+
+    async def _settle_lost_answer(
+        self, request: ActionRequest, name: str, lost: _AnswerLost
+    ) -> tuple[Outcome, str | None]:
+        """Shopify may or may not have applied a mutation whose answer was lost; sending it again could do it twice
+        (a second fulfilment, a second cancellation). Re-read the order and run the action's own checks against it
+        without sending anything: if they would send the very same mutation, it did not apply; if they find nothing
+        to do, or something else to do next, it did."""
+        error = f"answer lost: {lost.cause}"
+        try:
+            current = await self.service.shopify.fetch_order(request.order_id)
+        except ShopifyError as exc:
+            log.warning("could not re-read %s after a lost answer to %s: %s", name, request.action, exc)
+            current = None
+        applied: bool | None = None
+        if current is not None:
+            token = _CHECK_ONLY.set(True)
+            try:
+                await self._handlers[request.action](request, current)
+                applied = True  # nothing left to send
+            except AlreadyDone:
+                applied = True
+            except _WouldSend as would:
+                applied = would.mutation != lost.mutation
+            except (ActionError, ShopifyError, MailError):
+                applied = None
+            finally:
+                _CHECK_ONLY.reset(token)
+            await self.service.store_and_classify(current)  # the alert shows the order as it is now
+        if applied is None:
+            text = (
+                f"Shopify did not answer, so orderbot cannot tell whether {name} changed. "
+                "Check the order in Shopify before trying again."
+            )
+            return Outcome("failed", text), error + "; could not tell whether it applied"
+        if not applied:
+            text = (
+                f"Shopify did not answer, and {name} shows no change. Try again in a minute; orderbot checks the "
+                "order first, so it will not be done twice."
+            )
+            return Outcome("failed", text), error + "; not applied"
+        reply = action_reply(request.action, request.actor, None, order_name=name)
+        await self._after(request, reply)
+        log.info("%s on %s: Shopify's answer was lost, the re-read shows it applied", request.action, name)
         return Outcome("done", reply), None
 
     async def _catch_up(self, request: ActionRequest) -> None:
@@ -311,6 +385,8 @@ class Actions:
         body = str(request.inputs.get("message") or "").strip()
         if not body:
             raise ActionError("The message is empty; write what the customer should know.")
+        if _CHECK_ONLY.get():  # checking must never email anyone
+            raise _WouldSend(_Mutation("email", {"to": email}))
         await self.mailer.send(to=email, subject=subject, body=body)
         try:  # the email is out: a tag Shopify refuses must not make it look unsent (and invite a second one)
             await self._mutate(ops.TAGS_ADD, {"id": order.id, "tags": [NOTIFIED_TAG]}, "tagsAdd")
@@ -361,7 +437,13 @@ class Actions:
     async def _mutate(self, document: str, variables: dict[str, Any], payload: str) -> dict[str, Any]:
         if self.service.shopify is None:
             raise ActionError("orderbot has no Shopify credentials; set SHOPIFY_SHOP and SHOPIFY_ACCESS_TOKEN.")
-        return await self.service.shopify.mutate(document, variables, payload)
+        mutation = _Mutation(document, variables)
+        if _CHECK_ONLY.get():
+            raise _WouldSend(mutation)
+        try:
+            return await self.service.shopify.mutate(document, variables, payload)
+        except ShopifyUnavailable as exc:
+            raise _AnswerLost(mutation, exc) from exc
 
 
 NO_MAIL = "Email is not set up. Set SMTP_URL and SMTP_FROM for orderbot, then try again."

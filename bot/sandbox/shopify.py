@@ -54,7 +54,9 @@ from bot.shopify.operations import REQUIRED_SCOPES
 MAX_QUERY_COST = 1000
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
-FAILURE_KINDS = ("http_500", "http_503", "timeout", "throttled", "user_errors")
+FAILURE_KINDS = ("http_500", "http_503", "timeout", "throttled", "user_errors", "lost_answer", "dropped")
+# Kinds that wait for the next mutation (the reads an action makes first go through untouched).
+MUTATION_FAILURES = frozenset({"user_errors", "lost_answer", "dropped"})
 
 
 # --- the server ---------------------------------------------------------------------------------------------------
@@ -77,6 +79,7 @@ class _Failure:
     kind: str
     message: str | None
     delay: float
+    on_mutation: bool  # waits for the next mutation; queries go through untouched
 
 
 @dataclass(slots=True)
@@ -184,13 +187,19 @@ class SandboxShopify:
         """Add (or replace) an order in `seed.py`'s shape; the sandbox keeps its own copy."""
         self.orders[order["id"]] = copy.deepcopy(order)
 
-    def fail_next(self, kind: str, times: int = 1, *, message: str | None = None, delay: float = 30.0) -> None:
-        """Make the next `times` requests fail as `kind`. "user_errors" waits for the next mutation; "throttled"
-        answers as if another client of the same app had just drained the bucket, so the throttle status it reports
-        (and the bucket) is about one second of restore short of the request's cost, as a real THROTTLED is."""
+    def fail_next(
+        self, kind: str, times: int = 1, *, message: str | None = None, delay: float = 30.0, on_mutation: bool = False
+    ) -> None:
+        """Make the next `times` requests fail as `kind`. "throttled" answers as if another client of the same app
+        had just drained the bucket, so the throttle status it reports (and the bucket) is about one second of restore
+        short of the request's cost, as a real THROTTLED is. These wait for the next mutation: "user_errors";
+        "lost_answer" (the mutation is applied, then the connection drops before the answer: the client cannot tell
+        whether it was); "dropped" (the connection drops before the mutation is applied). `on_mutation`: any other
+        kind waits for the next mutation too (a 5xx or a timeout on the mutation, after the read before it passed)."""
         if kind not in FAILURE_KINDS:
             raise ValueError(f"unknown failure kind {kind!r}; expected one of {', '.join(FAILURE_KINDS)}")
-        self._failures.extend(_Failure(kind, message, delay) for _ in range(times))
+        on_mutation = on_mutation or kind in MUTATION_FAILURES
+        self._failures.extend(_Failure(kind, message, delay, on_mutation) for _ in range(times))
 
     def fulfill_externally(self, order_id: str, tracking_number: str | None = None, company: str | None = None) -> None:
         """Ship everything left, as staff in the Shopify admin or a fulfillment app would."""
@@ -280,11 +289,23 @@ class SandboxShopify:
             self._record(name, variables, None, None, failure.kind)
             status = int(failure.kind.removeprefix("http_"))
             return web.json_response({"errors": failure.message or _HTTP_ERRORS[status]}, status=status)
-        outcome_override = "timeout" if failure and failure.kind == "timeout" else None
+        if failure and failure.kind == "dropped":
+            return self._drop(request, (name, variables, None, None, "dropped"))
+        outcome_override = failure.kind if failure and failure.kind in ("timeout", "lost_answer") else None
         if prepared.errors:
             self._record(name, variables, None, None, outcome_override or "invalid")
             return web.json_response({"errors": prepared.errors})
-        return self._answer(prepared, name, variables, failure, outcome_override)
+        answer = self._answer(prepared, name, variables, failure, outcome_override)
+        if failure and failure.kind == "lost_answer":  # recorded by _answer, as applied
+            return self._drop(request)
+        return answer
+
+    def _drop(self, request: web.Request, record: tuple | None = None) -> web.Response:
+        """Close the connection without an answer, as a network failure between Shopify and the client would."""
+        if record:
+            self._record(*record)
+        request.transport.close()
+        return web.Response(status=502)  # never arrives: the connection is gone
 
     def _answer(
         self, prepared: _Prepared, name: str | None, variables: dict, failure: _Failure | None, outcome: str | None
@@ -343,7 +364,7 @@ class SandboxShopify:
     def _take_failure(self, is_mutation: bool) -> _Failure | None:
         if not self._failures:
             return None
-        if self._failures[0].kind == "user_errors" and not is_mutation:
+        if self._failures[0].on_mutation and not is_mutation:
             return None
         return self._failures.popleft()
 
