@@ -15,6 +15,7 @@ from bot.service import Service
 from bot.shopify.client import ShopifyClient
 from bot.shopify.webhooks import MAX_BODY_BYTES, InboxWriter, make_handler
 from bot.slack.app import slack_route
+from bot.slack.outbox import PACE
 from bot.slack.side import SlackSide, connect_socket_mode
 from bot.store import Store
 
@@ -38,16 +39,21 @@ def shopify_client(settings: Settings) -> ShopifyClient | None:
 
 
 def create_app(
-    settings: Settings, *, reconcile: bool = True, now: Callable[[], datetime] | None = None
+    settings: Settings,
+    *,
+    reconcile: bool = True,
+    now: Callable[[], datetime] | None = None,
+    slack_pace: float = PACE,
 ) -> web.Application:
     """The server: POST /shopify/webhooks, POST /slack/events (with Slack credentials) and GET /healthz, with the
     inbox processor, the reconcile timer, the Slack outbox and the daily digest's timer. `now`: the clock (tests pass
-    a fixed one)."""
+    a fixed one). `slack_pace`: seconds between two posts to a channel (Slack's limit is one a second; the load test
+    compresses time by shortening it)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = Store(settings.database_path)
     service = Service(store, shopify_client(settings), now=now)
     writer = InboxWriter(store, service.inbox_changed)
-    slack = SlackSide(settings, service) if settings.has_slack_credentials else None
+    slack = SlackSide(settings, service, pace=slack_pace) if settings.has_slack_credentials else None
     app[SERVICE] = service
     app[TASKS] = []
     app[SLACK] = slack

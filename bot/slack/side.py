@@ -23,7 +23,7 @@ from bot.slack.app import bolt_app, web_client
 from bot.slack.bulk_listeners import BulkListeners
 from bot.slack.commands_listener import CommandListener
 from bot.slack.listeners import SlackListeners
-from bot.slack.outbox import OutboxSender
+from bot.slack.outbox import PACE, OutboxSender
 from bot.slack.permissions import Permissions
 from bot.slash import SlashCommands
 
@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 class SlackSide:
     """The Slack half of the server: the outbox that posts alerts and the listeners that act on clicks."""
 
-    def __init__(self, settings: Settings, service: Service):
-        self.outbox = OutboxSender(service.store, web_client(settings, retry_rate_limits=False))
+    def __init__(self, settings: Settings, service: Service, *, pace: float = PACE):
+        self.outbox = OutboxSender(service.store, web_client(settings, retry_rate_limits=False), pace=pace)
         self.client = web_client(settings)
         mailer = Mailer(settings.smtp_url, settings.smtp_from or "") if settings.smtp_url else None
         self.actions = Actions(
