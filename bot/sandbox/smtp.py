@@ -49,10 +49,12 @@ class SandboxSMTP:
         self.port: int | None = None
         self.messages: list[ReceivedMail] = []
         self._refusals: deque[_Refusal] = deque()
-        self._delays: deque[float] = deque()
+        self._delays: deque[tuple[str, float]] = deque()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> str:
+        """Listen on a free port, or, once stopped, on the same port again (SMTP_URL stays valid: a server that was
+        down comes back)."""
         logging.getLogger("mail.log").addFilter(_quiet_login_data_warning)
         handler = _Handler(self)
         loop = asyncio.get_running_loop()
@@ -65,7 +67,7 @@ class SandboxSMTP:
                 loop=loop,
             ),
             self.host,
-            0,
+            self.port or 0,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.url
@@ -92,10 +94,13 @@ class SandboxSMTP:
             raise ValueError(f"stage must be one of {', '.join(STAGES)}")
         self._refusals.extend(_Refusal(stage, code, text) for _ in range(times))
 
-    def delay_next(self, seconds: float, times: int = 1) -> None:
-        """Hold the answer to the next `times` messages' DATA for `seconds`. The message is kept before the wait,
-        as a slow server that has taken it would: a client that gives up may have sent it anyway."""
-        self._delays.extend(seconds for _ in range(times))
+    def delay_next(self, seconds: float, times: int = 1, stage: str = "DATA") -> None:
+        """Hold the answer to the next `times` messages' `stage` for `seconds`. At DATA the message is kept before
+        the wait, as a slow server that has taken it would: a client that gives up may have sent it anyway. At RCPT
+        nothing is kept: a client that gives up there has sent nothing."""
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {', '.join(STAGES)}")
+        self._delays.extend((stage, seconds) for _ in range(times))
 
     # --- aiosmtpd's hooks ---------------------------------------------------------------------------------------------
 
@@ -119,7 +124,12 @@ class SandboxSMTP:
         envelope.mail_options.extend(options)
         return "250 OK"
 
-    def _rcpt(self, envelope: Envelope, address: str, options: list[str]) -> str:
+    async def _delay(self, stage: str) -> None:
+        if self._delays and self._delays[0][0] == stage:
+            await asyncio.sleep(self._delays.popleft()[1])
+
+    async def _rcpt(self, envelope: Envelope, address: str, options: list[str]) -> str:
+        await self._delay("RCPT")
         refusal = self._refusal("RCPT")
         if refusal:
             return refusal
@@ -135,8 +145,7 @@ class SandboxSMTP:
             assert isinstance(message, EmailMessage)  # the default policy builds EmailMessage
             login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
             self.messages.append(ReceivedMail(envelope.mail_from or "", list(envelope.rcpt_tos), message, login))
-        if self._delays:
-            await asyncio.sleep(self._delays.popleft())
+        await self._delay("DATA")
         return status
 
 
@@ -159,7 +168,7 @@ class _Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        return self.sandbox._rcpt(envelope, address, rcpt_options)
+        return await self.sandbox._rcpt(envelope, address, rcpt_options)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         return await self.sandbox._data(session, envelope)

@@ -166,7 +166,10 @@ class ShopifyClient:
             if errors and _is_throttled(errors):
                 throttled += 1
                 if throttled > MAX_THROTTLE_WAITS:
-                    raise ShopifyUnavailable("Shopify kept throttling us; the shop's API budget is used up for now.")
+                    raise ShopifyUnavailable(
+                        "Shopify kept throttling orderbot: the shop's API budget is used up for now; try again in a "
+                        "minute."
+                    )
                 attempts -= 1  # a throttled request was not executed: it is no failed attempt
                 continue
             if errors:

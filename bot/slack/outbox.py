@@ -56,13 +56,15 @@ class OutboxSender:
         client: AsyncWebClient,
         *,
         pace: float = PACE,
+        config_retry: float = CONFIG_RETRY,
         clock: Callable[[], float] = time.time,
     ):
         self.store = store
         self.client = client
         self.pace = pace
+        self.config_retry = config_retry
         self.clock = clock
-        self.problem: str | None = None  # the last configuration error, until a call succeeds again
+        self.problem_code: str | None = None  # the last configuration error, until a call succeeds again
         self._wake = asyncio.Event()
         self._channel_free_at: dict[str, float] = {}
 
@@ -70,8 +72,13 @@ class OutboxSender:
         self._wake.set()
 
     @property
+    def problem(self) -> str | None:
+        """The configuration error and what fixes it, for /healthz; None while Slack takes the posts."""
+        return f"{self.problem_code}: {_fix_for(self.problem_code)}" if self.problem_code else None
+
+    @property
     def unauthorized(self) -> bool:
-        return self.problem in AUTH_ERRORS
+        return self.problem_code in AUTH_ERRORS
 
     async def run_forever(self) -> None:
         while True:
@@ -125,7 +132,7 @@ class OutboxSender:
         except (aiohttp.ClientError, TimeoutError) as exc:
             await self._retry_later(item, f"Slack could not be reached: {exc.__class__.__name__} {exc}".strip())
         else:
-            self.problem = None
+            self.problem_code = None
             await self.store.outbox_sent(item, ts)
 
     @staticmethod
@@ -185,10 +192,10 @@ class OutboxSender:
             await self.store.alert_message_lost(item.order_id)
             await self.store.outbox_retry(item, 0.0, error, maybe_posted=False)
         elif error in CONFIGURATION_ERRORS:
-            if self.problem != error:
+            if self.problem_code != error:
                 log.error("Slack refused to post to %s: %s. %s", item.channel, error, _fix_for(error))
-            self.problem = error
-            await self.store.outbox_retry(item, self.clock() + CONFIG_RETRY, error, maybe_posted=False)
+            self.problem_code = error
+            await self.store.outbox_retry(item, self.clock() + self.config_retry, error, maybe_posted=False)
         else:  # this message itself is wrong (invalid_blocks, msg_too_long): retrying cannot help
             log.error("Slack refused a message for %s: %s; it will not be retried", item.order_id, error or status)
             await self.store.outbox_give_up(item, "failed", error or f"HTTP {status}")

@@ -334,6 +334,16 @@ async def test_fail_next_user_errors_waits_for_a_mutation_and_changes_nothing(
     assert (await api.data(operations.ORDER_CLOSE, {"input": {"id": order_id}}))["orderClose"]["order"]["closed"]
 
 
+async def test_fail_next_on_mutation_lets_the_reads_before_it_pass(shopify: SandboxShopify, api: Api) -> None:
+    shopify.fail_next("http_503", on_mutation=True)
+    order_id = by_name(shopify, "#1001")["id"]
+    await api.data(operations.ORDER, {"id": order_id})
+    assert (await api.post(operations.ORDER_CLOSE, {"input": {"id": order_id}}))[0] == 503
+    assert shopify.orders[order_id]["closed_at"] is None
+    assert (await api.data(operations.ORDER_CLOSE, {"input": {"id": order_id}}))["orderClose"]["order"]["closed"]
+    assert [op.outcome for op in shopify.operations] == ["ok", "http_503", "ok"]
+
+
 def test_fail_next_rejects_unknown_kinds(shopify: SandboxShopify) -> None:
     with pytest.raises(ValueError, match="unknown failure kind"):
         shopify.fail_next("http_418")

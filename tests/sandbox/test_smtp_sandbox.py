@@ -106,6 +106,28 @@ async def test_delay_next_holds_the_answer(smtp: SandboxSMTP) -> None:
     assert len(smtp.messages) == 2
 
 
+async def test_delay_at_rcpt_keeps_nothing(smtp: SandboxSMTP) -> None:
+    smtp.delay_next(0.3, stage="RCPT")
+    with pytest.raises(aiosmtplib.SMTPTimeoutError):
+        await send(smtp, notice(), timeout=0.1)
+    assert smtp.messages == []  # a client that gave up before DATA sent nothing
+
+    await send(smtp, notice())
+    assert len(smtp.messages) == 1
+    with pytest.raises(ValueError):
+        smtp.delay_next(0.1, stage="HELO")
+
+
+async def test_a_stopped_sandbox_comes_back_on_the_same_port(smtp: SandboxSMTP) -> None:
+    url = smtp.url
+    await smtp.stop()
+    with pytest.raises(aiosmtplib.SMTPConnectError):
+        await send(smtp, notice())
+    assert await smtp.start() == url
+    await send(smtp, notice())
+    assert len(smtp.messages) == 1
+
+
 async def test_url_before_start_and_stop_are_clear() -> None:
     sandbox = SandboxSMTP()
     with pytest.raises(RuntimeError):

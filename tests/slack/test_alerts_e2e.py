@@ -88,7 +88,7 @@ async def test_a_channel_the_bot_cannot_post_in_keeps_the_alert_and_says_so_on_h
     await wait_for(lambda: world.slack.calls_to("chat.postMessage"))
     async with world.http.get(f"{world.url}/healthz") as response:
         health = await response.json()
-    assert response.status == 503 and health["slack_error"] == "invalid_auth"
+    assert response.status == 503 and health["slack_error"].startswith("invalid_auth: Check SLACK_BOT_TOKEN")
     assert world.rows("SELECT status, error FROM outbox") == [("pending", "invalid_auth")]
 
 

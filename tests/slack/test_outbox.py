@@ -352,7 +352,8 @@ async def test_a_channel_the_bot_is_not_in_keeps_the_alert_pending_and_retries_a
     (row,) = await outbox(store)
     assert (row["status"], row["error"], row["attempts"]) == ("pending", "not_in_channel", 1)
     assert row["not_before"] == pytest.approx(started + CONFIG_RETRY)
-    assert sender.problem == "not_in_channel" and not sender.unauthorized
+    assert sender.problem_code == "not_in_channel" and not sender.unauthorized
+    assert sender.problem == "not_in_channel: Invite the bot to the channel (/invite @orderbot)."  # for /healthz
 
     clock.advance(CONFIG_RETRY - 1)
     await sender.send_due()
@@ -371,7 +372,7 @@ async def test_a_channel_the_bot_is_not_in_keeps_the_alert_pending_and_retries_a
 async def test_an_unknown_channel_is_a_configuration_problem_until_a_post_succeeds(store, slack, sender, clock):
     await queue(store, stuck_order(1001), channel="C0GONE")
     await sender.send_due()
-    assert sender.problem == "channel_not_found"
+    assert sender.problem == "channel_not_found: Check SLACK_CHANNEL_ID."
     assert [(r["status"], r["error"]) for r in await outbox(store)] == [("pending", "channel_not_found")]
 
     clock.advance(1.0)
@@ -385,7 +386,7 @@ async def test_a_revoked_token_marks_the_sender_unauthorized_and_keeps_the_alert
     sender = OutboxSender(store, client_of(slack, token="xoxb-revoked"), pace=1.0, clock=clock)
     await queue(store, stuck_order(1001))
     await sender.send_due()
-    assert sender.problem == "invalid_auth" and sender.unauthorized
+    assert sender.problem_code == "invalid_auth" and sender.unauthorized
     assert [(r["status"], r["error"]) for r in await outbox(store)] == [("pending", "invalid_auth")]
     assert slack.messages(ORDERS) == []
 
