@@ -7,9 +7,11 @@ The same path serves buttons, modals and `/orders`; `Outcome.message` is the one
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 
 NOTIFIED_TAG = "orderbot-notified"
 NOTIFY_AGAIN_AFTER = timedelta(minutes=10)  # a second "notify" inside this window is taken for a double click
+# A notice cut short by a crash, or not confirmed by the mail server, may have been sent: a resumed bulk run skips
+# that customer for this long (a person clicking again is held back for NOTIFY_AGAIN_AFTER).
+INTERRUPTED_NOTICE_GUARD = timedelta(days=1)
+UNLOCK_RETRIES = (1, 2, 5, 10, 30, 60, 120, 300)  # seconds between tries to record an action while the database is held
+MAYBE_SENT = "may have been sent"  # starts the audit error of a notice the mail server took but did not confirm
 _OPEN_FO = frozenset({"OPEN", "IN_PROGRESS"})
 
 
@@ -46,6 +53,7 @@ class ActionRequest:
 class Outcome:
     status: str  # done | already | refused | busy | failed
     message: str  # for the person who asked
+    in_thread: bool = True  # the alert's thread tells of it too (not when the reply could not be queued)
 
     @property
     def done(self) -> bool:
@@ -102,6 +110,7 @@ class Actions:
         self.mailer = mailer
         self.shop_name = shop_name
         self.clock = clock
+        self._recording: set[asyncio.Task[None]] = set()  # lock releases and audit rows waiting for the database
         self._handlers: dict[str, Callable[[ActionRequest, Order], Awaitable[str]]] = {
             "fulfill": self._fulfill,
             "request_fulfillment": self._request_fulfillment,
@@ -117,7 +126,6 @@ class Actions:
 
     async def run(self, request: ActionRequest) -> Outcome:
         started = self.clock()
-        error: str | None = None
         if request.action not in self._handlers:
             outcome = Outcome("refused", "orderbot does not know that action.")
         elif not await self.permissions.may(request.actor, request.action):
@@ -127,9 +135,22 @@ class Actions:
         else:
             try:
                 outcome, error = await self._carry_out(request)
-            finally:
-                await self.store.unlock_action(request.order_id, request.action)
-        duration_ms = round((self.clock() - started) * 1000, 1)
+            except BaseException:
+                self._in_background(self._record(request, None, None, 0.0))
+                raise
+            took = self._ms_since(started)
+            if outcome.in_thread:
+                await self._record(request, outcome, error, took, retry=False)
+            else:  # the database takes no writes now: tell the person first, record it when it does
+                self._in_background(self._record(request, outcome, error, took))
+            return outcome
+        await self._audit(request, outcome, None, self._ms_since(started))
+        return outcome
+
+    def _ms_since(self, started: float) -> float:
+        return round((self.clock() - started) * 1000, 1)
+
+    async def _audit(self, request: ActionRequest, outcome: Outcome, error: str | None, duration_ms: float) -> None:
         await self.store.add_audit(
             actor=request.actor,
             action=request.action,
@@ -150,20 +171,67 @@ class Actions:
             duration_ms,
             f" ({error})" if error else "",
         )
-        return outcome
+
+    async def _record(
+        self,
+        request: ActionRequest,
+        outcome: Outcome | None,
+        error: str | None,
+        duration_ms: float,
+        *,
+        retry: bool = True,
+    ) -> None:
+        """Release the action's lock and write its audit row (none without `outcome`). While the database stays locked,
+        retry over the next minutes (`retry`; else hand the retries to a background task), so that the next click is
+        not answered "busy"; a lock left anyway expires (STALE_LOCK_AFTER), and an audit row never written is logged."""
+        pending = {"unlock", "audit"} if outcome is not None else {"unlock"}
+        for delay in (0, *UNLOCK_RETRIES):
+            await asyncio.sleep(delay)
+            try:
+                if "unlock" in pending:
+                    await self.store.unlock_action(request.order_id, request.action)
+                    pending.discard("unlock")
+                if "audit" in pending:
+                    await self._audit(request, outcome, error, duration_ms)
+                    pending.discard("audit")
+                return
+            except sqlite3.Error as exc:
+                log.error(
+                    "could not record %s on %s (%s): %s", request.action, request.order_id, ", ".join(pending), exc
+                )
+                if not retry:
+                    self._in_background(self._record(request, outcome, error, duration_ms))
+                    return
+        if outcome is not None and "audit" in pending:
+            log.error(
+                "gave up writing the audit row: %s on %s by %s, %s",
+                request.action,
+                request.order_id,
+                request.actor,
+                outcome.status,
+            )
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="record-action")
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
 
     async def refused_before_form(self, request: ActionRequest) -> bool:
-        """Whether the action's form would only lead to a refusal (not permitted; no email set up, or no address to
-        write to): then the action runs at once instead, to be refused with the reason and audited."""
+        """Whether the action's form would only lead to a refusal (not permitted; an order orderbot does not know; no
+        email set up, or no address to write to): then the action runs at once instead, to be refused with the reason
+        and audited."""
         if not await self.permissions.may(request.actor, request.action):
+            return True
+        order = await self.store.get_order(request.order_id)
+        if order is None:  # a forged or stale button: refused, in words and in the audit log
             return True
         if request.action != "notify_customer":
             return False
-        order = await self.store.get_order(request.order_id)
-        return self.mailer is None or order is None or not (order.customer and order.customer.email)
+        return self.mailer is None or not (order.customer and order.customer.email)
 
     async def _carry_out(self, request: ActionRequest) -> tuple[Outcome, str | None]:
-        name = request.order_id
+        known = await self.store.get_order(request.order_id)
+        name = known.name if known else request.order_id  # until Shopify's copy is read: a failed read names it too
         order: Order | None = None
         try:
             order = await self._current_order(request)
@@ -191,10 +259,12 @@ class Actions:
         except ShopifyError as exc:
             return Outcome("failed", f"Shopify could not do that for {name}: {exc}"), str(exc)
         except MailError as exc:
+            if exc.maybe_sent:
+                text = f"orderbot cannot tell whether the email to the customer of {name} went out. {exc}"
+                return Outcome("failed", text), f"{MAYBE_SENT}: {exc}"
             return Outcome("failed", f"The email to the customer of {name} was not sent. {exc}"), str(exc)
         reply = action_reply(request.action, request.actor, detail or None, order_name=name)
-        await self._after(request, reply)
-        return Outcome("done", reply), None
+        return Outcome("done", reply, in_thread=await self._after(request, reply)), None
 
     async def _settle_lost_answer(
         self, request: ActionRequest, name: str, lost: _AnswerLost
@@ -237,9 +307,8 @@ class Actions:
             )
             return Outcome("failed", text), error + "; not applied"
         reply = action_reply(request.action, request.actor, None, order_name=name)
-        await self._after(request, reply)
         log.info("%s on %s: Shopify's answer was lost, the re-read shows it applied", request.action, name)
-        return Outcome("done", reply), None
+        return Outcome("done", reply, in_thread=await self._after(request, reply)), None
 
     async def _catch_up(self, request: ActionRequest) -> None:
         """Show on the alert whatever did change before a mutation was refused; best effort."""
@@ -260,8 +329,9 @@ class Actions:
             raise ActionError(f"Shopify no longer has {known.name}; it may have been deleted.")
         return current
 
-    async def _after(self, request: ActionRequest, reply: str) -> None:
-        """Bring the stored order, its verdict and its alert up to date, and tell the alert's thread."""
+    async def _after(self, request: ActionRequest, reply: str) -> bool:
+        """Bring the stored order, its verdict and its alert up to date, and tell the alert's thread; False when the
+        thread reply could not be queued (the database stayed locked)."""
         if request.action == "snooze":
             self.service.forget_policy()
             order = await self.store.get_order(request.order_id)
@@ -270,12 +340,17 @@ class Actions:
         else:
             try:
                 await self.service.refresh_order(request.order_id, resolution=reply, in_bulk=request.in_bulk)
-            except ShopifyError as exc:  # it is done in Shopify: the next webhook or scan brings the alert up to date
+            except (ShopifyError, sqlite3.Error) as exc:  # done in Shopify: the next webhook or scan shows it
                 log.warning(
-                    "%s on %s is done, but re-reading the order failed: %s", request.action, request.order_id, exc
+                    "%s on %s is done, but the alert could not catch up: %s", request.action, request.order_id, exc
                 )
-        await self.store.enqueue_reply(request.order_id, reply, in_bulk=request.in_bulk)
+        try:
+            await self.store.enqueue_reply(request.order_id, reply, in_bulk=request.in_bulk)
+        except sqlite3.Error as exc:  # done in Shopify; the person who asked is told directly instead
+            log.error("%s on %s is done, but its thread reply was lost: %s", request.action, request.order_id, exc)
+            return False
         self.service.alerts_queued()
+        return True
 
     # --- the actions: each checks Shopify's current state, then acts; returns a detail for the thread reply ---
 
@@ -381,6 +456,7 @@ class Actions:
         last = await self.store.last_action(order.id, "notify_customer", outcome="done")
         if last and last["age"] < NOTIFY_AGAIN_AFTER:
             raise AlreadyDone(f"<@{last['actor']}> emailed the customer of {order.name} {_ago(last['age'])}.")
+        await self._refuse_if_a_notice_may_have_gone_out(request, order, last)
         subject = str(request.inputs.get("subject") or f"About your order {order.name}").strip()
         body = str(request.inputs.get("message") or "").strip()
         if not body:
@@ -394,6 +470,27 @@ class Actions:
             log.warning("notified the customer of %s, but could not tag the order: %s", order.name, exc)
             return f"subject “{subject}”; the {NOTIFIED_TAG} tag could not be added: {exc}"
         return f"subject “{subject}”"
+
+    async def _refuse_if_a_notice_may_have_gone_out(
+        self, request: ActionRequest, order: Order, last_done: dict[str, Any] | None
+    ) -> None:
+        """An email cut short by a restart, or taken by the mail server that then did not confirm it, may have reached
+        the customer: refuse a second one for a while (a resumed bulk run, a whole day) rather than send it twice."""
+        cut = await self.store.last_action(order.id, "notify_customer", outcome="interrupted")
+        unconfirmed = await self.store.last_action(order.id, "notify_customer", outcome="failed")
+        if unconfirmed and not str(unconfirmed.get("error") or "").startswith(MAYBE_SENT):
+            unconfirmed = None
+        doubtful = [row for row in (cut, unconfirmed) if row and (last_done is None or row["id"] > last_done["id"])]
+        if not doubtful:
+            return
+        latest = max(doubtful, key=lambda row: row["id"])
+        if latest["age"] >= (INTERRUPTED_NOTICE_GUARD if request.in_bulk else NOTIFY_AGAIN_AFTER):
+            return
+        how = "orderbot stopped while emailing" if latest is cut else "the mail server did not confirm the email to"
+        raise ActionError(
+            f"{how} the customer of {order.name} {_ago(latest['age'])}, so the email may have gone out. "
+            "Check your sent mail before sending another."
+        )
 
     async def _cancel_order(self, request: ActionRequest, order: Order) -> str:
         if order.cancelled:

@@ -34,7 +34,14 @@ STUCK_PAGE_SIZE = 20
 LOG_LIMIT = 20
 CARD_ACTIONS = 5  # the last actions shown on an order's card
 
-_OUTCOME_WORDS = {"done": "done", "already": "already done", "refused": "refused", "busy": "busy", "failed": "failed"}
+_OUTCOME_WORDS = {
+    "done": "done",
+    "already": "already done",
+    "refused": "refused",
+    "busy": "busy",
+    "failed": "failed",
+    "interrupted": "cut short when orderbot stopped",
+}
 _ACTION_NAMES = {
     "fulfill": "fulfil",
     "request_fulfillment": "request fulfillment",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 from collections.abc import Coroutine
 from typing import Any
 
@@ -29,6 +30,14 @@ BUTTONS = re.compile(r"^(request_fulfillment|cancel_request|release_hold|archive
 FORMS = {"fulfill": blocks.fulfill_modal, "cancel_order": blocks.cancel_order_modal}
 EXPIRED = "This form has expired or was changed; open it again from the alert."
 STALE_BUTTON = "That button names no order orderbot knows; use the buttons on the order's latest alert."
+DATABASE_BUSY = (
+    "orderbot's database is busy ({error}), so orderbot could not finish this. Check the order's alert, then try "
+    "again in a minute."
+)
+WENT_WRONG = (
+    "Something went wrong inside orderbot, so it could not finish this; it is in orderbot's log. Check the order's "
+    "alert, then try again."
+)
 
 
 class SlackListeners:
@@ -119,18 +128,17 @@ class SlackListeners:
     # --- modals ---------------------------------------------------------------------------------------------
 
     async def on_fulfill_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
-        await self._submit(ack, body, client, "fulfill", forms.fulfill_form(body["view"]["state"]["values"]))
+        await self._submit(ack, body, client, "fulfill", forms.fulfill_form(_values(body)))
 
     async def on_notify_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
-        await self._submit(ack, body, client, "notify_customer", forms.notify_form(body["view"]["state"]["values"]))
+        await self._submit(ack, body, client, "notify_customer", forms.notify_form(_values(body)))
 
     async def on_cancel_order_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
-        form = forms.cancel_order_form(body["view"]["state"]["values"])
-        await self._submit(ack, body, client, "cancel_order", form)
+        await self._submit(ack, body, client, "cancel_order", forms.cancel_order_form(_values(body)))
 
     async def _submit(self, ack: AsyncAck, body: dict, client: AsyncWebClient, action: str, form: forms.Form) -> None:
         """Input errors go back onto the modal; otherwise it closes and the action runs."""
-        values = body["view"]["state"]["values"]
+        values = _values(body)
         try:
             context = unpack(body["view"].get("private_metadata") or "", self.secret)
         except (TamperedMetadata, ValueError, KeyError):
@@ -174,8 +182,19 @@ class SlackListeners:
             await self._tell(client, request, "Slack did not open the form in time; click the button again.")
 
     async def _run(self, client: AsyncWebClient, request: ActionRequest) -> None:
-        outcome = await self.actions.run(request)
-        if not outcome.done or request.message_ts is None:
+        """Run the action and tell the person how it went. This task is the boundary: whatever escapes the action
+        (the database locked past its busy timeout, a bug) still reaches the person, instead of silence."""
+        try:
+            outcome = await self.actions.run(request)
+        except sqlite3.OperationalError as exc:
+            log.error("%s on %s by %s: the database failed: %s", request.action, request.order_id, request.actor, exc)
+            await self._tell(client, request, DATABASE_BUSY.format(error=exc))
+            return
+        except Exception:
+            log.exception("%s on %s by %s failed", request.action, request.order_id, request.actor)
+            await self._tell(client, request, WENT_WRONG)
+            return
+        if not outcome.done or request.message_ts is None or not outcome.in_thread:
             await self._tell(client, request, outcome.message)
 
     async def _tell(self, client: AsyncWebClient, request: ActionRequest, text: str) -> None:
@@ -189,3 +208,8 @@ class SlackListeners:
     async def on_error(self, error: Exception, body: dict) -> None:
         kind = body.get("type") if isinstance(body, dict) else None
         log.error("a Slack %s request failed: %s: %s", kind or "unknown", error.__class__.__name__, error)
+
+
+def _values(body: dict) -> dict:
+    """A submitted modal's input values; none when Slack's `state` is missing (the form then answers on its fields)."""
+    return (body["view"].get("state") or {}).get("values") or {}

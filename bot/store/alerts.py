@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -22,6 +22,10 @@ from bot.domain.alerts import (
 from bot.domain.orders import Order
 from bot.domain.rules import Verdict
 from bot.store.sql import insert, now_iso
+
+# No action runs this long (its Shopify calls time out well before): a lock this old was left by a run that could not
+# release it.
+STALE_LOCK_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,18 +163,21 @@ class AlertTables:
     # --- action locks: one run of an action on an order at a time ---------------------------------------------
 
     async def lock_action(self, order_id: str, action: str, actor: str) -> dict[str, Any] | None:
-        """Take the lock; None when taken, else the holder's row (someone else's run of the same action)."""
+        """Take the lock; None when taken, else the holder's row (someone else's run of the same action). A lock older
+        than STALE_LOCK_AFTER is taken over: its run could not release it (the database was locked when it ended)."""
 
         def take(db: sqlite_utils.Database) -> dict[str, Any] | None:
             held = next(
                 db.query("SELECT * FROM action_locks WHERE order_id = ? AND action = ?", [order_id, action]), None
             )
-            if held is None:
-                db.execute(
-                    "INSERT INTO action_locks (order_id, action, actor, started_at) VALUES (?, ?, ?, ?)",
-                    [order_id, action, actor, now_iso()],
-                )
-            return held
+            now = datetime.now(UTC)
+            if held is not None and now - datetime.fromisoformat(held["started_at"]) < STALE_LOCK_AFTER:
+                return held
+            db.execute(
+                "INSERT OR REPLACE INTO action_locks (order_id, action, actor, started_at) VALUES (?, ?, ?, ?)",
+                [order_id, action, actor, now.isoformat()],
+            )
+            return None
 
         return await self.write(take)
 
@@ -180,8 +187,27 @@ class AlertTables:
         )
 
     async def clear_action_locks(self) -> int:
-        """At start: a lock held by a process that died is stale (its run ended with the process)."""
-        return await self.write(lambda db: db.execute("DELETE FROM action_locks").rowcount)
+        """At start: a lock held by a process that died is stale (its run ended with the process). Each becomes an
+        `interrupted` audit row dated when the run began: it may or may not have happened (an email may have gone
+        out), and the log and the double-notice guard must know."""
+
+        def release(db: sqlite_utils.Database) -> int:
+            stale = list(db.query("SELECT * FROM action_locks"))
+            for lock in stale:
+                row = {
+                    "at": lock["started_at"],
+                    "actor": lock["actor"],
+                    "action": lock["action"],
+                    "order_id": lock["order_id"],
+                    "inputs": "{}",
+                    "outcome": "interrupted",
+                    "error": "orderbot stopped while this ran; it may or may not have happened",
+                }
+                insert(db, "audit", row)
+            db.execute("DELETE FROM action_locks")
+            return len(stale)
+
+        return await self.write(release)
 
 
 def sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]], sync: AlertSync) -> int:
