@@ -110,7 +110,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             return
         raw = env[name]
         if check is not None and not check(raw):
-            problems.append(f"{name} {message} (got {raw[:40]!r}).")
+            problems.append(f"{name} {message} (got {_shown(name, raw)}).")
             return
         try:
             parsed[name.lower()] = convert(raw)
@@ -129,7 +129,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     take("SHOPIFY_CLIENT_SECRET")
     take("SHOPIFY_API_VERSION", _API_VERSION.match, "must look like 2026-10 (a quarterly version) or unstable")
     take("SHOPIFY_API_URL", _is_http_url, "must be an http(s) URL")
-    take("DATABASE_PATH")
+    take(
+        "DATABASE_PATH",
+        _in_existing_directory,
+        "must be in a directory that exists: create it, or mount the persistent disk there",
+    )
     take(
         "SMTP_URL",
         lambda v: urlparse(v).scheme in ("smtp", "smtps") and urlparse(v).hostname,
@@ -166,11 +170,28 @@ def _is_http_url(value: str) -> bool:
     return parsed.scheme in ("http", "https") and bool(parsed.netloc)
 
 
+def _shown(name: str, raw: str) -> str:
+    """A refused value as a problem repeats it: a secret only by its length and, for a Slack token, its kind
+    (`xoxp-` …), which says what was pasted without printing the secret into a log."""
+    if name.lower() not in SECRET_FIELDS:
+        return repr(raw[:40])
+    kind = re.match(r"x[a-z]{3}-", raw)
+    return f"{len(raw)} characters" + (f" starting {kind[0]!r}" if kind else "") + ", not shown"
+
+
+def _in_existing_directory(path: str) -> bool:
+    """Not creating the directory is the point: a path with a typo, or a disk not mounted, would otherwise start
+    with an empty database on a disk that does not last."""
+    return path == ":memory:" or Path(path).parent.is_dir()
+
+
 def _parse_admins(value: str) -> tuple[str, ...]:
     ids = tuple(part.strip() for part in value.split(",") if part.strip())
     bad = [i for i in ids if not _SLACK_ADMIN.match(i)]
+    if len(bad) == 1:
+        raise ValueError(f"{bad[0][:40]!r} is not a Slack user id (U…) or user-group id (S…)")
     if bad:
-        raise ValueError(f"{', '.join(bad)} are not Slack user ids (U…) or user-group ids (S…)")
+        raise ValueError(f"{', '.join(repr(b[:40]) for b in bad)} are not Slack user ids (U…) or user-group ids (S…)")
     return ids
 
 

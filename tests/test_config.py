@@ -22,7 +22,7 @@ def test_defaults_with_an_empty_environment(tmp_path):
     assert settings.port == 3000
 
 
-def test_every_variable_is_read():
+def test_every_variable_is_read(tmp_path):
     env = {
         "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
         "SLACK_SIGNING_SECRET": "0123456789abcdef0123",
@@ -36,7 +36,7 @@ def test_every_variable_is_read():
         "SHOPIFY_CLIENT_SECRET": "csecret",
         "SHOPIFY_API_VERSION": "2026-04",
         "SHOPIFY_API_URL": "http://127.0.0.1:8",
-        "DATABASE_PATH": "/data/o.db",
+        "DATABASE_PATH": str(tmp_path / "o.db"),
         "SMTP_URL": "smtps://u:p@mail.example.com:465",
         "SMTP_FROM": "shop@example.com",
         "DIGEST_TIME": "07:30",
@@ -51,6 +51,7 @@ def test_every_variable_is_read():
     assert s.scan_interval == timedelta(minutes=5)
     assert s.port == 8080
     assert s.timezone == "Europe/Stockholm"
+    assert s.database_path == str(tmp_path / "o.db")
 
 
 def test_the_graphql_url_defaults_to_the_shop():

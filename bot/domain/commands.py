@@ -193,14 +193,14 @@ EXAMPLES: Mapping[str, str] = MappingProxyType(
 )
 
 # What phones and word processors do to typed text, undone: smart quotes and dashes (an em dash is the two hyphens
-# it replaced, as in `—share`), soft hyphens and zero-width spaces. NFKC then folds full-width forms and odd spaces.
+# it replaced, as in `—share`). Then what cannot be seen goes (`_visible`), and NFKC folds full-width forms and odd
+# spaces.
 _TYPING = str.maketrans(
     {
         **dict.fromkeys("“”„‟«»", '"'),
         **dict.fromkeys("‘’‚‛", "'"),
         **dict.fromkeys("‐‑‒–―−", "-"),
         "—": "--",
-        **dict.fromkeys("\u00ad\u200b\u200c\u200d\u2060\ufeff", None),
     }
 )
 _NUMBER = re.compile(r"#?([0-9]{1,11})")  # Shopify order numbers have at most 11 digits
@@ -247,7 +247,7 @@ def parse(text: str) -> Command:
             "Name fewer orders, or use a range or a filter.",
             USAGE["help"],
         )
-    typed = unicodedata.normalize("NFKC", text.translate(_TYPING))
+    typed = unicodedata.normalize("NFKC", _visible(text.translate(_TYPING)))
     try:
         words = _words(typed)
     except _UnclosedQuote:
@@ -294,6 +294,13 @@ def _words(text: str) -> list[_Word]:
                 i += 1
         words.append(_Word(_decode("".join(parts)).strip()))
     return [word for word in words if word.text]
+
+
+def _visible(text: str) -> str:
+    """Without the characters that cannot be seen but would stop a word from matching: soft hyphens, zero-width
+    spaces, the direction marks text copied from a right-to-left language carries, control characters. White space
+    stays: it separates words."""
+    return "".join(c for c in text if c.isprintable() or c.isspace())
 
 
 def _decode(text: str) -> str:

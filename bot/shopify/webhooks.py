@@ -130,29 +130,43 @@ class InboxWriter:
 
 def make_handler(secret: str, writer: InboxWriter, shop: str | None = None) -> Callable[[web.Request], Any]:
     """The endpoint; with `shop` set, deliveries that name another shop are refused (the app's secret is shared by
-    every shop that installs it; this orderbot serves one)."""
+    every shop that installs it; this orderbot serves one).
+
+    A signed delivery without X-Shopify-Webhook-Id is stored all the same: Shopify always sends it, so only a proxy
+    that strips headers can lose it, and refusing would then lose every webhook (Shopify gives up on an endpoint that
+    keeps failing). Duplicates are still caught by X-Shopify-Event-Id and, for order topics, the body's identity.
+    """
+    warned_missing_id = False
 
     async def handle_webhook(request: web.Request) -> web.Response:
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        nonlocal warned_missing_id
+        body = await _read_at_most(request, MAX_BODY_BYTES)
+        if body is None:
             return _answer(413, "body larger than 2 MiB")
-        body = await request.read()
         if not verify_hmac(body, request.headers.get("X-Shopify-Hmac-Sha256"), secret):
             return _answer(401, "invalid or missing X-Shopify-Hmac-Sha256")
-        topic = request.headers.get("X-Shopify-Topic", "").strip().lower()
+        topic = (_header(request, "X-Shopify-Topic") or "").lower()
         if not topic:
             return _answer(400, "missing X-Shopify-Topic")
-        sender = request.headers.get("X-Shopify-Shop-Domain", "").strip().lower()
+        sender = (_header(request, "X-Shopify-Shop-Domain") or "").lower()
         if shop and sender and sender != shop:
             return _answer(403, f"this orderbot serves {shop}, not {sender}")
         text, payload = _parse_object(body)
         if payload is None:
             return _answer(400, "body is not a UTF-8 JSON object")
+        webhook_id = _header(request, "X-Shopify-Webhook-Id")
+        if webhook_id is None and not warned_missing_id:
+            warned_missing_id = True
+            log.warning(
+                "a webhook came without X-Shopify-Webhook-Id (does a proxy strip it?); stored, and deduplicated by "
+                "X-Shopify-Event-Id and the order's body only"
+            )
         delivery = Delivery(
-            webhook_id=request.headers.get("X-Shopify-Webhook-Id"),
-            event_id=request.headers.get("X-Shopify-Event-Id"),
+            webhook_id=webhook_id,
+            event_id=_header(request, "X-Shopify-Event-Id"),
             topic=topic,
-            shop=request.headers.get("X-Shopify-Shop-Domain"),
-            triggered_at=request.headers.get("X-Shopify-Triggered-At"),
+            shop=_header(request, "X-Shopify-Shop-Domain"),
+            triggered_at=_header(request, "X-Shopify-Triggered-At"),
             body_key=body_key(topic, payload),
             body=text,
         )
@@ -163,6 +177,25 @@ def make_handler(secret: str, writer: InboxWriter, shop: str | None = None) -> C
         return web.Response(body=_DUPLICATE if not is_new else _STORED, content_type="application/json")
 
     return handle_webhook
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is longer than `limit`: checked as it arrives, so a chunked body (no
+    Content-Length) is cut off at the limit too, with this endpoint's own 413."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _header(request: web.Request, name: str) -> str | None:
+    """A header's value, None when it is absent or blank: an empty id must not make every later delivery without
+    one look like its duplicate."""
+    return request.headers.get(name, "").strip() or None
 
 
 _STORED = json.dumps({"ok": True, "duplicate": False}).encode()

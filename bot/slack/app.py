@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -32,6 +37,7 @@ BOT_SCOPES = {
     "groups:history": "finding an alert whose post was interrupted, in a private channel",
 }
 MAX_SLACK_BODY = 1024 * 1024  # Slack's interaction payloads are a few KB; a modal's state at most tens of KB
+REPLAY_WINDOW = 5 * 60  # seconds either side of its timestamp during which Bolt accepts a signed request
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 _SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
 
@@ -54,26 +60,76 @@ def bolt_app(settings: Settings, client: AsyncWebClient) -> AsyncApp:
     quiet = logging.getLogger("orderbot.bolt")
     # Bolt logs a refused request's whole body at INFO: personal data (DESIGN §6). Warnings and errors only.
     quiet.setLevel(logging.WARNING)
-    return AsyncApp(  # the token comes with the client
+    app = AsyncApp(  # the token comes with the client
         signing_secret=settings.slack_signing_secret,
         client=client,
         logger=quiet,
         name="orderbot",
     )
+    app.use(ReplayGuard())  # after Bolt's own middleware: the signature is checked by then
+    return app
+
+
+class ReplayGuard(AsyncMiddleware):
+    """Refuses a signed request seen before (401). Bolt accepts a request for 5 minutes after its timestamp, so the
+    same bytes sent again would click the button again; Slack never sends one request twice (an honest second click
+    has its own timestamp and signature). Runs after Bolt verified the signature, so only signed requests are
+    remembered, each until its timestamp leaves the window. Socket Mode requests carry no signature and pass."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self._clock = clock
+        self._seen: dict[str, float] = {}  # signature -> when it stops being accepted anyway, oldest first
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
+        signature = (req.headers.get("x-slack-signature") or [""])[0]
+        if req.mode == "socket_mode" or not signature:
+            return await next()
+        timestamp = int((req.headers.get("x-slack-request-timestamp") or ["0"])[0])
+        if not self.first_time(signature, expires=timestamp + REPLAY_WINDOW):
+            log.warning("refused a Slack request received before (a replay)")
+            return BoltResponse(status=401, body={"error": "request already received"})
+        return await next()
+
+    def first_time(self, signature: str, *, expires: float) -> bool:
+        now = self._clock()
+        while self._seen and next(iter(self._seen.values())) < now:
+            del self._seen[next(iter(self._seen))]
+        if signature in self._seen:
+            return False
+        self._seen[signature] = expires
+        return True
 
 
 def slack_route(app: AsyncApp) -> web.RequestHandler:
-    """POST /slack/events: check the headers Bolt mishandles (a 500 instead of a 401, DESIGN §6), then dispatch.
-    Bolt itself checks the signature and the 5-minute timestamp window."""
+    """POST /slack/events: check what Bolt mishandles (a 500 instead of a 401 for odd headers, DESIGN §6; a 500 for
+    a body that is not UTF-8, or whose `payload` is not a JSON object, which Bolt parses before it checks the
+    signature), then dispatch. Bolt itself checks the signature and the 5-minute timestamp window."""
 
     async def handle(request: web.Request) -> web.Response:
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
         if not _TIMESTAMP.match(timestamp) or not _SIGNATURE.match(signature):
             return web.json_response({"error": "invalid signature"}, status=401)
-        if (request.content_length or 0) > MAX_SLACK_BODY:
+        body = await _read_at_most(request, MAX_SLACK_BODY)
+        if body is None:
             return web.json_response({"error": "request too large"}, status=413)
-        response = await app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+        try:
+            bolt_request = AsyncBoltRequest(body=body.decode(), query=request.query_string, headers=request.headers)
+        except (ValueError, TypeError, AttributeError, RecursionError):  # not UTF-8, not JSON, not Slack's shape
+            return web.json_response({"error": "malformed request"}, status=400)
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     return handle
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is longer than `limit`, whether Content-Length says so or a chunked body does."""
+    if (request.content_length or 0) > limit:
+        return None
+    try:
+        body = await request.read()  # stops at the server's own limit (client_max_size) by itself
+    except web.HTTPRequestEntityTooLarge:
+        return None
+    return body if len(body) <= limit else None

@@ -13,6 +13,7 @@ from typing import Any
 from bot.slack import blocks
 
 MAX_TRACKING_NUMBER = 255
+MAX_TRACKING_URL = 2000  # the modal's URL input has no max_length of its own; a longer link is no carrier's
 _WEB_ADDRESS = re.compile(r"^https?://\S+$")
 
 
@@ -36,7 +37,11 @@ def fulfill_form(values: dict) -> Form:
         errors[blocks.TRACKING_NUMBER] = f"A tracking number is at most {MAX_TRACKING_NUMBER} characters."
     if url and not _WEB_ADDRESS.match(url):
         errors[blocks.TRACKING_URL] = "Enter a web address starting with https://, or leave it empty."
+    elif len(url) > MAX_TRACKING_URL:
+        errors[blocks.TRACKING_URL] = f"A tracking link is at most {MAX_TRACKING_URL:,} characters."
     company = _selected(values, blocks.TRACKING_COMPANY)
+    if company is not None and company not in blocks.TRACKING_COMPANIES:  # Slack only sends the list's options
+        errors[blocks.TRACKING_COMPANY] = "Pick a carrier from the list, or “Other”."
     inputs = {
         "tracking_number": number or None,
         "tracking_company": None if company == blocks.OTHER_CARRIER else company,

@@ -134,6 +134,8 @@ VALID = [
     ('archive tag:"  gift   wrap "', Command("archive", sel(tag="gift wrap"))),
     ("archive tag:R&amp;D", Command("archive", sel(tag="R&D"))),
     ("archive\u00a0#1001\u200b", Command("archive", sel(1001))),
+    ("\u202barchive\u200f #1001\u202c", Command("archive", sel(1001))),  # direction marks, from RTL text
+    ("archive\x07 #1001\x1b", Command("archive", sel(1001))),  # control characters, pasted from a terminal
     ("ARCHIVE #1001 —share", Command("archive", sel(1001))),
     (f"archive #1001 {GID} <{ADMIN}>", Command("archive", sel(1001, ids=(GID,)))),
     (

@@ -43,8 +43,28 @@ def test_a_tracking_number_with_a_known_carrier():
             "tracking_url",
             "https://",
         ),
+        (
+            {
+                "tracking_number": ("plain_text_input", "1Z"),
+                "tracking_url": ("url_text_input", "https://t.co/" + "x" * 2000),
+            },
+            "tracking_url",
+            "at most 2,000",
+        ),
+        (
+            {"tracking_number": ("plain_text_input", "1Z"), "tracking_company": ("static_select", "<!channel>")},
+            "tracking_company",
+            "from the list",
+        ),
     ],
-    ids=["empty-without-the-box", "empty-on-the-add-tracking-form", "too-long", "not-a-web-address"],
+    ids=[
+        "empty-without-the-box",
+        "empty-on-the-add-tracking-form",
+        "too-long",
+        "not-a-web-address",
+        "link-too-long",
+        "carrier-not-offered",
+    ],
 )
 def test_fulfill_errors_name_the_input_and_say_what_to_do(inputs, field, says):
     form = fulfill_form(values(**inputs))
