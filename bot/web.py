@@ -64,6 +64,7 @@ def create_app(
         if slack is not None:
             await store.clear_action_locks()
             await store.outbox_recover()
+            slack.outbox.hold_channels()
             if slack.bulk is not None:
                 await slack.bulk.resume()  # runs a restart interrupted carry on with their pending orders
             app[TASKS].append(asyncio.create_task(slack.outbox.run_forever(), name="slack-outbox"))

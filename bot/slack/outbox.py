@@ -67,6 +67,12 @@ class OutboxSender:
         self.problem_code: str | None = None  # the last configuration error, until a call succeeds again
         self._wake = asyncio.Event()
         self._channel_free_at: dict[str, float] = {}
+        self._first_free_at = 0.0  # until a channel's first post; see hold_channels
+
+    def hold_channels(self) -> None:
+        """At start: the process before this one may have posted a moment before it stopped (or was killed), and when
+        is not known, so every channel waits one pace before its first post."""
+        self._first_free_at = self.clock() + self.pace
 
     def wake(self) -> None:
         self._wake.set()
@@ -103,15 +109,18 @@ class OutboxSender:
             now = self.clock()
             items = await self.store.outbox_ready(now)
             sendable = [i for i in items if self._sendable(i)]
-            free = [i for i in sendable if self._channel_free_at.get(i.channel or "", 0.0) <= now]
+            free = [i for i in sendable if self._free_at(i) <= now]
             if free:
                 await self._send(free[0])
                 continue
-            waits = [self._channel_free_at.get(i.channel or "", 0.0) - now for i in sendable]
+            waits = [self._free_at(i) - now for i in sendable]
             next_due = await self.store.outbox_next_due()
             if next_due is not None and next_due > now:
                 waits.append(next_due - now)
             return max(min(waits, default=IDLE_CHECK), 0.01)
+
+    def _free_at(self, item: OutboxItem) -> float:
+        return self._channel_free_at.get(item.channel or "", self._first_free_at)
 
     def _sendable(self, item: OutboxItem) -> bool:
         """A reply waits until its alert has a ts; an item whose alert is gone is sent (and dropped) at once."""

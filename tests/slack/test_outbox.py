@@ -244,6 +244,17 @@ async def test_posts_to_one_channel_go_out_one_per_pace(store, slack, sender, cl
     assert all(c.status == 200 for c in slack.calls)  # Slack never had to refuse a post as too soon
 
 
+async def test_a_sender_that_just_started_waits_one_pace_before_its_first_post(store, slack, sender, clock):
+    """The process before it may have posted to the channel a moment before it was killed."""
+    await queue(store, stuck_order(1001))
+    sender.hold_channels()
+    assert await sender.send_due() == pytest.approx(1.0)
+    assert not slack.calls_to("chat.postMessage")
+    clock.advance(1.0)
+    await sender.send_due()
+    assert [c.args["text"][:5] for c in posts(slack)] == ["#1001"]
+
+
 async def test_two_channels_are_paced_independently(store, slack, sender, clock):
     await queue(store, stuck_order(1001), stuck_order(1002), channel=ORDERS)
     await queue(store, stuck_order(2001), stuck_order(2002), channel=RUSH)
