@@ -30,6 +30,12 @@ from bot.web import create_app, shopify_client
 
 log = logging.getLogger("bot")
 
+LOG_LEVEL = logging.INFO
+# Libraries logged at another level than LOG_LEVEL (tests/log_guard.py checks what the tests log at these levels):
+# aiohttp logs every request; slack_sdk logs whole request and response bodies at DEBUG, customer names and emails
+# among them (a notice's modal).
+LIBRARY_LOG_LEVELS = {"aiohttp.access": logging.WARNING, "slack_sdk": logging.INFO}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orderbot", description="Finds Shopify orders that are stuck.")
@@ -52,10 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.demo import run_demo
 
         return run_demo(keep_running=args.keep_running)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    # slack_sdk logs whole request and response bodies at DEBUG: customer names and emails (a notice's modal).
-    logging.getLogger("slack_sdk").setLevel(logging.INFO)
+    configure_logging()
     try:
         settings = load_settings()
         if args.command == "serve":
@@ -77,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     except ShopifyError as exc:
         print(f"shopify: {exc}", file=sys.stderr)
         return 1
+
+
+def configure_logging() -> None:
+    """One line per event on stderr, at LOG_LEVEL, libraries at LIBRARY_LOG_LEVELS."""
+    logging.basicConfig(level=LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name, level in LIBRARY_LOG_LEVELS.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def serve(settings: Settings) -> int:

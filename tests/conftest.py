@@ -34,6 +34,8 @@ from bot.sandbox.smtp import SandboxSMTP
 from bot.shopify.client import ShopifyClient
 from bot.web import SERVICE, create_app
 
+pytest_plugins = ["tests.log_guard"]
+
 WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
 SHOP = "orderbot-demo.myshopify.com"
 WEBHOOK_EXAMPLES = Path(__file__).parent / "data" / "webhooks"

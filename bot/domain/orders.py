@@ -181,6 +181,64 @@ def _upper(value: str | None) -> str | None:
 
 # --- webhook JSON (REST shapes) -------------------------------------------------------------------------------
 
+# The fields of a webhook body that orderbot reads, at any depth: the order, its customer's name and email and its
+# fulfillments (order_from_webhook), and the ids that other topics lead to (service.on_event). The rest is of no use
+# to orderbot, and much of it is personal data: addresses, phone numbers, the buyer's browser and IP, notes, line
+# items' custom properties.
+WEBHOOK_FIELDS_READ = frozenset(
+    {
+        # order_from_webhook
+        "id",
+        "admin_graphql_api_id",
+        "name",
+        "order_number",
+        "created_at",
+        "updated_at",
+        "financial_status",
+        "fulfillment_status",
+        "total_price",
+        "currency",
+        "closed_at",
+        "cancelled_at",
+        "test",
+        "tags",
+        "email",
+        "contact_email",
+        "customer",
+        "first_name",
+        "last_name",
+        "fulfillments",
+        "status",
+        "tracking_company",
+        "tracking_number",
+        "tracking_numbers",
+        "tracking_url",
+        "tracking_urls",
+        # the other topics
+        "order_id",
+        "order_edit",
+        "fulfillment_order",
+        "original_fulfillment_order",
+        "submitted_fulfillment_order",
+        "moved_fulfillment_order",
+        "remaining_fulfillment_order",
+        "replacement_fulfillment_order",
+        "fulfillment_order_merges",
+        "orders_to_redact",
+        "orders_requested",
+    }
+)
+
+
+def fields_read(body: Any) -> Any:
+    """A webhook body with only WEBHOOK_FIELDS_READ, at every depth: what orderbot keeps of a delivery it could not
+    process, enough to process it again."""
+    if isinstance(body, dict):
+        return {key: fields_read(value) for key, value in body.items() if key in WEBHOOK_FIELDS_READ}
+    if isinstance(body, list):
+        return [fields_read(value) for value in body]
+    return body
+
 
 def order_from_webhook(payload: dict[str, Any]) -> Order:
     """Parse an `orders/*` webhook body. Fulfillment orders are unknown (None): webhooks do not carry them."""

@@ -10,6 +10,13 @@ Writes on either take one threading lock (so the loop waits for at most one chun
 SQLite's busy handler, whose growing sleeps stalled the loop for 260 ms in a test) and open with BEGIN IMMEDIATE.
 Neither connection checkpoints on commit (a checkpoint copies pages and syncs, slow under the lock); the database
 thread runs a PASSIVE checkpoint, which never blocks a writer, at most every CHECKPOINT_SECONDS.
+
+Personal data: an order keeps its customer's name and email (the alert shows one, a customer notice needs the other)
+and nothing else of the customer. A webhook delivery's body, the whole payload with addresses, phone numbers and the
+buyer's browser, goes once it is processed (the row stays, for deduplication and the digest's webhook health); one
+that failed keeps only the fields orderbot reads (orders.fields_read). Erased rows are overwritten (secure_delete),
+but their old versions stay in the WAL's frames until the WAL is reset: once writes pause (and at least every
+SCRUB_MAX_DELAY seconds) the WAL is checkpointed into the file and truncated, so erased data leaves the disk too.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.domain.alerts import alert_state
-from bot.domain.orders import Order, order_from_record, order_to_record
+from bot.domain.orders import Order, fields_read, order_from_record, order_to_record
 from bot.domain.rules import Verdict
 from bot.store.alerts import AlertSync, AlertTables, sync_alerts
 from bot.store.bulk import BulkTables
@@ -39,6 +46,8 @@ from bot.store.sql import T, bump_counter, connect, epoch, in_transaction, inser
 DELETED = Verdict("deleted", explanation="The order was deleted in Shopify.")
 INGEST_BUSY_TIMEOUT_MS = 2_000  # only another process (an operator's sqlite3 shell) can make the loop wait on SQLite
 CHECKPOINT_SECONDS = 1.0
+SCRUB_QUIET_SECONDS = 1.0  # no write for this long: the WAL is checkpointed into the file and truncated
+SCRUB_MAX_DELAY = 30.0  # under a steady load, this long after the first write since, at the latest
 WRITE_CHUNK = 50  # orders per transaction in bulk writes (a scan), so the event loop's ingest never waits long
 
 
@@ -76,6 +85,9 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbot-db")
         self._write_lock = threading.Lock()
         self._last_checkpoint = 0.0
+        self._last_write = 0.0
+        self._unscrubbed_since: float | None = None  # the first write the WAL still holds since it was last truncated
+        self._scrubber: asyncio.Task[None] | None = None
         self._db: sqlite_utils.Database | None = None
         self._ingest: sqlite_utils.Database | None = None  # used on the event loop only, by add_deliveries
 
@@ -87,6 +99,7 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
             self._ingest = sqlite_utils.Database(
                 connect(self.path, busy_timeout_ms=INGEST_BUSY_TIMEOUT_MS, checkpoints=False)
             )
+            self._scrubber = asyncio.create_task(self._scrub_when_quiet(), name="wal-scrub")
         return self
 
     def _open(self) -> None:
@@ -96,6 +109,10 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
             self._transaction(lambda db, migrate=migrate, number=number: (migrate(db), set_version(db, number)))
 
     async def close(self) -> None:
+        if self._scrubber is not None:
+            self._scrubber.cancel()
+            await asyncio.gather(self._scrubber, return_exceptions=True)
+            self._scrubber = None
         if self._ingest is not None:
             self._ingest.conn.close()
             self._ingest = None
@@ -115,6 +132,7 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
         assert self._db is not None, "the store is not open"
         with self._write_lock:
             result = in_transaction(self._db, fn)
+            self._wrote()
         if time.monotonic() - self._last_checkpoint > CHECKPOINT_SECONDS:
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             self._last_checkpoint = time.monotonic()
@@ -165,7 +183,9 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
         if self._ingest is None:
             return await self.write(store_batch)
         with self._write_lock:
-            return in_transaction(self._ingest, store_batch)
+            fresh = in_transaction(self._ingest, store_batch)
+            self._wrote()
+            return fresh
 
     async def pending_deliveries(self, limit: int = 100) -> list[StoredDelivery]:
         def select(db: sqlite_utils.Database) -> list[StoredDelivery]:
@@ -187,11 +207,12 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
     ) -> int:
         """Save a batch's verdicts (and queue their alerts) and mark its deliveries done, (id, status, error), in one
         commit; return how many alert messages were queued. A processed delivery's body goes (the order lives in
-        `orders`, so personal data is kept once); a failed one keeps it."""
+        `orders`, so personal data is kept once); a failed one keeps only the fields orderbot reads."""
 
         def update(db: sqlite_utils.Database) -> int:
             _save_verdicts(db, [(o.id, v) for o, v in verdicts], found_by)
             queued = sync_alerts(db, verdicts, alerts) if alerts else 0
+            _minimise_bodies(db, [delivery_id for delivery_id, status, _ in outcomes if status == "failed"])
             now = now_iso()
             db.conn.executemany(
                 "UPDATE inbox SET status = ?, error = ?, processed_at = ?, attempts = attempts + 1,"
@@ -405,14 +426,16 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
                 )
             for order_id in ids:
                 row = db.execute("SELECT record FROM orders WHERE id = ?", [order_id]).fetchone()
+                customer = None
                 if row:
                     record = json.loads(row[0])
-                    record["customer"] = None
+                    customer, record["customer"] = record["customer"], None
                     db.execute(
                         "UPDATE orders SET record = ?, customer_email = NULL WHERE id = ?",
                         [json.dumps(record), order_id],
                     )
                 db.execute("UPDATE audit SET inputs = '{}' WHERE order_id = ?", [order_id])
+                _erase_from_messages(db, order_id, [email, *(customer or {}).values()])
             needles = [email] if email else []
             needles += [i.rsplit("/", 1)[1] for i in ids]
             for needle in needles:
@@ -433,14 +456,50 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
         await self.write(erase)
         await self.checkpoint()
 
-    async def checkpoint(self) -> None:
-        """Fold the WAL into the main file and truncate it, so erased data leaves the WAL too."""
+    async def checkpoint(self) -> bool:
+        """Fold the WAL into the main file and truncate it, so erased data leaves the WAL too. It waits up to the busy
+        timeout for a reader in the way (another process); False when one still was (the scrub tries again)."""
+        return await self._call(self._truncate_wal, None)
 
-        def truncate() -> None:
-            with self._write_lock:  # TRUNCATE waits for writers: let it not be the event loop's
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    # --- the WAL scrub --------------------------------------------------------------------------------------------
 
-        await self._call(truncate)
+    def _wrote(self) -> None:
+        """Called under the write lock after each commit."""
+        self._last_write = time.monotonic()
+        if self._unscrubbed_since is None:
+            self._unscrubbed_since = self._last_write
+
+    async def _scrub_when_quiet(self) -> None:
+        """Truncate the WAL once writes pause for SCRUB_QUIET_SECONDS, or SCRUB_MAX_DELAY after the first write it
+        holds, whichever comes first. When a reader (another process) is in the way, the next try waits that long."""
+        next_try = 0.0
+        while True:
+            await asyncio.sleep(SCRUB_QUIET_SECONDS / 4)
+            now = time.monotonic()
+            if self._unscrubbed_since is None or now < next_try:
+                continue
+            due = now - self._last_write >= SCRUB_QUIET_SECONDS or now - self._unscrubbed_since >= SCRUB_MAX_DELAY
+            if due and not await self._call(self._truncate_wal, 0):
+                next_try = now + SCRUB_MAX_DELAY
+
+    def _truncate_wal(self, busy_timeout_ms: int | None) -> bool:
+        """A PASSIVE checkpoint first, outside the write lock: it copies the WAL into the file and syncs it while
+        writers go on. Then TRUNCATE, with little left to copy, under the lock: it makes writers wait, and the event
+        loop's must wait on that lock rather than in SQLite's busy handler. `busy_timeout_ms=0`: give up at once if a
+        reader is in the way, rather than hold the lock (None: the connection's own timeout)."""
+        assert self._db is not None, "the store is not open"
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        with self._write_lock:
+            usual = self._db.execute("PRAGMA busy_timeout").fetchone()[0]
+            if busy_timeout_ms is not None:
+                self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            try:
+                busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={int(usual)}")
+            if not busy:
+                self._unscrubbed_since = None
+        return not busy
 
 
 def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]], found_by: str) -> list[str]:
@@ -480,6 +539,51 @@ def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]
             ],
         )
     return newly_stuck
+
+
+NO_CUSTOMER = "no customer details"  # what an alert shows of an order without a customer (blocks.py)
+
+
+def _erase_from_messages(db: sqlite_utils.Database, order_id: str, personal: list[str | None]) -> None:
+    """The order's messages that Slack does not have yet, and its audit rows' errors, name the customer as they were
+    written: put NO_CUSTOMER in place of each of `personal` (also as Slack's mrkdwn escapes it)."""
+    variants = sorted({v for text in personal if text for v in (text, _escaped(text))}, key=len, reverse=True)
+    if not variants:
+        return
+    for outbox_id, payload in db.execute(
+        "SELECT id, payload FROM outbox WHERE order_id = ? AND payload != '{}'", [order_id]
+    ).fetchall():
+        erased = _replaced(json.loads(payload), variants)
+        db.execute("UPDATE outbox SET payload = ? WHERE id = ?", [json.dumps(erased), outbox_id])
+    for variant in variants:
+        db.execute("UPDATE audit SET error = replace(error, ?, ?) WHERE order_id = ?", [variant, NO_CUSTOMER, order_id])
+
+
+def _escaped(text: str) -> str:
+    """As blocks.escape_mrkdwn writes it into a message."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _replaced(value: Any, variants: list[str]) -> Any:
+    """Every string in a JSON value with each of `variants` (longest first) replaced by NO_CUSTOMER."""
+    if isinstance(value, str):
+        for variant in variants:
+            value = value.replace(variant, NO_CUSTOMER)
+        return value
+    if isinstance(value, dict):
+        return {key: _replaced(item, variants) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replaced(item, variants) for item in value]
+    return value
+
+
+def _minimise_bodies(db: sqlite_utils.Database, delivery_ids: list[int]) -> None:
+    """Keep of each delivery's body only the fields orderbot reads (orders.fields_read)."""
+    for delivery_id in delivery_ids:
+        row = db.execute("SELECT body FROM inbox WHERE id = ?", [delivery_id]).fetchone()
+        if row and row[0]:
+            kept = fields_read(json.loads(row[0]))
+            db.execute("UPDATE inbox SET body = ? WHERE id = ?", [json.dumps(kept), delivery_id])
 
 
 def _identities(d: Delivery) -> set[tuple[str, ...]]:

@@ -3,8 +3,10 @@ and small statement helpers."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,10 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+OWNER_ONLY = 0o600  # the database holds customers' names and emails
+OTHERS = 0o077  # the group's and everyone's permission bits
 
 
 def now_iso() -> str:
@@ -26,9 +32,8 @@ def epoch(moment: datetime) -> float:
 def connect(path: str, *, busy_timeout_ms: int = 10_000, checkpoints: bool = True) -> sqlite3.Connection:
     """Open the database the way DESIGN §6 measured: WAL, NORMAL sync, a busy timeout, owner-only file mode.
     `checkpoints=False`: no automatic checkpoint on commit; the owner runs them."""
-    if path != ":memory:" and not Path(path).exists():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if path != ":memory:":
+        owner_only(Path(path))
     conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_ms / 1000, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -38,6 +43,27 @@ def connect(path: str, *, busy_timeout_ms: int = 10_000, checkpoints: bool = Tru
     conn.execute("PRAGMA secure_delete=ON")  # erased personal data is overwritten, not left in free pages
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def owner_only(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives its -wal and -shm the same mode), and take
+    the group's and others' access away from any of the three that has some, saying so. The directory is the
+    operator's: it is left as it is."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, OWNER_ONLY))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if not file.is_file():
+            continue
+        mode = stat.S_IMODE(file.stat().st_mode)
+        if not mode & OTHERS:
+            continue
+        try:
+            file.chmod(mode & ~OTHERS)
+        except PermissionError:
+            log.warning("%s is open to others (mode %o) and orderbot may not change that: chmod 600 it", file, mode)
+        else:
+            log.warning("%s was open to others (mode %o): orderbot made it owner-only", file, mode)
 
 
 def in_transaction(db: sqlite_utils.Database, fn: Callable[[sqlite_utils.Database], T]) -> T:
