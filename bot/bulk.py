@@ -222,8 +222,10 @@ class BulkRuns:
         if self.closing:
             log.info("bulk run %s paused for shutdown; it resumes at the next start", run_id)
             return
-        await self.store.end_bulk_run(run_id)
+        # The summary before the end is stored: a run stored as ended is never resumed, so a crash between the two
+        # would leave its progress message up for good. Resumed instead, the run posts its summary again.
         await progress.finish()
+        await self.store.end_bulk_run(run_id)
 
     async def _one(self, run: dict[str, Any], item: dict[str, Any]) -> tuple[str, str, str]:
         """Run one order: (item status, Actions' outcome, message)."""
@@ -310,7 +312,7 @@ class _Progress:
             skipped=skipped,
             failed=failed,
             confirmed_by=run["confirmed_by"],
-            stopped_by=run["stopped_by"] if run["status"] == "stopped" else None,
+            stopped_by=run["stopped_by"] if run["status"] in ("stopping", "stopped") else None,
         )
         await asyncio.sleep(max(0.0, self._last + UPDATE_EVERY - self.runs.clock()))
         await self._update(message)

@@ -158,12 +158,21 @@ class Service:
         return True
 
     async def _after_order_saved(self, order: Order, result: SaveResult) -> bool:
-        if not result.saved or result.current is None:
+        current, may_refresh = result.current, True
+        if not result.saved or current is None:
             log.info("%s: delivery older than what we have (updated %s); kept ours", order.name, order.updated_at)
-        elif self._needs_fulfillment_orders(result.current) and self.shopify:
+            # What we have is classified all the same: a process killed between a batch's first commit (its orders)
+            # and its last (their verdicts) left it unclassified, and only this delivery, processed again, would
+            # classify it (reconciliation does not re-read an order stored as archived). Shopify is re-read only
+            # when nothing is known of the order's fulfillment orders.
+            current = await self.store.get_order(order.id)
+            may_refresh = current is not None and current.fulfillment_orders is None
+        if current is None:
+            return True
+        if may_refresh and self._needs_fulfillment_orders(current) and self.shopify:
             await self.refresh_order(order.id)
         else:
-            await self.classify_and_save([result.current], found_by="webhook")
+            await self.classify_and_save([current], found_by="webhook")
         return True
 
     async def forget(self, order_id: str) -> None:
