@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.service import Service
 from bot.shopify.client import ShopifyClient
 from bot.shopify.webhooks import MAX_BODY_BYTES, InboxWriter, make_handler
-from bot.slack.app import slack_route
+from bot.slack.app import SLACK_TIMEOUT, slack_route
 from bot.slack.outbox import PACE
 from bot.slack.side import SlackSide, connect_socket_mode
 from bot.store import Store
@@ -63,8 +63,7 @@ def create_app(
         writer.start()
         if slack is not None:
             await store.clear_action_locks()
-            await store.outbox_recover()
-            slack.outbox.hold_channels()
+            await slack.outbox.recover(answer_within=SLACK_TIMEOUT)
             if slack.bulk is not None:
                 await slack.bulk.resume()  # runs a restart interrupted carry on with their pending orders
             app[TASKS].append(asyncio.create_task(slack.outbox.run_forever(), name="slack-outbox"))

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.actions import ActionRequest, Actions
 from bot.domain.notices import customer_notice
 from bot.slack import blocks, forms
-from bot.slack.metadata import ModalContext, TamperedMetadata, pack, unpack
+from bot.slack.metadata import ModalContext, TamperedMetadata, claimed_order_id, pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +139,20 @@ class SlackListeners:
     async def _submit(self, ack: AsyncAck, body: dict, client: AsyncWebClient, action: str, form: forms.Form) -> None:
         """Input errors go back onto the modal; otherwise it closes and the action runs."""
         values = _values(body)
+        metadata = body["view"].get("private_metadata") or ""
         try:
-            context = unpack(body["view"].get("private_metadata") or "", self.secret)
+            context = unpack(metadata, self.secret)
         except (TamperedMetadata, ValueError, KeyError):
             log.warning("a %s form came back with metadata orderbot did not write; refused", action)
             await ack(response_action="errors", errors={next(iter(values), "form"): EXPIRED})
+            await self.store.add_audit(
+                actor=body["user"]["id"],
+                action=action,
+                order_id=claimed_order_id(metadata),
+                inputs={},
+                outcome="refused",
+                error="the form's metadata was not written by orderbot",
+            )
             return
         if form.errors:
             await ack(response_action="errors", errors=form.errors)

@@ -34,6 +34,16 @@ def unpack(metadata: str, secret: str) -> ModalContext:
     return ModalContext(str(fields["order_id"]), fields.get("channel"), fields.get("message_ts"))
 
 
+def claimed_order_id(metadata: str) -> str | None:
+    """The order a metadata string names, unverified: for the audit row of a refused form, never to act on."""
+    try:
+        fields = json.loads(metadata.rpartition(".")[0] or metadata)
+    except ValueError:
+        return None
+    order_id = fields.get("order_id") if isinstance(fields, dict) else None
+    return order_id if isinstance(order_id, str) and order_id.startswith("gid://shopify/Order/") else None
+
+
 def _signature(body: str, secret: str) -> str:
     digest = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode()

@@ -67,12 +67,15 @@ class OutboxSender:
         self.problem_code: str | None = None  # the last configuration error, until a call succeeds again
         self._wake = asyncio.Event()
         self._channel_free_at: dict[str, float] = {}
-        self._first_free_at = 0.0  # until a channel's first post; see hold_channels
+        self._first_free_at = 0.0  # until a channel's first post; see recover
 
-    def hold_channels(self) -> None:
-        """At start: the process before this one may have posted a moment before it stopped (or was killed), and when
-        is not known, so every channel waits one pace before its first post."""
+    async def recover(self, answer_within: float) -> int:
+        """At start. Calls in flight when the process before stopped may have reached Slack, and one Slack answers
+        slowly may land only now: they are looked up in their channel (not posted again) once `answer_within` (the
+        client's timeout) has passed. And that process may have posted a moment before it stopped: every channel waits
+        one pace before its first post. Returns how many calls were in flight."""
         self._first_free_at = self.clock() + self.pace
+        return await self.store.outbox_recover(not_before=self.clock() + answer_within)
 
     def wake(self) -> None:
         self._wake.set()
@@ -143,6 +146,10 @@ class OutboxSender:
         else:
             self.problem_code = None
             await self.store.outbox_sent(item, ts)
+        finally:
+            # Slack counts a post when it takes it, which may be late in a slow call: the next one waits a whole pace
+            # from the answer too, so that no two arrive closer than that.
+            self._channel_free_at[item.channel] = max(self._channel_free_at[item.channel], self.clock() + self.pace)
 
     @staticmethod
     def _first_post(item: OutboxItem) -> bool:

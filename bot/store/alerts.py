@@ -116,13 +116,14 @@ class AlertTables:
             )
         )
 
-    async def outbox_recover(self) -> int:
-        """At start: a call in flight when the process stopped may or may not have reached Slack."""
+    async def outbox_recover(self, not_before: float = 0.0) -> int:
+        """At start: a call in flight when the process stopped may or may not have reached Slack; it is tried again
+        (after a lookup) from `not_before` on."""
 
         def recover(db: sqlite_utils.Database) -> int:
             ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE status = 'sending'")]
             for outbox_id in ids:
-                _back_to_pending(db, outbox_id, 0.0, "interrupted", maybe_posted=True)
+                _back_to_pending(db, outbox_id, not_before, "interrupted", maybe_posted=True)
             return len(ids)
 
         return await self.write(recover)

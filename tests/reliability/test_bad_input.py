@@ -642,14 +642,21 @@ VIEW_CASES = {
 
 @pytest.mark.parametrize(("action_id", "values", "tamper", "errors"), VIEW_CASES.values(), ids=VIEW_CASES)
 async def test_bad_modal_submissions(world: World, action_id: str, values: dict, tamper, errors: dict):
-    """Shown on the modal under the input (Slack keeps the modal open); nothing is done, nothing is audited."""
+    """Shown on the modal under the input (Slack keeps the modal open); nothing is done. A form whose metadata
+    orderbot did not sign is a forgery or a tampered client: it is audited as refused (the only change)."""
     view = await opened_form(world, FORM_ORDERS[action_id], action_id)
     metadata = tamper(view["private_metadata"]) if tamper else None
     before = counts(world)
     got = await post_to_slack_route(world, *signed(submission(view, values, metadata)))
     await settled(world)
     assert (got.status, got.body) == (200, {"response_action": "errors", "errors": errors})
-    assert changes(before, counts(world)) == {}
+    if tamper is None:
+        assert changes(before, counts(world)) == {}
+        return
+    await wait_for(lambda: world.rows("SELECT outcome FROM audit") == [("refused",)])
+    assert changes(before, counts(world)) == {"rows:audit": 1}
+    (error,) = world.rows("SELECT error FROM audit")[0]
+    assert error == "the form's metadata was not written by orderbot"
 
 
 async def test_a_modal_submitted_without_its_state_is_answered_on_the_form(world: World):

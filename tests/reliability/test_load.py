@@ -44,8 +44,6 @@ from tests.conftest import CHANNEL, SHOP, WEBHOOK_SECRET, manifest_scopes, wait_
 FULL = (2_000, 500)  # webhooks, of which for stuck orders
 SHORT = (1_000, 250)
 PACE = 0.05  # the compressed second of the default run: twenty times faster than Slack's
-ARRIVAL_JITTER = 0.25  # of the compressed pace: by how much two posts' arrivals may come closer than the pace
-ARRIVAL_JITTER_LONG = 0.05  # of Slack's second
 CONNECTIONS = 64  # Shopify delivers concurrently; this many at once
 ANSWER_LIMIT = 1.0  # seconds: Shopify gives up after 5; the issue asks for under 1
 
@@ -108,12 +106,7 @@ async def test_a_burst_keeps_slack_pace_answers_within_a_second_and_alerts_each_
         [o for o in orders if o["id"] in chosen], shop_domain=SHOP, bucket_size=20_000, restore_rate=1_000
     )
     shop_runner, shop_url = await serve(shop.app)
-    # The outbox spaces its calls from the start of each; Slack sees them as they arrive, each a few milliseconds
-    # later (more while the event loop is busy), and allows short bursts. The sandbox allows for that delay: 5 % of
-    # Slack's second, a quarter of a compressed one; the rate over every ten posts, where such delays do not add up,
-    # is checked as well.
-    allowed = pace * (1 - (ARRIVAL_JITTER_LONG if long_run else ARRIVAL_JITTER))
-    slack = SandboxSlack(scopes=manifest_scopes(), channel_rate_limit=True, post_interval=allowed)
+    slack = SandboxSlack(scopes=manifest_scopes(), channel_rate_limit=True, post_interval=pace)
     await slack.start()
     settings = replace(world_settings(shop, shop_url, slack, "", tmp_path / "orderbot.db"), smtp_url=None)
     runner, url = await serve(create_app(settings, reconcile=False, slack_pace=pace))

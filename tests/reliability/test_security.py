@@ -490,7 +490,6 @@ WAYS_IN = {
         shopify_did("OrderCancel"),
         ("cancel_order", 1001),
         refusal="expired or was changed",
-        unaudited="bot/slack/listeners.py SlackListeners._submit refuses metadata it did not sign without an audit row",
         admins_may=False,
     ),
     "/orders cancel": WayIn(

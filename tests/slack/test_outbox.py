@@ -247,7 +247,7 @@ async def test_posts_to_one_channel_go_out_one_per_pace(store, slack, sender, cl
 async def test_a_sender_that_just_started_waits_one_pace_before_its_first_post(store, slack, sender, clock):
     """The process before it may have posted to the channel a moment before it was killed."""
     await queue(store, stuck_order(1001))
-    sender.hold_channels()
+    assert await sender.recover(answer_within=10.0) == 0
     assert await sender.send_due() == pytest.approx(1.0)
     assert not slack.calls_to("chat.postMessage")
     clock.advance(1.0)
@@ -502,6 +502,20 @@ async def test_a_post_in_flight_when_the_process_died_is_found_in_the_channel_no
     (row,) = await outbox(store)
     assert row["status"] == "sent"
     assert (await alert_of(store, stuck_order(1001)))["ts"] == slack.messages(ORDERS)[0]["ts"]
+
+
+async def test_a_post_in_flight_at_a_restart_is_looked_for_only_once_a_slow_answer_could_have_landed(
+    store, slack, sender, clock
+):
+    await queue(store, stuck_order(1001))
+    await store.write(lambda db: db.execute("UPDATE outbox SET status = 'sending'"))
+    assert await sender.recover(answer_within=10.0) == 1
+    clock.advance(5.0)
+    await sender.send_due()
+    assert not slack.calls  # the call before the restart may still be on its way
+    clock.advance(5.0)
+    await send_everything(sender, clock)
+    assert slack.calls_to("conversations.history") and len(posts(slack)) == 1
 
 
 async def test_a_post_that_never_reached_slack_is_posted_after_the_lookup_finds_nothing(store, slack, sender, clock):
