@@ -97,6 +97,8 @@ class BulkRuns:
                 orders=[(order.id, order.name) for order, _ in rows],
             )
         may = await self.actions.permissions.may(actor, PERMISSION)
+        if not may and run_id is not None:  # shown what it would do, without Confirm: an attempt all the same
+            await self._audit(actor, await self.store.bulk_run(run_id), "refused", "not an admin")
         return views.preview_message(
             action=command.action,
             inputs=inputs,
@@ -130,9 +132,13 @@ class BulkRuns:
         )
 
     async def cancel(self, run_id: int, actor: str) -> Reply:
+        """Drop a preview (the person who asked for it, or an admin)."""
         run = await self.store.bulk_run(run_id)
         if run is None:
             return Reply(EXPIRED)
+        if actor != run["actor"] and not await self.actions.permissions.may(actor, PERMISSION):
+            await self._audit(actor, run, "refused", "not an admin, and not their preview")
+            return Reply(self.actions.permissions.refusal(PERMISSION), closes=False)
         if not await self.store.cancel_bulk_run(run_id):
             return Reply(_not_waiting(run))
         return Reply("Cancelled; nothing changed.")
@@ -143,9 +149,11 @@ class BulkRuns:
         if run is None:
             return Reply(EXPIRED, closes=False)
         if not await self.actions.permissions.may(actor, PERMISSION):
+            await self._audit(actor, run, "refused", "not an admin")
             return Reply(self.actions.permissions.refusal(PERMISSION), closes=False)
         if not await self.store.stop_bulk_run(run_id, actor):
             return Reply("That run has already finished or is stopping.", closes=False)
+        await self._audit(actor, run, "stopped", None)
         if run_id in self._stops:
             self._stops[run_id].set()
         return Reply("Stopping after the orders in progress; the summary follows.", closes=False)

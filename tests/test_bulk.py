@@ -156,12 +156,14 @@ async def test_a_non_admin_sees_no_confirm_and_a_forged_confirm_is_refused_and_a
     assert BULK_CONFIRM not in buttons(answer)
     assert "Only orderbot admins" in shown(answer)
     run_id = known.rows("SELECT max(id) FROM bulk_runs")[0][0]
+    audit = known.rows("SELECT actor, action, outcome FROM audit WHERE action = 'bulk'")
+    assert audit == [(STAFF, "bulk", "refused")], "asking is an attempt, audited"
 
     reply = await click(known, answer, BULK_CONFIRM, user=STAFF, value=str(run_id))
     assert "only orderbot admins can" in reply["text"] and reply["replace_original"] is False
     assert run_row(known, run_id)["status"] == "previewed"
     audit = known.rows("SELECT actor, action, outcome FROM audit WHERE action = 'bulk'")
-    assert audit == [(STAFF, "bulk", "refused")]
+    assert audit == [(STAFF, "bulk", "refused")] * 2
     assert not closed_ids(known)
 
 
@@ -176,6 +178,15 @@ async def test_cancel_changes_nothing_and_a_stale_or_forged_value_is_answered(kn
     forged = await click(known, answer, BULK_CONFIRM, value="99999")
     assert "no longer known" in forged["text"]
     assert not closed_ids(known)
+
+
+async def test_only_the_person_who_asked_or_an_admin_may_cancel_a_preview(known: World):
+    answer = await known.command("archive #1001-#1003")
+    run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
+    reply = await click(known, answer, BULK_CANCEL, user=STAFF)  # forged: the preview was the admin's, ephemeral
+    assert "only orderbot admins can" in reply["text"] and reply["replace_original"] is False
+    assert run_row(known, run_id)["status"] == "previewed"
+    assert known.rows("SELECT actor, outcome FROM audit WHERE action = 'bulk'") == [(STAFF, "refused")]
 
 
 # --- the run ------------------------------------------------------------------------------------------------------

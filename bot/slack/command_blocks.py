@@ -41,6 +41,7 @@ _OUTCOME_WORDS = {
     "busy": "busy",
     "failed": "failed",
     "interrupted": "cut short when orderbot stopped",
+    "stopped": "stopped",
 }
 _ACTION_NAMES = {
     "fulfill": "fulfil",
