@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from bot.domain import bulk as plan
 from bot.domain.commands import BULK_ACTIONS, Command
 from bot.domain.notices import customer_notice
 from bot.slack import bulk_blocks as views
+from bot.slack.pacing import ChannelPacer
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +60,14 @@ class BulkRuns:
         shop: str,
         concurrency: int = CONCURRENCY,
         clock: Callable[[], float] = time.monotonic,
+        pacer: ChannelPacer | None = None,
     ):
+        """`pacer`: the channel's posting pace, shared with the outbox (none: calls are not paced)."""
         self.actions = actions
         self.store = actions.store
         self.client = client
         self.channel = channel
+        self.pacer = pacer
         self.shop = shop
         self.concurrency = concurrency
         self.clock = clock
@@ -71,6 +76,10 @@ class BulkRuns:
         self.closing = False
 
     # --- preview, confirm, cancel, stop (from /orders and the buttons) ---------------------------------------------
+
+    def turn(self) -> AbstractAsyncContextManager[None]:
+        """One call to the run's channel, in its turn among the channel's other posts."""
+        return self.pacer.turn(self.channel) if self.pacer else nullcontext()
 
     async def preview(self, command: Command, actor: str, channel: str | None, text: str) -> dict:
         """The ephemeral answer to a bulk `/orders` command (`text`: as typed), with Confirm and Cancel for an admin;
@@ -287,7 +296,8 @@ class _Progress:
         message = await self._progress(stopping=False)
         if self.ts is None:
             try:
-                response = await self.runs.client.chat_postMessage(channel=self.runs.channel, **message)
+                async with self.runs.turn():
+                    response = await self.runs.client.chat_postMessage(channel=self.runs.channel, **message)
             except SlackApiError as exc:
                 log.warning("could not post the progress of bulk run %s: %s", self.run["id"], exc.response.get("error"))
                 return
@@ -342,7 +352,8 @@ class _Progress:
             return
         self._last = self.runs.clock()
         try:
-            await self.runs.client.chat_update(channel=self.runs.channel, ts=self.ts, **message)
+            async with self.runs.turn():
+                await self.runs.client.chat_update(channel=self.runs.channel, ts=self.ts, **message)
         except SlackApiError as exc:
             log.warning("could not update the progress of bulk run %s: %s", self.run["id"], exc.response.get("error"))
 

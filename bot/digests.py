@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime, time, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -44,6 +45,7 @@ from bot.domain.digest import (
 )
 from bot.domain.durations import parse_time_of_day
 from bot.slack.digest_blocks import digest_message
+from bot.slack.pacing import ChannelPacer
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -78,11 +80,13 @@ class Digests:
         timezone: str | None,
         shop_zone_expected: bool,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pacer: ChannelPacer | None = None,
     ):
         """`timezone`: TIMEZONE, or None for the shop's. `shop_zone_expected`: Shopify is configured, so the shop's
         time zone will be learned (`learn_shop_zone`); the timer waits a little for it before going on in UTC."""
         self.store = store
         self.client = client
+        self.pacer = pacer  # the channels' posting pace, shared with the outbox
         self.channel = channel
         self.shop = shop
         self.digest_time = digest_time
@@ -141,7 +145,8 @@ class Digests:
         if target is None:
             raise ValueError("no channel to post the digest to: set SLACK_CHANNEL_ID")
         payload = self.message(await self.build())
-        response = await self.client.chat_postMessage(channel=target, unfurl_links=False, **payload)
+        async with self._turn(target):
+            response = await self.client.chat_postMessage(channel=target, unfurl_links=False, **payload)
         return response["ts"]
 
     async def post_scheduled(self) -> PostResult:
@@ -174,13 +179,17 @@ class Digests:
         return "found" if found else "posted"
 
     async def _post(self, day: str, digest: Digest) -> str:
-        response = await self.client.chat_postMessage(
-            channel=self.channel,
-            unfurl_links=False,
-            metadata={"event_type": DIGEST_EVENT, "event_payload": {"day": day}},
-            **self.message(digest),
-        )
+        async with self._turn(self.channel):
+            response = await self.client.chat_postMessage(
+                channel=self.channel,
+                unfurl_links=False,
+                metadata={"event_type": DIGEST_EVENT, "event_payload": {"day": day}},
+                **self.message(digest),
+            )
         return response["ts"]
+
+    def _turn(self, channel: str) -> AbstractAsyncContextManager[None]:
+        return self.pacer.turn(channel) if self.pacer else nullcontext()
 
     async def _find_posted(self, day: str, claimed_at: datetime) -> str | None:
         """The day's message, if an earlier attempt got it into the channel. A refusal to look (e.g. a missing

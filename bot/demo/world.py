@@ -114,7 +114,7 @@ class DemoWorld:
         await self.slack.start()
         smtp_url = await self.smtp.start()
         app = create_app(self._settings(smtp_url), reconcile=False)
-        app[SLACK].outbox.pace = DEMO_PACE
+        app[SLACK].outbox.pacer.pace = DEMO_PACE
         server_runner, self.url = await serve(app)
         self._runners.append(server_runner)
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))

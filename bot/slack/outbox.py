@@ -1,7 +1,8 @@
 """Deliver queued alerts and thread replies to Slack: paced, retried, never dropped for a passing failure.
 
 Messages wait in SQLite (store `outbox`) until Slack has them, so a Slack outage or a restart delays an alert but
-loses none. At most one call per PACE seconds per channel (Slack's posting limit); a 429 waits its Retry-After, a
+loses none. At most one call per PACE seconds per channel (Slack's posting limit, bot/slack/pacing.py); a 429 waits
+its Retry-After, a
 5xx or a timeout backs off, a configuration error (the bot is not in the channel, the token is revoked) is retried
 every CONFIG_RETRY seconds and shown by /healthz until it clears.
 """
@@ -20,6 +21,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.pacing import ChannelPacer
 from bot.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -61,20 +63,18 @@ class OutboxSender:
     ):
         self.store = store
         self.client = client
-        self.pace = pace
         self.config_retry = config_retry
         self.clock = clock
+        self.pacer = ChannelPacer(pace, clock)  # shared with the other posters to the channels (side.py)
         self.problem_code: str | None = None  # the last configuration error, until a call succeeds again
         self._wake = asyncio.Event()
-        self._channel_free_at: dict[str, float] = {}
-        self._first_free_at = 0.0  # until a channel's first post; see recover
 
     async def recover(self, answer_within: float) -> int:
         """At start. Calls in flight when the process before stopped may have reached Slack, and one Slack answers
         slowly may land only now: they are looked up in their channel (not posted again) once `answer_within` (the
         client's timeout) has passed. And that process may have posted a moment before it stopped: every channel waits
         one pace before its first post. Returns how many calls were in flight."""
-        self._first_free_at = self.clock() + self.pace
+        self.pacer.hold_all()
         return await self.store.outbox_recover(not_before=self.clock() + answer_within)
 
     def wake(self) -> None:
@@ -123,7 +123,7 @@ class OutboxSender:
             return max(min(waits, default=IDLE_CHECK), 0.01)
 
     def _free_at(self, item: OutboxItem) -> float:
-        return self._channel_free_at.get(item.channel or "", self._first_free_at)
+        return self.pacer.free_at(item.channel or "")
 
     def _sendable(self, item: OutboxItem) -> bool:
         """A reply waits until its alert has a ts; an item whose alert is gone is sent (and dropped) at once."""
@@ -135,7 +135,7 @@ class OutboxSender:
             return
         if not await self.store.outbox_claim(item):
             return
-        self._channel_free_at[item.channel] = self.clock() + self.pace
+        self.pacer.began(item.channel)
         try:
             ts = await self._find_earlier_post(item) if self._first_post(item) and item.maybe_posted else None
             ts = ts or await self._call(item)
@@ -147,9 +147,7 @@ class OutboxSender:
             self.problem_code = None
             await self.store.outbox_sent(item, ts)
         finally:
-            # Slack counts a post when it takes it, which may be late in a slow call: the next one waits a whole pace
-            # from the answer too, so that no two arrive closer than that.
-            self._channel_free_at[item.channel] = max(self._channel_free_at[item.channel], self.clock() + self.pace)
+            self.pacer.answered(item.channel)
 
     @staticmethod
     def _first_post(item: OutboxItem) -> bool:
@@ -198,7 +196,7 @@ class OutboxSender:
         error = (exc.response.data or {}).get("error") if isinstance(exc.response.data, dict) else None
         if status == 429 or error == "ratelimited":
             retry_after = float(exc.response.headers.get("Retry-After", PACE))
-            self._channel_free_at[item.channel] = self.clock() + retry_after
+            self.pacer.hold(item.channel, retry_after)
             log.info("Slack asked us to wait %.0f s before posting to %s again", retry_after, item.channel)
             await self.store.outbox_retry(item, 0.0, "rate limited", maybe_posted=False)
         elif status >= 500:

@@ -44,7 +44,13 @@ class SlackSide:
         self.bolt = bolt_app(settings, self.client)
         self.listeners.register(self.bolt)
         self.bulk = (
-            BulkRuns(self.actions, self.client, settings.slack_channel_id, shop=settings.shopify_shop or "")
+            BulkRuns(
+                self.actions,
+                self.client,
+                settings.slack_channel_id,
+                shop=settings.shopify_shop or "",
+                pacer=self.outbox.pacer,
+            )
             if settings.slack_channel_id
             else None
         )
@@ -60,6 +66,7 @@ class SlackSide:
             timezone=settings.timezone,
             shop_zone_expected=settings.has_shopify_credentials,
             now=service.now,
+            pacer=self.outbox.pacer,
         )
         self.slash = SlashCommands(self.actions, shop=settings.shopify_shop or "", bulk=self.bulk, digests=self.digests)
         CommandListener(self.slash, self.listeners).register(self.bolt)

@@ -137,7 +137,7 @@ async def running_world(orders: list[dict], folder: Path, *, pace: float | None 
     db_path = folder / f"orderbot-{uuid.uuid4().hex[:8]}.db"
     app = create_app(settings_for(shop, shop_url, slack, db_path), reconcile=False)
     if pace is not None:
-        app[SLACK].outbox.pace = pace
+        app[SLACK].outbox.pacer.pace = pace
     runner, url = await serve(app)
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -337,7 +337,7 @@ async def burst(orders: list[dict], order_ids: list[str], folder: Path) -> Check
     checks = Checks()
     async with running_world(orders, folder) as world:
         await wait_for(lambda: world.shop.operations, 10, "the server asks Shopify for the shop's name at start")
-        pace = world.app[SLACK].outbox.pace
+        pace = world.app[SLACK].outbox.pacer.pace
         overflows_before = listen_overflows()
         start = time.time()
         results = await asyncio.gather(*(world.post_webhook(i, f"bench-burst-{uuid.uuid4()}") for i in order_ids))

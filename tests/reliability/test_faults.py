@@ -80,7 +80,7 @@ def tune(app: Any, settings: Settings) -> None:
     slack = app[SLACK]
     slack.outbox.client.timeout = SLACK_TIMEOUT
     slack.outbox.config_retry = CONFIG_RETRY
-    slack.outbox.pace = PACE
+    slack.outbox.pacer.pace = PACE
     slack.actions.mailer.timeout = MAIL_TIMEOUT
 
 

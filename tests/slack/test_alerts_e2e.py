@@ -110,7 +110,7 @@ async def test_an_alert_queued_while_slack_is_down_is_posted_after_a_restart(wor
 
 
 async def test_the_outbox_posts_at_most_once_per_pace_per_channel(world: World):
-    world.app[SLACK].outbox.pace = 0.25  # Slack's limit is 1 s; a quarter keeps the test short, the rule the same
+    world.app[SLACK].outbox.pacer.pace = 0.25  # Slack's limit is 1 s; a quarter keeps the test short, the rule the same
     for number in (1001, 1002, 1003, 1004, 1005, 1006):
         await world.order_webhook(number)
     await wait_for(lambda: len(world.slack.calls_to("chat.postMessage")) == 6, timeout=20)
