@@ -26,6 +26,9 @@ async def test_a_notice_cut_short_by_a_kill_is_not_sent_again_when_the_bulk_run_
     server = Server(env, tmp_path)
     try:
         await server.start()
+        names = ", ".join(f"'{name}'" for name in NOTIFIED)
+        in_store = f"SELECT count(*) FROM verdicts v JOIN orders o ON o.id = v.order_id WHERE o.name IN ({names})"
+        await wait_for(lambda: rows(db_path, in_store) == [(len(NOTIFIED),)], 30)  # the scan at start found them
         person = SlackPerson(world, server)
         preview = await person.command("notify " + " ".join(NOTIFIED))
         run_id = confirm_value(preview)
