@@ -221,7 +221,9 @@ class Service:
         if topic == "customers/redact":
             ids = [order_gid(i) for i in payload.get("orders_to_redact") or ()]
             touched = await self.store.redact_customer((payload.get("customer") or {}).get("email"), ids)
-            log.info("customers/redact: erased a customer's personal data from %d orders", touched)
+            log.info("customers/redact: erased a customer's personal data from %d orders", len(touched))
+            orders = [order for order_id in touched if (order := await self.store.get_order(order_id))]
+            await self.classify_and_save(orders, found_by="webhook")  # open alerts in Slack lose the name too
         elif topic == "customers/data_request":
             ids = [order_gid(i) for i in payload.get("orders_requested") or ()]
             await self.store.add_audit(

@@ -415,10 +415,10 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
 
     # --- privacy (customers/redact, shop/redact) --------------------------------------------------------------
 
-    async def redact_customer(self, email: str | None, order_ids: list[str]) -> int:
-        """Erase one customer's personal data from every table; return how many orders were touched."""
+    async def redact_customer(self, email: str | None, order_ids: list[str]) -> list[str]:
+        """Erase one customer's personal data from every table; return the ids of the orders touched."""
 
-        def redact(db: sqlite_utils.Database) -> int:
+        def redact(db: sqlite_utils.Database) -> list[str]:
             ids = set(order_ids)
             if email:
                 ids.update(
@@ -440,7 +440,7 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
             needles += [i.rsplit("/", 1)[1] for i in ids]
             for needle in needles:
                 db.execute("UPDATE inbox SET body = NULL WHERE body LIKE ?", [f"%{needle}%"])
-            return len(ids)
+            return sorted(ids)
 
         touched = await self.write(redact)
         await self.checkpoint()

@@ -249,6 +249,7 @@ async def test_customers_redact_leaves_nothing_of_the_customer_in_any_database_f
     await world.settled()
 
     assert found_on_disk(world.db_path, traces) == {}, "while the server runs"
+    await wait_for(lambda: "Maya" not in json.dumps(world.alert(1001), ensure_ascii=False))  # and in Slack's alert
     (record,) = world.rows("SELECT record FROM orders WHERE name = '#1001'")
     assert json.loads(record[0])["customer"] is None, "the order itself stays, for its alert"
     assert world.rows("SELECT customer_email FROM orders WHERE name = '#1002'") == [
