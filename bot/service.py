@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.domain.orders import Order, order_from_webhook, order_gid
+from bot.domain.orders import FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
 from bot.domain.rules import Policy, Verdict, classify
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
@@ -368,14 +368,7 @@ def _unexpected_shape(delivery: StoredDelivery, exc: Exception) -> tuple[str, st
 def _fulfillment_order_ids(payload: dict[str, Any]) -> list[str]:
     """Every fulfillment order a fulfillment_orders/* or fulfillment_holds/* body names (they differ by topic)."""
     ids = []
-    for key in (
-        "fulfillment_order",
-        "original_fulfillment_order",
-        "submitted_fulfillment_order",
-        "moved_fulfillment_order",
-        "remaining_fulfillment_order",
-        "replacement_fulfillment_order",
-    ):
+    for key in FULFILLMENT_ORDER_KEYS:
         item = payload.get(key)
         if isinstance(item, dict) and item.get("id"):
             ids.append(_fulfillment_order_gid(item["id"]))

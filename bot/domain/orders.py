@@ -181,6 +181,17 @@ def _upper(value: str | None) -> str | None:
 
 # --- webhook JSON (REST shapes) -------------------------------------------------------------------------------
 
+# The keys under which fulfillment_orders/* and fulfillment_holds/* bodies name a fulfillment order (they differ by
+# topic); fulfillment_order_merges holds one more, under `fulfillment_order`.
+FULFILLMENT_ORDER_KEYS = (
+    "fulfillment_order",
+    "original_fulfillment_order",
+    "submitted_fulfillment_order",
+    "moved_fulfillment_order",
+    "remaining_fulfillment_order",
+    "replacement_fulfillment_order",
+)
+
 # The fields of a webhook body that orderbot reads, at any depth: the order, its customer's name and email and its
 # fulfillments (order_from_webhook), and the ids that other topics lead to (service.on_event). The rest is of no use
 # to orderbot, and much of it is personal data: addresses, phone numbers, the buyer's browser and IP, notes, line
@@ -217,12 +228,7 @@ WEBHOOK_FIELDS_READ = frozenset(
         # the other topics
         "order_id",
         "order_edit",
-        "fulfillment_order",
-        "original_fulfillment_order",
-        "submitted_fulfillment_order",
-        "moved_fulfillment_order",
-        "remaining_fulfillment_order",
-        "replacement_fulfillment_order",
+        *FULFILLMENT_ORDER_KEYS,
         "fulfillment_order_merges",
         "orders_to_redact",
         "orders_requested",
