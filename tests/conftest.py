@@ -7,7 +7,7 @@ import json
 import socket
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -281,19 +281,35 @@ def world_settings(shop: SandboxShopify, shop_url: str, slack: SandboxSlack, smt
     )
 
 
-@pytest.fixture
-async def world(sandbox: tuple[SandboxShopify, str], tmp_path: Path) -> AsyncIterator[World]:
+@asynccontextmanager
+async def running_world(
+    sandbox: tuple[SandboxShopify, str],
+    tmp_path: Path,
+    *,
+    slack: SandboxSlack | None = None,
+    adjust: Callable[[Settings], Settings] = lambda settings: settings,
+) -> AsyncIterator[World]:
+    """The real server with the sandbox Shopify, a sandbox Slack (`slack`, or one with the manifest's scopes: a call
+    needing a scope the manifest lacks fails here too) and a sandbox SMTP; `adjust` changes the settings."""
     shop, shop_url = sandbox
-    slack = SandboxSlack(scopes=manifest_scopes())  # a call needing a scope the manifest lacks fails here too
+    slack = slack or SandboxSlack(scopes=manifest_scopes())
     await slack.start()
     smtp = SandboxSMTP()
     smtp_url = await smtp.start()
     db_path = tmp_path / "orderbot.db"
-    app = create_app(world_settings(shop, shop_url, slack, smtp_url, db_path), reconcile=False)
+    app = create_app(adjust(world_settings(shop, shop_url, slack, smtp_url, db_path)), reconcile=False)
     runner, url = await serve(app)
-    async with aiohttp.ClientSession() as http:
-        world = World(url, app, shop, db_path, http, slack, smtp, shop_url, runner)
-        yield world
-    await world.stop_server()
-    await smtp.stop()
-    await slack.stop()
+    try:
+        async with aiohttp.ClientSession() as http:
+            world = World(url, app, shop, db_path, http, slack, smtp, shop_url, runner)
+            yield world
+    finally:
+        await world.stop_server()
+        await smtp.stop()
+        await slack.stop()
+
+
+@pytest.fixture
+async def world(sandbox: tuple[SandboxShopify, str], tmp_path: Path) -> AsyncIterator[World]:
+    async with running_world(sandbox, tmp_path) as started:
+        yield started

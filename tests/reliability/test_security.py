@@ -20,18 +20,14 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from bot.sandbox.seed import seed_orders
-from bot.sandbox.serving import serve
 from bot.sandbox.slack import DEFAULT_USERS, SandboxSlack
 from bot.sandbox.slack_payloads import block_actions_body, input_values, slash_command_body, view_submission_body
-from bot.sandbox.smtp import SandboxSMTP
 from bot.slack.bulk_blocks import BULK_CONFIRM, BULK_STOP
 from bot.slack.metadata import ModalContext, pack
 from bot.store import Delivery, Store
-from bot.web import create_app
 from tests.conftest import (
     ADMIN,
     CHANNEL,
@@ -42,8 +38,8 @@ from tests.conftest import (
     example_payload,
     manifest_scopes,
     order_gid_of,
+    running_world,
     wait_for,
-    world_settings,
 )
 
 REPO = Path(__file__).parents[2]
@@ -302,22 +298,11 @@ async def test_customers_redact_while_slack_makes_orderbot_wait_erases_the_alert
 @pytest.fixture
 async def guarded(sandbox, tmp_path: Path) -> AsyncIterator[World]:
     """The whole product with SLACK_ADMINS = ADMIN and the user group OPS_GROUP, whose one member is GROUP_ADMIN."""
-    shop, shop_url = sandbox
     users = {**DEFAULT_USERS, GROUP_ADMIN: "Olu Ops"}
     slack = SandboxSlack(scopes=manifest_scopes(), users=users, usergroups={OPS_GROUP: [GROUP_ADMIN]})
-    await slack.start()
-    smtp = SandboxSMTP()
-    smtp_url = await smtp.start()
-    db_path = tmp_path / "orderbot.db"
-    settings = replace(world_settings(shop, shop_url, slack, smtp_url, db_path), slack_admins=(ADMIN, OPS_GROUP))
-    app = create_app(settings, reconcile=False)
-    runner, url = await serve(app)
-    async with aiohttp.ClientSession() as http:
-        world = World(url, app, shop, db_path, http, slack, smtp, shop_url, runner)
+    admins = lambda settings: replace(settings, slack_admins=(ADMIN, OPS_GROUP))  # noqa: E731
+    async with running_world(sandbox, tmp_path, slack=slack, adjust=admins) as world:
         yield world
-    await world.stop_server()
-    await smtp.stop()
-    await slack.stop()
 
 
 async def known(world: World, *numbers: int) -> None:
