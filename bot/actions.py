@@ -180,11 +180,13 @@ class Actions:
         duration_ms: float,
         *,
         retry: bool = True,
+        only: frozenset[str] | None = None,
     ) -> None:
         """Release the action's lock and write its audit row (none without `outcome`). While the database stays locked,
         retry over the next minutes (`retry`; else hand the retries to a background task), so that the next click is
-        not answered "busy"; a lock left anyway expires (STALE_LOCK_AFTER), and an audit row never written is logged."""
-        pending = {"unlock", "audit"} if outcome is not None else {"unlock"}
+        not answered "busy"; a lock left anyway expires (STALE_LOCK_AFTER), and an audit row never written is logged.
+        `only`: what is left to do ("unlock", "audit"; default both, or the unlock alone without an outcome)."""
+        pending = set(only or ({"unlock", "audit"} if outcome is not None else {"unlock"}))
         for delay in (0, *UNLOCK_RETRIES):
             await asyncio.sleep(delay)
             try:
@@ -199,8 +201,9 @@ class Actions:
                 log.error(
                     "could not record %s on %s (%s): %s", request.action, request.order_id, ", ".join(pending), exc
                 )
-                if not retry:
-                    self._in_background(self._record(request, outcome, error, duration_ms))
+                if not retry:  # the background goes on with what is left (a released lock may be someone else's now)
+                    left = frozenset(pending)
+                    self._in_background(self._record(request, outcome, error, duration_ms, only=left))
                     return
         if outcome is not None and "audit" in pending:
             log.error(
