@@ -19,7 +19,7 @@ from bot.config import ConfigError, Settings, load_settings, require
 from bot.digests import terminal_digest
 from bot.domain.durations import format_duration
 from bot.domain.rules import REASON_TITLES
-from bot.sandbox.serving import LISTEN_BACKLOG
+from bot.sandbox.serving import LINGER_SECONDS, LISTEN_BACKLOG
 from bot.service import ScanReport, Service
 from bot.setup_webhooks import setup_webhooks_command
 from bot.shopify.client import ShopifyClient, ShopifyError
@@ -94,6 +94,7 @@ def serve(settings: Settings) -> int:
         create_app(settings),
         port=settings.port,
         backlog=LISTEN_BACKLOG,
+        lingering_time=LINGER_SECONDS,
         print=lambda text: log.info(text.strip()),
     )
     return 0

@@ -147,7 +147,9 @@ def make_handler(secret: str, writer: InboxWriter, shop: str | None = None) -> C
         nonlocal warned_missing_id
         body = await _read_at_most(request, MAX_BODY_BYTES)
         if body is None:
-            return _answer(413, "body larger than 2 MiB")
+            refused = _answer(413, "body larger than 2 MiB")
+            refused.force_close()  # the rest of the body is not read: the connection ends with the answer
+            return refused
         if not verify_hmac(body, request.headers.get("X-Shopify-Hmac-Sha256"), secret):
             return _answer(401, "invalid or missing X-Shopify-Hmac-Sha256")
         topic = (_header(request, "X-Shopify-Topic") or "").lower()

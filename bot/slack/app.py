@@ -114,7 +114,9 @@ def slack_route(app: AsyncApp) -> web.RequestHandler:
             return web.json_response({"error": "invalid signature"}, status=401)
         body = await _read_at_most(request, MAX_SLACK_BODY)
         if body is None:
-            return web.json_response({"error": "request too large"}, status=413)
+            refused = web.json_response({"error": "request too large"}, status=413)
+            refused.force_close()  # the rest of the body is not read: the connection ends with the answer
+            return refused
         try:
             bolt_request = AsyncBoltRequest(body=body.decode(), query=request.query_string, headers=request.headers)
         except (ValueError, TypeError, AttributeError, RecursionError):  # not UTF-8, not JSON, not Slack's shape
