@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import sqlite3
@@ -31,6 +30,7 @@ from bot.sandbox.slack_payloads import (
     view_submission_body,
 )
 from bot.sandbox.smtp import SandboxSMTP
+from bot.sandbox.waiting import came_true
 from bot.shopify.client import ShopifyClient
 from bot.web import SERVICE, create_app
 
@@ -127,16 +127,8 @@ class Server:
 
 
 async def wait_for(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+    if not await came_true(condition, timeout):
+        raise AssertionError("condition not met in time")
 
 
 def free_port() -> int:

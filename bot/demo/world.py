@@ -10,7 +10,6 @@ clicks and modal submissions, built by `bot/sandbox/shopify_payloads.py` and `bo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import sqlite3
@@ -37,6 +36,7 @@ from bot.sandbox.slack_payloads import (
     view_submission_body,
 )
 from bot.sandbox.smtp import SandboxSMTP
+from bot.sandbox.waiting import came_true
 from bot.slack.app import BOT_SCOPES
 from bot.slack.outbox import ALERT_EVENT
 from bot.web import SLACK, create_app
@@ -280,13 +280,5 @@ def _handle(user: str) -> str:
 
 async def wait_until(condition: Callable[[], bool | Awaitable[bool]], what: str, within: float = 10.0) -> None:
     """Poll `condition` until it holds; raise DemoFailure naming `what` was awaited."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise DemoFailure(f"waited {within:.0f} s for {what}")
-        await asyncio.sleep(0.02)
+    if not await came_true(condition, within):
+        raise DemoFailure(f"waited {within:.0f} s for {what}")
