@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +66,7 @@ class BulkRuns:
         self.store = actions.store
         self.client = client
         self.channel = channel
-        self.pacer = pacer
+        self.pacer = pacer or ChannelPacer(0.0)
         self.shop = shop
         self.concurrency = concurrency
         self.clock = clock
@@ -76,10 +75,6 @@ class BulkRuns:
         self.closing = False
 
     # --- preview, confirm, cancel, stop (from /orders and the buttons) ---------------------------------------------
-
-    def turn(self) -> AbstractAsyncContextManager[None]:
-        """One call to the run's channel, in its turn among the channel's other posts."""
-        return self.pacer.turn(self.channel) if self.pacer else nullcontext()
 
     async def preview(self, command: Command, actor: str, channel: str | None, text: str) -> dict:
         """The ephemeral answer to a bulk `/orders` command (`text`: as typed), with Confirm and Cancel for an admin;
@@ -296,7 +291,7 @@ class _Progress:
         message = await self._progress(stopping=False)
         if self.ts is None:
             try:
-                async with self.runs.turn():
+                async with self.runs.pacer.turn(self.runs.channel):
                     response = await self.runs.client.chat_postMessage(channel=self.runs.channel, **message)
             except SlackApiError as exc:
                 log.warning("could not post the progress of bulk run %s: %s", self.run["id"], exc.response.get("error"))
@@ -352,7 +347,7 @@ class _Progress:
             return
         self._last = self.runs.clock()
         try:
-            async with self.runs.turn():
+            async with self.runs.pacer.turn(self.runs.channel):
                 await self.runs.client.chat_update(channel=self.runs.channel, ts=self.ts, **message)
         except SlackApiError as exc:
             log.warning("could not update the progress of bulk run %s: %s", self.run["id"], exc.response.get("error"))

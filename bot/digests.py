@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime, time, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -86,7 +85,7 @@ class Digests:
         time zone will be learned (`learn_shop_zone`); the timer waits a little for it before going on in UTC."""
         self.store = store
         self.client = client
-        self.pacer = pacer  # the channels' posting pace, shared with the outbox
+        self.pacer = pacer or ChannelPacer(0.0)  # the channels' posting pace, shared with the outbox (none: unpaced)
         self.channel = channel
         self.shop = shop
         self.digest_time = digest_time
@@ -145,7 +144,7 @@ class Digests:
         if target is None:
             raise ValueError("no channel to post the digest to: set SLACK_CHANNEL_ID")
         payload = self.message(await self.build())
-        async with self._turn(target):
+        async with self.pacer.turn(target):
             response = await self.client.chat_postMessage(channel=target, unfurl_links=False, **payload)
         return response["ts"]
 
@@ -179,7 +178,7 @@ class Digests:
         return "found" if found else "posted"
 
     async def _post(self, day: str, digest: Digest) -> str:
-        async with self._turn(self.channel):
+        async with self.pacer.turn(self.channel):
             response = await self.client.chat_postMessage(
                 channel=self.channel,
                 unfurl_links=False,
@@ -187,9 +186,6 @@ class Digests:
                 **self.message(digest),
             )
         return response["ts"]
-
-    def _turn(self, channel: str) -> AbstractAsyncContextManager[None]:
-        return self.pacer.turn(channel) if self.pacer else nullcontext()
 
     async def _find_posted(self, day: str, claimed_at: datetime) -> str | None:
         """The day's message, if an earlier attempt got it into the channel. A refusal to look (e.g. a missing
