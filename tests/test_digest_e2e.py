@@ -454,6 +454,7 @@ async def test_the_server_posts_the_digest_to_the_channel_once_at_digest_time(wo
         actions = [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
         assert actions == ["show_stuck"]
 
+        await wait_for(lambda: server.rows("SELECT 1 FROM digests WHERE posted_at IS NOT NULL"))  # stored as posted
         clock.at += timedelta(hours=2)
         server = await restart(server, settings, clock)  # later the same day: already posted
         server.app[SLACK].digests.wake()
