@@ -4,8 +4,11 @@ privacy here, alerts and the Slack outbox in alerts.py, the schema in schema.py 
 Two connections, each used by one thread only, so that the event loop never waits on SQLite nor on a lock:
 - the database thread (a single-thread executor) runs every call but one; bulk writes go in chunks of WRITE_CHUNK
   orders so that no transaction holds the write lock for long;
-- the ingest thread stores webhook deliveries (`add_deliveries`) in small group commits, each of which must be
-  committed before Shopify gets its 200.
+- the ingest thread stores webhook deliveries (`add_deliveries`) in small group commits, each of which must be on
+  disk before Shopify gets its 200: that connection runs synchronous=FULL (in WAL mode, the WAL is synced at each
+  commit, with everything written to it before), so a 200 survives an OS crash or a power cut, not only a killed
+  process. The database thread's stays at NORMAL (synced at checkpoints): a commit of its lost in a power cut loses
+  no acknowledged webhook (a delivery whose processing was lost is pending again, and processed again).
 Writes on either take one threading lock (so that neither waits in SQLite's busy handler for the other, whose growing
 sleeps stalled a writer for 260 ms in a test) and open with BEGIN IMMEDIATE. The ingest thread waits at most
 INGEST_BUSY_TIMEOUT_MS for that lock and as long again for SQLite (another process: an operator's `sqlite3` shell, a
@@ -112,7 +115,13 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
             self._transaction(lambda db, migrate=migrate, number=number: (migrate(db), set_version(db, number)))
 
     def _connect_ingest(self) -> sqlite_utils.Database:
-        return sqlite_utils.Database(connect(self.path, busy_timeout_ms=INGEST_BUSY_TIMEOUT_MS, checkpoints=False))
+        durable = connect(self.path, busy_timeout_ms=INGEST_BUSY_TIMEOUT_MS, checkpoints=False, durable=True)
+        return sqlite_utils.Database(durable)
+
+    async def ingest_pragma(self, name: str) -> Any:
+        """A setting of the ingest connection as it runs (`synchronous`: 2 is FULL, which a 200 relies on)."""
+        assert self._ingest is not None, "the store is not open on a file"
+        return await self._on_ingest_thread(lambda: self._ingest.execute(f"PRAGMA {name}").fetchone()[0])
 
     async def close(self) -> None:
         if self._scrubber is not None:
@@ -161,9 +170,9 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
         """Store a batch in one commit; True for each delivery that is new, False for a duplicate.
 
         The write runs on the ingest thread, on its connection of its own: a batch is three statements (BEGIN
-        IMMEDIATE, INSERT OR IGNORE, COMMIT) and no checkpoint. Only when the unique indexes dropped a row does a
-        second query find which (the new rows hold the highest ids). Raises sqlite3.OperationalError when the
-        database stayed locked (see INGEST_BUSY_TIMEOUT_MS).
+        IMMEDIATE, INSERT OR IGNORE, COMMIT, which syncs the WAL) and no checkpoint. Only when the unique indexes
+        dropped a row does a second query find which (the new rows hold the highest ids). Raises
+        sqlite3.OperationalError when the database stayed locked (see INGEST_BUSY_TIMEOUT_MS).
         """
 
         def store_batch(db: sqlite_utils.Database) -> list[bool]:
