@@ -49,6 +49,16 @@ async def test_open_applies_migrations_once_with_the_measured_pragmas(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+async def test_the_connection_that_stores_webhooks_syncs_each_commit_and_the_other_does_not(tmp_path):
+    """A 200 to Shopify must survive a power cut: the ingest connection runs synchronous=FULL (2), which in WAL mode
+    syncs the WAL at each commit. The database thread's keeps NORMAL (1), synced at checkpoints."""
+    store = await Store(str(tmp_path / "o.db")).open()
+    ingest = await store.ingest_pragma("synchronous")
+    other = await store.read(lambda db: db.execute("PRAGMA synchronous").fetchone()[0])
+    await store.close()
+    assert (ingest, other) == (2, 1)
+
+
 async def test_an_older_order_never_replaces_a_newer_one(tmp_path):
     store = await Store(str(tmp_path / "o.db")).open()
     t = datetime(2026, 11, 1, 12, tzinfo=UTC)

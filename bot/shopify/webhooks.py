@@ -2,6 +2,9 @@
 
 Deliveries from concurrent requests are written in group commits by one InboxWriter: each request waits for the
 commit that holds its row, so a 200 always means "on disk" (DESIGN §6: persist-then-ack lost nothing under kill -9).
+It waits until INGEST_DEADLINE_SECONDS at most: a delivery the store could not take by then (another program holds
+the database's lock) is answered 503, and Shopify sends it again; its copy, if it was stored after all, makes the
+repeat a duplicate.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 2 * 1024 * 1024  # Shopify's largest order payloads stay well under this; more is refused (413).
 INGEST_QUIET_SECONDS = 0.1  # no delivery for this long: the burst is over and processing runs flat out
 MAX_DEFERRAL_SECONDS = 1.0  # during a burst, still process one batch at least this often (see yield_to_ingest)
+INGEST_DEADLINE_SECONDS = 3.0  # not stored by then: answered 503 (Shopify waits 5 s for an answer, then retries)
 
 # `orders/*` topics whose body is the order itself: applied as it is, so a replayed body must not be applied again.
 ORDER_TOPICS = frozenset(
@@ -72,9 +76,10 @@ def body_key(topic: str, payload: dict[str, Any]) -> str | None:
 class InboxWriter:
     """Collects deliveries from concurrent requests and stores them in batches, one commit each."""
 
-    def __init__(self, store: Store, on_stored: Callable[[], None]):
+    def __init__(self, store: Store, on_stored: Callable[[], None], *, deadline: float = INGEST_DEADLINE_SECONDS):
         self._store = store
         self._on_stored = on_stored
+        self._deadline = deadline
         self._queue: list[tuple[Delivery, asyncio.Future[bool]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -105,18 +110,21 @@ class InboxWriter:
         return asyncio.get_running_loop().time()
 
     async def submit(self, delivery: Delivery) -> bool:
-        """Store one delivery; True when it is new, False for a duplicate. Returns after the commit."""
+        """Store one delivery; True when it is new, False for a duplicate. Returns after the commit; raises
+        TimeoutError when there was none within the deadline (the delivery leaves the queue, unless its batch is
+        being written already)."""
         self._last_submit = self._loop_time()
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((delivery, future))
         self._wakeup.set()
-        return await future
+        return await asyncio.wait_for(future, self._deadline)
 
     async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            batch, self._queue = self._queue, []
+            batch = [(delivery, future) for delivery, future in self._queue if not future.done()]  # not given up on
+            self._queue = []
             if not batch:
                 continue
             try:
@@ -179,6 +187,8 @@ def make_handler(secret: str, writer: InboxWriter, shop: str | None = None) -> C
         )
         try:
             is_new = await writer.submit(delivery)
+        except TimeoutError:  # the database is locked or slow; Shopify will retry a 503
+            return _answer(503, "could not store the delivery in time; retry later")
         except Exception:  # logged by the writer; Shopify will retry a 503
             return _answer(503, "could not store the delivery; retry later")
         return web.Response(body=_DUPLICATE if not is_new else _STORED, content_type="application/json")

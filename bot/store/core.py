@@ -1,13 +1,19 @@
 """SQLite storage (sqlite-utils over WAL): the Store, with inbox, orders, verdicts, settings, snoozes, audit and
 privacy here, alerts and the Slack outbox in alerts.py, the schema in schema.py and the plumbing in sql.py.
 
-Two connections, each used by one thread only (DESIGN §6):
-- the database thread (a single-thread executor) runs every call but one, so the event loop never waits on disk
-  for them; bulk writes go in chunks of WRITE_CHUNK orders so that no transaction holds the write lock for long;
-- the event loop itself stores webhook deliveries (`add_deliveries`): a small group commit that must finish before
-  Shopify gets its 200, cheaper inline than handed to another thread.
-Writes on either take one threading lock (so the loop waits for at most one chunk of the other's work, not for
-SQLite's busy handler, whose growing sleeps stalled the loop for 260 ms in a test) and open with BEGIN IMMEDIATE.
+Two connections, each used by one thread only, so that the event loop never waits on SQLite nor on a lock:
+- the database thread (a single-thread executor) runs every call but one; bulk writes go in chunks of WRITE_CHUNK
+  orders so that no transaction holds the write lock for long;
+- the ingest thread stores webhook deliveries (`add_deliveries`) in small group commits, each of which must be on
+  disk before Shopify gets its 200: that connection runs synchronous=FULL (in WAL mode, the WAL is synced at each
+  commit, with everything written to it before), so a 200 survives an OS crash or a power cut, not only a killed
+  process. The database thread's stays at NORMAL (synced at checkpoints): a commit of its lost in a power cut loses
+  no acknowledged webhook (a delivery whose processing was lost is pending again, and processed again).
+Writes on either take one threading lock (so that neither waits in SQLite's busy handler for the other, whose growing
+sleeps stalled a writer for 260 ms in a test) and open with BEGIN IMMEDIATE. The ingest thread waits at most
+INGEST_BUSY_TIMEOUT_MS for that lock and as long again for SQLite (another process: an operator's `sqlite3` shell, a
+backup); the webhook's request waits for its commit only until its deadline (bot/shopify/webhooks.py), then is
+answered 503 and Shopify sends it again.
 Neither connection checkpoints on commit (a checkpoint copies pages and syncs, slow under the lock); the database
 thread runs a PASSIVE checkpoint, which never blocks a writer, at most every CHECKPOINT_SECONDS.
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -44,11 +51,11 @@ from bot.store.selection import SelectionQueries
 from bot.store.sql import T, bump_counter, connect, epoch, in_transaction, insert, now_iso, set_version
 
 DELETED = Verdict("deleted", explanation="The order was deleted in Shopify.")
-INGEST_BUSY_TIMEOUT_MS = 2_000  # only another process (an operator's sqlite3 shell) can make the loop wait on SQLite
+INGEST_BUSY_TIMEOUT_MS = 2_000  # the ingest thread's longest wait for the write lock, then as long for SQLite's
 CHECKPOINT_SECONDS = 1.0
 SCRUB_QUIET_SECONDS = 1.0  # no write for this long: the WAL is checkpointed into the file and truncated
 SCRUB_MAX_DELAY = 30.0  # under a steady load, this long after the first write since, at the latest
-WRITE_CHUNK = 50  # orders per transaction in bulk writes (a scan), so the event loop's ingest never waits long
+WRITE_CHUNK = 50  # orders per transaction in bulk writes (a scan), so the ingest thread never waits long for the lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,22 +90,21 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
     def __init__(self, path: str):
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbot-db")
+        self._ingest_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbot-ingest")
         self._write_lock = threading.Lock()
         self._last_checkpoint = 0.0
         self._last_write = 0.0
         self._unscrubbed_since: float | None = None  # the first write the WAL still holds since it was last truncated
         self._scrubber: asyncio.Task[None] | None = None
         self._db: sqlite_utils.Database | None = None
-        self._ingest: sqlite_utils.Database | None = None  # used on the event loop only, by add_deliveries
+        self._ingest: sqlite_utils.Database | None = None  # used on the ingest thread only, by add_deliveries
 
     # --- lifecycle --------------------------------------------------------------------------------------------
 
     async def open(self) -> Store:
         await self._call(self._open)
         if self.path != ":memory:":  # a second connection to ":memory:" would be another, empty database
-            self._ingest = sqlite_utils.Database(
-                connect(self.path, busy_timeout_ms=INGEST_BUSY_TIMEOUT_MS, checkpoints=False)
-            )
+            self._ingest = await self._on_ingest_thread(self._connect_ingest)
             self._scrubber = asyncio.create_task(self._scrub_when_quiet(), name="wal-scrub")
         return self
 
@@ -108,17 +114,27 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
         for number, migrate in enumerate(MIGRATIONS[version:], start=version + 1):
             self._transaction(lambda db, migrate=migrate, number=number: (migrate(db), set_version(db, number)))
 
+    def _connect_ingest(self) -> sqlite_utils.Database:
+        durable = connect(self.path, busy_timeout_ms=INGEST_BUSY_TIMEOUT_MS, checkpoints=False, durable=True)
+        return sqlite_utils.Database(durable)
+
+    async def ingest_pragma(self, name: str) -> Any:
+        """A setting of the ingest connection as it runs (`synchronous`: 2 is FULL, which a 200 relies on)."""
+        assert self._ingest is not None, "the store is not open on a file"
+        return await self._on_ingest_thread(lambda: self._ingest.execute(f"PRAGMA {name}").fetchone()[0])
+
     async def close(self) -> None:
         if self._scrubber is not None:
             self._scrubber.cancel()
             await asyncio.gather(self._scrubber, return_exceptions=True)
             self._scrubber = None
         if self._ingest is not None:
-            self._ingest.conn.close()
+            await self._on_ingest_thread(self._ingest.conn.close)
             self._ingest = None
         if self._db is not None:
             await self._call(self._db.conn.close)
             self._db = None
+        self._ingest_thread.shutdown(wait=True)
         self._executor.shutdown(wait=True)
 
     @property
@@ -127,6 +143,9 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _on_ingest_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._ingest_thread, fn, *args)
 
     def _transaction(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         assert self._db is not None, "the store is not open"
@@ -150,11 +169,10 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
     async def add_deliveries(self, deliveries: list[Delivery]) -> list[bool]:
         """Store a batch in one commit; True for each delivery that is new, False for a duplicate.
 
-        This one write runs on the event loop itself, on a connection of its own (the "one writer task" of
-        DESIGN §6): a batch is three statements (BEGIN IMMEDIATE, INSERT OR IGNORE, COMMIT; no sync, no
-        checkpoint), about 0.5 ms, while handing it to the database thread cost more than the write itself under
-        load (GIL contention: 3,600 instead of 5,000 deliveries/s on 2 cores). Only when the unique indexes dropped
-        a row does a second query find which (the new rows hold the highest ids).
+        The write runs on the ingest thread, on its connection of its own: a batch is three statements (BEGIN
+        IMMEDIATE, INSERT OR IGNORE, COMMIT, which syncs the WAL) and no checkpoint. Only when the unique indexes
+        dropped a row does a second query find which (the new rows hold the highest ids). Raises
+        sqlite3.OperationalError when the database stayed locked (see INGEST_BUSY_TIMEOUT_MS).
         """
 
         def store_batch(db: sqlite_utils.Database) -> list[bool]:
@@ -182,10 +200,21 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
 
         if self._ingest is None:
             return await self.write(store_batch)
-        with self._write_lock:
-            fresh = in_transaction(self._ingest, store_batch)
+        return await self._on_ingest_thread(self._ingest_transaction, store_batch)
+
+    def _ingest_transaction(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """On the ingest thread: `fn` in one transaction, under the write lock, which the database thread may hold
+        through its own busy timeout (another process has the database) or a checkpoint: waited for at most
+        INGEST_BUSY_TIMEOUT_MS."""
+        assert self._ingest is not None, "the store is not open"
+        if not self._write_lock.acquire(timeout=INGEST_BUSY_TIMEOUT_MS / 1000):
+            raise sqlite3.OperationalError("database is locked (orderbot's database thread is waiting for it)")
+        try:
+            result = in_transaction(self._ingest, fn)
             self._wrote()
-            return fresh
+        finally:
+            self._write_lock.release()
+        return result
 
     async def pending_deliveries(self, limit: int = 100) -> list[StoredDelivery]:
         def select(db: sqlite_utils.Database) -> list[StoredDelivery]:
@@ -484,8 +513,8 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
 
     def _truncate_wal(self, busy_timeout_ms: int | None) -> bool:
         """A PASSIVE checkpoint first, outside the write lock: it copies the WAL into the file and syncs it while
-        writers go on. Then TRUNCATE, with little left to copy, under the lock: it makes writers wait, and the event
-        loop's must wait on that lock rather than in SQLite's busy handler. `busy_timeout_ms=0`: give up at once if a
+        writers go on. Then TRUNCATE, with little left to copy, under the lock: it makes writers wait, and the ingest
+        thread's waits on that lock rather than in SQLite's busy handler. `busy_timeout_ms=0`: give up at once if a
         reader is in the way, rather than hold the lock (None: the connection's own timeout)."""
         assert self._db is not None, "the store is not open"
         self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

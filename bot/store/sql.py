@@ -29,14 +29,18 @@ def epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def connect(path: str, *, busy_timeout_ms: int = 10_000, checkpoints: bool = True) -> sqlite3.Connection:
+def connect(
+    path: str, *, busy_timeout_ms: int = 10_000, checkpoints: bool = True, durable: bool = False
+) -> sqlite3.Connection:
     """Open the database the way DESIGN §6 measured: WAL, NORMAL sync, a busy timeout, owner-only file mode.
-    `checkpoints=False`: no automatic checkpoint on commit; the owner runs them."""
+    NORMAL: a commit survives a killed process. `durable=True`: FULL, the WAL is synced at each commit, so a commit
+    survives an OS crash or a power cut too. `checkpoints=False`: no automatic checkpoint on commit; the owner runs
+    them."""
     if path != ":memory:":
         owner_only(Path(path))
     conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_ms / 1000, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     if not checkpoints:
         conn.execute("PRAGMA wal_autocheckpoint=0")
