@@ -37,7 +37,7 @@ from bot.shopify.webhooks import sign, verify_hmac
 SECRET = "bench-secret"
 # Each 200 waits for an fsync of the WAL (synchronous=FULL: the row survives a power cut), so with 32 connections
 # waiting in step the ratio fell from 0.65 to 0.42 (median of 12 alternating rounds, 2026-12); with 128 connections
-# group commits absorb the sync (0.57). Issue 16 aims back at 0.7.
+# group commits absorb the sync (0.57).
 TARGET_RATIO = 0.35
 
 
