@@ -1,7 +1,7 @@
 """SQLite storage: see core.py for how its two connections share the work. Import from here."""
 
 from bot.store.alerts import AlertSync, OutboxItem
-from bot.store.core import WRITE_CHUNK, Delivery, SaveResult, Store, StoredDelivery
+from bot.store.core import WRITE_CHUNK, Delivery, DeliveryOutcome, SaveResult, Store, StoredDelivery
 from bot.store.schema import MIGRATIONS
 from bot.store.sql import connect
 
@@ -10,6 +10,7 @@ __all__ = [
     "WRITE_CHUNK",
     "AlertSync",
     "Delivery",
+    "DeliveryOutcome",
     "OutboxItem",
     "SaveResult",
     "Store",

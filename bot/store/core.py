@@ -14,9 +14,10 @@ thread runs a PASSIVE checkpoint, which never blocks a writer, at most every CHE
 Personal data: an order keeps its customer's name and email (the alert shows one, a customer notice needs the other)
 and nothing else of the customer. A webhook delivery's body, the whole payload with addresses, phone numbers and the
 buyer's browser, goes once it is processed (the row stays, for deduplication and the digest's webhook health); one
-that failed keeps only the fields orderbot reads (orders.fields_read). Erased rows are overwritten (secure_delete),
-but their old versions stay in the WAL's frames until the WAL is reset: once writes pause (and at least every
-SCRUB_MAX_DELAY seconds) the WAL is checkpointed into the file and truncated, so erased data leaves the disk too.
+waiting for a retry keeps it, and one parked keeps only the fields orderbot reads (orders.fields_read). Erased rows
+are overwritten (secure_delete), but their old versions stay in the WAL's frames until the WAL is reset: once writes
+pause (and at least every SCRUB_MAX_DELAY seconds) the WAL is checkpointed into the file and truncated, so erased
+data leaves the disk too.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import sqlite_utils
 
 from bot.domain.alerts import alert_state
 from bot.domain.orders import Order, fields_read, order_from_record, order_to_record
+from bot.domain.redaction import names_customer, without_customer
 from bot.domain.rules import Verdict
 from bot.store.alerts import AlertSync, AlertTables, sync_alerts
 from bot.store.bulk import BulkTables
@@ -69,8 +71,20 @@ class StoredDelivery:
     id: int
     topic: str
     shop: str | None
-    body: str
+    body: str | None  # None: erased (by an older orderbot's redaction, or by hand)
     received_at: str
+    attempts: int = 0  # tries so far
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """How a try at a delivery ended. `status`: processed, ignored (a topic orderbot does not use), pending (it
+    failed and is tried again at `retry_at`) or parked (it failed for good: `error` says why)."""
+
+    id: int
+    status: str
+    error: str | None = None
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,37 +201,50 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
             self._wrote()
             return fresh
 
-    async def pending_deliveries(self, limit: int = 100) -> list[StoredDelivery]:
+    async def pending_deliveries(self, *, due_by: datetime, limit: int = 100) -> list[StoredDelivery]:
+        """The oldest pending deliveries, but for those waiting for a retry later than `due_by`."""
+
         def select(db: sqlite_utils.Database) -> list[StoredDelivery]:
             rows = db.execute(
-                "SELECT id, topic, shop, body, received_at FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?",
-                [limit],
+                "SELECT id, topic, shop, body, received_at, attempts FROM inbox"
+                " WHERE status = 'pending' AND (retry_at IS NULL OR retry_at <= ?) ORDER BY id LIMIT ?",
+                [epoch(due_by), limit],
             ).fetchall()
             return [StoredDelivery(*row) for row in rows]
 
         return await self.read(select)
 
+    async def next_retry_at(self) -> datetime | None:
+        """When the first delivery waiting for a retry is due; None when none waits."""
+        due = await self.read(
+            lambda db: db.execute(
+                "SELECT min(retry_at) FROM inbox WHERE status = 'pending' AND retry_at IS NOT NULL"
+            ).fetchone()[0]
+        )
+        return None if due is None else datetime.fromtimestamp(due, UTC)
+
     async def finish_deliveries(
         self,
-        outcomes: list[tuple[int, str, str | None]],
+        outcomes: list[DeliveryOutcome],
         verdicts: list[tuple[Order, Verdict]],
         *,
         found_by: str,
         alerts: AlertSync | None = None,
     ) -> int:
-        """Save a batch's verdicts (and queue their alerts) and mark its deliveries done, (id, status, error), in one
-        commit; return how many alert messages were queued. A processed delivery's body goes (the order lives in
-        `orders`, so personal data is kept once); a failed one keeps only the fields orderbot reads."""
+        """Save a batch's verdicts (and queue their alerts) and record how its deliveries' tries ended, in one
+        commit; return how many alert messages were queued. A processed delivery's body goes (the
+        order lives in `orders`, so personal data is kept once); one waiting for a retry keeps it whole; a parked
+        one keeps only the fields orderbot reads."""
 
         def update(db: sqlite_utils.Database) -> int:
             _save_verdicts(db, [(o.id, v) for o, v in verdicts], found_by)
             queued = sync_alerts(db, verdicts, alerts) if alerts else 0
-            _minimise_bodies(db, [delivery_id for delivery_id, status, _ in outcomes if status == "failed"])
+            _minimise_bodies(db, [outcome.id for outcome in outcomes if outcome.status == "parked"])
             now = now_iso()
             db.conn.executemany(
-                "UPDATE inbox SET status = ?, error = ?, processed_at = ?, attempts = attempts + 1,"
-                " body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?",
-                [(status, error, now, status, delivery_id) for delivery_id, status, error in outcomes],
+                "UPDATE inbox SET status = ?, error = ?, processed_at = ?, attempts = attempts + 1, retry_at = ?,"
+                " body = CASE WHEN ? IN ('pending', 'parked') THEN body ELSE NULL END WHERE id = ?",
+                [(o.status, o.error, now, epoch(o.retry_at) if o.retry_at else None, o.status, o.id) for o in outcomes],
             )
             return queued
 
@@ -397,13 +424,18 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
 
     async def health(self) -> dict[str, Any]:
         def select(db: sqlite_utils.Database) -> dict[str, Any]:
-            pending = db.execute("SELECT count(*) FROM inbox WHERE status = 'pending'").fetchone()[0]
+            pending, retrying = db.execute(
+                "SELECT count(*), count(retry_at) FROM inbox WHERE status = 'pending'"
+            ).fetchone()
+            parked = db.execute("SELECT count(*) FROM inbox WHERE status = 'parked'").fetchone()[0]
             orders = db.execute("SELECT count(*) FROM orders").fetchone()[0]
             stuck = db.execute("SELECT count(*) FROM verdicts WHERE stuck = 1").fetchone()[0]
             last_scan = db.execute("SELECT finished_at, error FROM scans ORDER BY id DESC LIMIT 1").fetchone()
             outbox = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
             return {
                 "inbox_pending": pending,
+                "inbox_retrying": retrying,  # of the pending: failed, and waiting to be tried again
+                "inbox_parked": parked,  # failed for good; the server's log says why
                 "slack_outbox_pending": outbox,
                 "orders": orders,
                 "stuck": stuck,
@@ -416,7 +448,13 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
     # --- privacy (customers/redact, shop/redact) --------------------------------------------------------------
 
     async def redact_customer(self, email: str | None, order_ids: list[str]) -> list[str]:
-        """Erase one customer's personal data from every table; return the ids of the orders touched."""
+        """Erase one customer's personal data from every table; return the ids of the orders touched.
+
+        Orders are matched by their exact customer email and ids. So are the webhook bodies still held (deliveries
+        pending, waiting for a retry, or parked): each body that names the customer or one of the orders in its
+        fields (bot/domain/redaction.py) keeps only what orderbot reads, without the customer's name and email. A
+        pending one stays processable and is applied later as an order without a customer, which is what the
+        redacted order is; erasing its body instead would leave nothing to process."""
 
         def redact(db: sqlite_utils.Database) -> list[str]:
             ids = set(order_ids)
@@ -436,10 +474,7 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
                     )
                 db.execute("UPDATE audit SET inputs = '{}' WHERE order_id = ?", [order_id])
                 _erase_from_messages(db, order_id, [email, *(customer or {}).values()])
-            needles = [email] if email else []
-            needles += [i.rsplit("/", 1)[1] for i in ids]
-            for needle in needles:
-                db.execute("UPDATE inbox SET body = NULL WHERE body LIKE ?", [f"%{needle}%"])
+            _redact_bodies(db, email, ids)
             return sorted(ids)
 
         touched = await self.write(redact)
@@ -577,13 +612,38 @@ def _replaced(value: Any, variants: list[str]) -> Any:
     return value
 
 
+def _redact_bodies(db: sqlite_utils.Database, email: str | None, order_ids: set[str]) -> None:
+    """Rewrite each stored body that names the customer or one of `order_ids` as `without_customer` leaves it. SQL
+    finds the candidates, bodies with a value equal to the email (any case) or to an order's id; the exact fields are
+    compared in Python. A value compared whole, never a LIKE pattern: `_` in an email, or an order number inside
+    another id, matches nothing else."""
+    texts = [email.lower()] if email else []
+    texts += [i.lower() for i in order_ids] + [i.rsplit("/", 1)[1] for i in order_ids]
+    numbers = [int(n) for i in order_ids if (n := i.rsplit("/", 1)[1]).isdigit()]
+    candidates = db.execute(
+        "SELECT id, topic, body FROM inbox WHERE body IS NOT NULL AND EXISTS (SELECT 1 FROM json_tree("
+        "CASE WHEN json_valid(inbox.body) THEN inbox.body ELSE 'null' END) AS node WHERE"
+        " (node.type = 'text' AND lower(node.atom) IN (SELECT value FROM json_each(?)))"
+        " OR (node.type = 'integer' AND node.atom IN (SELECT value FROM json_each(?))))",
+        [json.dumps(texts), json.dumps(numbers)],
+    ).fetchall()
+    for delivery_id, topic, body in candidates:
+        payload = json.loads(body)
+        if names_customer(topic, payload, email, order_ids):
+            db.execute("UPDATE inbox SET body = ? WHERE id = ?", [json.dumps(without_customer(payload)), delivery_id])
+
+
 def _minimise_bodies(db: sqlite_utils.Database, delivery_ids: list[int]) -> None:
-    """Keep of each delivery's body only the fields orderbot reads (orders.fields_read)."""
+    """Keep of each delivery's body only the fields orderbot reads (orders.fields_read); nothing of one that is not
+    JSON (it was parked for that)."""
     for delivery_id in delivery_ids:
         row = db.execute("SELECT body FROM inbox WHERE id = ?", [delivery_id]).fetchone()
         if row and row[0]:
-            kept = fields_read(json.loads(row[0]))
-            db.execute("UPDATE inbox SET body = ? WHERE id = ?", [json.dumps(kept), delivery_id])
+            try:
+                kept: str | None = json.dumps(fields_read(json.loads(row[0])))
+            except ValueError:
+                kept = None
+            db.execute("UPDATE inbox SET body = ? WHERE id = ?", [kept, delivery_id])
 
 
 def _identities(d: Delivery) -> set[tuple[str, ...]]:
