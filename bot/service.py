@@ -20,7 +20,7 @@ from bot.domain.retries import next_try
 from bot.domain.rules import Policy, Verdict, classify
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
-from bot.store import AlertSync, DeliveryOutcome, SaveResult, Store, StoredDelivery
+from bot.store import AlertSync, Classified, DeliveryOutcome, SaveResult, Store, StoredDelivery
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def reconcile_queries(now: datetime) -> tuple[str, ...]:
 
 # While the inbox task processes a batch, its verdicts collect here and are committed with the deliveries' outcomes.
 # A context variable, not an attribute: an action running meanwhile (another task) must save its own verdicts.
-_BATCH_VERDICTS: ContextVar[list[tuple[Order, Verdict]] | None] = ContextVar("batch_verdicts", default=None)
+_BATCH_VERDICTS: ContextVar[list[Classified] | None] = ContextVar("batch_verdicts", default=None)
 INBOX_RETRY_SECONDS = 5
 BATCH_SIZE = 50
 BatchPause = Callable[[], Awaitable[None]]
@@ -110,7 +110,7 @@ class Service:
         processed = 0
         while batch := await self.store.pending_deliveries(due_by=self.now(), limit=BATCH_SIZE):
             self._policy = None  # settings may have changed since the last batch
-            verdicts: list[tuple[Order, Verdict]] = []
+            verdicts: list[Classified] = []
             token = _BATCH_VERDICTS.set(verdicts)
             try:
                 outcomes = await self._process_batch(batch)
@@ -288,13 +288,17 @@ class Service:
         """Classify and store; alerts follow. `resolutions`: who resolved which order, when a person acted."""
         now = self.now()
         policy, snoozes = await self.policy()
-        verdicts = [(o, classify(o, now, policy, snoozes.get(o.id))) for o in orders]
+        classified = [
+            Classified(o, classify(o, now, policy, snoozes.get(o.id)), now, snoozes.get(o.id)) for o in orders
+        ]
         batch = _BATCH_VERDICTS.get()
         if batch is not None and found_by == "webhook" and not resolutions:
-            batch.extend(verdicts)  # saved with the batch's outcomes, in one commit
-        elif await self.store.save_verdicts(verdicts, found_by=found_by, alerts=self._alert_sync(resolutions, in_bulk)):
+            batch.extend(classified)  # saved with the batch's outcomes, in one commit, if still current then
+        elif await self.store.save_verdicts(
+            classified, found_by=found_by, alerts=self._alert_sync(resolutions, in_bulk)
+        ):
             self.alerts_queued()
-        return verdicts
+        return [(c.order, c.verdict) for c in classified]
 
     def _alert_sync(self, resolutions: dict[str, str] | None = None, in_bulk: bool = False) -> AlertSync | None:
         if self.alerts is None:

@@ -34,7 +34,6 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.domain.alerts import alert_state
 from bot.domain.orders import Order, fields_read, order_from_record, order_to_record
 from bot.domain.redaction import names_customer, without_customer
 from bot.domain.rules import Verdict
@@ -44,6 +43,7 @@ from bot.store.digests import DigestTables
 from bot.store.schema import MIGRATIONS
 from bot.store.selection import SelectionQueries
 from bot.store.sql import T, bump_counter, connect, epoch, in_transaction, insert, now_iso, set_version
+from bot.store.verdicts import Classified, save_current_verdicts
 
 DELETED = Verdict("deleted", explanation="The order was deleted in Shopify.")
 INGEST_BUSY_TIMEOUT_MS = 2_000  # only another process (an operator's sqlite3 shell) can make the loop wait on SQLite
@@ -226,19 +226,19 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
     async def finish_deliveries(
         self,
         outcomes: list[DeliveryOutcome],
-        verdicts: list[tuple[Order, Verdict]],
+        classified: list[Classified],
         *,
         found_by: str,
         alerts: AlertSync | None = None,
     ) -> int:
-        """Save a batch's verdicts (and queue their alerts) and record how its deliveries' tries ended, in one
-        commit; return how many alert messages were queued. A processed delivery's body goes (the
+        """Save a batch's verdicts that are still current (and queue their alerts) and record how its deliveries'
+        tries ended, in one commit; return how many alert messages were queued. A processed delivery's body goes (the
         order lives in `orders`, so personal data is kept once); one waiting for a retry keeps it whole; a parked
         one keeps only the fields orderbot reads."""
 
         def update(db: sqlite_utils.Database) -> int:
-            _save_verdicts(db, [(o.id, v) for o, v in verdicts], found_by)
-            queued = sync_alerts(db, verdicts, alerts) if alerts else 0
+            written = save_current_verdicts(db, classified, found_by)
+            queued = sync_alerts(db, [(c.order, c.verdict) for c in written], alerts) if alerts else 0
             _minimise_bodies(db, [outcome.id for outcome in outcomes if outcome.status == "parked"])
             now = now_iso()
             db.conn.executemany(
@@ -307,17 +307,18 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
     # --- verdicts ---------------------------------------------------------------------------------------------
 
     async def save_verdicts(
-        self, verdicts: list[tuple[Order, Verdict]], *, found_by: str, alerts: AlertSync | None = None
+        self, classified: list[Classified], *, found_by: str, alerts: AlertSync | None = None
     ) -> int:
-        """Store verdicts and queue the alerts they change; return how many alert messages were queued."""
+        """Store the verdicts that are still current (bot/store/verdicts.py) and queue the alerts they change; return
+        how many alert messages were queued."""
 
-        def save(db: sqlite_utils.Database, chunk: list[tuple[Order, Verdict]]) -> int:
-            _save_verdicts(db, [(o.id, v) for o, v in chunk], found_by)
-            return sync_alerts(db, chunk, alerts) if alerts else 0
+        def save(db: sqlite_utils.Database, chunk: list[Classified]) -> int:
+            written = save_current_verdicts(db, chunk, found_by)
+            return sync_alerts(db, [(c.order, c.verdict) for c in written], alerts) if alerts else 0
 
         queued = 0
-        for start in range(0, len(verdicts), WRITE_CHUNK):
-            queued += await self.write(lambda db, chunk=verdicts[start : start + WRITE_CHUNK]: save(db, chunk))
+        for start in range(0, len(classified), WRITE_CHUNK):
+            queued += await self.write(lambda db, chunk=classified[start : start + WRITE_CHUNK]: save(db, chunk))
         return queued
 
     async def verdict_of(self, order_id: str) -> dict[str, Any] | None:
@@ -535,45 +536,6 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
             if not busy:
                 self._unscrubbed_since = None
         return not busy
-
-
-def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]], found_by: str) -> list[str]:
-    now = now_iso()
-    newly_stuck = []
-    for order_id, v in verdicts:
-        before = db.execute(
-            "SELECT stuck, stuck_since_seen, found_by, reason, since FROM verdicts WHERE order_id = ?", [order_id]
-        ).fetchone()
-        was_stuck = bool(before and before[0])
-        if v.stuck and not was_stuck:
-            newly_stuck.append(order_id)
-        if was_stuck and alert_state(v) == "resolved":  # for the digest's time to resolve (a snooze is not one)
-            insert(
-                db,
-                "resolutions",
-                {"order_id": order_id, "reason": before[3], "stuck_since": before[4] or before[1], "resolved_at": now},
-            )
-        db.execute(
-            "INSERT OR REPLACE INTO verdicts (order_id, status, stuck, reason, severity, since, due_at,"
-            " explanation, next_steps, actions, classified_at, stuck_since_seen, found_by)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                order_id,
-                v.status,
-                int(v.stuck),
-                v.reason,
-                v.severity,
-                v.since.isoformat() if v.since else None,
-                v.due_at.isoformat() if v.due_at else None,
-                v.explanation,
-                json.dumps(v.next_steps),
-                json.dumps(v.actions),
-                now,
-                (before[1] if was_stuck else now) if v.stuck else None,
-                (before[2] if was_stuck else found_by) if v.stuck else None,
-            ],
-        )
-    return newly_stuck
 
 
 NO_CUSTOMER = "no customer details"  # what an alert shows of an order without a customer (blocks.py)
