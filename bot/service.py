@@ -199,8 +199,8 @@ class Service:
             may_refresh = current is not None and current.fulfillment_orders is None
         if current is None:
             return True
-        if may_refresh and self._needs_fulfillment_orders(current) and self.shopify:
-            await self.refresh_order(order.id)
+        if self.shopify and (result.unsettled or (may_refresh and self._needs_fulfillment_orders(current))):
+            await self.refresh_order(order.id)  # unsettled: a same-second copy; Shopify says which is current
         else:
             await self.classify_and_save([current], found_by="webhook")
         return True

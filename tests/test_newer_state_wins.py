@@ -1,8 +1,10 @@
 """Older state never overwrites newer: a verdict an inbox batch computed before a snooze, or before a scan stored a
-newer copy of the order, is not written at the batch's commit."""
+newer copy of the order, is not written at the batch's commit; and a delivery with the stored version's updated_at
+(one-second resolution) but other content is neither dropped as a repeat nor trusted blindly: Shopify settles it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ from bot.domain.orders import Money, Order
 from bot.domain.rules import Policy, classify
 from bot.sandbox.shopify import SandboxShopify
 from bot.store import Classified, Store
-from tests.conftest import World, example_payload, order_gid_of, running_world, wait_for
+from tests.conftest import Server, World, example_payload, order_gid_of, running_world, wait_for
 from tests.shopify_gate import ShopifyGate, gated_sandbox
 
 
@@ -124,3 +126,59 @@ async def test_of_two_verdicts_of_the_same_order_the_one_computed_later_stays(tm
 
 def replace_at(classified: Classified, at: datetime) -> Classified:
     return Classified(classified.order, classified.verdict, at, classified.snoozed_until)
+
+
+# --- same-second deliveries ----------------------------------------------------------------------------------------
+
+
+def add_tag(shop: SandboxShopify, order_id: str, tag: str) -> None:
+    """A change in Shopify within the same second as the last: updated_at stays."""
+    shop.orders[order_id]["tags"] = [*shop.orders[order_id]["tags"], tag]
+
+
+def stored_tags(server: Server, order_id: str) -> list[str]:
+    return json.loads(server.rows("SELECT record FROM orders WHERE id = ?", (order_id,))[0][0])["tags"]
+
+
+async def test_a_same_second_delivery_with_other_content_is_stored_and_an_identical_replay_is_not(server: Server):
+    order_id = order_gid_of(server.sandbox, 1001)
+    first = server.sandbox.webhook_payload(order_id)
+    assert (await server.post_webhook("orders/updated", first)).status == 200
+    await server.settled()
+    add_tag(server.sandbox, order_id, "vip")
+    second = server.sandbox.webhook_payload(order_id)
+    assert second["updated_at"] == first["updated_at"]
+
+    answers = []
+    for _ in range(2):
+        response = await server.post_webhook("orders/updated", second)  # under a fresh webhook id each time
+        answers.append((response.status, (await response.json())["duplicate"]))
+    assert answers == [(200, False), (200, True)], "the same second's other content is new; its replay is a repeat"
+    await server.settled()
+    assert "vip" in stored_tags(server, order_id)
+    assert server.rows("SELECT count(*) FROM inbox") == [(2,)]
+
+
+async def test_same_second_content_is_applied_and_shopify_settles_which_is_current(server: Server):
+    """Other topics (no repeat by their bytes) with the stored version's updated_at: the newer content is applied, and
+    when the older content arrives last it is stored, then Shopify's copy replaces it."""
+    shop = server.sandbox
+    order_id = order_gid_of(shop, 1001)
+    before = shop.webhook_payload(order_id)
+    await server.post_webhook("orders/updated", before)
+    await server.settled()
+    add_tag(shop, order_id, "vip")
+
+    await server.post_webhook("orders/paid", shop.webhook_payload(order_id))
+    await server.settled()
+    assert "vip" in stored_tags(server, order_id), "the same second's other content was applied"
+
+    reads = len([op for op in shop.operations if op.operation_name == "Order"])
+    await server.post_webhook("orders/create", before)  # the older content, arriving last
+    await server.settled()
+    assert "vip" in stored_tags(server, order_id), "Shopify's copy settled it"
+    assert len([op for op in shop.operations if op.operation_name == "Order"]) == reads + 1
+
+    await server.post_webhook("orders/fulfilled", shop.webhook_payload(order_id))  # what is stored: a repeat
+    await server.settled()
+    assert len([op for op in shop.operations if op.operation_name == "Order"]) == reads + 1

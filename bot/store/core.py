@@ -89,8 +89,11 @@ class DeliveryOutcome:
 
 @dataclass(frozen=True, slots=True)
 class SaveResult:
-    saved: bool  # False: the stored order is newer (an out-of-order delivery)
+    saved: bool  # False: the stored order is newer (an out-of-order delivery), or the same version again
     current: Order | None  # what is stored now (with the fulfillment orders kept from before, if it brought none)
+    # A webhook body with the stored version's updated_at but other content: Shopify's updated_at has one-second
+    # resolution, so either may be the later one. It is stored (it arrived last), and Shopify is asked which is current.
+    unsettled: bool = False
 
 
 class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
@@ -642,15 +645,19 @@ def _identities_of_newest(db: sqlite_utils.Database, count: int) -> set[tuple[st
 
 
 def _save_order(db: sqlite_utils.Database, order: Order, from_webhook: bool) -> SaveResult:
+    """Store `order` unless the stored copy is newer. Of the same updated_at (one-second resolution): a copy read from
+    Shopify (it has fulfillment orders) replaces ours; a webhook's that says what ours says is a repeat; one that says
+    something else is stored, and unsettled (see SaveResult)."""
     row = db.execute("SELECT record, updated_ts FROM orders WHERE id = ?", [order.id]).fetchone()
-    if row and (
-        row[1] > epoch(order.updated_at) or (row[1] == epoch(order.updated_at) and order.fulfillment_orders is None)
-    ):
-        return SaveResult(False, None)  # older, or the same version again with less in it
+    if row and row[1] > epoch(order.updated_at):
+        return SaveResult(False, None)  # older
     previous = order_from_record(json.loads(row[0])) if row and order.fulfillment_orders is None else None
     merged = order.with_fulfillment_orders_of(previous)
+    same_second = bool(row) and row[1] == epoch(order.updated_at) and order.fulfillment_orders is None
+    if same_second and merged == previous:
+        return SaveResult(False, None)  # the same version again
     _upsert_order(db, merged, from_webhook=from_webhook, first_seen=None if row else now_iso())
-    return SaveResult(True, merged)
+    return SaveResult(True, merged, unsettled=same_second)
 
 
 def _upsert_order(db: sqlite_utils.Database, order: Order, *, from_webhook: bool, first_seen: str | None) -> None:

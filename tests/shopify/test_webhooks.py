@@ -287,7 +287,7 @@ async def test_deliveries_stored_before_a_restart_are_processed_on_start(sandbox
                 "orders/updated",
                 SHOP,
                 None,
-                body_key("orders/updated", payload),
+                body_key("orders/updated", payload, json.dumps(payload).encode()),
                 json.dumps(payload),
             )
         ]
