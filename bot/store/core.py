@@ -478,10 +478,16 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
                     )
                 db.execute("UPDATE audit SET inputs = '{}' WHERE order_id = ?", [order_id])
                 _erase_from_messages(db, order_id, [email, *(customer or {}).values()])
-            _redact_bodies(db, email, ids)
             return sorted(ids)
 
         touched = await self.write(redact)
+        # The bodies are read and rewritten in memory outside the write lock (a backlog of pending deliveries is
+        # tens of megabytes to parse); the write then replaces only those still as they were read.
+        rewritten = await self.read(lambda db: _bodies_without_customer(db, email, set(touched)))
+        if rewritten:
+            await self.write(
+                lambda db: db.conn.executemany("UPDATE inbox SET body = ? WHERE id = ? AND body = ?", rewritten)
+            )
         await self.checkpoint()
         return touched
 
@@ -577,11 +583,13 @@ def _replaced(value: Any, variants: list[str]) -> Any:
     return value
 
 
-def _redact_bodies(db: sqlite_utils.Database, email: str | None, order_ids: set[str]) -> None:
-    """Rewrite each stored body that names the customer or one of `order_ids` as `without_customer` leaves it. SQL
-    finds the candidates, bodies with a value equal to the email (any case) or to an order's id; the exact fields are
-    compared in Python. A value compared whole, never a LIKE pattern: `_` in an email, or an order number inside
-    another id, matches nothing else."""
+def _bodies_without_customer(
+    db: sqlite_utils.Database, email: str | None, order_ids: set[str]
+) -> list[tuple[str, int, str]]:
+    """(new body, id, body) of each stored body that names the customer or one of `order_ids`, the new body as
+    `without_customer` leaves it. SQL finds the candidates, bodies with a value equal to the email (any case) or to an
+    order's id; the exact fields are compared in Python. A value compared whole, never a LIKE pattern: `_` in an
+    email, or an order number inside another id, matches nothing else."""
     texts = [email.lower()] if email else []
     texts += [i.lower() for i in order_ids] + [i.rsplit("/", 1)[1] for i in order_ids]
     numbers = [int(n) for i in order_ids if (n := i.rsplit("/", 1)[1]).isdigit()]
@@ -592,10 +600,12 @@ def _redact_bodies(db: sqlite_utils.Database, email: str | None, order_ids: set[
         " OR (node.type = 'integer' AND node.atom IN (SELECT value FROM json_each(?))))",
         [json.dumps(texts), json.dumps(numbers)],
     ).fetchall()
+    rewritten = []
     for delivery_id, topic, body in candidates:
         payload = json.loads(body)
         if names_customer(topic, payload, email, order_ids):
-            db.execute("UPDATE inbox SET body = ? WHERE id = ?", [json.dumps(without_customer(payload)), delivery_id])
+            rewritten.append((json.dumps(without_customer(payload)), delivery_id, body))
+    return rewritten
 
 
 def _minimise_bodies(db: sqlite_utils.Database, delivery_ids: list[int]) -> None:
