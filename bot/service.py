@@ -4,19 +4,23 @@ and the adapters (store, Shopify client)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import json
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from bot.domain.orders import FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
+from bot.domain.retries import next_try
 from bot.domain.rules import Policy, Verdict, classify
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
-from bot.store import AlertSync, SaveResult, Store, StoredDelivery
+from bot.store import AlertSync, Classified, DeliveryOutcome, SaveResult, Store, StoredDelivery
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +35,13 @@ def reconcile_queries(now: datetime) -> tuple[str, ...]:
 
 # While the inbox task processes a batch, its verdicts collect here and are committed with the deliveries' outcomes.
 # A context variable, not an attribute: an action running meanwhile (another task) must save its own verdicts.
-_BATCH_VERDICTS: ContextVar[list[tuple[Order, Verdict]] | None] = ContextVar("batch_verdicts", default=None)
+_BATCH_VERDICTS: ContextVar[list[Classified] | None] = ContextVar("batch_verdicts", default=None)
 INBOX_RETRY_SECONDS = 5
 BATCH_SIZE = 50
 BatchPause = Callable[[], Awaitable[None]]
 
 PRIVACY_TOPICS = frozenset({"customers/redact", "customers/data_request", "shop/redact", "app/uninstalled"})
+T = TypeVar("T")
 
 
 @dataclass
@@ -89,19 +94,23 @@ class Service:
         while True:
             try:
                 await self.process_inbox(between_batches)
+                due = await self.store.next_retry_at()
             except Exception:  # e.g. the disk is full: keep the deliveries, try again shortly
                 log.exception("processing stored webhooks failed; retrying in %s s", INBOX_RETRY_SECONDS)
                 await asyncio.sleep(INBOX_RETRY_SECONDS)
                 continue
-            await self._inbox_signal.wait()
+            wait = None if due is None else max(0.0, (due - self.now()).total_seconds())
+            with contextlib.suppress(TimeoutError):  # until a delivery arrives, or one that failed is due again
+                await asyncio.wait_for(self._inbox_signal.wait(), wait)
             self._inbox_signal.clear()
 
     async def process_inbox(self, between_batches: BatchPause | None = None) -> int:
-        """Process pending deliveries in batches; a batch's verdicts and outcomes are committed together."""
+        """Process pending deliveries in batches; a batch's verdicts and outcomes are committed together. Deliveries
+        waiting for a retry are left for later (bot/domain/retries.py)."""
         processed = 0
-        while batch := await self.store.pending_deliveries(limit=BATCH_SIZE):
+        while batch := await self.store.pending_deliveries(due_by=self.now(), limit=BATCH_SIZE):
             self._policy = None  # settings may have changed since the last batch
-            verdicts: list[tuple[Order, Verdict]] = []
+            verdicts: list[Classified] = []
             token = _BATCH_VERDICTS.set(verdicts)
             try:
                 outcomes = await self._process_batch(batch)
@@ -117,23 +126,44 @@ class Service:
                 await between_batches()
         return processed
 
-    async def _process_batch(self, batch: list[StoredDelivery]) -> list[tuple[int, str, str | None]]:
-        """Order bodies are stored together in one commit; other topics re-read Shopify one delivery at a time."""
-        outcomes: dict[int, tuple[str, str | None]] = {}
+    async def _process_batch(self, batch: list[StoredDelivery]) -> list[DeliveryOutcome]:
+        """Order bodies are stored together in one commit; other topics re-read Shopify one delivery at a time. Each
+        delivery's steps (read its body, parse it, apply it) run in `_attempt`: one that fails ends in its own
+        outcome and the others go on."""
+        tried: dict[int, bool | Failed] = {}
         orders: list[tuple[StoredDelivery, Order]] = []
         for delivery in batch:
             if delivery.topic in ORDER_TOPICS:
-                try:
-                    orders.append((delivery, order_from_webhook(json.loads(delivery.body))))
-                except (KeyError, TypeError, ValueError) as exc:
-                    outcomes[delivery.id] = _unexpected_shape(delivery, exc)
-        saved = await self.store.save_orders([order for _, order in orders], from_webhook=True)
+                order = await _attempt(delivery, lambda d=delivery: order_from_webhook(_body(d)))
+                if isinstance(order, Failed):
+                    tried[delivery.id] = order
+                else:
+                    orders.append((delivery, order))
+        saved = await self._save_webhook_orders(orders)
         for (delivery, order), result in zip(orders, saved, strict=True):
-            outcomes[delivery.id] = await _guard(delivery, self._after_order_saved(order, result))
+            if isinstance(result, Failed):
+                tried[delivery.id] = result
+            else:
+                tried[delivery.id] = await _attempt(delivery, lambda o=order, r=result: self._after_order_saved(o, r))
         for delivery in batch:
-            if delivery.id not in outcomes:
-                outcomes[delivery.id] = await _guard(delivery, self.on_event(delivery.topic, json.loads(delivery.body)))
-        return [(delivery.id, *outcomes[delivery.id]) for delivery in batch]
+            if delivery.id not in tried:
+                tried[delivery.id] = await _attempt(delivery, lambda d=delivery: self.on_event(d.topic, _body(d)))
+        now = self.now()
+        return [_outcome(delivery, tried[delivery.id], now) for delivery in batch]
+
+    async def _save_webhook_orders(self, orders: list[tuple[StoredDelivery, Order]]) -> list[SaveResult | Failed]:
+        """Store the batch's order bodies in one commit; if the database refuses one of them, each on its own."""
+        try:
+            return list(await self.store.save_orders([order for _, order in orders], from_webhook=True))
+        except Exception as exc:
+            if _database_unavailable(exc):
+                raise
+            log.warning("storing %d orders together failed (%s); storing them one by one", len(orders), exc)
+        return [await _attempt(delivery, lambda o=order: self._save_webhook_order(o)) for delivery, order in orders]
+
+    async def _save_webhook_order(self, order: Order) -> SaveResult:
+        (result,) = await self.store.save_orders([order], from_webhook=True)
+        return result
 
     async def on_event(self, topic: str, payload: dict[str, Any]) -> bool:
         """Apply one webhook. Returns False for topics orderbot does not act on."""
@@ -169,8 +199,8 @@ class Service:
             may_refresh = current is not None and current.fulfillment_orders is None
         if current is None:
             return True
-        if may_refresh and self._needs_fulfillment_orders(current) and self.shopify:
-            await self.refresh_order(order.id)
+        if self.shopify and (result.unsettled or (may_refresh and self._needs_fulfillment_orders(current))):
+            await self.refresh_order(order.id)  # unsettled: a same-second copy; Shopify says which is current
         else:
             await self.classify_and_save([current], found_by="webhook")
         return True
@@ -258,13 +288,17 @@ class Service:
         """Classify and store; alerts follow. `resolutions`: who resolved which order, when a person acted."""
         now = self.now()
         policy, snoozes = await self.policy()
-        verdicts = [(o, classify(o, now, policy, snoozes.get(o.id))) for o in orders]
+        classified = [
+            Classified(o, classify(o, now, policy, snoozes.get(o.id)), now, snoozes.get(o.id)) for o in orders
+        ]
         batch = _BATCH_VERDICTS.get()
         if batch is not None and found_by == "webhook" and not resolutions:
-            batch.extend(verdicts)  # saved with the batch's outcomes, in one commit
-        elif await self.store.save_verdicts(verdicts, found_by=found_by, alerts=self._alert_sync(resolutions, in_bulk)):
+            batch.extend(classified)  # saved with the batch's outcomes, in one commit, if still current then
+        elif await self.store.save_verdicts(
+            classified, found_by=found_by, alerts=self._alert_sync(resolutions, in_bulk)
+        ):
             self.alerts_queued()
-        return verdicts
+        return [(c.order, c.verdict) for c in classified]
 
     def _alert_sync(self, resolutions: dict[str, str] | None = None, in_bulk: bool = False) -> AlertSync | None:
         if self.alerts is None:
@@ -345,24 +379,62 @@ class Service:
             await asyncio.sleep(interval.total_seconds())
 
 
-async def _guard(delivery: StoredDelivery, work: Awaitable[bool]) -> tuple[str, str | None]:
-    """Run one delivery's work and say how it ended; one bad delivery never stops the others."""
+class Failed(NamedTuple):
+    """A step of a delivery failed. `for_good`: its body is at fault (unreadable, or not the shape orderbot reads),
+    so trying again would fail the same way."""
+
+    error: str
+    for_good: bool
+
+
+# SQLite's primary result codes that say the database, not the delivery, is in trouble: locked, out of memory or
+# disk, unreadable, or read-only. The batch is then tried again whole (process_inbox_forever), charging no delivery.
+_DATABASE_UNAVAILABLE = frozenset({5, 6, 7, 8, 10, 13, 14})  # BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _DATABASE_UNAVAILABLE
+
+
+async def _attempt(delivery: StoredDelivery, step: Callable[[], T | Awaitable[T]]) -> T | Failed:
+    """Run one step of a delivery (a plain or an async callable): its result, or how it failed."""
     try:
-        handled = await work
+        result = step()
+        return await result if inspect.isawaitable(result) else result
     except ShopifyError as exc:
         log.warning("webhook %s (%s) could not be completed: %s", delivery.id, delivery.topic, exc)
-        return "failed", str(exc)
+        return Failed(str(exc), for_good=False)
     except (KeyError, TypeError, ValueError) as exc:
-        return _unexpected_shape(delivery, exc)
-    except Exception as exc:  # keep the delivery for a look, go on with the rest
+        log.warning("webhook %s (%s) has an unexpected shape: %s", delivery.id, delivery.topic, exc)
+        return Failed(f"unexpected payload: {exc}", for_good=True)
+    except Exception as exc:
+        if _database_unavailable(exc):
+            raise
         log.exception("webhook %s (%s) failed", delivery.id, delivery.topic)
-        return "failed", f"{exc.__class__.__name__}: {exc}"
-    return ("processed" if handled else "ignored"), None
+        return Failed(f"{exc.__class__.__name__}: {exc}", for_good=False)
 
 
-def _unexpected_shape(delivery: StoredDelivery, exc: Exception) -> tuple[str, str]:
-    log.warning("webhook %s (%s) has an unexpected shape: %s", delivery.id, delivery.topic, exc)
-    return "failed", f"unexpected payload: {exc}"
+def _body(delivery: StoredDelivery) -> dict[str, Any]:
+    """The delivery's body as a JSON object; ValueError when it has none (erased) or is something else."""
+    if delivery.body is None:
+        raise ValueError("the body was erased before it was processed")
+    payload = json.loads(delivery.body)
+    if not isinstance(payload, dict):
+        raise ValueError("the body is not a JSON object")
+    return payload
+
+
+def _outcome(delivery: StoredDelivery, tried: bool | Failed, now: datetime) -> DeliveryOutcome:
+    """A delivery that failed is tried again later, or parked (bot/domain/retries.py)."""
+    if not isinstance(tried, Failed):
+        return DeliveryOutcome(delivery.id, "processed" if tried else "ignored")
+    retry_at = None if tried.for_good else next_try(delivery.attempts + 1, now)
+    if retry_at is not None:
+        return DeliveryOutcome(delivery.id, "pending", tried.error, retry_at)
+    tries = delivery.attempts + 1
+    log.warning("webhook %s (%s) parked after %d tries: %s", delivery.id, delivery.topic, tries, tried.error)
+    return DeliveryOutcome(delivery.id, "parked", tried.error)
 
 
 def _fulfillment_order_ids(payload: dict[str, Any]) -> list[str]:

@@ -31,7 +31,7 @@ from bot.domain.rules import Verdict
 from bot.sandbox.serving import serve
 from bot.sandbox.slack import SandboxSlack
 from bot.slack.digest_blocks import digest_message
-from bot.store import Store
+from bot.store import Classified, Store
 from bot.store.digests import LEASE
 from bot.web import SLACK, create_app
 from tests.conftest import ADMIN, CHANNEL, STAFF, World, order_gid_of, wait_for
@@ -189,7 +189,12 @@ async def test_the_store_reads_every_figure_of_the_window(store: Store):
     reasons = {5: "awaiting_tracking", 6: "out_of_stock", 7: "awaiting_tracking"}
     await store.save_verdicts(
         [
-            (o, Verdict(reasons[n], stuck=True, reason=reasons[n], since=stuck_since[n].astimezone(STOCKHOLM)))
+            Classified(
+                o,
+                Verdict(reasons[n], stuck=True, reason=reasons[n], since=stuck_since[n].astimezone(STOCKHOLM)),
+                now,
+                None,
+            )
             for o in orders
             if (n := o.legacy_id) in reasons
         ],

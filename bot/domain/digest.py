@@ -3,7 +3,8 @@ Pure: no I/O.
 
 It says: how many orders are stuck, by reason, and the change since the last posted digest; the ten stuck longest;
 what the team did in the last 24 hours (actions done, by action and by person, and how many failed or were refused);
-how many orders were resolved in the last 24 hours and the median time to resolve; webhook health; and at most one
+how many orders were resolved in the last 24 hours and the median time to resolve; webhook health (deliveries
+received, repeats dropped, deliveries set aside, stuck orders only reconciliation found); and at most one
 bulk suggestion (archive the orders fulfilled long ago that are still open). `digest_text` renders it for a terminal;
 bot/slack/digest_blocks.py renders it for Slack.
 
@@ -53,6 +54,18 @@ class WebhookHealth:
     received: int  # deliveries stored in the window
     duplicates: int  # deliveries dropped as repeats
     found_by_reconcile: int  # stuck orders that no webhook told us about; reconciliation found them
+    parked: int = 0  # deliveries that could not be processed and were set aside (bot/domain/retries.py)
+
+    @property
+    def parked_words(self) -> str:
+        """The sentence about parked deliveries; empty when there were none."""
+        if not self.parked:
+            return ""
+        verb = "was" if self.parked == 1 else "were"
+        return (
+            f"{plural(self.parked, 'delivery', 'deliveries')} could not be processed and {verb} set aside:"
+            " the server's log says why."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +278,8 @@ def digest_text(digest: Digest) -> str:
         "",
         f"Webhooks, last 24 hours: {plural(hooks.received, 'delivery', 'deliveries')} received, "
         f"{plural(hooks.duplicates, 'duplicate')} dropped; "
-        f"{plural(hooks.found_by_reconcile, 'stuck order')} found only by reconciliation.",
+        f"{plural(hooks.found_by_reconcile, 'stuck order')} found only by reconciliation."
+        + (f" {hooks.parked_words}" if hooks.parked else ""),
     ]
     if digest.suggestion:
         lines += ["", f"Suggestion: {digest.suggestion.label}: /orders {digest.suggestion.command}"]

@@ -29,6 +29,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024  # Shopify's largest order payloads stay well u
 INGEST_QUIET_SECONDS = 0.1  # no delivery for this long: the burst is over and processing runs flat out
 MAX_DEFERRAL_SECONDS = 1.0  # during a burst, still process one batch at least this often (see yield_to_ingest)
 INGEST_DEADLINE_SECONDS = 3.0  # not stored by then: answered 503 (Shopify waits 5 s for an answer, then retries)
+BODY_DIGEST_CHARS = 32  # 128 bits of SHA-256 in body_key: no two different bodies of an order share one
 
 # `orders/*` topics whose body is the order itself: applied as it is, so a replayed body must not be applied again.
 ORDER_TOPICS = frozenset(
@@ -60,17 +61,20 @@ def sign(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def body_key(topic: str, payload: dict[str, Any]) -> str | None:
+def body_key(topic: str, payload: dict[str, Any], body: bytes) -> str | None:
     """The body's identity, so a captured body replayed under fresh (unsigned) header ids is still a duplicate.
 
-    Only for topics whose body is applied as it is; other topics only make us re-read Shopify, which is harmless.
+    The order, its updated_at and a digest of the exact bytes: Shopify's updated_at has one-second resolution, so two
+    changes within a second share it, and only the bytes tell the second from a replay of the first. Only for topics
+    whose body is applied as it is; other topics only make us re-read Shopify, which is harmless.
     """
     if topic not in ORDER_TOPICS:
         return None
     identity = payload.get("admin_graphql_api_id") or payload.get("id")
     if identity is None:
         return None
-    return f"{topic}|{identity}|{payload.get('updated_at')}"
+    digest = hashlib.sha256(body).hexdigest()[:BODY_DIGEST_CHARS]
+    return f"{topic}|{identity}|{payload.get('updated_at')}|{digest}"
 
 
 class InboxWriter:
@@ -182,7 +186,7 @@ def make_handler(secret: str, writer: InboxWriter, shop: str | None = None) -> C
             topic=topic,
             shop=_header(request, "X-Shopify-Shop-Domain"),
             triggered_at=_header(request, "X-Shopify-Triggered-At"),
-            body_key=body_key(topic, payload),
+            body_key=body_key(topic, payload, body),
             body=text,
         )
         try:

@@ -95,6 +95,8 @@ def _webhooks_text(digest: Digest) -> str:
         f"Webhooks: {plural(hooks.received, 'delivery', 'deliveries')} received, "
         f"{plural(hooks.duplicates, 'duplicate')} dropped."
     )
+    if hooks.parked:
+        text += f" {hooks.parked_words}"
     if hooks.found_by_reconcile:
         text += (
             f" {plural(hooks.found_by_reconcile, 'stuck order')} found only by reconciliation:"

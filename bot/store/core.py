@@ -20,9 +20,10 @@ thread runs a PASSIVE checkpoint, which never blocks a writer, at most every CHE
 Personal data: an order keeps its customer's name and email (the alert shows one, a customer notice needs the other)
 and nothing else of the customer. A webhook delivery's body, the whole payload with addresses, phone numbers and the
 buyer's browser, goes once it is processed (the row stays, for deduplication and the digest's webhook health); one
-that failed keeps only the fields orderbot reads (orders.fields_read). Erased rows are overwritten (secure_delete),
-but their old versions stay in the WAL's frames until the WAL is reset: once writes pause (and at least every
-SCRUB_MAX_DELAY seconds) the WAL is checkpointed into the file and truncated, so erased data leaves the disk too.
+waiting for a retry keeps it, and one parked keeps only the fields orderbot reads (orders.fields_read). Erased rows
+are overwritten (secure_delete), but their old versions stay in the WAL's frames until the WAL is reset: once writes
+pause (and at least every SCRUB_MAX_DELAY seconds) the WAL is checkpointed into the file and truncated, so erased
+data leaves the disk too.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.domain.alerts import alert_state
 from bot.domain.orders import Order, fields_read, order_from_record, order_to_record
+from bot.domain.redaction import names_customer, without_customer
 from bot.domain.rules import Verdict
 from bot.store.alerts import AlertSync, AlertTables, sync_alerts
 from bot.store.bulk import BulkTables
@@ -49,6 +50,7 @@ from bot.store.digests import DigestTables
 from bot.store.schema import MIGRATIONS
 from bot.store.selection import SelectionQueries
 from bot.store.sql import T, bump_counter, connect, epoch, in_transaction, insert, now_iso, set_version
+from bot.store.verdicts import Classified, save_current_verdicts
 
 DELETED = Verdict("deleted", explanation="The order was deleted in Shopify.")
 INGEST_BUSY_TIMEOUT_MS = 2_000  # the ingest thread's longest wait for the write lock, then as long for SQLite's
@@ -76,14 +78,29 @@ class StoredDelivery:
     id: int
     topic: str
     shop: str | None
-    body: str
+    body: str | None  # None: erased (by an older orderbot's redaction, or by hand)
     received_at: str
+    attempts: int = 0  # tries so far
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """How a try at a delivery ended. `status`: processed, ignored (a topic orderbot does not use), pending (it
+    failed and is tried again at `retry_at`) or parked (it failed for good: `error` says why)."""
+
+    id: int
+    status: str
+    error: str | None = None
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SaveResult:
-    saved: bool  # False: the stored order is newer (an out-of-order delivery)
+    saved: bool  # False: the stored order is newer (an out-of-order delivery), or the same version again
     current: Order | None  # what is stored now (with the fulfillment orders kept from before, if it brought none)
+    # A webhook body with the stored version's updated_at but other content: Shopify's updated_at has one-second
+    # resolution, so either may be the later one. It is stored (it arrived last), and Shopify is asked which is current.
+    unsettled: bool = False
 
 
 class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
@@ -216,37 +233,50 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
             self._write_lock.release()
         return result
 
-    async def pending_deliveries(self, limit: int = 100) -> list[StoredDelivery]:
+    async def pending_deliveries(self, *, due_by: datetime, limit: int = 100) -> list[StoredDelivery]:
+        """The oldest pending deliveries, but for those waiting for a retry later than `due_by`."""
+
         def select(db: sqlite_utils.Database) -> list[StoredDelivery]:
             rows = db.execute(
-                "SELECT id, topic, shop, body, received_at FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?",
-                [limit],
+                "SELECT id, topic, shop, body, received_at, attempts FROM inbox"
+                " WHERE status = 'pending' AND (retry_at IS NULL OR retry_at <= ?) ORDER BY id LIMIT ?",
+                [epoch(due_by), limit],
             ).fetchall()
             return [StoredDelivery(*row) for row in rows]
 
         return await self.read(select)
 
+    async def next_retry_at(self) -> datetime | None:
+        """When the first delivery waiting for a retry is due; None when none waits."""
+        due = await self.read(
+            lambda db: db.execute(
+                "SELECT min(retry_at) FROM inbox WHERE status = 'pending' AND retry_at IS NOT NULL"
+            ).fetchone()[0]
+        )
+        return None if due is None else datetime.fromtimestamp(due, UTC)
+
     async def finish_deliveries(
         self,
-        outcomes: list[tuple[int, str, str | None]],
-        verdicts: list[tuple[Order, Verdict]],
+        outcomes: list[DeliveryOutcome],
+        classified: list[Classified],
         *,
         found_by: str,
         alerts: AlertSync | None = None,
     ) -> int:
-        """Save a batch's verdicts (and queue their alerts) and mark its deliveries done, (id, status, error), in one
-        commit; return how many alert messages were queued. A processed delivery's body goes (the order lives in
-        `orders`, so personal data is kept once); a failed one keeps only the fields orderbot reads."""
+        """Save a batch's verdicts that are still current (and queue their alerts) and record how its deliveries'
+        tries ended, in one commit; return how many alert messages were queued. A processed delivery's body goes (the
+        order lives in `orders`, so personal data is kept once); one waiting for a retry keeps it whole; a parked
+        one keeps only the fields orderbot reads."""
 
         def update(db: sqlite_utils.Database) -> int:
-            _save_verdicts(db, [(o.id, v) for o, v in verdicts], found_by)
-            queued = sync_alerts(db, verdicts, alerts) if alerts else 0
-            _minimise_bodies(db, [delivery_id for delivery_id, status, _ in outcomes if status == "failed"])
+            written = save_current_verdicts(db, classified, found_by)
+            queued = sync_alerts(db, [(c.order, c.verdict) for c in written], alerts) if alerts else 0
+            _minimise_bodies(db, [outcome.id for outcome in outcomes if outcome.status == "parked"])
             now = now_iso()
             db.conn.executemany(
-                "UPDATE inbox SET status = ?, error = ?, processed_at = ?, attempts = attempts + 1,"
-                " body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?",
-                [(status, error, now, status, delivery_id) for delivery_id, status, error in outcomes],
+                "UPDATE inbox SET status = ?, error = ?, processed_at = ?, attempts = attempts + 1, retry_at = ?,"
+                " body = CASE WHEN ? IN ('pending', 'parked') THEN body ELSE NULL END WHERE id = ?",
+                [(o.status, o.error, now, epoch(o.retry_at) if o.retry_at else None, o.status, o.id) for o in outcomes],
             )
             return queued
 
@@ -309,17 +339,18 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
     # --- verdicts ---------------------------------------------------------------------------------------------
 
     async def save_verdicts(
-        self, verdicts: list[tuple[Order, Verdict]], *, found_by: str, alerts: AlertSync | None = None
+        self, classified: list[Classified], *, found_by: str, alerts: AlertSync | None = None
     ) -> int:
-        """Store verdicts and queue the alerts they change; return how many alert messages were queued."""
+        """Store the verdicts that are still current (bot/store/verdicts.py) and queue the alerts they change; return
+        how many alert messages were queued."""
 
-        def save(db: sqlite_utils.Database, chunk: list[tuple[Order, Verdict]]) -> int:
-            _save_verdicts(db, [(o.id, v) for o, v in chunk], found_by)
-            return sync_alerts(db, chunk, alerts) if alerts else 0
+        def save(db: sqlite_utils.Database, chunk: list[Classified]) -> int:
+            written = save_current_verdicts(db, chunk, found_by)
+            return sync_alerts(db, [(c.order, c.verdict) for c in written], alerts) if alerts else 0
 
         queued = 0
-        for start in range(0, len(verdicts), WRITE_CHUNK):
-            queued += await self.write(lambda db, chunk=verdicts[start : start + WRITE_CHUNK]: save(db, chunk))
+        for start in range(0, len(classified), WRITE_CHUNK):
+            queued += await self.write(lambda db, chunk=classified[start : start + WRITE_CHUNK]: save(db, chunk))
         return queued
 
     async def verdict_of(self, order_id: str) -> dict[str, Any] | None:
@@ -426,13 +457,18 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
 
     async def health(self) -> dict[str, Any]:
         def select(db: sqlite_utils.Database) -> dict[str, Any]:
-            pending = db.execute("SELECT count(*) FROM inbox WHERE status = 'pending'").fetchone()[0]
+            pending, retrying = db.execute(
+                "SELECT count(*), count(retry_at) FROM inbox WHERE status = 'pending'"
+            ).fetchone()
+            parked = db.execute("SELECT count(*) FROM inbox WHERE status = 'parked'").fetchone()[0]
             orders = db.execute("SELECT count(*) FROM orders").fetchone()[0]
             stuck = db.execute("SELECT count(*) FROM verdicts WHERE stuck = 1").fetchone()[0]
             last_scan = db.execute("SELECT finished_at, error FROM scans ORDER BY id DESC LIMIT 1").fetchone()
             outbox = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
             return {
                 "inbox_pending": pending,
+                "inbox_retrying": retrying,  # of the pending: failed, and waiting to be tried again
+                "inbox_parked": parked,  # failed for good; the server's log says why
                 "slack_outbox_pending": outbox,
                 "orders": orders,
                 "stuck": stuck,
@@ -445,7 +481,13 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
     # --- privacy (customers/redact, shop/redact) --------------------------------------------------------------
 
     async def redact_customer(self, email: str | None, order_ids: list[str]) -> list[str]:
-        """Erase one customer's personal data from every table; return the ids of the orders touched."""
+        """Erase one customer's personal data from every table; return the ids of the orders touched.
+
+        Orders are matched by their exact customer email and ids. So are the webhook bodies still held (deliveries
+        pending, waiting for a retry, or parked): each body that names the customer or one of the orders in its
+        fields (bot/domain/redaction.py) keeps only what orderbot reads, without the customer's name and email. A
+        pending one stays processable and is applied later as an order without a customer, which is what the
+        redacted order is; erasing its body instead would leave nothing to process."""
 
         def redact(db: sqlite_utils.Database) -> list[str]:
             ids = set(order_ids)
@@ -465,13 +507,16 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
                     )
                 db.execute("UPDATE audit SET inputs = '{}' WHERE order_id = ?", [order_id])
                 _erase_from_messages(db, order_id, [email, *(customer or {}).values()])
-            needles = [email] if email else []
-            needles += [i.rsplit("/", 1)[1] for i in ids]
-            for needle in needles:
-                db.execute("UPDATE inbox SET body = NULL WHERE body LIKE ?", [f"%{needle}%"])
             return sorted(ids)
 
         touched = await self.write(redact)
+        # The bodies are read and rewritten in memory outside the write lock (a backlog of pending deliveries is
+        # tens of megabytes to parse); the write then replaces only those still as they were read.
+        rewritten = await self.read(lambda db: _bodies_without_customer(db, email, set(touched)))
+        if rewritten:
+            await self.write(
+                lambda db: db.conn.executemany("UPDATE inbox SET body = ? WHERE id = ? AND body = ?", rewritten)
+            )
         await self.checkpoint()
         return touched
 
@@ -531,45 +576,6 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
         return not busy
 
 
-def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]], found_by: str) -> list[str]:
-    now = now_iso()
-    newly_stuck = []
-    for order_id, v in verdicts:
-        before = db.execute(
-            "SELECT stuck, stuck_since_seen, found_by, reason, since FROM verdicts WHERE order_id = ?", [order_id]
-        ).fetchone()
-        was_stuck = bool(before and before[0])
-        if v.stuck and not was_stuck:
-            newly_stuck.append(order_id)
-        if was_stuck and alert_state(v) == "resolved":  # for the digest's time to resolve (a snooze is not one)
-            insert(
-                db,
-                "resolutions",
-                {"order_id": order_id, "reason": before[3], "stuck_since": before[4] or before[1], "resolved_at": now},
-            )
-        db.execute(
-            "INSERT OR REPLACE INTO verdicts (order_id, status, stuck, reason, severity, since, due_at,"
-            " explanation, next_steps, actions, classified_at, stuck_since_seen, found_by)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                order_id,
-                v.status,
-                int(v.stuck),
-                v.reason,
-                v.severity,
-                v.since.isoformat() if v.since else None,
-                v.due_at.isoformat() if v.due_at else None,
-                v.explanation,
-                json.dumps(v.next_steps),
-                json.dumps(v.actions),
-                now,
-                (before[1] if was_stuck else now) if v.stuck else None,
-                (before[2] if was_stuck else found_by) if v.stuck else None,
-            ],
-        )
-    return newly_stuck
-
-
 NO_CUSTOMER = "no customer details"  # what an alert shows of an order without a customer (blocks.py)
 
 
@@ -606,13 +612,42 @@ def _replaced(value: Any, variants: list[str]) -> Any:
     return value
 
 
+def _bodies_without_customer(
+    db: sqlite_utils.Database, email: str | None, order_ids: set[str]
+) -> list[tuple[str, int, str]]:
+    """(new body, id, body) of each stored body that names the customer or one of `order_ids`, the new body as
+    `without_customer` leaves it. SQL finds the candidates, bodies with a value equal to the email (any case) or to an
+    order's id; the exact fields are compared in Python. A value compared whole, never a LIKE pattern: `_` in an
+    email, or an order number inside another id, matches nothing else."""
+    texts = [email.lower()] if email else []
+    texts += [i.lower() for i in order_ids] + [i.rsplit("/", 1)[1] for i in order_ids]
+    numbers = [int(n) for i in order_ids if (n := i.rsplit("/", 1)[1]).isdigit()]
+    candidates = db.execute(
+        "SELECT id, topic, body FROM inbox WHERE body IS NOT NULL AND EXISTS (SELECT 1 FROM json_tree("
+        "CASE WHEN json_valid(inbox.body) THEN inbox.body ELSE 'null' END) AS node WHERE"
+        " (node.type = 'text' AND lower(node.atom) IN (SELECT value FROM json_each(?)))"
+        " OR (node.type = 'integer' AND node.atom IN (SELECT value FROM json_each(?))))",
+        [json.dumps(texts), json.dumps(numbers)],
+    ).fetchall()
+    rewritten = []
+    for delivery_id, topic, body in candidates:
+        payload = json.loads(body)
+        if names_customer(topic, payload, email, order_ids):
+            rewritten.append((json.dumps(without_customer(payload)), delivery_id, body))
+    return rewritten
+
+
 def _minimise_bodies(db: sqlite_utils.Database, delivery_ids: list[int]) -> None:
-    """Keep of each delivery's body only the fields orderbot reads (orders.fields_read)."""
+    """Keep of each delivery's body only the fields orderbot reads (orders.fields_read); nothing of one that is not
+    JSON (it was parked for that)."""
     for delivery_id in delivery_ids:
         row = db.execute("SELECT body FROM inbox WHERE id = ?", [delivery_id]).fetchone()
         if row and row[0]:
-            kept = fields_read(json.loads(row[0]))
-            db.execute("UPDATE inbox SET body = ? WHERE id = ?", [json.dumps(kept), delivery_id])
+            try:
+                kept: str | None = json.dumps(fields_read(json.loads(row[0])))
+            except ValueError:
+                kept = None
+            db.execute("UPDATE inbox SET body = ? WHERE id = ?", [kept, delivery_id])
 
 
 def _identities(d: Delivery) -> set[tuple[str, ...]]:
@@ -649,15 +684,19 @@ def _identities_of_newest(db: sqlite_utils.Database, count: int) -> set[tuple[st
 
 
 def _save_order(db: sqlite_utils.Database, order: Order, from_webhook: bool) -> SaveResult:
+    """Store `order` unless the stored copy is newer. Of the same updated_at (one-second resolution): a copy read from
+    Shopify (it has fulfillment orders) replaces ours; a webhook's that says what ours says is a repeat; one that says
+    something else is stored, and unsettled (see SaveResult)."""
     row = db.execute("SELECT record, updated_ts FROM orders WHERE id = ?", [order.id]).fetchone()
-    if row and (
-        row[1] > epoch(order.updated_at) or (row[1] == epoch(order.updated_at) and order.fulfillment_orders is None)
-    ):
-        return SaveResult(False, None)  # older, or the same version again with less in it
+    if row and row[1] > epoch(order.updated_at):
+        return SaveResult(False, None)  # older
     previous = order_from_record(json.loads(row[0])) if row and order.fulfillment_orders is None else None
     merged = order.with_fulfillment_orders_of(previous)
+    same_second = bool(row) and row[1] == epoch(order.updated_at) and order.fulfillment_orders is None
+    if same_second and merged == previous:
+        return SaveResult(False, None)  # the same version again
     _upsert_order(db, merged, from_webhook=from_webhook, first_seen=None if row else now_iso())
-    return SaveResult(True, merged)
+    return SaveResult(True, merged, unsettled=same_second)
 
 
 def _upsert_order(db: sqlite_utils.Database, order: Order, *, from_webhook: bool, first_seen: str | None) -> None:

@@ -162,10 +162,12 @@ def webhook_health(db: sqlite_utils.Database, since: str) -> WebhookHealth:
             [since[:10], "webhooks_duplicate", "stuck_found_by_reconcile"],
         ).fetchall()
     )
+    parked = db.execute("SELECT count(*) FROM inbox WHERE status = 'parked' AND processed_at >= ?", [since]).fetchone()
     return WebhookHealth(
         received=received,
         duplicates=counters.get("webhooks_duplicate", 0),
         found_by_reconcile=counters.get("stuck_found_by_reconcile", 0),
+        parked=parked[0],
     )
 
 

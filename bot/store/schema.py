@@ -211,4 +211,14 @@ def _m3_commands(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX bulk_items_status ON bulk_items(run_id, status)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack, _m3_commands)
+def _m4_inbox(db: sqlite_utils.Database) -> None:
+    """A delivery that fails waits for `retry_at` (epoch seconds) before its next try, and is parked after the last;
+    the deliveries that failed before this version were never retried, so they are parked already. A verdict
+    remembers when it was computed (`computed_ts`, epoch seconds): an earlier computation never replaces it."""
+    db["inbox"].add_column("retry_at", float)
+    db.execute("UPDATE inbox SET status = 'parked' WHERE status = 'failed'")
+    db.execute("CREATE INDEX inbox_parked ON inbox(processed_at) WHERE status = 'parked'")
+    db["verdicts"].add_column("computed_ts", float)
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack, _m3_commands, _m4_inbox)

@@ -101,6 +101,15 @@ def test_webhook_health_is_reported_as_counted():
     assert build().webhooks == WebhookHealth(received=1200, duplicates=7, found_by_reconcile=2)
 
 
+def test_deliveries_set_aside_are_named_only_when_there_are_some():
+    hooks = WebhookHealth(received=10, duplicates=0, found_by_reconcile=0, parked=2)
+    assert "2 deliveries could not be processed and were set aside: the server's log says why." in digest_text(
+        build(webhooks=hooks)
+    )
+    assert WebhookHealth(1, 0, 0, parked=1).parked_words.startswith("1 delivery could not be processed and was set")
+    assert "set aside" not in digest_text(build())
+
+
 def test_archiving_is_suggested_only_when_old_fulfilled_orders_are_still_open():
     suggestion = build(archive_candidates=12).suggestion
     assert suggestion is not None

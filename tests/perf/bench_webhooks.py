@@ -254,12 +254,15 @@ def wait_for_processing(db: Path, timeout: float = 120.0) -> None:
     """After the burst: how long the server takes to process what it acknowledged (processing yields to ingest)."""
     started = time.monotonic()
     with sqlite3.connect(db) as conn:
-        backlog = conn.execute("SELECT count(*) FROM inbox WHERE status = 'pending'").fetchone()[0]
-        while conn.execute("SELECT count(*) FROM inbox WHERE status = 'pending'").fetchone()[0]:
+        untried = "SELECT count(*) FROM inbox WHERE status = 'pending' AND retry_at IS NULL"
+        backlog = conn.execute(untried).fetchone()[0]
+        while conn.execute(untried).fetchone()[0]:
             if time.monotonic() - started > timeout:
                 raise RuntimeError("processing did not catch up")
             time.sleep(0.05)
-        failed = conn.execute("SELECT count(*) FROM inbox WHERE status = 'failed'").fetchone()[0]
+        failed = conn.execute(  # parked, or waiting for a retry
+            "SELECT count(*) FROM inbox WHERE status = 'parked' OR retry_at IS NOT NULL"
+        ).fetchone()[0]
     elapsed = time.monotonic() - started
     print(
         f"{'':<28} backlog after the burst: {backlog} deliveries, processed in {elapsed:.1f} s "

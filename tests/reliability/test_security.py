@@ -192,14 +192,14 @@ async def test_a_processed_delivery_leaves_no_address_phone_or_browser_on_disk(s
         assert (await response.json())["inbox_pending"] == 0
 
 
-async def test_a_failed_delivery_keeps_only_the_fields_orderbot_reads(server: Server):
+async def test_a_parked_delivery_keeps_only_the_fields_orderbot_reads(server: Server):
     destination = {"first_name": "Maya", "last_name": "Thompson", "address1": STREET_ADDRESS, "phone": CUSTOMER_PHONE}
     fulfillment = {"id": 4_711, "status": "success", "updated_at": "2026-01-01T00:00:00Z", "destination": destination}
-    await server.post_webhook("fulfillments/create", fulfillment)  # without the order_id orderbot needs: it fails
+    await server.post_webhook("fulfillments/create", fulfillment)  # without the order_id orderbot needs: parked
     await server.settled()
 
     ((status, error, body),) = server.rows("SELECT status, error, body FROM inbox")
-    assert (status, error) == ("failed", "unexpected payload: 'order_id'")
+    assert (status, error) == ("parked", "unexpected payload: 'order_id'")
     assert json.loads(body) == {"id": 4_711, "status": "success", "updated_at": "2026-01-01T00:00:00Z"}
     await wait_for(lambda: not found_on_disk(server.db_path, [STREET_ADDRESS, CUSTOMER_PHONE]), timeout=5)
 

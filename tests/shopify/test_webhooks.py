@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.shopify.webhooks import sign
-from tests.conftest import WEBHOOK_EXAMPLES, WEBHOOK_SECRET, Server, example_payload
+from tests.conftest import WEBHOOK_EXAMPLES, WEBHOOK_SECRET, Server, example_payload, wait_for
 
 
 def first_open_order(server: Server) -> str:
@@ -206,7 +206,7 @@ async def test_fulfillment_order_webhooks_refetch_the_order_they_belong_to(serve
     assert [op.operation_name for op in server.sandbox.operations] == ["OrderOfFulfillmentOrder"]
 
 
-async def test_a_shopify_outage_while_processing_marks_the_delivery_failed_not_lost(server: Server):
+async def test_a_shopify_outage_while_processing_leaves_the_delivery_to_be_tried_again_not_lost(server: Server):
     order_id = first_open_order(server)
     server.sandbox.fail_next("http_500", times=10)
     await server.post_webhook(
@@ -219,11 +219,11 @@ async def test_a_shopify_outage_while_processing_marks_the_delivery_failed_not_l
             "updated_at": "2026-01-01T00:00:00Z",
         },
     )
-    await server.settled(timeout=20)
-    status, error, body = server.rows("SELECT status, error, body FROM inbox")[0]
-    assert status == "failed"
+    await wait_for(lambda: server.rows("SELECT attempts FROM inbox") == [(1,)], timeout=20)
+    status, error, body, retry_at = server.rows("SELECT status, error, body, retry_at FROM inbox")[0]
+    assert status == "pending" and retry_at is not None, "tried again later (tests/test_inbox.py follows it)"
     assert "HTTP 500" in error
-    assert body, "a failed delivery keeps its body for a retry"
+    assert json.loads(body)["order_id"], "a delivery waiting for a retry keeps its body"
 
 
 async def test_customers_redact_erases_the_customer_from_the_database_file(server: Server):
@@ -272,7 +272,7 @@ async def test_deliveries_stored_before_a_restart_are_processed_on_start(sandbox
     from bot.shopify.webhooks import body_key
     from bot.store import Delivery, Store
     from bot.web import create_app
-    from tests.conftest import SHOP, server_settings, wait_for
+    from tests.conftest import SHOP, server_settings
 
     shop, shop_url = sandbox
     db_path = tmp_path / "orderbot.db"
@@ -287,7 +287,7 @@ async def test_deliveries_stored_before_a_restart_are_processed_on_start(sandbox
                 "orders/updated",
                 SHOP,
                 None,
-                body_key("orders/updated", payload),
+                body_key("orders/updated", payload, json.dumps(payload).encode()),
                 json.dumps(payload),
             )
         ]

@@ -1,6 +1,7 @@
 """The Slack outbox on its own: a real Store (a file in tmp_path), the served SandboxSlack, and OutboxSender.send_due()
-driven by hand under a fake clock. Work is queued as the product queues it (save_verdicts with an AlertSync, and
-enqueue_reply); each test checks both what Slack received and what the `outbox` and `alerts` rows hold."""
+driven by hand under a fake clock. Work is queued as the product queues it (orders stored, then save_verdicts with an
+AlertSync, and enqueue_reply); each test checks both what Slack received and what the `outbox` and `alerts` rows
+hold."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bot.domain.rules import Policy, classify
 from bot.sandbox.slack import SandboxSlack, SlackCall
 from bot.slack.blocks import alert_message
 from bot.slack.outbox import CONFIG_RETRY, OutboxSender
-from bot.store import AlertSync, Store
+from bot.store import AlertSync, Classified, Store
 from bot.store.alerts import PRIORITY_NEWS, PRIORITY_REWORD
 from tests.conftest import SHOP, wait_for
 
@@ -105,9 +106,10 @@ def render_too_long(order: Order, verdict, resolution: str | None) -> dict[str, 
 
 
 async def queue(store: Store, *orders: Order, channel: str = ORDERS, renderer=render) -> int:
-    """Classify the orders and save their verdicts, which queues their alerts: what the service does."""
-    verdicts = [(o, classify(o, NOW, Policy())) for o in orders]
-    return await store.save_verdicts(verdicts, found_by="webhook", alerts=AlertSync(channel, renderer))
+    """Store and classify the orders and save their verdicts, which queues their alerts: what the service does."""
+    await store.save_orders(list(orders), from_webhook=False)
+    classified = [Classified(o, classify(o, NOW, Policy()), NOW, None) for o in orders]
+    return await store.save_verdicts(classified, found_by="webhook", alerts=AlertSync(channel, renderer))
 
 
 # --- fixtures ------------------------------------------------------------------------------------------------------
