@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from bot.domain.durations import parse_duration, parse_time_of_day
+from bot.shopify.version import API_VERSION
 
-DEFAULT_API_VERSION = "2026-10"
+DEFAULT_API_VERSION = API_VERSION  # the version every GraphQL document is validated against
 SECRET_FIELDS = frozenset(
     {"slack_bot_token", "slack_signing_secret", "slack_app_token", "shopify_access_token", "shopify_client_secret"}
 )
@@ -127,7 +128,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     take("SHOPIFY_ACCESS_TOKEN")
     take("SHOPIFY_CLIENT_ID")
     take("SHOPIFY_CLIENT_SECRET")
-    take("SHOPIFY_API_VERSION", _API_VERSION.match, "must look like 2026-10 (a quarterly version) or unstable")
+    take("SHOPIFY_API_VERSION", _API_VERSION.match, "must look like 2026-04 (a quarterly version) or unstable")
     take("SHOPIFY_API_URL", _is_http_url, "must be an http(s) URL")
     take(
         "DATABASE_PATH",

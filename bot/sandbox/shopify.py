@@ -1,8 +1,9 @@
 """A local stand-in for the Shopify Admin GraphQL API: the server.
 
-It executes the bot's documents with graphql-core against Shopify's real 2026-04 schema over in-memory orders,
-applies each mutation's effect, and models Shopify's cost-based throttling (a leaky bucket of query-cost points), so
-that the client's auth, throttling, retries and bulk speed can be tested over real HTTP.
+It executes the bot's documents with graphql-core against Shopify's real Admin schema (the version orderbot asks for,
+bot/shopify/version.py) over in-memory orders, applies each mutation's effect, and models Shopify's cost-based
+throttling (a leaky bucket of query-cost points), so that the client's auth, throttling, retries and bulk speed can be
+tested over real HTTP.
 
 Internal state is plain dicts in snake_case (the shape `seed.py` builds); GraphQL answers are views rendered from it
 per request. Connections are callables `(info, **args)`, which graphql-core's default resolver calls.
@@ -50,6 +51,7 @@ from bot.sandbox.search import ORDER_SORT_KEYS, search_predicate
 from bot.sandbox.state import record_fulfillment, tracking_entries
 from bot.sandbox.views import fo_view, fulfillment_view, order_view, webhook_order
 from bot.shopify.operations import REQUIRED_SCOPES
+from bot.shopify.version import API_VERSION
 
 MAX_QUERY_COST = 1000
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
@@ -267,6 +269,13 @@ class SandboxShopify:
         )
 
     async def _graphql(self, request: web.Request) -> web.Response:
+        """Every version asked for is served with the one schema held (as Shopify serves a version it no longer
+        supports with the oldest one it does), and the answer says which, in X-Shopify-API-Version."""
+        response = await self._graphql_answer(request)
+        response.headers["X-Shopify-API-Version"] = API_VERSION
+        return response
+
+    async def _graphql_answer(self, request: web.Request) -> web.Response:
         if request.headers.get("X-Shopify-Access-Token") != self.access_token:
             self._record(None, {}, None, None, "unauthorized")
             return web.json_response({"errors": INVALID_TOKEN}, status=401)

@@ -101,6 +101,8 @@ class ShopifyClient:
         self.bucket = Bucket(at=clock())
         self._costs: dict[str, float] = {}
         self._charged: dict[str, float] = {}  # what each operation was last charged (actualQueryCost)
+        self._asked_version = graphql_url.split("/admin/api/", 1)[-1].split("/", 1)[0]
+        self.served_version: str | None = None  # X-Shopify-API-Version of the last answer
         self._bucket_lock = asyncio.Lock()
 
     async def close(self) -> None:
@@ -190,6 +192,7 @@ class ShopifyClient:
         headers = {"X-Shopify-Access-Token": await self._access_token(), "Content-Type": "application/json"}
         payload = {"query": document, "variables": variables or {}}
         async with self._http().post(self.graphql_url, json=payload, headers=headers, timeout=self._timeout) as resp:
+            self._note_version(resp.headers.get("X-Shopify-API-Version"))
             try:
                 return resp.status, await resp.json(content_type=None)
             except ValueError:
@@ -225,6 +228,21 @@ class ShopifyClient:
             self._costs[name] = float(requested)
         if actual is not None:  # none on a THROTTLED answer: nothing was charged
             self._charged[name] = float(actual)
+
+    def _note_version(self, served: str | None) -> None:
+        """Shopify answers a version it no longer supports with the oldest one it does, and says so only in this
+        header: warn once, since orderbot's documents were validated against the version asked for."""
+        if not served or served == self.served_version:
+            return
+        self.served_version = served
+        if served != self._asked_version:
+            log.warning(
+                "Shopify answered with API version %s, not the %s orderbot asks for: %s is no longer served. Move "
+                "orderbot to a newer version (a newer schema in bot/sandbox, API_VERSION in bot/shopify/version.py).",
+                served,
+                self._asked_version,
+                self._asked_version,
+            )
 
     def _retry_delay(self, attempt: int) -> float:
         return self._backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
