@@ -92,7 +92,8 @@ class Settings:
 
 _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 _API_VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
-_SLACK_ADMIN = re.compile(r"^[US][A-Z0-9]{2,}$")
+# A user id starts with U, or with W for an Enterprise Grid (organisation-wide) user; a user group id with S.
+_SLACK_ADMIN = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
@@ -190,9 +191,10 @@ def _parse_admins(value: str) -> tuple[str, ...]:
     ids = tuple(part.strip() for part in value.split(",") if part.strip())
     bad = [i for i in ids if not _SLACK_ADMIN.match(i)]
     if len(bad) == 1:
-        raise ValueError(f"{bad[0][:40]!r} is not a Slack user id (U…) or user-group id (S…)")
+        raise ValueError(f"{bad[0][:40]!r} is not a Slack user id (U… or W…) or user-group id (S…)")
     if bad:
-        raise ValueError(f"{', '.join(repr(b[:40]) for b in bad)} are not Slack user ids (U…) or user-group ids (S…)")
+        listed = ", ".join(repr(b[:40]) for b in bad)
+        raise ValueError(f"{listed} are not Slack user ids (U… or W…) or user-group ids (S…)")
     return ids
 
 

@@ -101,6 +101,16 @@ def test_every_problem_is_named_once():
     assert all("\n" not in p and p.endswith(".") for p in problems)
 
 
+def test_slack_admins_takes_enterprise_grid_user_ids():
+    """On Enterprise Grid a user's id starts with W (a global id), not U: both are people, S is a user group."""
+    s = load_settings({"SLACK_ADMINS": "W012A3CDE, U01ABC,S02DEF"}, env_file=None)
+    assert s.slack_admins == ("W012A3CDE", "U01ABC", "S02DEF")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"SLACK_ADMINS": "W012A3CDE, w0lower, T0TEAM"}, env_file=None)
+    (problem,) = caught.value.problems
+    assert "'w0lower', 'T0TEAM' are not Slack user ids (U… or W…)" in problem
+
+
 def test_a_dotenv_file_is_honoured_and_the_environment_wins(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("DATABASE_PATH=from-file.db\nPORT=4000\n")
