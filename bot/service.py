@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.domain.orders import FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
 from bot.domain.rules import Policy, Verdict, classify
+from bot.installation import Installation
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
 from bot.store import AlertSync, SaveResult, Store, StoredDelivery
@@ -75,6 +76,7 @@ class Service:
         self._inbox_signal = asyncio.Event()
         self._policy: tuple[Policy, dict[str, datetime]] | None = None
         self._scan: asyncio.Task[ScanReport] | None = None
+        self.installation = Installation(store, shopify, on_reinstall=lambda: self.alerts_queued())
 
     # --- webhooks -------------------------------------------------------------------------------------------
 
@@ -236,8 +238,7 @@ class Service:
             await self.store.redact_shop()
             log.info("shop/redact: erased every record of the shop")
         else:
-            await self.store.set_setting("app_installed", "false", by="shopify")
-            log.warning("app/uninstalled: the shop removed orderbot; alerts stop until it is installed again")
+            await self.installation.uninstalled()
 
     # --- classification -------------------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
+        await service.installation.load()
         writer.start()
         if slack is not None:
             await store.clear_action_locks()
@@ -76,6 +77,10 @@ def create_app(
         app[TASKS].append(
             asyncio.create_task(service.process_inbox_forever(writer.yield_to_ingest), name="inbox-processor")
         )
+        if service.shopify is not None:
+            app[TASKS].append(
+                asyncio.create_task(service.installation.watch(settings.scan_interval), name="installation")
+            )
         if reconcile and service.shopify is not None:
             app[TASKS].append(
                 asyncio.create_task(service.reconcile_forever(settings.scan_interval), name="reconcile-timer")
@@ -110,6 +115,9 @@ async def healthz(request: web.Request) -> web.Response:
     if not store.is_open:
         return web.json_response({"ok": False, "error": "database not open"}, status=503)
     health = await store.health()
+    service = request.app[SERVICE]
+    if service.shopify is not None:  # an uninstalled shop is no fault of the server's: a restart cannot mend it,
+        health.update(service.installation.health())  # and the privacy webhooks must still be answered
     slack = request.app[SLACK]
     if slack is not None and slack.outbox.problem:
         health["slack_error"] = slack.outbox.problem

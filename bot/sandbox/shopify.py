@@ -166,6 +166,7 @@ class SandboxShopify:
         self.restore_rate = restore_rate
         self.max_query_cost = max_query_cost
         self.scopes = tuple(scopes)
+        self.installed = True
         self.operations: list[Operation] = []
         self.orders: dict[str, dict] = {}
         self._clock = clock
@@ -202,6 +203,18 @@ class SandboxShopify:
             raise ValueError(f"unknown failure kind {kind!r}; expected one of {', '.join(FAILURE_KINDS)}")
         on_mutation = on_mutation or kind in MUTATION_FAILURES
         self._failures.extend(_Failure(kind, message, delay, on_mutation) for _ in range(times))
+
+    def uninstall(self) -> None:
+        """The merchant removes the app: Shopify revokes its access token (every request answers 401) and grants no
+        new one for the client credentials. Send the `app/uninstalled` webhook yourself."""
+        self.installed = False
+
+    def reinstall(self, access_token: str | None = None) -> None:
+        """The merchant installs the app again. A custom app's admin token is a new one (`access_token`); the
+        client-credentials grant works again as it was (then leave `access_token` out)."""
+        self.installed = True
+        if access_token is not None:
+            self.access_token = access_token
 
     def fulfill_externally(self, order_id: str, tracking_number: str | None = None, company: str | None = None) -> None:
         """Ship everything left, as staff in the Shopify admin or a fulfillment app would."""
@@ -255,7 +268,10 @@ class SandboxShopify:
             return web.json_response(
                 {"error": "unsupported_grant_type", "error_description": "The grant type is not supported."}, status=400
             )
-        if (params.get("client_id"), params.get("client_secret")) != (self.client_id, self.client_secret):
+        if not self.installed or (params.get("client_id"), params.get("client_secret")) != (
+            self.client_id,
+            self.client_secret,
+        ):
             return web.json_response(
                 {
                     "error": "invalid_client",
@@ -276,13 +292,13 @@ class SandboxShopify:
         return response
 
     async def _graphql_answer(self, request: web.Request) -> web.Response:
-        if request.headers.get("X-Shopify-Access-Token") != self.access_token:
-            self._record(None, {}, None, None, "unauthorized")
-            return web.json_response({"errors": INVALID_TOKEN}, status=401)
         try:
             body = await request.json()
         except json.JSONDecodeError:
             body = None
+        if not self.installed or request.headers.get("X-Shopify-Access-Token") != self.access_token:
+            self._record(_named(body), {}, None, None, "unauthorized")
+            return web.json_response({"errors": INVALID_TOKEN}, status=401)
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             self._record(None, {}, None, None, "bad_request")
             return web.json_response({"errors": {"query": "Required parameter missing or invalid"}}, status=400)
@@ -538,6 +554,15 @@ def _parse_and_validate(query: str) -> tuple[DocumentNode | None, list[dict]]:
     except GraphQLError as error:
         return None, [_format_error(error, "parseError")]
     return document, _validation_errors(load_schema(), document)
+
+
+def _named(body: Any) -> str | None:
+    """The operation a request body names (operationName, else its document's first operation), for the record."""
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return None
+    document, _ = _parse_and_validate(body["query"])
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)] if document else []
+    return body.get("operationName") or next((op.name.value for op in operations if op.name), None)
 
 
 def _outcome(result: graphql.ExecutionResult) -> str:

@@ -40,6 +40,10 @@ class ShopifyUnavailable(ShopifyError):
     """5xx, timeouts, refused connections or throttling that outlasted our patience."""
 
 
+class ShopifyUninstalled(ShopifyError):
+    """The shop uninstalled orderbot: no request is sent until it is installed again (bot/installation.py)."""
+
+
 class ShopifyQueryError(ShopifyError):
     """GraphQL-level errors: an invalid document, an unknown field, a cost over the maximum."""
 
@@ -104,6 +108,7 @@ class ShopifyClient:
         self._asked_version = graphql_url.split("/admin/api/", 1)[-1].split("/", 1)[0]
         self.served_version: str | None = None  # X-Shopify-API-Version of the last answer
         self._bucket_lock = asyncio.Lock()
+        self.suspended: str | None = None  # why no request may be sent (the shop uninstalled orderbot); None: send
 
     async def close(self) -> None:
         if self._own_session and self._session is not None:
@@ -137,8 +142,14 @@ class ShopifyClient:
 
     # --- requests -------------------------------------------------------------------------------------------
 
-    async def execute(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run one document and return its `data`, waiting out throttling; raise a ShopifyError subclass."""
+    async def execute(
+        self, document: str, variables: dict[str, Any] | None = None, *, even_if_suspended: bool = False
+    ) -> dict[str, Any]:
+        """Run one document and return its `data`, waiting out throttling; raise a ShopifyError subclass. While
+        `suspended`, raise ShopifyUninstalled without a request, unless `even_if_suspended` (the probe for a
+        reinstall)."""
+        if self.suspended is not None and not even_if_suspended:
+            raise ShopifyUninstalled(self.suspended)
         name = _operation_name(document)
         is_mutation = document.lstrip().startswith("mutation")
         attempts = throttled = 0
@@ -277,8 +288,8 @@ class ShopifyClient:
             return next((order for order in page if order.name == name), None)
         return None
 
-    async def shop_and_scopes(self) -> tuple[dict[str, Any], set[str]]:
-        data = await self.execute(operations.SHOP_AND_SCOPES)
+    async def shop_and_scopes(self, *, even_if_suspended: bool = False) -> tuple[dict[str, Any], set[str]]:
+        data = await self.execute(operations.SHOP_AND_SCOPES, even_if_suspended=even_if_suspended)
         return data["shop"], {s["handle"] for s in data["currentAppInstallation"]["accessScopes"]}
 
 

@@ -61,8 +61,12 @@ class OutboxSender:
         pace: float = PACE,
         config_retry: float = CONFIG_RETRY,
         clock: Callable[[], float] = time.time,
+        paused: Callable[[], bool] = lambda: False,
     ):
+        """`paused()`: post nothing for now (the shop uninstalled orderbot); the messages wait, and `wake()` sends
+        them once it is False again."""
         self.store = store
+        self.paused = paused
         self.client = client
         self.config_retry = config_retry
         self.clock = clock
@@ -109,6 +113,8 @@ class OutboxSender:
 
     async def send_due(self) -> float:
         """Send every message that is due and whose channel is free; return how long until the next one may be."""
+        if self.paused():
+            return IDLE_CHECK
         while True:
             now = self.clock()
             items = await self.store.outbox_ready(now)

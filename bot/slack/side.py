@@ -34,7 +34,12 @@ class SlackSide:
     """The Slack half of the server: the outbox that posts alerts and the listeners that act on clicks."""
 
     def __init__(self, settings: Settings, service: Service, *, pace: float = PACE):
-        self.outbox = OutboxSender(service.store, web_client(settings, retry_rate_limits=False), pace=pace)
+        self.outbox = OutboxSender(
+            service.store,
+            web_client(settings, retry_rate_limits=False),
+            pace=pace,
+            paused=lambda: not service.installation.installed,
+        )
         self.client = web_client(settings)
         mailer = Mailer(settings.smtp_url, settings.smtp_from or "") if settings.smtp_url else None
         self.actions = Actions(

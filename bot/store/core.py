@@ -320,6 +320,13 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
             )
         )
 
+    async def setting_with_time(self, key: str) -> tuple[str, datetime] | None:
+        """A setting's value and when it was last set; None when it never was."""
+        row = await self.read(
+            lambda db: db.execute("SELECT value, updated_at FROM settings WHERE key = ?", [key]).fetchone()
+        )
+        return (row[0], datetime.fromisoformat(row[1])) if row else None
+
     async def snoozes(self) -> dict[str, datetime]:
         return await self.read(
             lambda db: {r["order_id"]: datetime.fromisoformat(r["until"]) for r in db["snoozes"].rows}
