@@ -75,6 +75,7 @@ class Service:
         self.alerts_queued = alerts_queued
         self._inbox_signal = asyncio.Event()
         self._policy: tuple[Policy, dict[str, datetime]] | None = None
+        self.cancelling: dict[str, datetime] = {}  # order id -> when its cancellation was asked for, while in flight
         self._scan: asyncio.Task[ScanReport] | None = None
         self.installation = Installation(store, shopify, on_reinstall=lambda: self.alerts_queued())
 
@@ -243,9 +244,11 @@ class Service:
     # --- classification -------------------------------------------------------------------------------------
 
     async def policy(self) -> tuple[Policy, dict[str, datetime]]:
-        """The store's policy and snoozes, read once per inbox batch or scan."""
+        """The store's policy and snoozes (and the cancellations in flight, `cancelling`), read once per inbox batch
+        or scan."""
         if self._policy is None:
             self._policy = (Policy.from_settings(await self.store.settings()), await self.store.snoozes())
+            self.cancelling = await self.store.cancellations_in_flight()
         return self._policy
 
     async def classify_and_save(
@@ -259,7 +262,7 @@ class Service:
         """Classify and store; alerts follow. `resolutions`: who resolved which order, when a person acted."""
         now = self.now()
         policy, snoozes = await self.policy()
-        verdicts = [(o, classify(o, now, policy, snoozes.get(o.id))) for o in orders]
+        verdicts = [(o, classify(o, now, policy, snoozes.get(o.id), self.cancelling.get(o.id))) for o in orders]
         batch = _BATCH_VERDICTS.get()
         if batch is not None and found_by == "webhook" and not resolutions:
             batch.extend(verdicts)  # saved with the batch's outcomes, in one commit
@@ -274,7 +277,7 @@ class Service:
         return AlertSync(channel, render, resolutions or {}, in_bulk)
 
     def forget_policy(self) -> None:
-        """Settings or snoozes changed: read them again on the next classification."""
+        """Settings, snoozes or cancellations in flight changed: read them again on the next classification."""
         self._policy = None
 
     # --- reconciliation -------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import functools
 import itertools
 import json
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -82,6 +83,16 @@ class _Failure:
     message: str | None
     delay: float
     on_mutation: bool  # waits for the next mutation; queries go through untouched
+
+
+@dataclass(slots=True)
+class _Job:
+    """A background job (Shopify's Job): `work` is applied when it runs, once `due`."""
+
+    id: str
+    due: float
+    work: Callable[[], None]
+    done: bool = False
 
 
 @dataclass(slots=True)
@@ -154,7 +165,10 @@ class SandboxShopify:
         scopes: Iterable[str] = REQUIRED_SCOPES,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        job_delay: float = 0.0,
     ):
+        """`job_delay`: seconds (on `clock`) before a background job runs, at the first request after; math.inf holds
+        every job until `finish_jobs()`. With 0 a job runs at the next request, as a quick Shopify job would."""
         self.shop_domain = shop_domain
         self.shop_name = shop_name
         self.timezone = timezone
@@ -167,6 +181,8 @@ class SandboxShopify:
         self.max_query_cost = max_query_cost
         self.scopes = tuple(scopes)
         self.installed = True
+        self.job_delay = job_delay
+        self.jobs: dict[str, _Job] = {}
         self.operations: list[Operation] = []
         self.orders: dict[str, dict] = {}
         self._clock = clock
@@ -203,6 +219,31 @@ class SandboxShopify:
             raise ValueError(f"unknown failure kind {kind!r}; expected one of {', '.join(FAILURE_KINDS)}")
         on_mutation = on_mutation or kind in MUTATION_FAILURES
         self._failures.extend(_Failure(kind, message, delay, on_mutation) for _ in range(times))
+
+    def start_job(self, work: Callable[[], None]) -> dict:
+        """Queue `work` as a background job (as orderCancel does); returns the Job as the mutation answers it."""
+        job = _Job(f"gid://shopify/Job/{uuid.uuid4()}", self._clock() + self.job_delay, work)
+        self.jobs[job.id] = job
+        return {"id": job.id, "done": False}
+
+    def finish_jobs(self, *, succeed: bool = True) -> int:
+        """Run every job not yet run, now, as Shopify's workers would; `succeed=False`: they end without effect (a
+        cancellation Shopify gave up on). Returns how many ran."""
+        pending = [job for job in self.jobs.values() if not job.done]
+        for job in pending:
+            self._run(job, succeed)
+        return len(pending)
+
+    def _run_due_jobs(self) -> None:
+        now = self._clock()
+        for job in [job for job in self.jobs.values() if not job.done and job.due <= now]:
+            self._run(job, True)
+
+    @staticmethod
+    def _run(job: _Job, succeed: bool) -> None:
+        job.done = True
+        if succeed:
+            job.work()
 
     def uninstall(self) -> None:
         """The merchant removes the app: Shopify revokes its access token (every request answers 401) and grants no
@@ -299,6 +340,7 @@ class SandboxShopify:
         if not self.installed or request.headers.get("X-Shopify-Access-Token") != self.access_token:
             self._record(_named(body), {}, None, None, "unauthorized")
             return web.json_response({"errors": INVALID_TOKEN}, status=401)
+        self._run_due_jobs()  # Shopify's workers run meanwhile; a client sees their work from its next request on
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             self._record(None, {}, None, None, "bad_request")
             return web.json_response({"errors": {"query": "Required parameter missing or invalid"}}, status=400)
@@ -487,11 +529,18 @@ class SandboxShopify:
             owner, found = self.fulfillment(id)
             return fulfillment_view(owner, found, self.currency) if found else None
 
+        def job(info: Any, id: str) -> dict | None:
+            found = self.jobs.get(id)
+            if found is None:
+                return None
+            return {"id": found.id, "done": found.done, "query": self._query_root() if found.done else None}
+
         return {
             "orders": self._orders_connection,
             "order": order,
             "fulfillmentOrder": fulfillment_order,
             "fulfillment": fulfillment,
+            "job": job,
             "shop": self._shop_view(),
             "webhookSubscriptions": self.webhook_subscriptions.connection,
             "webhookSubscription": self.webhook_subscriptions.one,

@@ -288,6 +288,11 @@ class ShopifyClient:
             return next((order for order in page if order.name == name), None)
         return None
 
+    async def job_done(self, job_id: str) -> bool | None:
+        """Whether Shopify has run a background job (an order's cancellation); None when it knows no such job."""
+        job = (await self.execute(operations.JOB, {"id": job_id}))["job"]
+        return None if job is None else bool(job["done"])
+
     async def shop_and_scopes(self, *, even_if_suspended: bool = False) -> tuple[dict[str, Any], set[str]]:
         data = await self.execute(operations.SHOP_AND_SCOPES, even_if_suspended=even_if_suspended)
         return data["shop"], {s["handle"] for s in data["currentAppInstallation"]["accessScopes"]}

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.actions import Actions
 from bot.bulk import BulkRuns
+from bot.cancellations import DEFAULT_FOLLOW_UP, FollowUp
 from bot.config import Settings
 from bot.digests import Digests
 from bot.domain.orders import Order
@@ -33,7 +34,14 @@ log = logging.getLogger(__name__)
 class SlackSide:
     """The Slack half of the server: the outbox that posts alerts and the listeners that act on clicks."""
 
-    def __init__(self, settings: Settings, service: Service, *, pace: float = PACE):
+    def __init__(
+        self,
+        settings: Settings,
+        service: Service,
+        *,
+        pace: float = PACE,
+        cancel_follow_up: FollowUp = DEFAULT_FOLLOW_UP,
+    ):
         self.outbox = OutboxSender(
             service.store,
             web_client(settings, retry_rate_limits=False),
@@ -43,7 +51,11 @@ class SlackSide:
         self.client = web_client(settings)
         mailer = Mailer(settings.smtp_url, settings.smtp_from or "") if settings.smtp_url else None
         self.actions = Actions(
-            service, Permissions(settings.slack_admins, self.client), mailer, shop_name=_shop_handle(settings)
+            service,
+            Permissions(settings.slack_admins, self.client),
+            mailer,
+            shop_name=_shop_handle(settings),
+            cancel_follow_up=cancel_follow_up,
         )
         self.listeners = SlackListeners(self.actions, signing_secret=settings.slack_signing_secret or "")
         self.bolt = bolt_app(settings, self.client)

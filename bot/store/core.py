@@ -38,6 +38,7 @@ from bot.domain.orders import Order, fields_read, order_from_record, order_to_re
 from bot.domain.rules import Verdict
 from bot.store.alerts import AlertSync, AlertTables, sync_alerts
 from bot.store.bulk import BulkTables
+from bot.store.cancellations import CancellationTables
 from bot.store.digests import DigestTables
 from bot.store.schema import MIGRATIONS
 from bot.store.selection import SelectionQueries
@@ -79,7 +80,7 @@ class SaveResult:
     current: Order | None  # what is stored now (with the fulfillment orders kept from before, if it brought none)
 
 
-class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
+class Store(AlertTables, DigestTables, BulkTables, SelectionQueries, CancellationTables):
     def __init__(self, path: str):
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbot-db")
@@ -519,7 +520,9 @@ def _save_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[str, Verdict]
         was_stuck = bool(before and before[0])
         if v.stuck and not was_stuck:
             newly_stuck.append(order_id)
-        if was_stuck and alert_state(v) == "resolved":  # for the digest's time to resolve (a snooze is not one)
+        # For the digest's time to resolve (a snooze is not one; a cancellation asked for is, as Shopify finishes it
+        # in the background and the order is not stuck meanwhile).
+        if was_stuck and (alert_state(v) == "resolved" or v.status == "cancelling"):
             insert(
                 db,
                 "resolutions",
