@@ -184,3 +184,24 @@ async def test_a_restart_while_shopify_is_cancelling_still_settles_it(world: Wor
     world.sandbox.finish_jobs()  # Shopify went on while orderbot was down
     world.runner, world.url = await serve(create_app(world.settings(), reconcile=False, cancel_follow_up=FAST))
     await cancelled(world)
+
+
+async def test_the_orders_cancelled_webhook_resolves_the_alert_and_the_follow_up_needs_no_shopify_call(
+    sandbox, tmp_path
+):
+    patient = FollowUp(first_check=3600.0)  # the follow-up does not look while the webhook does its work
+    async with held_jobs_world(sandbox, tmp_path, cancel_follow_up=patient) as world:
+        await stuck_alert(world, ORDER)
+        await act(world, ORDER, "cancel_order")
+        await requested(world)
+        world.sandbox.finish_jobs()
+        await world.order_webhook(ORDER, "orders/cancelled")  # Shopify tells once its job has cancelled the order
+        done = await world.wait_for_alert(ORDER, lambda a: "Resolved" in alert_text(a))
+        assert "Now cancelled" in alert_text(done) and not sent(world, "Job")
+        await world.stop_server()
+
+        reads = len(world.sandbox.operations)
+        world.runner, world.url = await serve(create_app(world.settings(), reconcile=False, cancel_follow_up=FAST))
+        await cancelled(world)  # the restarted follow-up settles it from the stored order
+        about_orders = [op for op in world.sandbox.operations[reads:] if op.operation_name in ("Job", "Order")]
+        assert about_orders == [], "no Shopify call was needed (the start reads the shop's name, nothing else)"
