@@ -120,11 +120,10 @@ def create_app(
 
 
 async def healthz(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    if not store.is_open:
-        return web.json_response({"ok": False, "error": "database not open"}, status=503)
-    health = await store.health()
     service = request.app[SERVICE]
+    if not service.store.is_open:
+        return web.json_response({"ok": False, "error": "database not open"}, status=503)
+    health = await service.store.health()
     if service.shopify is not None:  # an uninstalled shop is no fault of the server's: a restart cannot mend it,
         health.update(service.installation.health())  # and the privacy webhooks must still be answered
     slack = request.app[SLACK]
