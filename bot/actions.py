@@ -17,13 +17,19 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from bot.cancellations import DEFAULT_FOLLOW_UP, Cancellations, FollowUp
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.orders import FulfillmentOrder, Order
 from bot.mail import Mailer, MailError
 from bot.service import Service
 from bot.shopify import operations as ops
 from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError
-from bot.slack.blocks import CANCEL_REASONS, action_reply
+from bot.slack.blocks import (
+    CANCEL_REASONS,
+    action_reply,
+    action_resolution,
+    cancellation_unanswered_reply,
+)
 from bot.slack.permissions import Permissions
 
 log = logging.getLogger(__name__)
@@ -68,6 +74,11 @@ class AlreadyDone(Exception):
     """Shopify shows the action as done already (by someone in the admin, an app, or an earlier click)."""
 
 
+class UnderWay(AlreadyDone):
+    """Shopify is doing it in the background (an order's cancellation in flight): asking again must not send it
+    again, though Shopify has not confirmed it yet."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Mutation:
     document: str
@@ -103,7 +114,9 @@ class Actions:
         *,
         shop_name: str,
         clock: Callable[[], float] = time.monotonic,
+        cancel_follow_up: FollowUp = DEFAULT_FOLLOW_UP,
     ):
+        """`cancel_follow_up`: how an order's cancellation is followed until Shopify confirms it."""
         self.service = service
         self.store = service.store
         self.permissions = permissions
@@ -111,6 +124,7 @@ class Actions:
         self.shop_name = shop_name
         self.clock = clock
         self._recording: set[asyncio.Task[None]] = set()  # lock releases and audit rows waiting for the database
+        self.cancellations = Cancellations(service, follow_up=cancel_follow_up)
         self._handlers: dict[str, Callable[[ActionRequest, Order], Awaitable[str]]] = {
             "fulfill": self._fulfill,
             "request_fulfillment": self._request_fulfillment,
@@ -267,7 +281,8 @@ class Actions:
                 return Outcome("failed", text), f"{MAYBE_SENT}: {exc}"
             return Outcome("failed", f"The email to the customer of {name} was not sent. {exc}"), str(exc)
         reply = action_reply(request.action, request.actor, detail or None, order_name=name)
-        return Outcome("done", reply, in_thread=await self._after(request, reply)), None
+        resolution = action_resolution(request.action, request.actor, detail or None, order_name=name)
+        return Outcome("done", reply, in_thread=await self._after(request, reply, resolution)), None
 
     async def _settle_lost_answer(
         self, request: ActionRequest, name: str, lost: _AnswerLost
@@ -275,7 +290,8 @@ class Actions:
         """Shopify may or may not have applied a mutation whose answer was lost; sending it again could do it twice
         (a second fulfilment, a second cancellation). Re-read the order and run the action's own checks against it
         without sending anything: if they would send the very same mutation, it did not apply; if they find nothing
-        to do, or something else to do next, it did."""
+        to do, or something else to do next, it did. One Shopify does in the background (a cancellation) may be under
+        way without showing yet: the person is told so, and it is followed until Shopify settles it."""
         error = f"answer lost: {lost.cause}"
         try:
             current = await self.service.shopify.fetch_order(request.order_id)
@@ -283,11 +299,14 @@ class Actions:
             log.warning("could not re-read %s after a lost answer to %s: %s", name, request.action, exc)
             current = None
         applied: bool | None = None
+        under_way = False
         if current is not None:
             token = _CHECK_ONLY.set(True)
             try:
                 await self._handlers[request.action](request, current)
                 applied = True  # nothing left to send
+            except UnderWay:
+                applied = under_way = True
             except AlreadyDone:
                 applied = True
             except _WouldSend as would:
@@ -309,9 +328,15 @@ class Actions:
                 "order first, so it will not be done twice."
             )
             return Outcome("failed", text), error + "; not applied"
+        resolution = action_resolution(request.action, request.actor, None, order_name=name)
+        if under_way:
+            reply = cancellation_unanswered_reply(request.actor, order_name=name)
+            log.info("%s on %s: Shopify's answer was lost; it may be under way, and is followed", request.action, name)
+            in_thread = await self._after(request, reply, resolution)
+            return Outcome("done", reply, in_thread=in_thread), error + "; may be under way"
         reply = action_reply(request.action, request.actor, None, order_name=name)
         log.info("%s on %s: Shopify's answer was lost, the re-read shows it applied", request.action, name)
-        return Outcome("done", reply, in_thread=await self._after(request, reply)), None
+        return Outcome("done", reply, in_thread=await self._after(request, reply, resolution)), None
 
     async def _catch_up(self, request: ActionRequest) -> None:
         """Show on the alert whatever did change before a mutation was refused; best effort."""
@@ -332,9 +357,10 @@ class Actions:
             raise ActionError(f"Shopify no longer has {known.name}; it may have been deleted.")
         return current
 
-    async def _after(self, request: ActionRequest, reply: str) -> bool:
-        """Bring the stored order, its verdict and its alert up to date, and tell the alert's thread; False when the
-        thread reply could not be queued (the database stayed locked)."""
+    async def _after(self, request: ActionRequest, reply: str, resolution: str | None = None) -> bool:
+        """Bring the stored order, its verdict and its alert up to date (`resolution`: what the alert says resolved
+        it, if it did; default `reply`), and tell the alert's thread; False when the thread reply could not be queued
+        (the database stayed locked)."""
         if request.action == "snooze":
             self.service.forget_policy()
             order = await self.store.get_order(request.order_id)
@@ -342,7 +368,9 @@ class Actions:
                 await self.service.classify_and_save([order], found_by="action")
         else:
             try:
-                await self.service.refresh_order(request.order_id, resolution=reply, in_bulk=request.in_bulk)
+                await self.service.refresh_order(
+                    request.order_id, resolution=resolution or reply, in_bulk=request.in_bulk
+                )
             except (ShopifyError, sqlite3.Error) as exc:  # done in Shopify: the next webhook or scan shows it
                 log.warning(
                     "%s on %s is done, but the alert could not catch up: %s", request.action, request.order_id, exc
@@ -496,8 +524,17 @@ class Actions:
         )
 
     async def _cancel_order(self, request: ActionRequest, order: Order) -> str:
+        """Shopify cancels in the background: the request is stored before orderCancel is sent (a lost answer may
+        have started it) and followed until Shopify settles it (bot/cancellations.py)."""
         if order.cancelled:
             raise AlreadyDone(f"{order.name} is cancelled already.")
+        in_flight = await self.cancellations.in_flight(order.id)
+        if in_flight is not None:
+            asked = _ago(self.service.now() - in_flight["requested_at"])
+            raise UnderWay(
+                f"Shopify is already cancelling {order.name}: <@{in_flight['actor']}> asked {asked}. "
+                "The alert updates when it is done."
+            )
         reason = str(request.inputs.get("reason") or "OTHER")
         if reason not in CANCEL_REASONS:  # Shopify's OrderCancelReason
             raise ActionError(f"“{reason}” is not a reason Shopify accepts; pick one from the list.")
@@ -510,8 +547,19 @@ class Actions:
             "staffNote": (request.inputs.get("staff_note") or None),
             "refundMethod": {"originalPaymentMethodsRefund": True} if refund else None,
         }
-        await self._mutate(ops.ORDER_CANCEL, variables, "orderCancel")
-        return f"reason {reason.lower()}, " + ("refunded to the original payment method" if refund else "no refund")
+        detail = f"reason {reason.lower()}, " + ("refunded to the original payment method" if refund else "no refund")
+        if _CHECK_ONLY.get():
+            raise _WouldSend(_Mutation(ops.ORDER_CANCEL, variables))
+        await self.cancellations.requested(order.id, request.actor, detail)
+        try:
+            result = await self._mutate(ops.ORDER_CANCEL, variables, "orderCancel")
+        except _AnswerLost:
+            raise  # it may have started: it stays in flight, followed, until Shopify settles it
+        except (ShopifyError, ActionError):
+            await self.cancellations.withdrawn(order.id)  # refused, or never sent
+            raise
+        await self.cancellations.started(order.id, (result.get("job") or {}).get("id"))
+        return detail
 
     async def _snooze(self, request: ActionRequest, order: Order) -> str:
         choice = str(request.inputs.get("for") or "")

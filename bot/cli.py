@@ -24,6 +24,7 @@ from bot.service import ScanReport, Service
 from bot.setup_webhooks import setup_webhooks_command
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.operations import REQUIRED_SCOPES
+from bot.shopify.version import API_VERSION
 from bot.slack.app import BOT_SCOPES
 from bot.store import Store
 from bot.web import create_app, shopify_client
@@ -112,7 +113,8 @@ async def sandbox_shopify() -> AsyncIterator[ShopifyClient]:
 
     sandbox = SandboxShopify(seed_orders(datetime.now(UTC)))
     runner, base_url = await serve_app(sandbox.app)
-    client = ShopifyClient(graphql_url=f"{base_url}/admin/api/2026-04/graphql.json", access_token=sandbox.access_token)
+    graphql_url = f"{base_url}/admin/api/{API_VERSION}/graphql.json"
+    client = ShopifyClient(graphql_url=graphql_url, access_token=sandbox.access_token)
     try:
         yield client
     finally:

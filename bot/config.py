@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from bot.domain.durations import parse_duration, parse_time_of_day
+from bot.shopify.version import API_VERSION
 
-DEFAULT_API_VERSION = "2026-10"
+DEFAULT_API_VERSION = API_VERSION  # the version every GraphQL document is validated against
 SECRET_FIELDS = frozenset(
     {"slack_bot_token", "slack_signing_secret", "slack_app_token", "shopify_access_token", "shopify_client_secret"}
 )
@@ -91,7 +92,8 @@ class Settings:
 
 _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 _API_VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
-_SLACK_ADMIN = re.compile(r"^[US][A-Z0-9]{2,}$")
+# A user id starts with U, or with W for an Enterprise Grid (organisation-wide) user; a user group id with S.
+_SLACK_ADMIN = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
@@ -127,7 +129,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     take("SHOPIFY_ACCESS_TOKEN")
     take("SHOPIFY_CLIENT_ID")
     take("SHOPIFY_CLIENT_SECRET")
-    take("SHOPIFY_API_VERSION", _API_VERSION.match, "must look like 2026-10 (a quarterly version) or unstable")
+    take("SHOPIFY_API_VERSION", _API_VERSION.match, "must look like 2026-04 (a quarterly version) or unstable")
     take("SHOPIFY_API_URL", _is_http_url, "must be an http(s) URL")
     take(
         "DATABASE_PATH",
@@ -189,9 +191,10 @@ def _parse_admins(value: str) -> tuple[str, ...]:
     ids = tuple(part.strip() for part in value.split(",") if part.strip())
     bad = [i for i in ids if not _SLACK_ADMIN.match(i)]
     if len(bad) == 1:
-        raise ValueError(f"{bad[0][:40]!r} is not a Slack user id (U…) or user-group id (S…)")
+        raise ValueError(f"{bad[0][:40]!r} is not a Slack user id (U… or W…) or user-group id (S…)")
     if bad:
-        raise ValueError(f"{', '.join(repr(b[:40]) for b in bad)} are not Slack user ids (U…) or user-group ids (S…)")
+        listed = ", ".join(repr(b[:40]) for b in bad)
+        raise ValueError(f"{listed} are not Slack user ids (U… or W…) or user-group ids (S…)")
     return ids
 
 

@@ -44,6 +44,7 @@ from bot.domain.digest import (
 )
 from bot.domain.durations import parse_time_of_day
 from bot.slack.digest_blocks import digest_message
+from bot.slack.history import find_message, has_metadata
 from bot.slack.pacing import ChannelPacer
 from bot.store import Store
 
@@ -55,7 +56,6 @@ RETRY_FIRST = 60.0  # seconds before trying a failed post again; doubled each ti
 RETRY_MAX = 30 * 60.0
 MAX_SLEEP = 600.0  # the timer re-reads the clock at least this often (a machine that slept, a time zone learned)
 ZONE_WAIT = 30.0  # at start, how long the timer waits for the shop's time zone before going on in UTC
-HISTORY_PAGES = 5  # of 200 messages each, looked through for an interrupted post
 
 PostResult = Literal["posted", "found", "already", "busy", "failed"]
 
@@ -190,29 +190,22 @@ class Digests:
     async def _find_posted(self, day: str, claimed_at: datetime) -> str | None:
         """The day's message, if an earlier attempt got it into the channel. A refusal to look (e.g. a missing
         history scope) posts again: rather a second digest than none; Slack out of reach fails the attempt."""
-        cursor = None
-        for _ in range(HISTORY_PAGES):
-            try:
-                response = await self.client.conversations_history(
-                    channel=self.channel,
-                    oldest=f"{claimed_at.timestamp() - 60:.6f}",
-                    include_all_metadata=True,
-                    limit=200,
-                    cursor=cursor,
-                )
-            except SlackApiError as exc:
-                if exc.response.status_code != 200:
-                    raise
-                log.warning("could not look for an earlier digest in %s: %s", self.channel, exc.response.get("error"))
-                return None
-            for message in response.get("messages") or ():
-                if _is_digest_of(message, day):
-                    log.info("the digest for %s had reached Slack before; not posting it again", day)
-                    return message["ts"]
-            cursor = (response.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return None
-        return None
+        try:
+            found = await find_message(
+                self.client,
+                self.channel,
+                since=claimed_at.timestamp() - 60,
+                matches=lambda message: has_metadata(message, DIGEST_EVENT, day=day),
+            )
+        except SlackApiError as exc:
+            if exc.response.status_code != 200:
+                raise
+            log.warning("could not look for an earlier digest in %s: %s", self.channel, exc.response.get("error"))
+            return None
+        if found is None:
+            return None
+        log.info("the digest for %s had reached Slack before; not posting it again", day)
+        return found["ts"]
 
     # --- the timer --------------------------------------------------------------------------------------------
 
@@ -255,11 +248,6 @@ class Digests:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(seconds, 0.01)):
                 await self._wake.wait()
-
-
-def _is_digest_of(message: dict[str, Any], day: str) -> bool:
-    metadata = message.get("metadata") or {}
-    return metadata.get("event_type") == DIGEST_EVENT and (metadata.get("event_payload") or {}).get("day") == day
 
 
 def _describe(exc: Exception) -> str:

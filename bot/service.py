@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 from bot.domain.orders import FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
 from bot.domain.retries import next_try
 from bot.domain.rules import Policy, Verdict, classify
+from bot.installation import Installation
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
 from bot.store import AlertSync, Classified, DeliveryOutcome, SaveResult, Store, StoredDelivery
@@ -79,7 +80,9 @@ class Service:
         self.alerts_queued = alerts_queued
         self._inbox_signal = asyncio.Event()
         self._policy: tuple[Policy, dict[str, datetime]] | None = None
+        self.cancelling: dict[str, datetime] = {}  # order id -> when its cancellation was asked for, while in flight
         self._scan: asyncio.Task[ScanReport] | None = None
+        self.installation = Installation(store, shopify, on_reinstall=lambda: self.alerts_queued())
 
     # --- webhooks -------------------------------------------------------------------------------------------
 
@@ -266,15 +269,16 @@ class Service:
             await self.store.redact_shop()
             log.info("shop/redact: erased every record of the shop")
         else:
-            await self.store.set_setting("app_installed", "false", by="shopify")
-            log.warning("app/uninstalled: the shop removed orderbot; alerts stop until it is installed again")
+            await self.installation.uninstalled()
 
     # --- classification -------------------------------------------------------------------------------------
 
     async def policy(self) -> tuple[Policy, dict[str, datetime]]:
-        """The store's policy and snoozes, read once per inbox batch or scan."""
+        """The store's policy and snoozes (and the cancellations in flight, `cancelling`), read once per inbox batch
+        or scan."""
         if self._policy is None:
             self._policy = (Policy.from_settings(await self.store.settings()), await self.store.snoozes())
+            self.cancelling = await self.store.cancellations_in_flight()
         return self._policy
 
     async def classify_and_save(
@@ -289,7 +293,10 @@ class Service:
         now = self.now()
         policy, snoozes = await self.policy()
         classified = [
-            Classified(o, classify(o, now, policy, snoozes.get(o.id)), now, snoozes.get(o.id)) for o in orders
+            Classified(
+                o, classify(o, now, policy, snoozes.get(o.id), self.cancelling.get(o.id)), now, snoozes.get(o.id)
+            )
+            for o in orders
         ]
         batch = _BATCH_VERDICTS.get()
         if batch is not None and found_by == "webhook" and not resolutions:
@@ -307,7 +314,7 @@ class Service:
         return AlertSync(channel, render, resolutions or {}, in_bulk)
 
     def forget_policy(self) -> None:
-        """Settings or snoozes changed: read them again on the next classification."""
+        """Settings, snoozes or cancellations in flight changed: read them again on the next classification."""
         self._policy = None
 
     # --- reconciliation -------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ class SlashCommands:
         order = await self.one_order(command.selection)
         policy, snoozes = await self.service.policy()
         now = self.service.now()
-        verdict = classify(order, now, policy, snoozes.get(order.id))
+        verdict = classify(order, now, policy, snoozes.get(order.id), self.service.cancelling.get(order.id))
         history = await self.store.read(partial(audit_log, order_id=order.id, limit=views.CARD_ACTIONS))
         return Answer(views.order_card(order, verdict, history, shop=self.shop, now=now), command.share)
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+from bot.cancellations import DEFAULT_FOLLOW_UP, FollowUp
 from bot.config import Settings
 from bot.service import Service
 from bot.shopify.client import ShopifyClient
@@ -44,25 +45,33 @@ def create_app(
     reconcile: bool = True,
     now: Callable[[], datetime] | None = None,
     slack_pace: float = PACE,
+    cancel_follow_up: FollowUp = DEFAULT_FOLLOW_UP,
 ) -> web.Application:
     """The server: POST /shopify/webhooks, POST /slack/events (with Slack credentials) and GET /healthz, with the
     inbox processor, the reconcile timer, the Slack outbox and the daily digest's timer. `now`: the clock (tests pass
     a fixed one). `slack_pace`: seconds between two posts to a channel (Slack's limit is one a second; the load test
-    compresses time by shortening it)."""
+    compresses time by shortening it). `cancel_follow_up`: how an order's cancellation is followed until Shopify
+    confirms it (tests shorten it)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = Store(settings.database_path)
     service = Service(store, shopify_client(settings), now=now)
     writer = InboxWriter(store, service.inbox_changed)
-    slack = SlackSide(settings, service, pace=slack_pace) if settings.has_slack_credentials else None
+    slack = (
+        SlackSide(settings, service, pace=slack_pace, cancel_follow_up=cancel_follow_up)
+        if settings.has_slack_credentials
+        else None
+    )
     app[SERVICE] = service
     app[TASKS] = []
     app[SLACK] = slack
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
+        await service.installation.load()
         writer.start()
         if slack is not None:
             await store.clear_action_locks()
+            await slack.actions.cancellations.resume()  # cancellations a stopped process left in flight
             await slack.outbox.recover(answer_within=SLACK_TIMEOUT)
             if slack.bulk is not None:
                 await slack.bulk.resume()  # runs a restart interrupted carry on with their pending orders
@@ -76,6 +85,10 @@ def create_app(
         app[TASKS].append(
             asyncio.create_task(service.process_inbox_forever(writer.yield_to_ingest), name="inbox-processor")
         )
+        if service.shopify is not None:
+            app[TASKS].append(
+                asyncio.create_task(service.installation.watch(settings.scan_interval), name="installation")
+            )
         if reconcile and service.shopify is not None:
             app[TASKS].append(
                 asyncio.create_task(service.reconcile_forever(settings.scan_interval), name="reconcile-timer")
@@ -87,6 +100,7 @@ def create_app(
             if slack.bulk is not None:
                 await slack.bulk.close()  # orders in flight finish; the rest wait for the next start
             await slack.listeners.drain()
+            await slack.actions.cancellations.close()  # what is in flight stays stored for the next start
             if slack.app_token:
                 await socket_mode.close_async()
         for task in app[TASKS]:
@@ -106,10 +120,12 @@ def create_app(
 
 
 async def healthz(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    if not store.is_open:
+    service = request.app[SERVICE]
+    if not service.store.is_open:
         return web.json_response({"ok": False, "error": "database not open"}, status=503)
-    health = await store.health()
+    health = await service.store.health()
+    if service.shopify is not None:  # an uninstalled shop is no fault of the server's: a restart cannot mend it,
+        health.update(service.installation.health())  # and the privacy webhooks must still be answered
     slack = request.app[SLACK]
     if slack is not None and slack.outbox.problem:
         health["slack_error"] = slack.outbox.problem

@@ -280,16 +280,20 @@ async def running_world(
     *,
     slack: SandboxSlack | None = None,
     adjust: Callable[[Settings], Settings] = lambda settings: settings,
+    app_options: dict[str, Any] | None = None,
 ) -> AsyncIterator[World]:
     """The real server with the sandbox Shopify, a sandbox Slack (`slack`, or one with the manifest's scopes: a call
-    needing a scope the manifest lacks fails here too) and a sandbox SMTP; `adjust` changes the settings."""
+    needing a scope the manifest lacks fails here too) and a sandbox SMTP; `adjust` changes the settings,
+    `app_options` are create_app's keyword arguments."""
     shop, shop_url = sandbox
     slack = slack or SandboxSlack(scopes=manifest_scopes())
     await slack.start()
     smtp = SandboxSMTP()
     smtp_url = await smtp.start()
     db_path = tmp_path / "orderbot.db"
-    app = create_app(adjust(world_settings(shop, shop_url, slack, smtp_url, db_path)), reconcile=False)
+    app = create_app(
+        adjust(world_settings(shop, shop_url, slack, smtp_url, db_path)), reconcile=False, **(app_options or {})
+    )
     runner, url = await serve(app)
     try:
         async with aiohttp.ClientSession() as http:

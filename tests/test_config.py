@@ -9,12 +9,14 @@ from datetime import time, timedelta
 import pytest
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.sandbox.schema import SCHEMA_PATH
+from bot.shopify.version import API_VERSION
 
 
 def test_defaults_with_an_empty_environment(tmp_path):
     settings = load_settings({}, env_file=None)
     assert settings == Settings()
-    assert settings.shopify_api_version == "2026-10"
+    assert settings.shopify_api_version == API_VERSION
     assert settings.database_path == "orderbot.db"
     assert settings.digest_time == time(9, 0)
     assert settings.scan_interval == timedelta(minutes=15)
@@ -56,7 +58,20 @@ def test_every_variable_is_read(tmp_path):
 
 def test_the_graphql_url_defaults_to_the_shop():
     s = load_settings({"SHOPIFY_SHOP": "my-store.myshopify.com", "SHOPIFY_ACCESS_TOKEN": "t"}, env_file=None)
-    assert s.graphql_url == "https://my-store.myshopify.com/admin/api/2026-10/graphql.json"
+    assert s.graphql_url == f"https://my-store.myshopify.com/admin/api/{API_VERSION}/graphql.json"
+
+
+def test_the_api_version_asked_for_is_the_version_of_the_schema_the_repo_holds():
+    """Every document is validated against (and the sandbox executes) bot/sandbox/admin-<version>.graphql; Shopify
+    must be asked for that same version. Moving on: replace the schema file, set API_VERSION, run the tests."""
+    held = sorted(path.name for path in SCHEMA_PATH.parent.glob("admin-*.graphql"))
+    assert held == [f"admin-{API_VERSION}.graphql"], (
+        f"bot/sandbox holds {held}, but bot/shopify/version.py asks Shopify for {API_VERSION}: keep one schema file "
+        "and set API_VERSION to its version"
+    )
+    assert SCHEMA_PATH.is_file()
+    assert Settings().shopify_api_version == API_VERSION
+    assert load_settings({}, env_file=None).graphql_url.endswith(f"/admin/api/{API_VERSION}/graphql.json")
 
 
 def test_every_problem_is_named_once():
@@ -84,6 +99,16 @@ def test_every_problem_is_named_once():
     ):
         assert sum(name in p for p in problems) >= 1, name
     assert all("\n" not in p and p.endswith(".") for p in problems)
+
+
+def test_slack_admins_takes_enterprise_grid_user_ids():
+    """On Enterprise Grid a user's id starts with W (a global id), not U: both are people, S is a user group."""
+    s = load_settings({"SLACK_ADMINS": "W012A3CDE, U01ABC,S02DEF"}, env_file=None)
+    assert s.slack_admins == ("W012A3CDE", "U01ABC", "S02DEF")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"SLACK_ADMINS": "W012A3CDE, w0lower, T0TEAM"}, env_file=None)
+    (problem,) = caught.value.problems
+    assert "'w0lower', 'T0TEAM' are not Slack user ids (U… or W…)" in problem
 
 
 def test_a_dotenv_file_is_honoured_and_the_environment_wins(tmp_path):

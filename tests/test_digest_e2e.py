@@ -31,6 +31,7 @@ from bot.domain.rules import Verdict
 from bot.sandbox.serving import serve
 from bot.sandbox.slack import SandboxSlack
 from bot.slack.digest_blocks import digest_message
+from bot.slack.history import HISTORY_PAGE
 from bot.store import Classified, Store
 from bot.store.digests import LEASE
 from bot.web import SLACK, create_app
@@ -307,6 +308,20 @@ async def test_after_a_crash_between_claim_and_answer_a_restart_finds_the_messag
     (message,) = digests_in(slack)
     assert db_rows(Path(store.path), "SELECT ts FROM digests") == [(message["ts"],)]
     assert slack.calls_to("conversations.history")[-1].args["include_all_metadata"] in (True, "true", "1", 1)
+
+
+async def test_a_restart_finds_the_interrupted_digest_under_more_messages_than_a_page_holds(
+    store: Store, slack: SandboxSlack, clock: Clock
+):
+    slack.fail_next("chat.postMessage", "timeout", delay=1.5)
+    await crash_while_posting(poster(store, slack, clock), Path(store.path))
+    await wait_for(lambda: len(digests_in(slack)) == 1)
+    for i in range(HISTORY_PAGE + 50):  # the team talked in the channel since
+        slack.write_as("U0STAFF", CHANNEL, f"chatter {i}")
+    clock.at += LEASE + timedelta(seconds=1)
+    assert await poster(store, slack, clock).post_scheduled() == "found"
+    assert len(digests_in(slack)) == 1
+    assert len(slack.calls_to("conversations.history")) == 2
 
 
 async def test_after_a_crash_before_slack_had_it_a_restart_posts_it(store: Store, slack: SandboxSlack, clock: Clock):

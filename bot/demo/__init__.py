@@ -21,6 +21,7 @@ from pathlib import Path
 from bot.demo.feed import Console, SlackFeed
 from bot.demo.scenario import Day, DayReport
 from bot.demo.world import ADMIN, CHANNEL, CHANNEL_NAME, DEMO_PACE, PEOPLE, SHOP, DemoFailure, DemoWorld
+from bot.shopify.version import API_VERSION
 from bot.slack.outbox import PACE
 
 LOG_TAIL = 20
@@ -122,7 +123,7 @@ def _how_to_poke(console: Console, world: DemoWorld, log_path: Path) -> None:
     console.line("  The sandbox store's orders (Shopify's Admin GraphQL API):")
     console.line(
         f"    curl -s -H 'X-Shopify-Access-Token: {world.shop.access_token}' -H 'Content-Type: application/json' "
-        f"{world.shop_url}/admin/api/2026-04/graphql.json "
+        f"{world.shop_url}/admin/api/{API_VERSION}/graphql.json "
         """-d '{"query": "{ orders(first: 20) { nodes { name displayFulfillmentStatus closed tags } } }"}'"""
     )
 

@@ -17,7 +17,7 @@ from bot.domain.rules import REASON_TITLES, Verdict
 AlertState = Literal["stuck", "snoozed", "waiting", "resolved"]
 Step = Literal["post", "update", "forget"]
 
-_WATCHING = frozenset({"waiting", "scheduled", "unknown"})
+_WATCHING = frozenset({"waiting", "scheduled", "unknown", "cancelling"})
 
 
 def alert_state(verdict: Verdict) -> AlertState:

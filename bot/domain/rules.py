@@ -1,7 +1,8 @@
 """Why an order is stuck: `classify(order, now, policy) -> Verdict`. Pure: no I/O, `now` passed in (aware UTC).
 
 The steps, each a small function:
-1. exclusions, in order: cancelled, closed (archived), test, ignore tag, snoozed;
+1. exclusions, in order: cancelled, a cancellation in flight (Shopify cancels in the background), closed (archived),
+   test, ignore tag, snoozed;
 2. matches: every condition of DESIGN §1 found on the order, each with the time it started (`since`);
 3. timing: a match is stuck once its threshold has passed (`due_at`), critical once it has passed twice;
 4. the verdict: the first stuck reason in `REASONS` order (or, when none is stuck yet, the reason due first),
@@ -29,7 +30,18 @@ from typing import NamedTuple
 from bot.domain.durations import parse_duration
 from bot.domain.orders import FulfillmentOrder, Hold, Order
 
-NOT_STUCK = ("ok", "cancelled", "closed", "test", "ignored", "snoozed", "scheduled", "waiting", "unknown")
+NOT_STUCK = (
+    "ok",
+    "cancelled",
+    "cancelling",
+    "closed",
+    "test",
+    "ignored",
+    "snoozed",
+    "scheduled",
+    "waiting",
+    "unknown",
+)
 SEVERITIES = ("none", "warning", "critical")
 DEFAULT_IGNORE_TAG = "orderbot-ignore"
 THRESHOLD_PREFIX = "threshold."
@@ -624,6 +636,11 @@ def _scheduled_later(fo: FulfillmentOrder, now: datetime) -> bool:
 # --- the verdict ------------------------------------------------------------------------------------------------
 
 _CANCELLED = Verdict("cancelled", explanation="The order is cancelled.")
+_CANCELLING = Verdict(
+    "cancelling",
+    explanation="Cancellation requested: Shopify cancels the order in the background. This alert updates when it is "
+    "done.",
+)
 _CLOSED = Verdict("closed", explanation="The order is archived.")
 _TEST = Verdict("test", explanation="This is a test order, and test orders are not checked.")
 _OK = Verdict("ok", explanation="Nothing is waiting to ship.")
@@ -666,14 +683,23 @@ def _prepare(policy: Policy) -> _Prepared:
 _prepared = _prepare(Policy())
 
 
-def classify(order: Order, now: datetime, policy: Policy, snoozed_until: datetime | None = None) -> Verdict:
-    """Why `order` is stuck (or why not) at `now`."""
+def classify(
+    order: Order,
+    now: datetime,
+    policy: Policy,
+    snoozed_until: datetime | None = None,
+    cancelling_since: datetime | None = None,
+) -> Verdict:
+    """Why `order` is stuck (or why not) at `now`. `cancelling_since`: when someone asked Shopify to cancel it, while
+    Shopify has not yet (the order is watched, not stuck: cancelling it again must not be offered)."""
     prepared = _prepared
     if prepared.policy is not policy:
         prepared = _prepare(policy)
     # The exclusions, in order.
     if order.cancelled:
         return _CANCELLED
+    if cancelling_since is not None:
+        return _CANCELLING
     if order.closed:
         return _CLOSED
     if order.test and not prepared.include_test_orders:

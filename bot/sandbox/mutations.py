@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -189,18 +188,19 @@ def order_cancel(
     if order["cancelled_at"] is not None:
         error = _error(["orderId"], "Cannot cancel an order that has already been cancelled", "INVALID")
         return {"job": None, "orderCancelUserErrors": [error]}
-    at = shop.now()
-    order.update(cancelled_at=at, cancel_reason=reason, closed_at=order["closed_at"] or at)
-    order["financial_status"] = _cancelled_financial_status(order["financial_status"], refundMethod)
-    for fo in order["fulfillment_orders"]:
-        if fo["status"] not in ("CLOSED", "CANCELLED"):
-            fo.update(status="CLOSED", holds=[], updated_at=at)
-    shop.touch(order)
-    return {
-        "job": {"id": f"gid://shopify/Job/{uuid.uuid4()}", "done": False},
-        "orderCancelUserErrors": [],
-        "userErrors": [],
-    }
+
+    def cancel() -> None:  # Shopify cancels in the background: the order shows it once the job has run
+        if order["cancelled_at"] is not None:
+            return
+        at = shop.now()
+        order.update(cancelled_at=at, cancel_reason=reason, closed_at=order["closed_at"] or at)
+        order["financial_status"] = _cancelled_financial_status(order["financial_status"], refundMethod)
+        for fo in order["fulfillment_orders"]:
+            if fo["status"] not in ("CLOSED", "CANCELLED"):
+                fo.update(status="CLOSED", holds=[], updated_at=at)
+        shop.touch(order)
+
+    return {"job": shop.start_job(cancel), "orderCancelUserErrors": [], "userErrors": []}
 
 
 def tags_add(shop: SandboxShopify, id: str, tags: list[str]) -> dict:

@@ -1,4 +1,5 @@
-"""Shopify's Admin GraphQL schema (2026-04), loaded from the SDL file beside this module and cached."""
+"""Shopify's Admin GraphQL schema of the version orderbot asks for (bot/shopify/version.py), loaded from the SDL file
+beside this module (admin-<version>.graphql) and cached."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 import graphql
 from graphql import GraphQLSchema, build_client_schema, build_schema, introspection_from_schema
 
-SCHEMA_PATH = Path(__file__).with_name("admin-2026-04.graphql")
+from bot.shopify.version import API_VERSION
+
+SCHEMA_PATH = Path(__file__).with_name(f"admin-{API_VERSION}.graphql")
 
 
 @functools.cache

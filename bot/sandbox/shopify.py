@@ -1,8 +1,9 @@
 """A local stand-in for the Shopify Admin GraphQL API: the server.
 
-It executes the bot's documents with graphql-core against Shopify's real 2026-04 schema over in-memory orders,
-applies each mutation's effect, and models Shopify's cost-based throttling (a leaky bucket of query-cost points), so
-that the client's auth, throttling, retries and bulk speed can be tested over real HTTP.
+It executes the bot's documents with graphql-core against Shopify's real Admin schema (the version orderbot asks for,
+bot/shopify/version.py) over in-memory orders, applies each mutation's effect, and models Shopify's cost-based
+throttling (a leaky bucket of query-cost points), so that the client's auth, throttling, retries and bulk speed can be
+tested over real HTTP.
 
 Internal state is plain dicts in snake_case (the shape `seed.py` builds); GraphQL answers are views rendered from it
 per request. Connections are callables `(info, **args)`, which graphql-core's default resolver calls.
@@ -20,6 +21,7 @@ import functools
 import itertools
 import json
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ from bot.sandbox.search import ORDER_SORT_KEYS, search_predicate
 from bot.sandbox.state import record_fulfillment, tracking_entries
 from bot.sandbox.views import fo_view, fulfillment_view, order_view, webhook_order
 from bot.shopify.operations import REQUIRED_SCOPES
+from bot.shopify.version import API_VERSION
 
 MAX_QUERY_COST = 1000
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
@@ -80,6 +83,16 @@ class _Failure:
     message: str | None
     delay: float
     on_mutation: bool  # waits for the next mutation; queries go through untouched
+
+
+@dataclass(slots=True)
+class _Job:
+    """A background job (Shopify's Job): `work` is applied when it runs, once `due`."""
+
+    id: str
+    due: float
+    work: Callable[[], None]
+    done: bool = False
 
 
 @dataclass(slots=True)
@@ -152,7 +165,10 @@ class SandboxShopify:
         scopes: Iterable[str] = REQUIRED_SCOPES,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        job_delay: float = 0.0,
     ):
+        """`job_delay`: seconds (on `clock`) before a background job runs, at the first request after; math.inf holds
+        every job until `finish_jobs()`. With 0 a job runs at the next request, as a quick Shopify job would."""
         self.shop_domain = shop_domain
         self.shop_name = shop_name
         self.timezone = timezone
@@ -164,6 +180,9 @@ class SandboxShopify:
         self.restore_rate = restore_rate
         self.max_query_cost = max_query_cost
         self.scopes = tuple(scopes)
+        self.installed = True
+        self.job_delay = job_delay
+        self.jobs: dict[str, _Job] = {}
         self.operations: list[Operation] = []
         self.orders: dict[str, dict] = {}
         self._clock = clock
@@ -200,6 +219,43 @@ class SandboxShopify:
             raise ValueError(f"unknown failure kind {kind!r}; expected one of {', '.join(FAILURE_KINDS)}")
         on_mutation = on_mutation or kind in MUTATION_FAILURES
         self._failures.extend(_Failure(kind, message, delay, on_mutation) for _ in range(times))
+
+    def start_job(self, work: Callable[[], None]) -> dict:
+        """Queue `work` as a background job (as orderCancel does); returns the Job as the mutation answers it."""
+        job = _Job(f"gid://shopify/Job/{uuid.uuid4()}", self._clock() + self.job_delay, work)
+        self.jobs[job.id] = job
+        return {"id": job.id, "done": False}
+
+    def finish_jobs(self, *, succeed: bool = True) -> int:
+        """Run every job not yet run, now, as Shopify's workers would; `succeed=False`: they end without effect (a
+        cancellation Shopify gave up on). Returns how many ran."""
+        pending = [job for job in self.jobs.values() if not job.done]
+        for job in pending:
+            self._run(job, succeed)
+        return len(pending)
+
+    def _run_due_jobs(self) -> None:
+        now = self._clock()
+        for job in [job for job in self.jobs.values() if not job.done and job.due <= now]:
+            self._run(job, True)
+
+    @staticmethod
+    def _run(job: _Job, succeed: bool) -> None:
+        job.done = True
+        if succeed:
+            job.work()
+
+    def uninstall(self) -> None:
+        """The merchant removes the app: Shopify revokes its access token (every request answers 401) and grants no
+        new one for the client credentials. Send the `app/uninstalled` webhook yourself."""
+        self.installed = False
+
+    def reinstall(self, access_token: str | None = None) -> None:
+        """The merchant installs the app again. A custom app's admin token is a new one (`access_token`); the
+        client-credentials grant works again as it was (then leave `access_token` out)."""
+        self.installed = True
+        if access_token is not None:
+            self.access_token = access_token
 
     def fulfill_externally(self, order_id: str, tracking_number: str | None = None, company: str | None = None) -> None:
         """Ship everything left, as staff in the Shopify admin or a fulfillment app would."""
@@ -253,7 +309,10 @@ class SandboxShopify:
             return web.json_response(
                 {"error": "unsupported_grant_type", "error_description": "The grant type is not supported."}, status=400
             )
-        if (params.get("client_id"), params.get("client_secret")) != (self.client_id, self.client_secret):
+        if not self.installed or (params.get("client_id"), params.get("client_secret")) != (
+            self.client_id,
+            self.client_secret,
+        ):
             return web.json_response(
                 {
                     "error": "invalid_client",
@@ -267,13 +326,21 @@ class SandboxShopify:
         )
 
     async def _graphql(self, request: web.Request) -> web.Response:
-        if request.headers.get("X-Shopify-Access-Token") != self.access_token:
-            self._record(None, {}, None, None, "unauthorized")
-            return web.json_response({"errors": INVALID_TOKEN}, status=401)
+        """Every version asked for is served with the one schema held (as Shopify serves a version it no longer
+        supports with the oldest one it does), and the answer says which, in X-Shopify-API-Version."""
+        response = await self._graphql_answer(request)
+        response.headers["X-Shopify-API-Version"] = API_VERSION
+        return response
+
+    async def _graphql_answer(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
         except json.JSONDecodeError:
             body = None
+        if not self.installed or request.headers.get("X-Shopify-Access-Token") != self.access_token:
+            self._record(_named(body), {}, None, None, "unauthorized")
+            return web.json_response({"errors": INVALID_TOKEN}, status=401)
+        self._run_due_jobs()  # Shopify's workers run meanwhile; a client sees their work from its next request on
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             self._record(None, {}, None, None, "bad_request")
             return web.json_response({"errors": {"query": "Required parameter missing or invalid"}}, status=400)
@@ -462,11 +529,18 @@ class SandboxShopify:
             owner, found = self.fulfillment(id)
             return fulfillment_view(owner, found, self.currency) if found else None
 
+        def job(info: Any, id: str) -> dict | None:
+            found = self.jobs.get(id)
+            if found is None:
+                return None
+            return {"id": found.id, "done": found.done, "query": self._query_root() if found.done else None}
+
         return {
             "orders": self._orders_connection,
             "order": order,
             "fulfillmentOrder": fulfillment_order,
             "fulfillment": fulfillment,
+            "job": job,
             "shop": self._shop_view(),
             "webhookSubscriptions": self.webhook_subscriptions.connection,
             "webhookSubscription": self.webhook_subscriptions.one,
@@ -529,6 +603,15 @@ def _parse_and_validate(query: str) -> tuple[DocumentNode | None, list[dict]]:
     except GraphQLError as error:
         return None, [_format_error(error, "parseError")]
     return document, _validation_errors(load_schema(), document)
+
+
+def _named(body: Any) -> str | None:
+    """The operation a request body names (operationName, else its document's first operation), for the record."""
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return None
+    document, _ = _parse_and_validate(body["query"])
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)] if document else []
+    return body.get("operationName") or next((op.name.value for op in operations if op.name), None)
 
 
 def _outcome(result: graphql.ExecutionResult) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from bot.shopify.version import API_VERSION
 from bot.shopify.webhooks import sign
 
 
@@ -14,7 +15,7 @@ def webhook_headers(
     topic: str,
     secret: str,
     shop: str,
-    api_version: str = "2026-04",
+    api_version: str = API_VERSION,
     webhook_id: str | None = None,
     event_id: str | None = None,
 ) -> dict[str, str]:

@@ -20,6 +20,7 @@ Failures can be injected per method (`fail_next`), and an optional per-channel l
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import itertools
 import json
@@ -68,6 +69,7 @@ DEFAULT_CHANNELS = {"C0ORDERS": "orders"}
 USER_TIMEZONE = "America/New_York"
 
 TRANSPORT_FAILURES = ("rate_limited", "http_500", "http_503", "timeout")
+HISTORY_LIMIT, HISTORY_MAX_LIMIT = 100, 999  # conversations.history's default and largest page
 # Slack's documented format for trigger ids: "132456.7890123.abcdef".
 TRIGGER_ID = re.compile(r"^\d+\.\d+\.[0-9a-f]+$")
 _ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -251,6 +253,13 @@ class SandboxSlack(SocketMode):
     def replies(self, channel: str, ts: str) -> list[dict]:
         return [copy.deepcopy(m) for m in self._messages.get(channel, {}).values() if is_reply(m, parent=ts)]
 
+    def write_as(self, user: str, channel: str, text: str) -> str:
+        """A person writes a top-level message in the channel (not through the bot); returns its ts."""
+        ts = self._next_ts()
+        message = {"type": "message", "user": user, "team": self.team_id, "text": text, "ts": ts}
+        self._messages.setdefault(channel, {})[ts] = message
+        return ts
+
     def ephemerals(self, user: str | None = None) -> list[dict]:
         """Ephemeral messages (from chat.postEphemeral and ephemeral `response_url` posts), oldest first."""
         return [copy.deepcopy(e) for e in self._ephemerals if user is None or e["user"] == user]
@@ -404,21 +413,31 @@ class SandboxSlack(SocketMode):
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": copy.deepcopy(message)}
 
     def _history(self, args: dict) -> dict:
-        """Top-level messages newest first, after `oldest` (exclusive); metadata only with include_all_metadata."""
+        """Top-level messages newest first, between `oldest` and `latest` (exclusive unless `inclusive`), `limit` a
+        page (default 100, at most 999); metadata only with include_all_metadata. While older ones remain,
+        `has_more` and `response_metadata.next_cursor`, which `cursor` takes to read on from where the page ended."""
         channel = args.get("channel")
         if channel not in self.channels:
             raise SlackError("channel_not_found")
         if channel not in self.member_of:
             raise SlackError("not_in_channel")
-        oldest = float(args.get("oldest") or 0)
-        limit = int(args.get("limit") or 100)
+        inclusive = truthy(args.get("inclusive"))
+        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or math.inf)
+        limit = min(int(args.get("limit") or HISTORY_LIMIT), HISTORY_MAX_LIMIT)
+        before = _cursor_ts(args.get("cursor")) if args.get("cursor") else math.inf
         with_metadata = truthy(args.get("include_all_metadata"))
         found = [
             {k: v for k, v in copy.deepcopy(m).items() if k != "metadata" or with_metadata}
             for m in reversed(self._messages.get(channel, {}).values())
-            if not is_reply(m) and float(m["ts"]) > oldest
+            if not is_reply(m)
+            and (oldest <= float(m["ts"]) if inclusive else oldest < float(m["ts"]))
+            and (float(m["ts"]) <= latest if inclusive else float(m["ts"]) < latest)
+            and float(m["ts"]) < before
         ]
-        return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
+        answer: dict[str, Any] = {"ok": True, "messages": found[:limit], "has_more": len(found) > limit, "pin_count": 0}
+        if len(found) > limit:
+            answer["response_metadata"] = {"next_cursor": _cursor(found[limit - 1]["ts"])}
+        return answer
 
     def _update(self, args: dict) -> dict:
         channel = args.get("channel")
@@ -609,3 +628,18 @@ class SandboxSlack(SocketMode):
             "app_id": API_APP_ID,
             "bot_id": BOT_ID,
         }
+
+
+def _cursor(ts: str) -> str:
+    """A page's next_cursor: opaque to the client, here (as Slack's look) base64 of "next_ts:" and where to go on."""
+    return base64.b64encode(f"next_ts:{ts}".encode()).decode()
+
+
+def _cursor_ts(cursor: str) -> float:
+    try:
+        kind, _, ts = base64.b64decode(cursor, validate=True).decode().partition(":")
+        if kind != "next_ts":
+            raise ValueError(kind)
+        return float(ts)
+    except ValueError:
+        raise SlackError("invalid_cursor") from None

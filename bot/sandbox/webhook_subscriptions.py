@@ -1,5 +1,5 @@
 """The sandbox shop's webhook subscriptions: the `webhookSubscriptions` connection and the
-`webhookSubscriptionCreate` / `webhookSubscriptionDelete` mutations, with the 2026-04 schema's field names.
+`webhookSubscriptionCreate` / `webhookSubscriptionDelete` mutations, with the Admin schema's field names.
 
 As in Shopify, a subscription belongs to the app that created it (the sandbox serves one app), a topic can be
 subscribed once per address ("Address for this topic has already been taken"), and HTTP addresses must be https.
@@ -17,11 +17,10 @@ from urllib.parse import urlparse
 from bot.sandbox.pagination import connection
 from bot.sandbox.state import legacy_id
 from bot.sandbox.views import _iso
+from bot.shopify.version import API_VERSION  # what Shopify reports: the version of the app that subscribed
 
 if TYPE_CHECKING:
     from bot.sandbox.shopify import SandboxShopify
-
-API_VERSION = "2026-04"  # what Shopify reports: the version of the app that created the subscription
 
 
 class WebhookSubscriptions:

@@ -40,6 +40,10 @@ class ShopifyUnavailable(ShopifyError):
     """5xx, timeouts, refused connections or throttling that outlasted our patience."""
 
 
+class ShopifyUninstalled(ShopifyError):
+    """The shop uninstalled orderbot: no request is sent until it is installed again (bot/installation.py)."""
+
+
 class ShopifyQueryError(ShopifyError):
     """GraphQL-level errors: an invalid document, an unknown field, a cost over the maximum."""
 
@@ -101,7 +105,10 @@ class ShopifyClient:
         self.bucket = Bucket(at=clock())
         self._costs: dict[str, float] = {}
         self._charged: dict[str, float] = {}  # what each operation was last charged (actualQueryCost)
+        self._asked_version = graphql_url.split("/admin/api/", 1)[-1].split("/", 1)[0]
+        self.served_version: str | None = None  # X-Shopify-API-Version of the last answer
         self._bucket_lock = asyncio.Lock()
+        self.suspended: str | None = None  # why no request may be sent (the shop uninstalled orderbot); None: send
 
     async def close(self) -> None:
         if self._own_session and self._session is not None:
@@ -135,8 +142,14 @@ class ShopifyClient:
 
     # --- requests -------------------------------------------------------------------------------------------
 
-    async def execute(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run one document and return its `data`, waiting out throttling; raise a ShopifyError subclass."""
+    async def execute(
+        self, document: str, variables: dict[str, Any] | None = None, *, even_if_suspended: bool = False
+    ) -> dict[str, Any]:
+        """Run one document and return its `data`, waiting out throttling; raise a ShopifyError subclass. While
+        `suspended`, raise ShopifyUninstalled without a request, unless `even_if_suspended` (the probe for a
+        reinstall)."""
+        if self.suspended is not None and not even_if_suspended:
+            raise ShopifyUninstalled(self.suspended)
         name = _operation_name(document)
         is_mutation = document.lstrip().startswith("mutation")
         attempts = throttled = 0
@@ -190,6 +203,7 @@ class ShopifyClient:
         headers = {"X-Shopify-Access-Token": await self._access_token(), "Content-Type": "application/json"}
         payload = {"query": document, "variables": variables or {}}
         async with self._http().post(self.graphql_url, json=payload, headers=headers, timeout=self._timeout) as resp:
+            self._note_version(resp.headers.get("X-Shopify-API-Version"))
             try:
                 return resp.status, await resp.json(content_type=None)
             except ValueError:
@@ -226,6 +240,21 @@ class ShopifyClient:
         if actual is not None:  # none on a THROTTLED answer: nothing was charged
             self._charged[name] = float(actual)
 
+    def _note_version(self, served: str | None) -> None:
+        """Shopify answers a version it no longer supports with the oldest one it does, and says so only in this
+        header: warn once, since orderbot's documents were validated against the version asked for."""
+        if not served or served == self.served_version:
+            return
+        self.served_version = served
+        if served != self._asked_version:
+            log.warning(
+                "Shopify answered with API version %s, not the %s orderbot asks for: %s is no longer served. Move "
+                "orderbot to a newer version (a newer schema in bot/sandbox, API_VERSION in bot/shopify/version.py).",
+                served,
+                self._asked_version,
+                self._asked_version,
+            )
+
     def _retry_delay(self, attempt: int) -> float:
         return self._backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
 
@@ -259,8 +288,13 @@ class ShopifyClient:
             return next((order for order in page if order.name == name), None)
         return None
 
-    async def shop_and_scopes(self) -> tuple[dict[str, Any], set[str]]:
-        data = await self.execute(operations.SHOP_AND_SCOPES)
+    async def job_done(self, job_id: str) -> bool | None:
+        """Whether Shopify has run a background job (an order's cancellation); None when it knows no such job."""
+        job = (await self.execute(operations.JOB, {"id": job_id}))["job"]
+        return None if job is None else bool(job["done"])
+
+    async def shop_and_scopes(self, *, even_if_suspended: bool = False) -> tuple[dict[str, Any], set[str]]:
+        data = await self.execute(operations.SHOP_AND_SCOPES, even_if_suspended=even_if_suspended)
         return data["shop"], {s["handle"] for s in data["currentAppInstallation"]["accessScopes"]}
 
 

@@ -83,6 +83,13 @@ query OrderOfFulfillmentOrder($id: ID!) {
     + ORDER_FIELDS
 )
 
+# orderCancel answers a job: Shopify cancels the order in the background, and the job is done once it has tried.
+JOB = """
+query Job($id: ID!) {
+  job(id: $id) { id done }
+}
+"""
+
 SHOP_AND_SCOPES = """
 query ShopAndScopes {
   shop { name myshopifyDomain ianaTimezone currencyCode }
@@ -239,6 +246,7 @@ ALL_DOCUMENTS = {
     "OrdersPage": ORDERS_PAGE,
     "Order": ORDER,
     "OrderOfFulfillmentOrder": ORDER_OF_FULFILLMENT_ORDER,
+    "Job": JOB,
     "ShopAndScopes": SHOP_AND_SCOPES,
     "FulfillmentCreate": FULFILLMENT_CREATE,
     "TrackingInfoUpdate": TRACKING_INFO_UPDATE,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -150,7 +150,12 @@ _FULFILLMENT_WORDS = {
     "REQUEST_DECLINED": "request declined",
 }
 _SEVERITY_MARKERS = {"warning": ":warning:", "critical": ":rotating_light:"}
-_QUIET_MARKERS = {"waiting": ":hourglass_flowing_sand:", "scheduled": ":calendar:", "unknown": ":grey_question:"}
+_QUIET_MARKERS = {
+    "waiting": ":hourglass_flowing_sand:",
+    "cancelling": ":hourglass_flowing_sand:",
+    "scheduled": ":calendar:",
+    "unknown": ":grey_question:",
+}
 _DONE_FO = frozenset({"CLOSED", "CANCELLED"})
 _LIVE_FULFILLMENT = frozenset({"SUCCESS", "OPEN", "PENDING"})
 
@@ -658,11 +663,13 @@ def cancel_order_modal(order: Order, *, private_metadata: str) -> dict:
 
 @dataclass(frozen=True, slots=True)
 class _Words:
-    """How to say an action: done (past tense), attempted (infinitive), and what to add once it is done."""
+    """How to say an action: done (past tense), attempted (infinitive), and what to add once it is done; `resolved`,
+    for an action Shopify completes in the background, is what it ends as (the alert says it once it has)."""
 
     done: str
     attempt: str
     after: str = ""
+    resolved: str = ""
 
 
 _ACTION_WORDS = {
@@ -681,6 +688,7 @@ _ACTION_WORDS = {
         "asked Shopify to cancel {order}",
         "cancel {order}",
         " Shopify does it in the background; the alert updates when it is done.",
+        resolved="cancelled {order}",
     ),
     SNOOZE: _Words("snoozed {order}", "snooze {order}", " orderbot will look at it again when the snooze ends."),
     UNFULFILL: _Words(
@@ -709,6 +717,49 @@ def action_reply(action: str, actor_id: str, detail: str | None, *, order_name: 
     words = _words(action)
     said = f" ({safe(detail, _SECTION_TEXT_LIMIT // 2)})" if detail else ""
     return f"{person(actor_id)} {words.done.format(order=_order_words(order_name))}{said}.{words.after}"
+
+
+def action_resolution(action: str, actor_id: str, detail: str | None, *, order_name: str | None = None) -> str:
+    """What a resolved alert says resolved it after an action: its thread reply, or for an action Shopify completes
+    in the background (cancelling an order), what it ended as, e.g. "<@U0ADMIN> cancelled #1004 (reason …)."."""
+    words = _words(action)
+    if not words.resolved:
+        return action_reply(action, actor_id, detail, order_name=order_name)
+    said = f" ({safe(detail, _SECTION_TEXT_LIMIT // 2)})" if detail else ""
+    return f"{person(actor_id)} {words.resolved.format(order=_order_words(order_name))}{said}."
+
+
+def cancellation_unanswered_reply(actor_id: str, *, order_name: str | None = None) -> str:
+    """The thread reply when orderCancel's answer was lost and the order is not cancelled yet: it may be under way."""
+    return (
+        f"{person(actor_id)} asked Shopify to cancel {_order_words(order_name)}, and Shopify did not answer, so it may "
+        "be cancelling it now. orderbot checks and updates the alert; do not cancel it again meanwhile."
+    )
+
+
+def cancellation_settled_reply(
+    outcome: str, actor_id: str, *, order_name: str | None, waited: timedelta, job_known: bool
+) -> str:
+    """The thread reply once a cancellation in flight is settled: "cancelled" (Shopify shows it), "not_cancelled"
+    (its job ran and the order is not cancelled), or "unconfirmed" (nothing confirmed it in the time orderbot waits;
+    `job_known`: Shopify had answered with its job, else the request's answer was lost)."""
+    order, who = _order_words(order_name), person(actor_id)
+    if outcome == "cancelled":
+        return f"Shopify has cancelled {order}, as {who} asked."
+    if outcome == "not_cancelled":
+        return (
+            f"Shopify finished the cancellation {who} asked for, but {order} is not cancelled. Check the order in "
+            "Shopify; the alert shows it as it is."
+        )
+    if job_known:
+        return (
+            f"Shopify has not finished cancelling {order} {format_duration(waited)} after {who} asked. Check the "
+            "order in Shopify before you cancel it again."
+        )
+    return (
+        f"Shopify has still not cancelled {order} {format_duration(waited)} after {who}'s request got no answer, so "
+        "the request most likely never reached it. Check the order in Shopify, then cancel it again if it should be."
+    )
 
 
 def action_failed_reply(action: str, actor_id: str, error: str, *, order_name: str | None = None) -> str:

@@ -21,6 +21,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.history import find_message, has_metadata
 from bot.slack.pacing import ChannelPacer
 from bot.store import OutboxItem, Store
 
@@ -60,8 +61,12 @@ class OutboxSender:
         pace: float = PACE,
         config_retry: float = CONFIG_RETRY,
         clock: Callable[[], float] = time.time,
+        paused: Callable[[], bool] = lambda: False,
     ):
+        """`paused()`: post nothing for now (the shop uninstalled orderbot); the messages wait, and `wake()` sends
+        them once it is False again."""
         self.store = store
+        self.paused = paused
         self.client = client
         self.config_retry = config_retry
         self.clock = clock
@@ -108,6 +113,8 @@ class OutboxSender:
 
     async def send_due(self) -> float:
         """Send every message that is due and whose channel is free; return how long until the next one may be."""
+        if self.paused():
+            return IDLE_CHECK
         while True:
             now = self.clock()
             items = await self.store.outbox_ready(now)
@@ -155,24 +162,23 @@ class OutboxSender:
 
     async def _find_earlier_post(self, item: OutboxItem) -> str | None:
         """A first post whose call failed may have reached Slack anyway (a timeout, a 5xx after the write, a
-        restart mid-call). Look for it by its metadata before posting again: one alert per order."""
+        restart mid-call). Look for it by its metadata, page by page back to when it was queued, before posting
+        again: one alert per order."""
         oldest = datetime.fromisoformat(item.created_at).timestamp() - 60 if item.created_at else 0
         try:
-            response = await self.client.conversations_history(
-                channel=item.channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200
+            found = await find_message(
+                self.client,
+                item.channel,
+                since=oldest,
+                matches=lambda message: has_metadata(message, ALERT_EVENT, order_id=item.order_id),
             )
         except SlackApiError as exc:  # e.g. missing_scope: rather a duplicate than a lost alert
             log.warning("could not check %s for an earlier post: %s", item.channel, exc.response.get("error"))
             return None
-        for message in response.get("messages") or ():
-            metadata = message.get("metadata") or {}
-            if (
-                metadata.get("event_type") == ALERT_EVENT
-                and metadata.get("event_payload", {}).get("order_id") == item.order_id
-            ):
-                log.info("the alert for %s had reached Slack before the failure; not posting it again", item.order_id)
-                return message["ts"]
-        return None
+        if found is None:
+            return None
+        log.info("the alert for %s had reached Slack before the failure; not posting it again", item.order_id)
+        return found["ts"]
 
     async def _call(self, item: OutboxItem) -> str | None:
         payload = item.payload

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.actions import Actions
 from bot.bulk import BulkRuns
+from bot.cancellations import DEFAULT_FOLLOW_UP, FollowUp
 from bot.config import Settings
 from bot.digests import Digests
 from bot.domain.orders import Order
@@ -33,12 +34,28 @@ log = logging.getLogger(__name__)
 class SlackSide:
     """The Slack half of the server: the outbox that posts alerts and the listeners that act on clicks."""
 
-    def __init__(self, settings: Settings, service: Service, *, pace: float = PACE):
-        self.outbox = OutboxSender(service.store, web_client(settings, retry_rate_limits=False), pace=pace)
+    def __init__(
+        self,
+        settings: Settings,
+        service: Service,
+        *,
+        pace: float = PACE,
+        cancel_follow_up: FollowUp = DEFAULT_FOLLOW_UP,
+    ):
+        self.outbox = OutboxSender(
+            service.store,
+            web_client(settings, retry_rate_limits=False),
+            pace=pace,
+            paused=lambda: not service.installation.installed,
+        )
         self.client = web_client(settings)
         mailer = Mailer(settings.smtp_url, settings.smtp_from or "") if settings.smtp_url else None
         self.actions = Actions(
-            service, Permissions(settings.slack_admins, self.client), mailer, shop_name=_shop_handle(settings)
+            service,
+            Permissions(settings.slack_admins, self.client),
+            mailer,
+            shop_name=_shop_handle(settings),
+            cancel_follow_up=cancel_follow_up,
         )
         self.listeners = SlackListeners(self.actions, signing_secret=settings.slack_signing_secret or "")
         self.bolt = bolt_app(settings, self.client)

@@ -46,6 +46,7 @@ from bot.domain.redaction import names_customer, without_customer
 from bot.domain.rules import Verdict
 from bot.store.alerts import AlertSync, AlertTables, sync_alerts
 from bot.store.bulk import BulkTables
+from bot.store.cancellations import CancellationTables
 from bot.store.digests import DigestTables
 from bot.store.schema import MIGRATIONS
 from bot.store.selection import SelectionQueries
@@ -103,7 +104,7 @@ class SaveResult:
     unsettled: bool = False
 
 
-class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
+class Store(AlertTables, DigestTables, BulkTables, SelectionQueries, CancellationTables):
     def __init__(self, path: str):
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbot-db")
@@ -379,6 +380,13 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries):
                 [key, value, now_iso(), by],
             )
         )
+
+    async def setting_with_time(self, key: str) -> tuple[str, datetime] | None:
+        """A setting's value and when it was last set; None when it never was."""
+        row = await self.read(
+            lambda db: db.execute("SELECT value, updated_at FROM settings WHERE key = ?", [key]).fetchone()
+        )
+        return (row[0], datetime.fromisoformat(row[1])) if row else None
 
     async def snoozes(self) -> dict[str, datetime]:
         return await self.read(

@@ -221,4 +221,27 @@ def _m4_inbox(db: sqlite_utils.Database) -> None:
     db["verdicts"].add_column("computed_ts", float)
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack, _m3_commands, _m4_inbox)
+def _m8_gaps(db: sqlite_utils.Database) -> None:
+    """Order cancellations in flight: Shopify cancels in the background (orderCancel answers a job), so the request,
+    and its job once Shopify has answered, are kept until Shopify shows the order cancelled or the wait gives up; a
+    restart goes on following them. A row exists only while a cancellation is in flight."""
+    db["cancellations"].create(
+        {
+            "order_id": str,
+            "job_id": str,  # Shopify's Job id; NULL until orderCancel answered (never, when its answer was lost)
+            "actor": str,  # the Slack user who asked
+            "detail": str,  # what they chose (reason, refund), for the alert and the thread once it is done
+            "requested_at": str,
+        },
+        pk="order_id",
+        not_null={"actor", "requested_at"},
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _m1_initial,
+    _m2_slack,
+    _m3_commands,
+    _m4_inbox,
+    _m8_gaps,
+)

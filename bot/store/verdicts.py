@@ -84,7 +84,9 @@ def save_current_verdicts(db: sqlite_utils.Database, classified: list[Classified
         if not db.execute(_WRITE_IF_CURRENT, values).rowcount:
             continue
         written.append(item)
-        if was_stuck and alert_state(v) == "resolved":  # for the digest's time to resolve (a snooze is not one)
+        # For the digest's time to resolve (a snooze is not one; a cancellation asked for is, as Shopify finishes it
+        # in the background and the order is not stuck meanwhile).
+        if was_stuck and (alert_state(v) == "resolved" or v.status == "cancelling"):
             insert(
                 db,
                 "resolutions",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.domain.alerts import alert_state
 from bot.domain.orders import (
     Customer,
     Fulfillment,
@@ -361,6 +362,18 @@ STATE_CASES = [
 @pytest.mark.parametrize(("subject", "pol", "snoozed", "expected"), STATE_CASES)
 def test_states_and_exclusions(subject: Order, pol: Policy, snoozed, expected: dict) -> None:
     check(classify(subject, NOW, pol, snoozed), expected)
+
+
+def test_a_cancellation_in_flight_is_watched_not_stuck_until_shopify_shows_the_order_cancelled() -> None:
+    """Shopify cancels in the background: meanwhile nothing is offered (no second cancel), and the alert waits."""
+    asked = NOW - MIN
+    cancelling = classify(order(REJECTED), NOW, Policy(), cancelling_since=asked)
+    check(cancelling, {"status": "cancelling", "stuck": False, "reason": None, "actions": ()})
+    assert "Cancellation requested" in cancelling.explanation
+    assert alert_state(cancelling) == "waiting"
+    assert classify(order(REJECTED, cancelled=True), NOW, Policy(), cancelling_since=asked).status == "cancelled"
+    archived = classify(order(REJECTED, closed=True), NOW, Policy(), NOW + H, cancelling_since=asked)
+    assert archived.status == "cancelling", "a cancellation in flight says more than archived or snoozed"
 
 
 # --- several reasons, and the actions offered -----------------------------------------------------------------------

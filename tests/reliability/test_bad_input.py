@@ -838,12 +838,12 @@ CONFIG_CASES = {
     "admins-a-name": (
         "SLACK_ADMINS",
         "alex",
-        "SLACK_ADMINS: 'alex' is not a Slack user id (U…) or user-group id (S…).",
+        "SLACK_ADMINS: 'alex' is not a Slack user id (U… or W…) or user-group id (S…).",
     ),
     "admins-some-names": (
         "SLACK_ADMINS",
         "U0ADMIN, @sam, #admins",
-        "SLACK_ADMINS: '@sam', '#admins' are not Slack user ids (U…) or user-group ids (S…).",
+        "SLACK_ADMINS: '@sam', '#admins' are not Slack user ids (U… or W…) or user-group ids (S…).",
     ),
     "channel-a-name": (
         "SLACK_CHANNEL_ID",

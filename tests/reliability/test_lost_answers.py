@@ -74,7 +74,11 @@ async def test_an_applied_mutation_whose_answer_was_lost_counts_as_done_and_is_n
     assert len(sent(world, operation)) == 1, "a mutation that applied was sent again"
 
 
-@pytest.mark.parametrize(("number", "action", "operation", "shows_applied"), CASES)
+# A cancellation is not among them: Shopify cancels in the background, so a re-read cannot tell a request that never
+# arrived from one under way (tests/slack/test_cancellation_e2e.py).
+@pytest.mark.parametrize(
+    ("number", "action", "operation", "shows_applied"), [case for case in CASES if case.id != "cancel-order"]
+)
 async def test_a_mutation_lost_before_it_applied_is_reported_not_done_and_the_retry_does_it_once(
     world: World, number, action, operation, shows_applied
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -103,6 +104,7 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
         "Order": {"id": order_1001},
         "OrderOfFulfillmentOrder": {"id": first_fo(shopify, "#1002")},
         "ShopAndScopes": {},
+        "Job": {"id": "gid://shopify/Job/00000000-0000-0000-0000-000000000000"},
         "FulfillmentCreate": {
             "fulfillment": {
                 "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": first_fo(shopify, "#1001")}],
@@ -519,12 +521,37 @@ async def test_order_close_and_open(shopify: SandboxShopify, api: Api) -> None:
 async def test_order_cancel_then_again(shopify: SandboxShopify, api: Api) -> None:
     variables = {"orderId": by_name(shopify, "#1003")["id"], "reason": "DECLINED", "restock": True}
     done = (await api.data(operations.ORDER_CANCEL, variables))["orderCancel"]
-    assert done["job"]["id"].startswith("gid://shopify/Job/") and done["orderCancelUserErrors"] == []
-    order = await api.order(shopify, "#1003")
+    assert done["job"]["id"].startswith("gid://shopify/Job/") and done["job"]["done"] is False
+    assert done["orderCancelUserErrors"] == []
+    order = await api.order(shopify, "#1003")  # the job ran meanwhile (job_delay 0: by the next request)
     assert order.cancelled and order.closed and order.financial_status == "VOIDED"
     assert order.fulfillment_orders[0].status == "CLOSED"
     again = (await api.data(operations.ORDER_CANCEL, variables))["orderCancel"]
     assert again["job"] is None and again["orderCancelUserErrors"][0]["code"] == "INVALID"
+
+
+async def test_order_cancel_runs_in_the_background_and_its_job_says_when_it_is_done() -> None:
+    """As Shopify does: orderCancel answers a job that is not done, the order is cancelled later, and job(id:)
+    answers done (with its `query` root) once it has run. Here the jobs wait until the test lets them run."""
+    shopify = SandboxShopify(seed_orders(NOW), now=lambda: NOW, job_delay=math.inf)
+    async with running(shopify) as api:
+        variables = {"orderId": by_name(shopify, "#1003")["id"], "reason": "CUSTOMER", "restock": False}
+        job = (await api.data(operations.ORDER_CANCEL, variables))["orderCancel"]["job"]
+        assert job["done"] is False
+        assert (await api.data(operations.JOB, {"id": job["id"]}))["job"] == {"id": job["id"], "done": False}
+        assert not (await api.order(shopify, "#1003")).cancelled
+
+        assert shopify.finish_jobs() == 1
+        assert (await api.data(operations.JOB, {"id": job["id"]}))["job"]["done"] is True
+        assert (await api.order(shopify, "#1003")).cancelled
+        unknown = await api.data(operations.JOB, {"id": "gid://shopify/Job/00000000-0000-0000-0000-000000000000"})
+        assert unknown["job"] is None
+
+        other = {"orderId": by_name(shopify, "#1004")["id"], "reason": "CUSTOMER", "restock": False}
+        failed = (await api.data(operations.ORDER_CANCEL, other))["orderCancel"]["job"]
+        shopify.finish_jobs(succeed=False)  # Shopify gave up: the job is done, the order is not cancelled
+        assert (await api.data(operations.JOB, {"id": failed["id"]}))["job"]["done"] is True
+        assert not (await api.order(shopify, "#1004")).cancelled
 
 
 async def test_tags_add_merges_case_insensitively(shopify: SandboxShopify, api: Api) -> None:

@@ -293,6 +293,29 @@ async def test_user_group_user_and_channel_lookups(client: AsyncWebClient) -> No
         assert (await slack_error(call)).response["error"] == error
 
 
+async def test_conversations_history_pages_back_with_a_cursor_as_slack_does(slack: SandboxSlack, client):
+    """Newest first, `limit` a page; while older messages remain, has_more and response_metadata.next_cursor, which
+    `cursor` takes to go on: every message in the window exactly once, threads' replies left out."""
+    first = slack.write_as("U0STAFF", CHANNEL, "before the window")
+    posted = [slack.write_as("U0STAFF", CHANNEL, f"message {i}") for i in range(7)]
+    await client.chat_postMessage(channel=CHANNEL, thread_ts=posted[0], text="a reply, not in the history")
+    seen, pages, cursor = [], 0, None
+    while True:
+        page = await client.conversations_history(channel=CHANNEL, oldest=first, limit=3, cursor=cursor)
+        pages += 1
+        seen += [m["ts"] for m in page["messages"]]
+        assert len(page["messages"]) <= 3
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        assert bool(cursor) == page["has_more"]
+        if not page["has_more"]:
+            break
+    assert seen == list(reversed(posted)) and pages == 3
+    everything = await client.conversations_history(channel=CHANNEL, oldest=first, inclusive=True)
+    assert [m["ts"] for m in everything["messages"]][-1] == first and not everything["has_more"]
+    error = await slack_error(client.conversations_history(channel=CHANNEL, cursor="not-a-cursor"))
+    assert error.response["error"] == "invalid_cursor"
+
+
 # --- fault injection --------------------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from bot.shopify.client import (
     ShopifyUnavailable,
     ShopifyUserError,
 )
+from bot.shopify.version import API_VERSION
 from tests.conftest import free_port
 
 
@@ -38,10 +39,12 @@ class FakeClock:
         await asyncio.sleep(0)
 
 
-async def start(shop: SandboxShopify, **client_options) -> tuple[ShopifyClient, aiohttp.web.AppRunner]:
+async def start(
+    shop: SandboxShopify, version: str = API_VERSION, **client_options
+) -> tuple[ShopifyClient, aiohttp.web.AppRunner]:
     runner, url = await serve(shop.app)
     options = {"access_token": shop.access_token, **client_options}
-    return ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", **options), runner
+    return ShopifyClient(graphql_url=f"{url}/admin/api/{version}/graphql.json", **options), runner
 
 
 @pytest.fixture
@@ -204,3 +207,26 @@ async def test_wrong_client_credentials_are_an_auth_error(now):
         await client.shop_and_scopes()
     await client.close()
     await runner.cleanup()
+
+
+async def test_an_answer_from_another_api_version_than_asked_for_is_warned_of_once(now, caplog):
+    """Shopify serves a version it no longer supports with the oldest one it does, saying so only in
+    X-Shopify-API-Version: the documents were validated against the version asked for, so the operator must hear."""
+    shop = SandboxShopify(generate_orders(3, now))
+    order_id = next(iter(shop.orders))
+    current, current_runner = await start(shop)
+    retired, retired_runner = await start(shop, version="2025-07")
+    try:
+        await current.fetch_order(order_id)
+        assert current.served_version == API_VERSION
+        assert not [r for r in caplog.records if "API version" in r.getMessage()]
+        for _ in range(3):
+            await retired.fetch_order(order_id)
+        (warning,) = [r for r in caplog.records if "API version" in r.getMessage()]
+        assert warning.levelname == "WARNING"
+        assert f"API version {API_VERSION}, not the 2025-07" in warning.getMessage()
+    finally:
+        await current.close()
+        await retired.close()
+        await current_runner.cleanup()
+        await retired_runner.cleanup()

@@ -1,4 +1,5 @@
-"""Every document orderbot sends is valid against Shopify's 2026-04 Admin schema and uses no deprecated field."""
+"""Every document orderbot sends is valid against the Shopify Admin schema the repo holds, and uses no deprecated
+field."""
 
 from __future__ import annotations
 

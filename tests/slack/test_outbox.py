@@ -20,6 +20,7 @@ from bot.domain.orders import Customer, Fulfillment, FulfillmentOrder, Hold, Mon
 from bot.domain.rules import Policy, classify
 from bot.sandbox.slack import SandboxSlack, SlackCall
 from bot.slack.blocks import alert_message
+from bot.slack.history import HISTORY_PAGE
 from bot.slack.outbox import CONFIG_RETRY, OutboxSender
 from bot.store import AlertSync, Classified, Store
 from bot.store.alerts import PRIORITY_NEWS, PRIORITY_REWORD
@@ -504,6 +505,25 @@ async def test_a_post_in_flight_when_the_process_died_is_found_in_the_channel_no
     (row,) = await outbox(store)
     assert row["status"] == "sent"
     assert (await alert_of(store, stuck_order(1001)))["ts"] == slack.messages(ORDERS)[0]["ts"]
+
+
+async def test_a_post_that_reached_slack_is_found_past_the_first_page_of_a_busy_channels_history(store, slack, clock):
+    """The channel moved on after the post whose answer was lost: more messages since than one page of history
+    holds. The lookup pages back (cursor) to when the alert was queued, and finds it instead of posting it again."""
+    sender = OutboxSender(store, client_of(slack, timeout=0.05), pace=1.0, clock=clock)
+    slack.fail_next("chat.postMessage", "timeout", delay=0.1)
+    await queue(store, stuck_order(1001))
+    await sender.send_due()
+    await wait_for(lambda: slack.calls_to("chat.postMessage"), timeout=2)  # Slack finished the slow call
+    for i in range(HISTORY_PAGE + 50):
+        clock.advance(0.001)
+        slack.write_as("U0STAFF", ORDERS, f"chatter {i}")
+    clock.advance(60.0)
+    await send_everything(sender, clock)
+    assert len(posts(slack)) == 1, "the alert was posted twice"
+    assert len(slack.calls_to("conversations.history")) == 2
+    alert = await alert_of(store, stuck_order(1001))
+    assert alert["ts"] == posts(slack)[0].response["ts"]
 
 
 async def test_a_post_in_flight_at_a_restart_is_looked_for_only_once_a_slow_answer_could_have_landed(

@@ -45,3 +45,9 @@ def test_the_refusal_says_how_to_get_permission():
     assert "SLACK_ADMINS" in Permissions((), None).refusal("cancel_order")
     assert "no admins are set" in Permissions((), None).refusal("cancel_order")
     assert "SLACK_ADMINS" in Permissions(("U1",), None).refusal("cancel_order")
+
+
+async def test_an_enterprise_grid_user_id_is_a_person_not_a_group():
+    permissions = Permissions(("W012A3CDE",), None)
+    assert await permissions.may("W012A3CDE", "cancel_order")
+    assert not await permissions.may("U012A3CDE", "cancel_order")
