@@ -163,9 +163,15 @@ async def test_processing_yields_to_a_burst_of_deliveries_but_never_for_long(tmp
     writer.start()
     loop = asyncio.get_running_loop()
 
+    submitted: list[asyncio.Task[bool]] = []
+
     async def burst():
+        # Concurrent requests, as Shopify sends them: each arrives 5 ms after the last, whether or not the commit
+        # holding the one before has finished (a durable commit can take longer than the quiet window on a busy box).
         for i in range(400):
-            await writer.submit(Delivery(f"b{i}", None, "orders/updated", None, None, None, "{}"))
+            submitted.append(
+                asyncio.create_task(writer.submit(Delivery(f"b{i}", None, "orders/updated", None, None, None, "{}")))
+            )
             await asyncio.sleep(0.005)
 
     sender = asyncio.create_task(burst())
@@ -174,6 +180,7 @@ async def test_processing_yields_to_a_burst_of_deliveries_but_never_for_long(tmp
     await writer.yield_to_ingest()  # the first batch of a burst after a quiet spell
     waited = loop.time() - started
     sender.cancel()
+    await asyncio.gather(*submitted)
     assert MAX_DEFERRAL_SECONDS - 0.15 <= waited <= MAX_DEFERRAL_SECONDS + 0.3, waited
 
     await asyncio.sleep(0.15)
@@ -194,9 +201,12 @@ async def test_under_a_steady_stream_processing_waits_no_longer_than_it_worked(t
     writer.start()
     loop = asyncio.get_running_loop()
 
-    async def stream():
+    submitted: list[asyncio.Task[bool]] = []
+
+    async def stream():  # concurrent requests, 5 ms apart, each waiting for its own commit
         for i in range(1000):
-            await writer.submit(Delivery(f"s{i}", None, "orders/updated", None, None, None, "{}"))
+            delivery = Delivery(f"s{i}", None, "orders/updated", None, None, None, "{}")
+            submitted.append(asyncio.create_task(writer.submit(delivery)))
             await asyncio.sleep(0.005)
 
     sender = asyncio.create_task(stream())
@@ -207,6 +217,7 @@ async def test_under_a_steady_stream_processing_waits_no_longer_than_it_worked(t
     await writer.yield_to_ingest()
     waited = loop.time() - started
     sender.cancel()
+    await asyncio.gather(*submitted)
     await writer.stop()
     await store.close()
     assert 0.2 - 0.01 <= waited <= 0.2 + INGEST_QUIET_SECONDS + 0.1, waited
