@@ -282,12 +282,19 @@ class Service:
         """Page through open orders, store them, re-classify, and count stuck orders webhooks never told us about.
 
         A scan asked for while one runs (the timer and `/orders scan`, or two people) joins it: one pass over
-        Shopify's budget, and the counts of what webhooks missed are not taken twice."""
+        Shopify's budget, and the counts of what webhooks missed are not taken twice. A caller cancelled meanwhile
+        (a timer stopping, a person's request abandoned) does not cancel the scan for the others."""
         if dry_run:
             return await self._reconcile(dry_run=True)
         if self._scan is None or self._scan.done():
             self._scan = asyncio.create_task(self._reconcile(dry_run=False), name="reconcile")
-        return await self._scan
+        return await asyncio.shield(self._scan)  # a caller that goes away (cancelled) leaves it to the others
+
+    async def close(self) -> None:
+        """Stop a scan still running: the server is stopping (no caller cancels it: see `reconcile`)."""
+        if self._scan is not None and not self._scan.done():
+            self._scan.cancel()
+            await asyncio.gather(self._scan, return_exceptions=True)
 
     async def _reconcile(self, *, dry_run: bool) -> ScanReport:
         if self.shopify is None:

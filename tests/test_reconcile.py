@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 
@@ -127,3 +128,17 @@ async def test_a_webhook_and_a_graphql_read_of_the_same_order_agree(server: Serv
             assert from_graphql.fulfillment_status in UNSHIPPED_DISPLAY_STATUSES, from_graphql.name
             from_graphql = replace(from_graphql, fulfillment_status="UNFULFILLED")
         assert replace(from_graphql, fulfillment_orders=None) == from_webhook, from_graphql.name
+
+
+async def test_a_cancelled_caller_of_a_shared_scan_leaves_it_running_for_the_other(server: Server):
+    server.sandbox.fail_next("timeout", delay=0.3)  # the scan's first page answers late: both callers wait on it
+    leaving = asyncio.create_task(server.service.reconcile())
+    staying = asyncio.create_task(server.service.reconcile())
+    await asyncio.sleep(0)  # both run up to their wait: the first starts the scan, the second joins it
+
+    leaving.cancel()
+    report = await staying
+
+    assert leaving.cancelled()
+    assert report.stuck, "the scan went on to the end"
+    assert server.rows("SELECT count(*), max(error) FROM scans") == [(1, None)]
