@@ -7,10 +7,11 @@ import json
 from dataclasses import replace
 
 from bot.domain.orders import order_from_webhook
+from bot.sandbox.seed import shipped_in_parts
 from bot.service import Service, reconcile_queries
 from bot.shopify.client import ShopifyClient
 from bot.store import Store
-from tests.conftest import Server
+from tests.conftest import Server, order_gid_of
 
 UNSHIPPED_DISPLAY_STATUSES = {
     "UNFULFILLED",
@@ -142,3 +143,18 @@ async def test_a_cancelled_caller_of_a_shared_scan_leaves_it_running_for_the_oth
     assert leaving.cancelled()
     assert report.stuck, "the scan went on to the end"
     assert server.rows("SELECT count(*), max(error) FROM scans") == [(1, None)]
+
+
+async def test_an_order_shipped_in_seven_parts_is_read_with_all_of_them(server: Server, now):
+    """ORDER_FIELDS reads five fulfillments; the seventh part, shipped without tracking, must not be lost."""
+    shop = server.sandbox
+    shop.add_order(shipped_in_parts(1101, now, 7, untracked=1))
+    order_id = order_gid_of(shop, 1101)
+
+    report = await server.service.reconcile()
+    fetched = await server.service.shopify.fetch_order(order_id)
+
+    scanned, verdict = next((o, v) for o, v in report.classified if o.id == order_id)
+    assert len(scanned.fulfillments) == len(fetched.fulfillments) == 7
+    assert [f.has_tracking for f in scanned.fulfillments] == [True] * 6 + [False]
+    assert verdict.reason == "awaiting_tracking" and verdict.stuck

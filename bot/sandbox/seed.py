@@ -342,6 +342,22 @@ def seed_orders(now: datetime) -> list[dict]:
     ]
 
 
+def shipped_in_parts(number: int, now: datetime, parts: int, *, untracked: int = 0, age_hours: float = 120) -> dict:
+    """An order of `parts` lines (at most len(PRODUCTS)), each shipped on its own two hours after the one before; the
+    last `untracked` parts went out without a tracking number."""
+    order = _order(
+        number,
+        now,
+        customer=(FIRST_NAMES[number % len(FIRST_NAMES)], LAST_NAMES[number % len(LAST_NAMES)]),
+        items=[(k, 1) for k in range(parts)],
+        age_hours=age_hours,
+    )
+    for k in range(parts):
+        tracked = k < parts - untracked
+        _ship(order, 2 + 2 * k, f"{_tracking_number(number)}{k}" if tracked else None, lines=k + 1)
+    return order
+
+
 # --- bulk ----------------------------------------------------------------------------------------------------------
 
 _SCENARIOS: tuple[tuple[str, int], ...] = (

@@ -54,6 +54,7 @@ def order_view(order: dict, currency: str) -> dict:
         "fulfillments": lambda info, first=None, **_: [
             fulfillment_view(order, f, currency) for f in order["fulfillments"]
         ][:first],
+        "fulfillmentsCount": {"count": len(order["fulfillments"]), "precision": "EXACT"},
         "fulfillmentOrders": lambda info, **args: positional(
             [fo_view(order, fo, currency) for fo in order["fulfillment_orders"]], args
         ),

@@ -233,13 +233,24 @@ class ShopifyClient:
 
     async def fetch_order(self, order_id: str) -> Order | None:
         node = (await self.execute(operations.ORDER, {"id": order_id}))["order"]
-        return order_from_graphql(node) if node else None
+        return (await self._orders_of([node]))[0] if node else None
 
     async def fetch_order_of_fulfillment_order(self, fulfillment_order_id: str) -> Order | None:
         node = (await self.execute(operations.ORDER_OF_FULFILLMENT_ORDER, {"id": fulfillment_order_id}))[
             "fulfillmentOrder"
         ]
-        return order_from_graphql(node["order"]) if node else None
+        return (await self._orders_of([node["order"]]))[0] if node else None
+
+    async def _orders_of(self, nodes: list[dict[str, Any]]) -> list[Order]:
+        """Orders from OrderFields nodes. One shipped in more parts than the fields bring (fulfillmentsCount says how
+        many there are) gets all of them first, one more query each: a rare order, so rarer than a bigger bound's
+        cost on every order of every page."""
+        for node in nodes:
+            if (node.get("fulfillmentsCount") or {}).get("count", 0) > len(node.get("fulfillments") or ()):
+                whole = (await self.execute(operations.ORDER_FULFILLMENTS, {"id": node["id"]}))["order"]
+                if whole is not None:  # deleted meanwhile: what the first read brought is all there is
+                    node["fulfillments"] = whole["fulfillments"]
+        return [order_from_graphql(node) for node in nodes]
 
     async def orders(self, query: str, page_size: int = 10) -> AsyncIterator[list[Order]]:
         """Yield pages of orders matching a Shopify search query, following cursors to the end."""
@@ -248,7 +259,7 @@ class ShopifyClient:
             page = (await self.execute(operations.ORDERS_PAGE, {"first": page_size, "after": after, "query": query}))[
                 "orders"
             ]
-            yield [order_from_graphql(node) for node in page["nodes"]]
+            yield await self._orders_of(page["nodes"])
             if not page["pageInfo"]["hasNextPage"]:
                 return
             after = page["pageInfo"]["endCursor"]

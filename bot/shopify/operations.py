@@ -4,9 +4,20 @@ Each is validated against Shopify's schema (and checked for deprecated fields) b
 Mutations select `userErrors { field message }` so the client can turn them into a ShopifyUserError.
 """
 
+FULFILLMENT_FIELDS = """
+fragment FulfillmentFields on Fulfillment {
+  id
+  status
+  createdAt
+  updatedAt
+  trackingInfo(first: 3) { number company url }
+}
+"""
+
 # What the rules need of an order. Sizes are bounded so that a page stays under Shopify's 1,000-point maximum
 # requested cost per query (connections cost 2 + first × node); line items are only fetched for one order at a time.
-ORDER_FIELDS = """
+ORDER_FIELDS = (
+    """
 fragment OrderFields on Order {
   id
   name
@@ -22,13 +33,8 @@ fragment OrderFields on Order {
   email
   customer { displayName defaultEmailAddress { emailAddress } }
   totalPriceSet { shopMoney { amount currencyCode } }
-  fulfillments(first: 5) {
-    id
-    status
-    createdAt
-    updatedAt
-    trackingInfo(first: 3) { number company url }
-  }
+  fulfillments(first: 5) { ...FulfillmentFields }
+  fulfillmentsCount { count }
   fulfillmentOrders(first: 10) {
     nodes {
       id
@@ -45,6 +51,21 @@ fragment OrderFields on Order {
   }
 }
 """
+    + FULFILLMENT_FIELDS
+)
+
+# An order shipped in more parts than ORDER_FIELDS reads (its fulfillmentsCount says so): all of them, up to
+# Shopify's cap of 250 items in an array (sized by `first`, this stays under the 1,000-point maximum).
+ORDER_FULFILLMENTS = (
+    """
+query OrderFulfillments($id: ID!) {
+  order(id: $id) {
+    fulfillments(first: 250) { ...FulfillmentFields }
+  }
+}
+"""
+    + FULFILLMENT_FIELDS
+)
 
 # Reconciliation: one page of orders matching a search query (see service.RECONCILE_QUERIES).
 ORDERS_PAGE = (
@@ -239,6 +260,7 @@ ALL_DOCUMENTS = {
     "OrdersPage": ORDERS_PAGE,
     "Order": ORDER,
     "OrderOfFulfillmentOrder": ORDER_OF_FULFILLMENT_ORDER,
+    "OrderFulfillments": ORDER_FULFILLMENTS,
     "ShopAndScopes": SHOP_AND_SCOPES,
     "FulfillmentCreate": FULFILLMENT_CREATE,
     "TrackingInfoUpdate": TRACKING_INFO_UPDATE,
