@@ -102,6 +102,7 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
         "OrdersPage": {"first": 10, "query": "status:open"},
         "Order": {"id": order_1001},
         "OrderOfFulfillmentOrder": {"id": first_fo(shopify, "#1002")},
+        "OrderFulfillments": {"id": by_name(shopify, "#1013")["id"]},
         "ShopAndScopes": {},
         "FulfillmentCreate": {
             "fulfillment": {
