@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from datetime import timedelta
 
 from bot.domain.orders import order_from_webhook
 from bot.sandbox.seed import shipped_in_parts
@@ -158,3 +159,27 @@ async def test_an_order_shipped_in_seven_parts_is_read_with_all_of_them(server: 
     assert len(scanned.fulfillments) == len(fetched.fulfillments) == 7
     assert [f.has_tracking for f in scanned.fulfillments] == [True] * 6 + [False]
     assert verdict.reason == "awaiting_tracking" and verdict.stuck
+
+
+async def test_an_authorization_expiry_is_read_from_shopify_and_guessed_only_when_it_gives_none(server: Server, now):
+    shop = server.sandbox
+    order_id = order_gid_of(shop, 1004)  # authorized 146 hours ago
+    shop.orders[order_id]["authorization_expires_at"] = now + timedelta(days=20)  # an extended authorization
+    shop.touch(shop.orders[order_id])
+
+    await server.service.reconcile()
+    told = await server.post_webhook("orders/updated", shop.webhook_payload(order_id))  # it carries no expiry
+    await server.settled()
+
+    stored = await server.service.store.get_order(order_id)
+    assert told.status == 200 and stored.authorization_expires_at == now.replace(microsecond=0) + timedelta(days=20)
+    [(explanation,)] = server.rows("SELECT explanation FROM verdicts WHERE order_id = ?", (order_id,))
+    assert "the authorization expires on" in explanation and "capture it within 19 days" in explanation
+
+    shop.orders[order_id]["authorization_expires_at"] = None  # a store not on Shopify Plus: no expiry given
+    shop.touch(shop.orders[order_id])
+    report = await server.service.reconcile()
+
+    verdict = next(v for o, v in report.classified if o.id == order_id)
+    assert (await server.service.store.get_order(order_id)).authorization_expires_at is None
+    assert "authorizations usually expire after 7 days, so capture it within 21 hours" in verdict.explanation

@@ -34,7 +34,8 @@ SEVERITIES = ("none", "warning", "critical")
 DEFAULT_IGNORE_TAG = "orderbot-ignore"
 THRESHOLD_PREFIX = "threshold."
 
-# An AUTHORIZED payment is usually void after 7 days; critical from a day before that.
+# An AUTHORIZED payment is critical from a day before it expires: when Shopify gives the authorization's expiry
+# (authorizationExpiresAt, which it gives on Shopify Plus only), that one, else the usual 7 days after the order.
 AUTHORIZATION_LIFETIME = timedelta(days=7)
 AUTHORIZATION_MARGIN = timedelta(days=1)
 
@@ -122,9 +123,15 @@ def _payment_facts(order: Order, match: _Match, now: datetime) -> dict[str, str]
     payment, pay_step = _PAYMENTS[order.financial_status]
     detail = ""
     if order.financial_status == "AUTHORIZED":
-        expires = match.since + AUTHORIZATION_LIFETIME
-        left = f"capture it within {_in_words(expires - now)}" if expires > now else "it has probably expired"
-        detail = f"; authorizations usually expire after 7 days, so {left}"
+        expires = order.authorization_expires_at
+        if expires is None:
+            expires = match.since + AUTHORIZATION_LIFETIME
+            left = f"capture it within {_in_words(expires - now)}" if expires > now else "it has probably expired"
+            detail = f"; authorizations usually expire after 7 days, so {left}"
+        elif expires > now:
+            detail = f"; the authorization expires on {_when(expires)}, so capture it within {_in_words(expires - now)}"
+        else:
+            detail = f"; the authorization expired on {_when(expires)}"
     return {"payment": payment, "pay_step": pay_step, "detail": detail}
 
 
@@ -556,14 +563,16 @@ _PAYMENT, _OUT_OF_STOCK, _ON_HOLD, _UNFULFILLED, _PARTIAL, _PENDING, _TRACKING, 
     )
 )
 _HOLD_PRIORITY = {hold: _PRIORITY[reason] for hold, reason in _HOLD_REASONS.items()}
-_AUTHORIZATION_CRITICAL = AUTHORIZATION_LIFETIME - AUTHORIZATION_MARGIN
 
 
 def _matches(order: Order, now: datetime) -> list[tuple]:
     found = []
     if order.financial_status in _PAYMENTS and order.fulfillment_status not in _DONE_ORDER:
         created = order.created_at
-        critical_at = created + _AUTHORIZATION_CRITICAL if order.financial_status == "AUTHORIZED" else None
+        critical_at = None
+        if order.financial_status == "AUTHORIZED":
+            expires = order.authorization_expires_at or created + AUTHORIZATION_LIFETIME
+            critical_at = expires - AUTHORIZATION_MARGIN
         found.append((_PAYMENT, created, None, None, None, critical_at))
     fulfillments = order.fulfillments
     if fulfillments:
@@ -706,6 +715,8 @@ def _reason_verdict(order: Order, now: datetime, matches: list[tuple], threshold
         due_at = match[4]
         if due_at is None:
             due_at = match[1] + thresholds[priority]
+        if match[5] is not None and match[5] < due_at:  # critical (an authorization about to expire): stuck by then
+            due_at = match[5]
         stuck = due_at <= now
         others = ()
     else:
@@ -714,6 +725,8 @@ def _reason_verdict(order: Order, now: datetime, matches: list[tuple], threshold
             due_at = match[4]
             if due_at is None:
                 due_at = match[1] + thresholds[match[0]]
+            if match[5] is not None and match[5] < due_at:
+                due_at = match[5]
             known = first.get(match[0])
             if known is None or due_at < known[0]:
                 first[match[0]] = (due_at, match)

@@ -35,6 +35,7 @@ fragment OrderFields on Order {
   totalPriceSet { shopMoney { amount currencyCode } }
   fulfillments(first: 5) { ...FulfillmentFields }
   fulfillmentsCount { count }
+  transactions(capturable: true, first: 3) { authorizationExpiresAt }
   fulfillmentOrders(first: 10) {
     nodes {
       id

@@ -90,6 +90,7 @@ def order(
     closed: bool = False,
     cancelled: bool = False,
     email: str | None = "ann@example.com",
+    authorization_expires: datetime | None = None,
 ) -> Order:
     """An order placed `ago` before NOW; `unknown=True` leaves its fulfillment orders unfetched (None)."""
     return Order(
@@ -107,6 +108,7 @@ def order(
         customer=Customer("Ann", email),
         fulfillments=fulfillments,
         fulfillment_orders=None if unknown else fos,
+        authorization_expires_at=authorization_expires,
     )
 
 
@@ -217,6 +219,21 @@ THRESHOLD_CASES = [
          status="payment_pending", severity="warning"),
     case("payment-authorized-expired", order(fo(), ago=8 * D, financial="AUTHORIZED"),
          status="payment_pending", severity="critical", says="so it has probably expired"),
+    # ... unless Shopify gives the authorization's expiry: critical a day before it, and stuck by then at the latest.
+    case("payment-authorized-expiry-from-shopify",
+         order(fo(), ago=4 * D, financial="AUTHORIZED", authorization_expires=NOW + 2 * D),
+         status="payment_pending", severity="warning",
+         explanation="Payment has been authorized but not captured for 4 days; the authorization expires on"
+                     " 12 Mar 12:00 UTC, so capture it within 48 hours."),
+    case("payment-authorized-expiring-soon-is-stuck-and-critical-before-the-threshold",
+         order(fo(), ago=D, financial="AUTHORIZED", authorization_expires=NOW + 12 * H),
+         status="payment_pending", severity="critical", due_at=NOW - 12 * H, says="capture it within 12 hours"),
+    case("payment-authorized-long-expiry-not-critical-where-the-guess-would-be",
+         order(fo(), ago=6 * D + MIN, financial="AUTHORIZED", authorization_expires=NOW + 20 * D),
+         pol=policy(payment_pending=5 * D), status="payment_pending", severity="warning"),
+    case("payment-authorized-expired-per-shopify",
+         order(fo(), ago=4 * D, financial="AUTHORIZED", authorization_expires=NOW - H),
+         status="payment_pending", severity="critical", says="; the authorization expired on 10 Mar 11:00 UTC."),
     case("payment-partially-paid", order(fo(), ago=4 * D, financial="PARTIALLY_PAID"),
          status="payment_pending", says="The order has been only partly paid for 4 days."),
     case("payment-hold-awaiting-payment", order(held("AWAITING_PAYMENT", ago=72 * H + MIN), ago=10 * D),

@@ -266,9 +266,9 @@ async def test_throttled_when_the_bucket_is_empty_then_restored_as_time_passes()
 async def test_actual_cost_counts_what_was_returned(api: Api, shopify: SandboxShopify) -> None:
     _, answer = await api.post(operations.ORDER, {"id": by_name(shopify, "#1001")["id"]})
     cost = answer["extensions"]["cost"]
-    assert cost["requestedQueryCost"] == 590  # 1 + 2 + 2 + 2 + 1 + (2 + 10 × (1 + 3 + 1 + 1 + (2 + 50)))
-    # no fulfillments (their count is 1), 2 lines
-    assert cost["actualQueryCost"] == 1 + 2 + 2 + 0 + 1 + (2 + 1 * (1 + 3 + 1 + 1 + (2 + 2)))
+    assert cost["requestedQueryCost"] == 591  # 1 + 2 + 2 + 2 + 1 + 1 + (2 + 10 × (1 + 3 + 1 + 1 + (2 + 50)))
+    # no fulfillments (their count is 1), no capturable transaction (an empty list is 1), 2 lines
+    assert cost["actualQueryCost"] == 1 + 2 + 2 + 0 + 1 + 1 + (2 + 1 * (1 + 3 + 1 + 1 + (2 + 2)))
     assert cost["throttleStatus"]["currentlyAvailable"] == 2000 - cost["actualQueryCost"]
 
 
@@ -276,8 +276,8 @@ async def test_a_query_over_1000_points_is_refused(api: Api) -> None:
     status, answer = await api.post(operations.ORDERS_PAGE, {"first": 50})
     assert status == 200
     [error] = answer["errors"]
-    assert error["extensions"] == {"code": "MAX_COST_EXCEEDED", "cost": 2 + 50 * 70, "maxCost": 1000}
-    assert answer["extensions"]["cost"]["requestedQueryCost"] == 3502
+    assert error["extensions"] == {"code": "MAX_COST_EXCEEDED", "cost": 2 + 50 * 71, "maxCost": 1000}
+    assert answer["extensions"]["cost"]["requestedQueryCost"] == 3552
 
 
 async def test_a_connection_without_first_or_last_is_an_error(api: Api) -> None:
