@@ -14,20 +14,12 @@ from typing import Any
 
 from bot.domain.orders import FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
 from bot.domain.rules import Policy, Verdict, classify
+from bot.domain.scan_plan import full_sweep_queries, plan_scan
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
 from bot.store import AlertSync, SaveResult, Store, StoredDelivery
 
 log = logging.getLogger(__name__)
-
-# Reconciliation: open orders not yet fully shipped, and recently shipped ones (a fulfillment may lack tracking).
-RECENTLY_SHIPPED = timedelta(days=14)
-
-
-def reconcile_queries(now: datetime) -> tuple[str, ...]:
-    since = (now - RECENTLY_SHIPPED).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return ("status:open -fulfillment_status:shipped", f"status:open fulfillment_status:shipped updated_at:>={since}")
-
 
 # While the inbox task processes a batch, its verdicts collect here and are committed with the deliveries' outcomes.
 # A context variable, not an attribute: an action running meanwhile (another task) must save its own verdicts.
@@ -42,6 +34,7 @@ PRIVACY_TOPICS = frozenset({"customers/redact", "customers/data_request", "shop/
 @dataclass
 class ScanReport:
     started_at: datetime
+    kind: str = "full"  # scan_plan.ScanPlan.kind
     classified: list[tuple[Order, Verdict]] = field(default_factory=list)
     missed_by_webhooks: list[str] = field(default_factory=list)  # names of stuck orders no webhook told us about
     newly_stuck: list[str] = field(default_factory=list)
@@ -279,7 +272,8 @@ class Service:
     # --- reconciliation -------------------------------------------------------------------------------------
 
     async def reconcile(self, *, dry_run: bool = False) -> ScanReport:
-        """Page through open orders, store them, re-classify, and count stuck orders webhooks never told us about.
+        """Read the open work from Shopify (see `_reconcile`), store it, re-classify, and count stuck orders webhooks
+        never told us about.
 
         A scan asked for while one runs (the timer and `/orders scan`, or two people) joins it: one pass over
         Shopify's budget, and the counts of what webhooks missed are not taken twice. A caller cancelled meanwhile
@@ -297,28 +291,34 @@ class Service:
             await asyncio.gather(self._scan, return_exceptions=True)
 
     async def _reconcile(self, *, dry_run: bool) -> ScanReport:
+        """One scan as `scan_plan` plans it: a full sweep of the open work, or what changed since the last scan. The
+        watched orders (rules.needs_watching) are classified again either way, from the database when Shopify had
+        nothing new about them; a dry run reads what a full sweep would and stores nothing."""
         if self.shopify is None:
             raise ShopifyError("Reconciliation needs Shopify credentials (SHOPIFY_SHOP and a token).")
         report = ScanReport(started_at=self.now())
         self._policy = None
-        found: dict[str, Order] = {}
-        for query in reconcile_queries(report.started_at):
-            async for page in self.shopify.orders(query):
-                found.update((o.id, o) for o in page)
         if dry_run:
+            found = await self._search(full_sweep_queries(report.started_at))
             policy, snoozes = await self.policy() if self.store.is_open else (Policy(), {})
             report.classified = [(o, classify(o, report.started_at, policy, snoozes.get(o.id))) for o in found.values()]
             return report
-        for stale_id in {o.id for o in await self.store.open_orders()} - found.keys():
-            refreshed = await self.shopify.fetch_order(stale_id)  # closed, shipped or deleted since: find out which
-            if refreshed is None:
-                await self.forget(stale_id)
+        plan = plan_scan(report.started_at, *await self.store.scan_history())
+        report.kind = plan.kind
+        found = await self._search(plan.order_queries)
+        stale = await self.store.watched_order_ids(unknown_only=plan.kind != "full")
+        for query in plan.fulfillment_order_queries:
+            stale |= await self.shopify.orders_with_fulfillment_orders_changed(query)
+        for order_id, order in (await self.shopify.orders_by_id(sorted(stale - found.keys()))).items():
+            if order is None:
+                await self.forget(order_id)  # deleted since
             else:
-                found[stale_id] = refreshed
+                found[order_id] = order  # closed, shipped, or changed without the searches seeing it
         await self.store.save_orders(list(found.values()), from_webhook=False)
-        told_by_webhook = await self.store.order_ids_seen_by_webhook(found)
+        current = await self.store.orders_to_classify(found)
+        told_by_webhook = await self.store.order_ids_seen_by_webhook(o.id for o in current)
         before = {r["order_id"] for r in await self.store.verdict_rows(stuck_only=True)}
-        report.classified = await self.classify_and_save(list(found.values()), found_by="reconcile")
+        report.classified = await self.classify_and_save(current, found_by="reconcile")
         report.newly_stuck = [o.name for o, v in report.classified if v.stuck and o.id not in before]
         report.missed_by_webhooks = [o.name for o, v in report.stuck if o.id not in told_by_webhook]
         newly_missed = set(report.newly_stuck) & set(report.missed_by_webhooks)
@@ -330,8 +330,16 @@ class Service:
             stuck=len(report.stuck),
             missed_by_webhooks=len(report.missed_by_webhooks),
             error=None,
+            kind=plan.kind,
         )
         return report
+
+    async def _search(self, queries: tuple[str, ...]) -> dict[str, Order]:
+        found: dict[str, Order] = {}
+        for query in queries:
+            async for page in self.shopify.orders(query):
+                found.update((o.id, o) for o in page)
+        return found
 
     async def reconcile_forever(self, interval: timedelta) -> None:
         """Reconcile on start and every `interval`; an outage is logged and retried next time, never fatal."""

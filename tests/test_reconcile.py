@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from bot.domain.orders import order_from_webhook
-from bot.sandbox.seed import shipped_in_parts
-from bot.service import Service, reconcile_queries
+from bot.domain.scan_plan import FULL_SWEEP_EVERY
+from bot.sandbox.seed import seed_orders, shipped_in_parts
+from bot.sandbox.serving import serve
+from bot.sandbox.shopify import SandboxShopify
+from bot.service import Service
 from bot.shopify.client import ShopifyClient
 from bot.store import Store
 from tests.conftest import Server, order_gid_of
@@ -111,12 +118,6 @@ async def test_reconcile_pages_through_a_large_shop_within_the_cost_budget(now, 
     assert {o.id for o, _ in report.classified} <= expected
 
 
-def test_reconcile_queries_cover_unshipped_and_recently_shipped(now):
-    unshipped, shipped = reconcile_queries(now)
-    assert unshipped == "status:open -fulfillment_status:shipped"
-    assert shipped.startswith("status:open fulfillment_status:shipped updated_at:>=")
-
-
 async def test_a_webhook_and_a_graphql_read_of_the_same_order_agree(server: Server):
     """The two parsers build the same model, but for what a webhook lacks (fulfillment orders)."""
     shop = server.sandbox
@@ -183,3 +184,107 @@ async def test_an_authorization_expiry_is_read_from_shopify_and_guessed_only_whe
     verdict = next(v for o, v in report.classified if o.id == order_id)
     assert (await server.service.store.get_order(order_id)).authorization_expires_at is None
     assert "authorizations usually expire after 7 days, so capture it within 21 hours" in verdict.explanation
+
+
+# --- the cost of a scan follows the open work, not the shop's history --------------------------------------------
+
+
+async def tell_by_webhook(server: Server, orders: list[dict]) -> None:
+    """What webhooks stored of these orders over the months (the bodies Shopify sent), without a scan."""
+    bodies = [order_from_webhook(server.sandbox.webhook_payload(order["id"])) for order in orders]
+    await server.service.store.save_orders(bodies, from_webhook=True)
+
+
+@pytest.mark.parametrize("history", [10, 60])
+async def test_a_later_scan_of_a_quiet_shop_costs_two_requests_whatever_its_shipped_history(
+    server: Server, now, history: int
+):
+    """Orders shipped long ago and never archived, each stored as open by its webhooks, are not re-read one by one
+    on every scan (they were: one query each)."""
+    shop = server.sandbox
+    shipped = [shipped_in_parts(2001 + k, now, 1, age_hours=24 * 40) for k in range(history)]
+    for order in shipped:
+        shop.add_order(order)
+    await tell_by_webhook(server, shipped)
+    first = await server.service.reconcile()
+    before = len(shop.operations)
+
+    later = await server.service.reconcile()
+
+    assert [op.operation_name for op in shop.operations[before:]] == ["OrdersPage", "ChangedFulfillmentOrders"]
+    assert (first.kind, later.kind) == ("full", "changes")
+    assert {o.name for o, _ in later.stuck} == {o.name for o, _ in first.stuck}, "the open work is classified still"
+    watched = server.rows("SELECT count(*) FROM orders WHERE watched = 1 AND name >= '#2001'")
+    assert watched == [(0,)]
+
+
+async def test_a_shipped_order_archived_in_shopify_is_noticed_by_the_next_scan(server: Server, now):
+    shop = server.sandbox
+    shipped = shipped_in_parts(2001, now, 1, age_hours=24 * 40)
+    shop.add_order(shipped)
+    await tell_by_webhook(server, [shipped])
+    await server.service.reconcile()
+    assert server.rows("SELECT is_open, watched FROM orders WHERE name = '#2001'") == [(1, 0)]
+
+    shop.orders[shipped["id"]]["closed_at"] = shop.now()  # archived in Shopify; no webhook arrives
+    shop.touch(shop.orders[shipped["id"]])
+    report = await server.service.reconcile()
+
+    assert report.kind == "changes"
+    assert server.rows("SELECT is_open, watched FROM orders WHERE name = '#2001'") == [(0, 0)]
+
+
+async def test_a_change_to_a_fulfillment_order_alone_is_noticed_by_the_next_scan(server: Server):
+    shop = server.sandbox
+    await server.service.reconcile()
+    order_id = order_gid_of(shop, 1001)
+    order = shop.orders[order_id]
+    updated = order["updated_at"]
+    hold = {"reason": "HIGH_RISK_OF_FRAUD", "reason_notes": None}
+    shop.set_fulfillment_order(order["fulfillment_orders"][0]["id"], status="ON_HOLD", holds=[hold])
+    order["updated_at"] = updated  # the hold changed the fulfillment order only
+
+    report = await server.service.reconcile()
+
+    assert report.kind == "changes"
+    assert next(v for o, v in report.classified if o.id == order_id).reason == "on_hold"
+
+
+@contextlib.asynccontextmanager
+async def scanner(shop: SandboxShopify, tmp_path, clock) -> AsyncIterator[Service]:
+    """A Service scanning the sandbox on its own clock (`clock()`), as the reconcile timer runs it."""
+    runner, url = await serve(shop.app)
+    client = ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", access_token=shop.access_token)
+    store = await Store(str(tmp_path / "scan.db")).open()
+    try:
+        yield Service(store, client, now=clock)
+    finally:
+        await client.close()
+        await store.close()
+        await runner.cleanup()
+
+
+async def test_the_daily_sweep_re_reads_watched_orders_whose_changes_the_searches_missed(now, tmp_path):
+    """Shopify's search index can miss a change; the daily sweep re-reads every watched order, in batches."""
+    clock = [now]
+    shop = SandboxShopify(seed_orders(now), now=lambda: clock[0])
+    async with scanner(shop, tmp_path, lambda: clock[0]) as service:
+        first = await service.reconcile()
+        archived, deleted = order_gid_of(shop, 1002), order_gid_of(shop, 1003)
+        assert {archived, deleted} <= {o.id for o, v in first.stuck}
+        shop.orders[archived]["closed_at"] = now  # archived with its updatedAt left behind by the search index
+        del shop.orders[deleted]
+
+        clock[0] = now + timedelta(hours=1)
+        between = await service.reconcile()
+        assert between.kind == "changes" and {archived, deleted} <= {o.id for o, v in between.stuck}
+
+        clock[0] = now + FULL_SWEEP_EVERY
+        before = len(shop.operations)
+        sweep = await service.reconcile()
+        forgotten = await service.store.get_order(deleted)
+
+    assert sweep.kind == "full"
+    assert "OrdersById" in [op.operation_name for op in shop.operations[before:]]
+    verdicts = {o.id: v for o, v in sweep.classified}
+    assert verdicts[archived].status == "closed" and deleted not in verdicts and forgotten is None

@@ -630,6 +630,33 @@ def _scheduled_later(fo: FulfillmentOrder, now: datetime) -> bool:
     return fo.status == "SCHEDULED" and (fo.fulfill_at is None or fo.fulfill_at > now)
 
 
+# --- what reconciliation keeps watching ---------------------------------------------------------------------------
+
+
+def needs_watching(order: Order) -> bool:
+    """Whether reconciliation must keep checking the order: whether some rule above can still find it stuck (or
+    waiting, or unknown) without the order changing in Shopify. When one changes, Shopify tells orderbot anyway (a
+    webhook, and the order's updatedAt, which the next scan asks for), so an order with nothing left to watch costs
+    no scan anything.
+
+    Nothing is left to watch once the order is cancelled or archived, or once all of these hold: it is fully shipped
+    (FULFILLED or RESTOCKED: no payment reason applies then, and unknown fulfillment orders do not matter), each of
+    its fulfillment orders is CLOSED or CANCELLED (none can be held, requested, scheduled or left to ship), and each
+    of its live shipments has a tracking number (awaiting_tracking cannot match). A shipment without one is watched
+    until the number arrives or the order is archived, however old: past its threshold it is stuck, open work whose
+    alert must still turn critical, and resolve when the number comes even if that webhook is lost. There is no
+    window after which it is dropped unseen; it costs no request on a regular scan (it is classified from the
+    database), and a daily sweep re-reads it among a batch.
+    """
+    if order.cancelled or order.closed:
+        return False
+    if order.fulfillment_status not in _DONE_ORDER:
+        return True
+    if any(fo.status not in _DONE_FO for fo in order.fulfillment_orders or ()):
+        return True
+    return any(f.status in _LIVE_FULFILLMENT and not f.has_tracking for f in order.fulfillments)
+
+
 # --- the verdict ------------------------------------------------------------------------------------------------
 
 _CANCELLED = Verdict("cancelled", explanation="The order is cancelled.")

@@ -85,6 +85,28 @@ def search_predicate(query: str | None) -> Callable[[dict], bool]:
     return lambda order: all(check(order, value) != negated for negated, check, value in terms)
 
 
+_FULFILLMENT_ORDER_FILTERS: dict[str, Callable[[dict, str], bool]] = {
+    "status": lambda fo, v: fo["status"].lower() == v.lower(),
+    "updated_at": lambda fo, v: _compare_times(fo["updated_at"], v),
+    "id": lambda fo, v: legacy_id(fo["id"]) == int(v),
+}
+
+
+def fulfillment_order_predicate(query: str | None) -> Callable[[dict], bool]:
+    """The fulfillmentOrders query's search, the subset orderbot uses; as for orders, unknown fields are ignored."""
+    terms = []
+    for negated, name, double, single, bare in _TERM.findall(query or ""):
+        check = _FULFILLMENT_ORDER_FILTERS.get(name)
+        if check is not None:
+            terms.append((bool(negated), check, double or single or bare))
+    return lambda fo: all(check(fo, value) != negated for negated, check, value in terms)
+
+
+FULFILLMENT_ORDER_SORT_KEYS: dict[str, Callable[[dict], list]] = {
+    "ID": lambda fo: [legacy_id(fo["id"])],
+    "UPDATED_AT": lambda fo: [fo["updated_at"].timestamp(), legacy_id(fo["id"])],
+}
+
 ORDER_SORT_KEYS: dict[str, Callable[[dict], list]] = {
     "ID": lambda o: [legacy_id(o["id"])],
     "UPDATED_AT": lambda o: [o["updated_at"].timestamp(), legacy_id(o["id"])],

@@ -68,7 +68,14 @@ query OrderFulfillments($id: ID!) {
     + FULFILLMENT_FIELDS
 )
 
-# Reconciliation: one page of orders matching a search query (see service.RECONCILE_QUERIES).
+# Orders a page (ORDERS_PAGE) or a batch (ORDERS_BY_ID): as many as Shopify's 1,000-point maximum requested cost
+# per query allows, an order's fields costing 71 (2 + 14 × 71 = 996 and 14 × 71 = 994; tests/shopify/
+# test_operations.py checks both are the largest that fit). The throughput is set by the actual cost, which Shopify
+# charges after the refund (an order with one fulfillment order costs about 20), not by the page size.
+ORDERS_PAGE_SIZE = 14
+ORDERS_BY_ID_BATCH = 14
+
+# Reconciliation: one page of orders matching a search query (see domain.scan_plan).
 ORDERS_PAGE = (
     """
 query OrdersPage($first: Int!, $after: String, $query: String) {
@@ -80,6 +87,28 @@ query OrdersPage($first: Int!, $after: String, $query: String) {
 """
     + ORDER_FIELDS
 )
+
+# Reconciliation: the orders it must re-read, by id (at most ORDERS_BY_ID_BATCH; null for an order Shopify no longer
+# has). `nodes` is sized by its ids, as a connection is by `first`.
+ORDERS_BY_ID = (
+    """
+query OrdersById($ids: [ID!]!) {
+  nodes(ids: $ids) { ...OrderFields }
+}
+"""
+    + ORDER_FIELDS
+)
+
+# Reconciliation between full sweeps: the orders whose fulfillment orders changed (a hold placed or released, a
+# fulfillment service's answer), closed ones included. 2 + 250 points a page.
+CHANGED_FULFILLMENT_ORDERS = """
+query ChangedFulfillmentOrders($first: Int!, $after: String, $query: String) {
+  fulfillmentOrders(first: $first, after: $after, query: $query, includeClosed: true, sortKey: UPDATED_AT) {
+    nodes { orderId }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
 
 ORDER = (
     """
@@ -259,6 +288,8 @@ mutation WebhookSubscriptionDelete($id: ID!) {
 
 ALL_DOCUMENTS = {
     "OrdersPage": ORDERS_PAGE,
+    "OrdersById": ORDERS_BY_ID,
+    "ChangedFulfillmentOrders": CHANGED_FULFILLMENT_ORDERS,
     "Order": ORDER,
     "OrderOfFulfillmentOrder": ORDER_OF_FULFILLMENT_ORDER,
     "OrderFulfillments": ORDER_FULFILLMENTS,

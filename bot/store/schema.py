@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import sqlite_utils
+
+from bot.domain.orders import order_from_record
+from bot.domain.rules import needs_watching
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
@@ -211,4 +215,18 @@ def _m3_commands(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX bulk_items_status ON bulk_items(run_id, status)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack, _m3_commands)
+def _m5_scan(db: sqlite_utils.Database) -> None:
+    """Reconciliation keeps checking only the orders it watches (rules.needs_watching), no longer every open one: each
+    order's `watched` flag, set here from its stored record; and each scan's kind (a full sweep, or changes only:
+    rows from before say neither, so the first scan after the upgrade is a full sweep)."""
+    db["orders"].add_column("watched", int, not_null_default=0)
+    rows = db.execute("SELECT id, record FROM orders WHERE is_open = 1").fetchall()
+    db.conn.executemany(
+        "UPDATE orders SET watched = 1 WHERE id = ?",
+        [(order_id,) for order_id, record in rows if needs_watching(order_from_record(json.loads(record)))],
+    )
+    db.execute("CREATE INDEX orders_watched ON orders(watched) WHERE watched = 1")
+    db["scans"].add_column("kind", str)
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack, _m3_commands, _m5_scan)
