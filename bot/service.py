@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.domain.orders import FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
 from bot.domain.rules import Policy, Verdict, classify
-from bot.domain.scan_plan import full_sweep_queries, plan_scan
+from bot.domain.scan_plan import first_sweep_queries, plan_scan
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
 from bot.store import AlertSync, SaveResult, Store, StoredDelivery
@@ -293,13 +293,13 @@ class Service:
     async def _reconcile(self, *, dry_run: bool) -> ScanReport:
         """One scan as `scan_plan` plans it: a full sweep of the open work, or what changed since the last scan. The
         watched orders (rules.needs_watching) are classified again either way, from the database when Shopify had
-        nothing new about them; a dry run reads what a full sweep would and stores nothing."""
+        nothing new about them; a dry run reads what a first sweep would and stores nothing."""
         if self.shopify is None:
             raise ShopifyError("Reconciliation needs Shopify credentials (SHOPIFY_SHOP and a token).")
         report = ScanReport(started_at=self.now())
         self._policy = None
         if dry_run:
-            found = await self._search(full_sweep_queries(report.started_at))
+            found = await self._search(first_sweep_queries(report.started_at))
             policy, snoozes = await self.policy() if self.store.is_open else (Policy(), {})
             report.classified = [(o, classify(o, report.started_at, policy, snoozes.get(o.id))) for o in found.values()]
             return report

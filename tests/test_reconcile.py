@@ -13,7 +13,7 @@ import pytest
 
 from bot.domain.orders import order_from_webhook
 from bot.domain.scan_plan import FULL_SWEEP_EVERY
-from bot.sandbox.seed import seed_orders, shipped_in_parts
+from bot.sandbox.seed import generate_orders, seed_orders, shipped_in_parts
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
 from bot.service import Service
@@ -30,6 +30,20 @@ UNSHIPPED_DISPLAY_STATUSES = {
     "PENDING_FULFILLMENT",
     "OPEN",
 }
+
+
+@contextlib.asynccontextmanager
+async def scanner(shop: SandboxShopify, tmp_path, clock) -> AsyncIterator[Service]:
+    """A Service scanning the sandbox on its own clock (`clock()`), as the reconcile timer runs it."""
+    runner, url = await serve(shop.app)
+    client = ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", access_token=shop.access_token)
+    store = await Store(str(tmp_path / "scan.db")).open()
+    try:
+        yield Service(store, client, now=clock)
+    finally:
+        await client.close()
+        await store.close()
+        await runner.cleanup()
 
 
 async def test_reconcile_stores_classifies_and_counts_orders_no_webhook_told_us_about(server: Server):
@@ -95,18 +109,9 @@ async def test_a_dry_run_changes_nothing(server: Server):
 
 
 async def test_reconcile_pages_through_a_large_shop_within_the_cost_budget(now, tmp_path):
-    from bot.sandbox.seed import generate_orders
-    from bot.sandbox.serving import serve
-    from bot.sandbox.shopify import SandboxShopify
-
     shop = SandboxShopify(generate_orders(300, now), bucket_size=1000.0, restore_rate=500.0)
-    runner, url = await serve(shop.app)
-    client = ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", access_token=shop.access_token)
-    store = await Store(str(tmp_path / "o.db")).open()
-    report = await Service(store, client).reconcile()
-    await client.close()
-    await store.close()
-    await runner.cleanup()
+    async with scanner(shop, tmp_path, lambda: now) as service:
+        report = await service.reconcile()
     outcomes = [op.outcome for op in shop.operations]
     assert "throttled" not in outcomes[1:]
     assert max(op.requested_cost for op in shop.operations) <= 1000
@@ -248,20 +253,6 @@ async def test_a_change_to_a_fulfillment_order_alone_is_noticed_by_the_next_scan
 
     assert report.kind == "changes"
     assert next(v for o, v in report.classified if o.id == order_id).reason == "on_hold"
-
-
-@contextlib.asynccontextmanager
-async def scanner(shop: SandboxShopify, tmp_path, clock) -> AsyncIterator[Service]:
-    """A Service scanning the sandbox on its own clock (`clock()`), as the reconcile timer runs it."""
-    runner, url = await serve(shop.app)
-    client = ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", access_token=shop.access_token)
-    store = await Store(str(tmp_path / "scan.db")).open()
-    try:
-        yield Service(store, client, now=clock)
-    finally:
-        await client.close()
-        await store.close()
-        await runner.cleanup()
 
 
 async def test_the_daily_sweep_re_reads_watched_orders_whose_changes_the_searches_missed(now, tmp_path):

@@ -9,7 +9,7 @@ from bot.domain.scan_plan import CHANGES_OVERLAP, FULL_SWEEP_EVERY, plan_scan
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
-def test_the_first_scan_is_a_full_sweep_of_the_open_work():
+def test_the_first_scan_sweeps_the_open_orders_and_those_shipped_in_the_last_two_weeks():
     plan = plan_scan(NOW, None, None)
     assert plan.kind == "full"
     assert plan.order_queries == (
@@ -31,9 +31,14 @@ def test_changes_after_a_long_outage_reach_back_to_the_last_successful_scan():
     assert plan.order_queries == (f"updated_at:>={NOW - timedelta(hours=20) - CHANGES_OVERLAP:%Y-%m-%dT%H:%M:%SZ}",)
 
 
-def test_a_sweep_once_a_day_and_when_none_succeeded_yet():
-    assert plan_scan(NOW, NOW - timedelta(minutes=15), NOW - FULL_SWEEP_EVERY).kind == "full"
-    assert plan_scan(NOW, NOW - timedelta(minutes=15), None).kind == "full"
+def test_a_sweep_of_the_open_orders_not_shipped_once_a_day():
+    plan = plan_scan(NOW, NOW - timedelta(minutes=15), NOW - FULL_SWEEP_EVERY)
+    assert plan.kind == "full"
+    assert plan.order_queries == ("status:open -fulfillment_status:shipped",)
+
+
+def test_the_first_sweep_again_when_none_succeeded_yet():
+    assert plan_scan(NOW, NOW - timedelta(minutes=15), None) == plan_scan(NOW, None, None)
 
 
 def test_a_last_scan_in_the_future_clock_going_back_still_overlaps_now():
