@@ -306,10 +306,12 @@ class Service:
         plan = plan_scan(report.started_at, *await self.store.scan_history())
         report.kind = plan.kind
         found = await self._search(plan.order_queries)
-        stale = await self.store.watched_order_ids(unknown_only=plan.kind != "full")
+        # A sweep re-reads every watched order its search missed; a change-scan, those still unknown (a webhook stored
+        # them and the re-read failed) and those whose fulfillment orders changed.
+        reread = await self.store.watched_order_ids(unknown_only=plan.kind != "full")
         for query in plan.fulfillment_order_queries:
-            stale |= await self.shopify.orders_with_fulfillment_orders_changed(query)
-        for order_id, order in (await self.shopify.orders_by_id(sorted(stale - found.keys()))).items():
+            reread |= await self.shopify.orders_with_fulfillment_orders_changed(query)
+        for order_id, order in (await self.shopify.orders_by_id(sorted(reread - found.keys()))).items():
             if order is None:
                 await self.forget(order_id)  # deleted since
             else:
@@ -347,7 +349,8 @@ class Service:
             try:
                 report = await self.reconcile()
                 log.info(
-                    "reconciled %d open orders: %d stuck, %d that no webhook told us about",
+                    "reconciled (%s scan) %d orders: %d stuck, %d that no webhook told us about",
+                    report.kind,
                     len(report.classified),
                     len(report.stuck),
                     len(report.missed_by_webhooks),
