@@ -18,21 +18,13 @@ from typing import Any, NamedTuple, TypeVar
 from bot.domain.orders import FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
 from bot.domain.retries import next_try
 from bot.domain.rules import Policy, Verdict, classify
+from bot.domain.scan_plan import first_sweep_queries, plan_scan
 from bot.installation import Installation
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
 from bot.store import AlertSync, Classified, DeliveryOutcome, SaveResult, Store, StoredDelivery
 
 log = logging.getLogger(__name__)
-
-# Reconciliation: open orders not yet fully shipped, and recently shipped ones (a fulfillment may lack tracking).
-RECENTLY_SHIPPED = timedelta(days=14)
-
-
-def reconcile_queries(now: datetime) -> tuple[str, ...]:
-    since = (now - RECENTLY_SHIPPED).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return ("status:open -fulfillment_status:shipped", f"status:open fulfillment_status:shipped updated_at:>={since}")
-
 
 # While the inbox task processes a batch, its verdicts collect here and are committed with the deliveries' outcomes.
 # A context variable, not an attribute: an action running meanwhile (another task) must save its own verdicts.
@@ -48,6 +40,7 @@ T = TypeVar("T")
 @dataclass
 class ScanReport:
     started_at: datetime
+    kind: str = "full"  # scan_plan.ScanPlan.kind
     classified: list[tuple[Order, Verdict]] = field(default_factory=list)
     missed_by_webhooks: list[str] = field(default_factory=list)  # names of stuck orders no webhook told us about
     newly_stuck: list[str] = field(default_factory=list)
@@ -320,39 +313,55 @@ class Service:
     # --- reconciliation -------------------------------------------------------------------------------------
 
     async def reconcile(self, *, dry_run: bool = False) -> ScanReport:
-        """Page through open orders, store them, re-classify, and count stuck orders webhooks never told us about.
+        """Read the open work from Shopify (see `_reconcile`), store it, re-classify, and count stuck orders webhooks
+        never told us about.
 
         A scan asked for while one runs (the timer and `/orders scan`, or two people) joins it: one pass over
-        Shopify's budget, and the counts of what webhooks missed are not taken twice."""
+        Shopify's budget, and the counts of what webhooks missed are not taken twice. A caller cancelled meanwhile
+        (a timer stopping, a person's request abandoned) does not cancel the scan for the others."""
         if dry_run:
             return await self._reconcile(dry_run=True)
         if self._scan is None or self._scan.done():
             self._scan = asyncio.create_task(self._reconcile(dry_run=False), name="reconcile")
-        return await self._scan
+        return await asyncio.shield(self._scan)  # a caller that goes away (cancelled) leaves it to the others
+
+    async def close(self) -> None:
+        """Stop a scan still running: the server is stopping (no caller cancels it: see `reconcile`)."""
+        if self._scan is not None and not self._scan.done():
+            self._scan.cancel()
+            await asyncio.gather(self._scan, return_exceptions=True)
 
     async def _reconcile(self, *, dry_run: bool) -> ScanReport:
+        """One scan as `scan_plan` plans it: a full sweep of the open work, or what changed since the last scan. The
+        watched orders (rules.needs_watching) are classified again either way, from the database when Shopify had
+        nothing new about them; a dry run reads what a first sweep would and stores nothing."""
         if self.shopify is None:
             raise ShopifyError("Reconciliation needs Shopify credentials (SHOPIFY_SHOP and a token).")
         report = ScanReport(started_at=self.now())
         self._policy = None
-        found: dict[str, Order] = {}
-        for query in reconcile_queries(report.started_at):
-            async for page in self.shopify.orders(query):
-                found.update((o.id, o) for o in page)
         if dry_run:
+            found = await self._search(first_sweep_queries(report.started_at))
             policy, snoozes = await self.policy() if self.store.is_open else (Policy(), {})
             report.classified = [(o, classify(o, report.started_at, policy, snoozes.get(o.id))) for o in found.values()]
             return report
-        for stale_id in {o.id for o in await self.store.open_orders()} - found.keys():
-            refreshed = await self.shopify.fetch_order(stale_id)  # closed, shipped or deleted since: find out which
-            if refreshed is None:
-                await self.forget(stale_id)
+        plan = plan_scan(report.started_at, *await self.store.scan_history())
+        report.kind = plan.kind
+        found = await self._search(plan.order_queries)
+        # A sweep re-reads every watched order its search missed; a change-scan, those still unknown (a webhook stored
+        # them and the re-read failed) and those whose fulfillment orders changed.
+        reread = await self.store.watched_order_ids(unknown_only=plan.kind != "full")
+        for query in plan.fulfillment_order_queries:
+            reread |= await self.shopify.orders_with_fulfillment_orders_changed(query)
+        for order_id, order in (await self.shopify.orders_by_id(sorted(reread - found.keys()))).items():
+            if order is None:
+                await self.forget(order_id)  # deleted since
             else:
-                found[stale_id] = refreshed
+                found[order_id] = order  # closed, shipped, or changed without the searches seeing it
         await self.store.save_orders(list(found.values()), from_webhook=False)
-        told_by_webhook = await self.store.order_ids_seen_by_webhook(found)
+        current = await self.store.orders_to_classify(found)
+        told_by_webhook = await self.store.order_ids_seen_by_webhook(o.id for o in current)
         before = {r["order_id"] for r in await self.store.verdict_rows(stuck_only=True)}
-        report.classified = await self.classify_and_save(list(found.values()), found_by="reconcile")
+        report.classified = await self.classify_and_save(current, found_by="reconcile")
         report.newly_stuck = [o.name for o, v in report.classified if v.stuck and o.id not in before]
         report.missed_by_webhooks = [o.name for o, v in report.stuck if o.id not in told_by_webhook]
         newly_missed = set(report.newly_stuck) & set(report.missed_by_webhooks)
@@ -364,8 +373,16 @@ class Service:
             stuck=len(report.stuck),
             missed_by_webhooks=len(report.missed_by_webhooks),
             error=None,
+            kind=plan.kind,
         )
         return report
+
+    async def _search(self, queries: tuple[str, ...]) -> dict[str, Order]:
+        found: dict[str, Order] = {}
+        for query in queries:
+            async for page in self.shopify.orders(query):
+                found.update((o.id, o) for o in page)
+        return found
 
     async def reconcile_forever(self, interval: timedelta) -> None:
         """Reconcile on start and every `interval`; an outage is logged and retried next time, never fatal."""
@@ -373,7 +390,8 @@ class Service:
             try:
                 report = await self.reconcile()
                 log.info(
-                    "reconciled %d open orders: %d stuck, %d that no webhook told us about",
+                    "reconciled (%s scan) %d orders: %d stuck, %d that no webhook told us about",
+                    report.kind,
                     len(report.classified),
                     len(report.stuck),
                     len(report.missed_by_webhooks),

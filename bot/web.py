@@ -106,6 +106,7 @@ def create_app(
         for task in app[TASKS]:
             task.cancel()
         await asyncio.gather(*app[TASKS], return_exceptions=True)
+        await service.close()
         await writer.stop()
         if service.shopify:
             await service.shopify.close()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.orders import Customer, Money, Order
+import sqlite_utils
+
+from bot.domain.orders import Customer, Fulfillment, Money, Order, Tracking, order_to_record
 from bot.store import MIGRATIONS, Delivery, Store
+from bot.store.schema import _m5_scan
 
 
 def make_order(updated: datetime, **changes) -> Order:
@@ -221,3 +225,45 @@ async def test_under_a_steady_stream_processing_waits_no_longer_than_it_worked(t
     await writer.stop()
     await store.close()
     assert 0.2 - 0.01 <= waited <= 0.2 + INGEST_QUIET_SECONDS + 0.1, waited
+
+
+async def test_an_existing_database_is_brought_to_watching_only_what_reconciliation_must(tmp_path):
+    """Before the migration every open order was re-read by each scan; after it, only those rules.needs_watching
+    keeps: not a shipped order with its tracking, nor an archived one."""
+    path = str(tmp_path / "o.db")
+    before = MIGRATIONS.index(_m5_scan)
+    db = sqlite_utils.Database(path)
+    for migrate in MIGRATIONS[:before]:
+        migrate(db)
+    db.execute(f"PRAGMA user_version = {before}")
+    now = datetime(2025, 3, 10, tzinfo=UTC)
+    shipped_at = now - timedelta(days=40)
+    tracked = Fulfillment(
+        "gid://shopify/Fulfillment/1", "SUCCESS", shipped_at, shipped_at, (Tracking("1Z9", "UPS", None),)
+    )
+    orders = {
+        "unshipped": make_order(now, id="gid://shopify/Order/1"),
+        "shipped": make_order(now, id="gid://shopify/Order/2", fulfillment_status="FULFILLED", fulfillments=(tracked,)),
+        "shipped-untracked": make_order(
+            now,
+            id="gid://shopify/Order/3",
+            fulfillment_status="FULFILLED",
+            fulfillments=(replace(tracked, tracking=()),),
+        ),
+        "archived": make_order(now, id="gid://shopify/Order/4", closed_at=now),
+    }
+    for order in orders.values():
+        db.execute(
+            "INSERT INTO orders (id, name, is_open, record) VALUES (?, ?, ?, ?)",
+            [order.id, order.name, int(not order.closed), json.dumps(order_to_record(order))],
+        )
+    db.conn.commit()
+    db.conn.close()
+
+    store = await Store(path).open()
+    watched = await store.watched_order_ids()
+    history = await store.scan_history()
+    await store.close()
+
+    assert watched == {orders["unshipped"].id, orders["shipped-untracked"].id}
+    assert history == (None, None)  # the first scan after the upgrade is a full sweep

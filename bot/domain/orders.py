@@ -110,6 +110,7 @@ class Order:
     customer: Customer | None = None
     fulfillments: tuple[Fulfillment, ...] = ()
     fulfillment_orders: tuple[FulfillmentOrder, ...] | None = None
+    authorization_expires_at: datetime | None = None  # the first capturable authorization's, when Shopify gives it
 
     @property
     def legacy_id(self) -> int:
@@ -145,10 +146,15 @@ class Order:
         return any(t.lower() == wanted for t in self.tags)
 
     def with_fulfillment_orders_of(self, other: Order | None) -> Order:
-        """Keep what we knew of the fulfillment orders when a webhook brings none."""
+        """Keep what we knew of the fulfillment orders, and of the authorization's expiry, when a webhook brings none
+        (webhooks carry neither)."""
         if self.fulfillment_orders is not None or other is None:
             return self
-        return replace(self, fulfillment_orders=other.fulfillment_orders)
+        return replace(
+            self,
+            fulfillment_orders=other.fulfillment_orders,
+            authorization_expires_at=other.authorization_expires_at,
+        )
 
 
 def order_gid(legacy_id: int | str) -> str:
@@ -317,7 +323,14 @@ def order_from_graphql(node: dict[str, Any]) -> Order:
         fulfillment_orders=tuple(
             _fulfillment_order_from_graphql(fo) for fo in (node.get("fulfillmentOrders") or {}).get("nodes") or ()
         ),
+        authorization_expires_at=_first_expiry(node.get("transactions") or ()),
     )
+
+
+def _first_expiry(transactions: Any) -> datetime | None:
+    """The earliest authorizationExpiresAt of the order's capturable transactions; None when Shopify gives none."""
+    expiries = [moment for t in transactions if (moment := parse_time(t.get("authorizationExpiresAt")))]
+    return min(expiries, default=None)
 
 
 def _fulfillment_from_graphql(node: dict[str, Any]) -> Fulfillment:
@@ -389,6 +402,7 @@ def order_to_record(order: Order) -> dict[str, Any]:
             }
             for f in order.fulfillments
         ],
+        "authorization_expires_at": _iso(order.authorization_expires_at),
         "fulfillment_orders": None
         if order.fulfillment_orders is None
         else [
@@ -469,4 +483,5 @@ def order_from_record(record: dict[str, Any]) -> Order:
             )
             for fo in fos
         ),
+        authorization_expires_at=parse_time(record.get("authorization_expires_at")),
     )

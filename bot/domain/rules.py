@@ -46,7 +46,8 @@ SEVERITIES = ("none", "warning", "critical")
 DEFAULT_IGNORE_TAG = "orderbot-ignore"
 THRESHOLD_PREFIX = "threshold."
 
-# An AUTHORIZED payment is usually void after 7 days; critical from a day before that.
+# An AUTHORIZED payment is critical from a day before it expires: when Shopify gives the authorization's expiry
+# (authorizationExpiresAt, which it gives on Shopify Plus only), that one, else the usual 7 days after the order.
 AUTHORIZATION_LIFETIME = timedelta(days=7)
 AUTHORIZATION_MARGIN = timedelta(days=1)
 
@@ -134,9 +135,15 @@ def _payment_facts(order: Order, match: _Match, now: datetime) -> dict[str, str]
     payment, pay_step = _PAYMENTS[order.financial_status]
     detail = ""
     if order.financial_status == "AUTHORIZED":
-        expires = match.since + AUTHORIZATION_LIFETIME
-        left = f"capture it within {_in_words(expires - now)}" if expires > now else "it has probably expired"
-        detail = f"; authorizations usually expire after 7 days, so {left}"
+        expires = order.authorization_expires_at
+        if expires is None:
+            expires = match.since + AUTHORIZATION_LIFETIME
+            left = f"capture it within {_in_words(expires - now)}" if expires > now else "it has probably expired"
+            detail = f"; authorizations usually expire after 7 days, so {left}"
+        elif expires > now:
+            detail = f"; the authorization expires on {_when(expires)}, so capture it within {_in_words(expires - now)}"
+        else:
+            detail = f"; the authorization expired on {_when(expires)}"
     return {"payment": payment, "pay_step": pay_step, "detail": detail}
 
 
@@ -568,14 +575,16 @@ _PAYMENT, _OUT_OF_STOCK, _ON_HOLD, _UNFULFILLED, _PARTIAL, _PENDING, _TRACKING, 
     )
 )
 _HOLD_PRIORITY = {hold: _PRIORITY[reason] for hold, reason in _HOLD_REASONS.items()}
-_AUTHORIZATION_CRITICAL = AUTHORIZATION_LIFETIME - AUTHORIZATION_MARGIN
 
 
 def _matches(order: Order, now: datetime) -> list[tuple]:
     found = []
     if order.financial_status in _PAYMENTS and order.fulfillment_status not in _DONE_ORDER:
         created = order.created_at
-        critical_at = created + _AUTHORIZATION_CRITICAL if order.financial_status == "AUTHORIZED" else None
+        critical_at = None
+        if order.financial_status == "AUTHORIZED":
+            expires = order.authorization_expires_at or created + AUTHORIZATION_LIFETIME
+            critical_at = expires - AUTHORIZATION_MARGIN
         found.append((_PAYMENT, created, None, None, None, critical_at))
     fulfillments = order.fulfillments
     if fulfillments:
@@ -631,6 +640,33 @@ def _matches(order: Order, now: datetime) -> list[tuple]:
 
 def _scheduled_later(fo: FulfillmentOrder, now: datetime) -> bool:
     return fo.status == "SCHEDULED" and (fo.fulfill_at is None or fo.fulfill_at > now)
+
+
+# --- what reconciliation keeps watching ---------------------------------------------------------------------------
+
+
+def needs_watching(order: Order) -> bool:
+    """Whether reconciliation must keep checking the order: whether some rule above can still find it stuck (or
+    waiting, or unknown) without the order changing in Shopify. When one changes, Shopify tells orderbot anyway (a
+    webhook, and the order's updatedAt, which the next scan asks for), so an order with nothing left to watch costs
+    no scan anything.
+
+    Nothing is left to watch once the order is cancelled or archived, or once all of these hold: it is fully shipped
+    (FULFILLED or RESTOCKED: no payment reason applies then, and unknown fulfillment orders do not matter), each of
+    its fulfillment orders is CLOSED or CANCELLED (none can be held, requested, scheduled or left to ship), and each
+    of its live shipments has a tracking number (awaiting_tracking cannot match). A shipment without one is watched
+    until the number arrives or the order is archived, however old: past its threshold it is stuck, open work whose
+    alert must still turn critical, and resolve when the number comes even if that webhook is lost. There is no
+    window after which it is dropped unseen; it costs no request on a regular scan (it is classified from the
+    database), and a daily sweep re-reads it among a batch.
+    """
+    if order.cancelled or order.closed:
+        return False
+    if order.fulfillment_status not in _DONE_ORDER:
+        return True
+    if any(fo.status not in _DONE_FO for fo in order.fulfillment_orders or ()):
+        return True
+    return any(f.status in _LIVE_FULFILLMENT and not f.has_tracking for f in order.fulfillments)
 
 
 # --- the verdict ------------------------------------------------------------------------------------------------
@@ -732,6 +768,8 @@ def _reason_verdict(order: Order, now: datetime, matches: list[tuple], threshold
         due_at = match[4]
         if due_at is None:
             due_at = match[1] + thresholds[priority]
+        if match[5] is not None and match[5] < due_at:  # critical (an authorization about to expire): stuck by then
+            due_at = match[5]
         stuck = due_at <= now
         others = ()
     else:
@@ -740,6 +778,8 @@ def _reason_verdict(order: Order, now: datetime, matches: list[tuple], threshold
             due_at = match[4]
             if due_at is None:
                 due_at = match[1] + thresholds[match[0]]
+            if match[5] is not None and match[5] < due_at:
+                due_at = match[5]
             known = first.get(match[0])
             if known is None or due_at < known[0]:
                 first[match[0]] = (due_at, match)

@@ -28,8 +28,9 @@ def _is_connection(named: GraphQLNamedType) -> bool:
 
 class QueryCost:
     """Shopify's calculated query cost: scalars and enums 0, objects (and lists of them) 1 plus their selection,
-    connections 2 + first/last × (1 + a node's selection), mutation fields 10 + their payload's selection. Fields
-    selected twice under one response key (say, in a fragment and beside it) are merged and costed once.
+    connections 2 + first/last × (1 + a node's selection), `nodes(ids:)` its number of ids × (1 + a node's selection),
+    mutation fields 10 + their payload's selection. Fields selected twice under one response key (say, in a fragment
+    and beside it) are merged and costed once.
 
     With `data` None it gives the requested cost (the worst case, before execution); with the answer's data, the
     actual cost: null objects are free and connections count the nodes they returned.
@@ -99,6 +100,9 @@ class QueryCost:
         if _is_connection(named):
             args = get_argument_values(definition, nodes[0], self.variables)
             return self.connection(named, nodes, args, value)
+        if parent is self.schema.query_type and name == "nodes":  # each id may be an object: sized like a connection
+            ids = get_argument_values(definition, nodes[0], self.variables)["ids"]
+            return self._items(named, nodes, len(ids), value)
         items = value if isinstance(value, list) else [value]
         return 1 + max((self.selection(named, _subselections(nodes), item) for item in items), default=0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLError
@@ -29,10 +30,11 @@ def connection(
     last: int | None = None,
     before: str | None = None,
     descending: bool = False,
+    render: Callable[[Any], Any] = lambda item: item,
     **_ignored: Any,
 ) -> dict:
     """A Relay connection over `nodes`, already sorted; `keys` are their sort keys, which the cursors encode, so a
-    cursor stays valid when other items change."""
+    cursor stays valid when other items change. `render` turns the items of the page (only those) into nodes."""
 
     def precedes(a: list, b: list) -> bool:
         return a > b if descending else a < b
@@ -50,9 +52,10 @@ def connection(
     if last is not None:
         start = max(start, end - last)
     window = range(start, end)
-    edges = [{"cursor": _encode_cursor(keys[i]), "node": nodes[i]} for i in window]
+    rendered = [render(nodes[i]) for i in window]
+    edges = [{"cursor": _encode_cursor(keys[i]), "node": node} for i, node in zip(window, rendered, strict=True)]
     return {
-        "nodes": [nodes[i] for i in window],
+        "nodes": rendered,
         "edges": edges,
         "pageInfo": {
             "hasNextPage": end < len(nodes),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,15 +19,25 @@ def _parse_time_value(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _compare_times(actual: datetime, text: str) -> bool:
+_COMPARISONS: dict[str, Callable[[datetime, datetime], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "=": operator.eq,
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _time_condition(text: str) -> tuple[Callable[[datetime, datetime], bool], datetime]:
+    """A term's value parsed once, not once per order it is checked against."""
     op, value = _COMPARATOR.match(text).groups()
-    wanted = _parse_time_value(value)
-    return {
-        ">=": actual >= wanted,
-        "<=": actual <= wanted,
-        ">": actual > wanted,
-        "<": actual < wanted,
-    }.get(op or "=", actual == wanted)
+    return _COMPARISONS[op or "="], _parse_time_value(value)
+
+
+def _compare_times(actual: datetime, text: str) -> bool:
+    compare, wanted = _time_condition(text)
+    return compare(actual, wanted)
 
 
 def _status_matches(order: dict, value: str) -> bool:
@@ -82,8 +94,31 @@ def search_predicate(query: str | None) -> Callable[[dict], bool]:
         check = _FILTERS.get(name or None)
         if check is not None:
             terms.append((bool(negated), check, value))
+    terms.sort(key=lambda term: term[1] is _FILTERS["fulfillment_status"])  # the costly one last: ANDed, same result
     return lambda order: all(check(order, value) != negated for negated, check, value in terms)
 
+
+_FULFILLMENT_ORDER_FILTERS: dict[str, Callable[[dict, str], bool]] = {
+    "status": lambda fo, v: fo["status"].lower() == v.lower(),
+    "updated_at": lambda fo, v: _compare_times(fo["updated_at"], v),
+    "id": lambda fo, v: legacy_id(fo["id"]) == int(v),
+}
+
+
+def fulfillment_order_predicate(query: str | None) -> Callable[[dict], bool]:
+    """The fulfillmentOrders query's search, the subset orderbot uses; as for orders, unknown fields are ignored."""
+    terms = []
+    for negated, name, double, single, bare in _TERM.findall(query or ""):
+        check = _FULFILLMENT_ORDER_FILTERS.get(name)
+        if check is not None:
+            terms.append((bool(negated), check, double or single or bare))
+    return lambda fo: all(check(fo, value) != negated for negated, check, value in terms)
+
+
+FULFILLMENT_ORDER_SORT_KEYS: dict[str, Callable[[dict], list]] = {
+    "ID": lambda fo: [legacy_id(fo["id"])],
+    "UPDATED_AT": lambda fo: [fo["updated_at"].timestamp(), legacy_id(fo["id"])],
+}
 
 ORDER_SORT_KEYS: dict[str, Callable[[dict], list]] = {
     "ID": lambda o: [legacy_id(o["id"])],

@@ -342,6 +342,22 @@ def seed_orders(now: datetime) -> list[dict]:
     ]
 
 
+def shipped_in_parts(number: int, now: datetime, parts: int, *, untracked: int = 0, age_hours: float = 120) -> dict:
+    """An order of `parts` lines (at most len(PRODUCTS)), each shipped on its own two hours after the one before; the
+    last `untracked` parts went out without a tracking number."""
+    order = _order(
+        number,
+        now,
+        customer=(FIRST_NAMES[number % len(FIRST_NAMES)], LAST_NAMES[number % len(LAST_NAMES)]),
+        items=[(k, 1) for k in range(parts)],
+        age_hours=age_hours,
+    )
+    for k in range(parts):
+        tracked = k < parts - untracked
+        _ship(order, 2 + 2 * k, f"{_tracking_number(number)}{k}" if tracked else None, lines=k + 1)
+    return order
+
+
 # --- bulk ----------------------------------------------------------------------------------------------------------
 
 _SCENARIOS: tuple[tuple[str, int], ...] = (
@@ -410,4 +426,60 @@ def generate_orders(count: int, now: datetime, seed: int = 1) -> list[dict]:
             test=scenario == "test",
         )
         orders.append(_generated(scenario, order, now, rng))
+    return orders
+
+
+_UNSHIPPED = tuple((name, weight) for name, weight in _SCENARIOS if name not in ("fulfilled", "closed", "cancelled"))
+
+
+def history(
+    now: datetime, *, open_orders: int, shipped: int, closed: int, shipped_per_day: float = 125.0, seed: int = 1
+) -> list[dict]:
+    """A shop with a past, for reconciliation at scale: `open_orders` open and not shipped (placed in the last 20
+    days, in generate_orders' mix of states, every event of theirs before `now`), `shipped` shipped with tracking and
+    never archived, `shipped_per_day` of them a day going back from `now` (so more of them means a longer history,
+    not a busier shop), and `closed` archived after shipping or cancelled, spread over the same history. Orders
+    #100001 onwards."""
+    rng = random.Random(seed)
+    span_days = max(shipped, closed) / shipped_per_day
+    names, weights = zip(*_UNSHIPPED, strict=True)
+    orders = []
+    number = 100_001
+    for _ in range(open_orders):
+        scenario = rng.choices(names, weights)[0]
+        order = _order(
+            number,
+            now,
+            customer=(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)),
+            items=[(rng.randrange(len(PRODUCTS) - 1), rng.randint(1, 3)), (len(PRODUCTS) - 1, 1)],
+            age_hours=rng.uniform(1, 40) if scenario == "fresh" else rng.uniform(50, 24 * 20),  # its events are past
+            location=rng.choice((SHIPBOB, DSERS))
+            if scenario in ("request_pending", "request_rejected", "awaiting_tracking")
+            else WAREHOUSE,
+            financial_status=rng.choice(("PENDING", "AUTHORIZED")) if scenario == "payment" else "PAID",
+            tags=(IGNORE_TAG,) if scenario == "ignored" else (),
+            test=scenario == "test",
+        )
+        orders.append(_generated(scenario, order, now, rng))
+        number += 1
+    for k in range(shipped + closed):
+        is_shipped = k < shipped
+        waited = rng.uniform(4, 72)  # hours from the order to its shipment (or its cancellation)
+        last_event_ago = 1 + (k if is_shipped else rng.uniform(0, span_days * shipped_per_day)) * 24 / shipped_per_day
+        archived_after = 0 if is_shipped else 72  # an archived order was archived three days after it shipped
+        order = _order(
+            number,
+            now,
+            customer=(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)),
+            items=[(rng.randrange(len(PRODUCTS)), rng.randint(1, 3))],
+            age_hours=last_event_ago + archived_after + waited,
+        )
+        if is_shipped or rng.random() < 0.8:
+            _ship(order, waited, _tracking_number(number))
+            if not is_shipped:
+                _close(order, waited + archived_after)
+        else:
+            _cancel(order, waited + archived_after)
+        orders.append(order)
+        number += 1
     return orders

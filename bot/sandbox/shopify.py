@@ -48,13 +48,19 @@ from bot.sandbox import mutations, webhook_subscriptions
 from bot.sandbox.cost import QueryCost
 from bot.sandbox.pagination import connection
 from bot.sandbox.schema import load_schema as load_schema
-from bot.sandbox.search import ORDER_SORT_KEYS, search_predicate
+from bot.sandbox.search import (
+    FULFILLMENT_ORDER_SORT_KEYS,
+    ORDER_SORT_KEYS,
+    fulfillment_order_predicate,
+    search_predicate,
+)
 from bot.sandbox.state import record_fulfillment, tracking_entries
 from bot.sandbox.views import fo_view, fulfillment_view, order_view, webhook_order
 from bot.shopify.operations import REQUIRED_SCOPES
 from bot.shopify.version import API_VERSION
 
 MAX_QUERY_COST = 1000
+MAX_INPUT_ITEMS = 250  # Shopify refuses an input array longer than this, in every API
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 FAILURE_KINDS = ("http_500", "http_503", "timeout", "throttled", "user_errors", "lost_answer", "dropped")
@@ -205,6 +211,11 @@ class SandboxShopify:
     def add_order(self, order: dict) -> None:
         """Add (or replace) an order in `seed.py`'s shape; the sandbox keeps its own copy."""
         self.orders[order["id"]] = copy.deepcopy(order)
+
+    def adopt_orders(self, orders: Iterable[dict]) -> None:
+        """Add orders built for the sandbox alone (`seed.history`), without the copy `add_order` makes: the fast way
+        to a shop of tens of thousands of orders."""
+        self.orders.update((order["id"], order) for order in orders)
 
     def fail_next(
         self, kind: str, times: int = 1, *, message: str | None = None, delay: float = 30.0, on_mutation: bool = False
@@ -537,6 +548,8 @@ class SandboxShopify:
 
         return {
             "orders": self._orders_connection,
+            "nodes": self._nodes,
+            "fulfillmentOrders": self._fulfillment_orders_connection,
             "order": order,
             "fulfillmentOrder": fulfillment_order,
             "fulfillment": fulfillment,
@@ -557,8 +570,58 @@ class SandboxShopify:
         matches = search_predicate(query)
         found = sorted((o for o in self.orders.values() if matches(o)), key=sort, reverse=reverse)
         return connection(
-            [order_view(o, self.currency) for o in found], [sort(o) for o in found], descending=reverse, **page
+            found,
+            [sort(o) for o in found],
+            descending=reverse,
+            render=lambda o: order_view(o, self.currency),
+            **page,
         )
+
+    def _fulfillment_orders_connection(
+        self,
+        info: Any,
+        query: str | None = None,
+        includeClosed: bool = False,
+        sortKey: str = "ID",
+        reverse: bool = False,
+        **page: Any,
+    ) -> dict:
+        """Every order's fulfillment orders (the app holds both fulfillment order scopes); closed and cancelled ones
+        only with `includeClosed`."""
+        sort = FULFILLMENT_ORDER_SORT_KEYS.get(sortKey, FULFILLMENT_ORDER_SORT_KEYS["ID"])
+        matches = fulfillment_order_predicate(query)
+        found = sorted(
+            (
+                (order, fo)
+                for order in self.orders.values()
+                for fo in order["fulfillment_orders"]
+                if (includeClosed or fo["status"] not in ("CLOSED", "CANCELLED")) and matches(fo)
+            ),
+            key=lambda pair: sort(pair[1]),
+            reverse=reverse,
+        )
+        return connection(
+            found,
+            [sort(fo) for _, fo in found],
+            descending=reverse,
+            render=lambda pair: fo_view(*pair, self.currency),
+            **page,
+        )
+
+    def _nodes(self, info: Any, ids: list[str]) -> list[dict | None]:
+        """`nodes(ids:)`: orders, fulfillment orders and fulfillments by id; null for any other id."""
+        if len(ids) > MAX_INPUT_ITEMS:
+            raise GraphQLError(f"The input array size of {len(ids)} is greater than the maximum allowed of 250.")
+        return [self._node(node_id) for node_id in ids]
+
+    def _node(self, node_id: str) -> dict | None:
+        if node_id in self.orders:
+            return order_view(self.orders[node_id], self.currency)
+        owner, fo = self.fulfillment_order(node_id)
+        if fo is not None:
+            return fo_view(owner, fo, self.currency)
+        owner, fulfillment = self.fulfillment(node_id)
+        return fulfillment_view(owner, fulfillment, self.currency) if fulfillment is not None else None
 
     def _shop_view(self) -> dict:
         return {

@@ -54,6 +54,10 @@ def order_view(order: dict, currency: str) -> dict:
         "fulfillments": lambda info, first=None, **_: [
             fulfillment_view(order, f, currency) for f in order["fulfillments"]
         ][:first],
+        "fulfillmentsCount": {"count": len(order["fulfillments"]), "precision": "EXACT"},
+        "transactions": lambda info, first=None, capturable=None, **_: [
+            t for t in _transactions_view(order, total) if capturable is None or t["manuallyCapturable"] == capturable
+        ][:first],
         "fulfillmentOrders": lambda info, **args: positional(
             [fo_view(order, fo, currency) for fo in order["fulfillment_orders"]], args
         ),
@@ -109,6 +113,45 @@ def fulfillment_view(order: dict, fulfillment: dict, currency: str) -> dict:
         "trackingInfo": lambda info, first=None: [dict(t) for t in fulfillment["tracking"]][:first],
         "order": lambda info: order_view(order, currency),
     }
+
+
+# displayFinancialStatus -> (kind, status) of the order's one payment transaction.
+_PAYMENT_TRANSACTIONS = {
+    "AUTHORIZED": ("AUTHORIZATION", "SUCCESS"),
+    "PENDING": ("SALE", "PENDING"),
+    "PAID": ("SALE", "SUCCESS"),
+    "PARTIALLY_PAID": ("SALE", "SUCCESS"),
+    "PARTIALLY_REFUNDED": ("SALE", "SUCCESS"),
+    "REFUNDED": ("SALE", "SUCCESS"),
+}
+
+
+def _transactions_view(order: dict, total: dict) -> list[dict]:
+    """The order's payment as one transaction. An authorization not yet captured is capturable; its expiry is
+    `authorization_expires_at`, which Shopify gives only to stores on Shopify Plus (None: a store on another plan)."""
+    kind, status = _PAYMENT_TRANSACTIONS.get(order["financial_status"], (None, None))
+    if kind is None:
+        return []
+    capturable = kind == "AUTHORIZATION"
+    return [
+        {
+            "__typename": "OrderTransaction",
+            "id": f"gid://shopify/OrderTransaction/{legacy_id(order['id']) + 1}",
+            "kind": kind,
+            "status": status,
+            "gateway": "shopify_payments",
+            "formattedGateway": "Shopify Payments",
+            "createdAt": _iso(order["created_at"]),
+            "processedAt": _iso(order["created_at"]),
+            "amountSet": total,
+            "authorizationExpiresAt": _iso(order.get("authorization_expires_at")) if capturable else None,
+            "manuallyCapturable": capturable,
+            "multiCapturable": False,
+            "manualPaymentGateway": False,
+            "test": order["test"],
+            "fees": [],
+        }
+    ]
 
 
 def _customer_view(customer: dict) -> dict:

@@ -262,22 +262,54 @@ class ShopifyClient:
 
     async def fetch_order(self, order_id: str) -> Order | None:
         node = (await self.execute(operations.ORDER, {"id": order_id}))["order"]
-        return order_from_graphql(node) if node else None
+        return (await self._orders_of([node]))[0] if node else None
 
     async def fetch_order_of_fulfillment_order(self, fulfillment_order_id: str) -> Order | None:
         node = (await self.execute(operations.ORDER_OF_FULFILLMENT_ORDER, {"id": fulfillment_order_id}))[
             "fulfillmentOrder"
         ]
-        return order_from_graphql(node["order"]) if node else None
+        return (await self._orders_of([node["order"]]))[0] if node else None
 
-    async def orders(self, query: str, page_size: int = 10) -> AsyncIterator[list[Order]]:
+    async def _orders_of(self, nodes: list[dict[str, Any]]) -> list[Order]:
+        """Orders from OrderFields nodes. One shipped in more parts than the fields bring (fulfillmentsCount says how
+        many there are) gets all of them first, one more query each: a rare order, so rarer than a bigger bound's
+        cost on every order of every page."""
+        for node in nodes:
+            if (node.get("fulfillmentsCount") or {}).get("count", 0) > len(node.get("fulfillments") or ()):
+                whole = (await self.execute(operations.ORDER_FULFILLMENTS, {"id": node["id"]}))["order"]
+                if whole is not None:  # deleted meanwhile: what the first read brought is all there is
+                    node["fulfillments"] = whole["fulfillments"]
+        return [order_from_graphql(node) for node in nodes]
+
+    async def orders(self, query: str, page_size: int = operations.ORDERS_PAGE_SIZE) -> AsyncIterator[list[Order]]:
         """Yield pages of orders matching a Shopify search query, following cursors to the end."""
+        async for nodes in self._pages(operations.ORDERS_PAGE, "orders", query, page_size):
+            yield await self._orders_of(nodes)
+
+    async def orders_by_id(self, ids: list[str]) -> dict[str, Order | None]:
+        """The orders `ids`, ORDERS_BY_ID_BATCH a request; None for one Shopify no longer has."""
+        found: dict[str, Order | None] = {}
+        for start in range(0, len(ids), operations.ORDERS_BY_ID_BATCH):
+            batch = ids[start : start + operations.ORDERS_BY_ID_BATCH]
+            nodes = (await self.execute(operations.ORDERS_BY_ID, {"ids": batch}))["nodes"]
+            orders = await self._orders_of([node for node in nodes if node])
+            found.update(dict.fromkeys(batch))
+            found.update((order.id, order) for order in orders)
+        return found
+
+    async def orders_with_fulfillment_orders_changed(self, query: str) -> set[str]:
+        """The ids of the orders of the fulfillment orders (closed ones too) matching a search query."""
+        found: set[str] = set()
+        async for nodes in self._pages(operations.CHANGED_FULFILLMENT_ORDERS, "fulfillmentOrders", query, 250):
+            found.update(node["orderId"] for node in nodes)
+        return found
+
+    async def _pages(self, document: str, field: str, query: str, size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """The nodes of a connection `field`, a page at a time, following cursors to the end."""
         after = None
         while True:
-            page = (await self.execute(operations.ORDERS_PAGE, {"first": page_size, "after": after, "query": query}))[
-                "orders"
-            ]
-            yield [order_from_graphql(node) for node in page["nodes"]]
+            page = (await self.execute(document, {"first": size, "after": after, "query": query}))[field]
+            yield page["nodes"]
             if not page["pageInfo"]["hasNextPage"]:
                 return
             after = page["pageInfo"]["endCursor"]

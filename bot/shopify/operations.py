@@ -4,9 +4,20 @@ Each is validated against Shopify's schema (and checked for deprecated fields) b
 Mutations select `userErrors { field message }` so the client can turn them into a ShopifyUserError.
 """
 
+FULFILLMENT_FIELDS = """
+fragment FulfillmentFields on Fulfillment {
+  id
+  status
+  createdAt
+  updatedAt
+  trackingInfo(first: 3) { number company url }
+}
+"""
+
 # What the rules need of an order. Sizes are bounded so that a page stays under Shopify's 1,000-point maximum
 # requested cost per query (connections cost 2 + first × node); line items are only fetched for one order at a time.
-ORDER_FIELDS = """
+ORDER_FIELDS = (
+    """
 fragment OrderFields on Order {
   id
   name
@@ -22,13 +33,9 @@ fragment OrderFields on Order {
   email
   customer { displayName defaultEmailAddress { emailAddress } }
   totalPriceSet { shopMoney { amount currencyCode } }
-  fulfillments(first: 5) {
-    id
-    status
-    createdAt
-    updatedAt
-    trackingInfo(first: 3) { number company url }
-  }
+  fulfillments(first: 5) { ...FulfillmentFields }
+  fulfillmentsCount { count }
+  transactions(capturable: true, first: 3) { authorizationExpiresAt }
   fulfillmentOrders(first: 10) {
     nodes {
       id
@@ -45,8 +52,30 @@ fragment OrderFields on Order {
   }
 }
 """
+    + FULFILLMENT_FIELDS
+)
 
-# Reconciliation: one page of orders matching a search query (see service.RECONCILE_QUERIES).
+# An order shipped in more parts than ORDER_FIELDS reads (its fulfillmentsCount says so): all of them, up to
+# Shopify's cap of 250 items in an array (sized by `first`, this stays under the 1,000-point maximum).
+ORDER_FULFILLMENTS = (
+    """
+query OrderFulfillments($id: ID!) {
+  order(id: $id) {
+    fulfillments(first: 250) { ...FulfillmentFields }
+  }
+}
+"""
+    + FULFILLMENT_FIELDS
+)
+
+# Orders a page (ORDERS_PAGE) or a batch (ORDERS_BY_ID): as many as Shopify's 1,000-point maximum requested cost
+# per query allows, an order's fields costing 71 (2 + 14 × 71 = 996 and 14 × 71 = 994; tests/shopify/
+# test_operations.py checks both are the largest that fit). The throughput is set by the actual cost, which Shopify
+# charges after the refund (an order with one fulfillment order costs about 20), not by the page size.
+ORDERS_PAGE_SIZE = 14
+ORDERS_BY_ID_BATCH = 14
+
+# Reconciliation: one page of orders matching a search query (see domain.scan_plan).
 ORDERS_PAGE = (
     """
 query OrdersPage($first: Int!, $after: String, $query: String) {
@@ -58,6 +87,28 @@ query OrdersPage($first: Int!, $after: String, $query: String) {
 """
     + ORDER_FIELDS
 )
+
+# Reconciliation: the orders it must re-read, by id (at most ORDERS_BY_ID_BATCH; null for an order Shopify no longer
+# has). `nodes` is sized by its ids, as a connection is by `first`.
+ORDERS_BY_ID = (
+    """
+query OrdersById($ids: [ID!]!) {
+  nodes(ids: $ids) { ...OrderFields }
+}
+"""
+    + ORDER_FIELDS
+)
+
+# Reconciliation between full sweeps: the orders whose fulfillment orders changed (a hold placed or released, a
+# fulfillment service's answer), closed ones included. 2 + 250 points a page.
+CHANGED_FULFILLMENT_ORDERS = """
+query ChangedFulfillmentOrders($first: Int!, $after: String, $query: String) {
+  fulfillmentOrders(first: $first, after: $after, query: $query, includeClosed: true, sortKey: UPDATED_AT) {
+    nodes { orderId }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
 
 ORDER = (
     """
@@ -244,9 +295,12 @@ mutation WebhookSubscriptionDelete($id: ID!) {
 
 ALL_DOCUMENTS = {
     "OrdersPage": ORDERS_PAGE,
+    "OrdersById": ORDERS_BY_ID,
+    "ChangedFulfillmentOrders": CHANGED_FULFILLMENT_ORDERS,
     "Order": ORDER,
     "OrderOfFulfillmentOrder": ORDER_OF_FULFILLMENT_ORDER,
     "Job": JOB,
+    "OrderFulfillments": ORDER_FULFILLMENTS,
     "ShopAndScopes": SHOP_AND_SCOPES,
     "FulfillmentCreate": FULFILLMENT_CREATE,
     "TrackingInfoUpdate": TRACKING_INFO_UPDATE,

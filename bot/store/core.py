@@ -43,7 +43,7 @@ import sqlite_utils
 
 from bot.domain.orders import Order, fields_read, order_from_record, order_to_record
 from bot.domain.redaction import names_customer, without_customer
-from bot.domain.rules import Verdict
+from bot.domain.rules import Verdict, needs_watching
 from bot.store.alerts import AlertSync, AlertTables, sync_alerts
 from bot.store.bulk import BulkTables
 from bot.store.cancellations import CancellationTables
@@ -322,6 +322,26 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries, Cancellatio
 
         return await self.read(select)
 
+    async def watched_order_ids(self, *, unknown_only: bool = False) -> set[str]:
+        """The orders reconciliation watches (rules.needs_watching); `unknown_only`: those of them whose fulfillment
+        orders are not known yet (a webhook stored them and the re-read failed)."""
+        unknown = " AND record ->> '$.fulfillment_orders' IS NULL" if unknown_only else ""
+        return await self.read(
+            lambda db: {row[0] for row in db.execute(f"SELECT id FROM orders WHERE watched = 1{unknown}")}
+        )
+
+    async def orders_to_classify(self, ids: Iterable[str]) -> list[Order]:
+        """The watched orders and the orders `ids`, as stored."""
+        wanted = json.dumps(list(ids))
+
+        def select(db: sqlite_utils.Database) -> list[Order]:
+            rows = db.execute(
+                "SELECT record FROM orders WHERE watched = 1 OR id IN (SELECT value FROM json_each(?))", [wanted]
+            )
+            return [order_from_record(json.loads(row[0])) for row in rows]
+
+        return await self.read(select)
+
     async def order_ids_seen_by_webhook(self, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
 
@@ -448,9 +468,18 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries, Cancellatio
         return await self.read(select)
 
     async def record_scan(
-        self, *, started_at: str, orders_seen: int, stuck: int, missed_by_webhooks: int, error: str | None
+        self,
+        *,
+        started_at: str,
+        orders_seen: int,
+        stuck: int,
+        missed_by_webhooks: int,
+        error: str | None,
+        kind: str | None = None,
     ) -> None:
+        """`kind`: "full" or "changes" (scan_plan.ScanPlan); None for a scan that failed before it had one."""
         row = {
+            "kind": kind,
             "started_at": started_at,
             "finished_at": now_iso(),
             "orders_seen": orders_seen,
@@ -459,6 +488,20 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries, Cancellatio
             "error": error,
         }
         await self.write(lambda db: insert(db, "scans", row))
+
+    async def scan_history(self) -> tuple[datetime | None, datetime | None]:
+        """When the last successful scan started, and the last successful full sweep (None: there was none)."""
+
+        def select(db: sqlite_utils.Database) -> tuple[datetime | None, datetime | None]:
+            found = []
+            for kinds in ("'full', 'changes'", "'full'"):
+                row = db.execute(
+                    f"SELECT started_at FROM scans WHERE error IS NULL AND kind IN ({kinds}) ORDER BY id DESC LIMIT 1"
+                ).fetchone()
+                found.append(datetime.fromisoformat(row[0]) if row else None)
+            return found[0], found[1]
+
+        return await self.read(select)
 
     async def bump(self, name: str, by: int = 1) -> None:
         await self.write(lambda db: bump_counter(db, now_iso()[:10], name, by))
@@ -715,6 +758,7 @@ def _upsert_order(db: sqlite_utils.Database, order: Order, *, from_webhook: bool
         epoch(order.updated_at),
         epoch(order.created_at),
         int(not order.closed and not order.cancelled),
+        int(needs_watching(order)),
         order.fulfillment_status,
         order.customer.email if order.customer else None,
         json.dumps(order_to_record(order)),
@@ -723,10 +767,10 @@ def _upsert_order(db: sqlite_utils.Database, order: Order, *, from_webhook: bool
         int(from_webhook),
     ]
     db.execute(
-        "INSERT INTO orders (id, name, updated_ts, created_ts, is_open, fulfillment_status, customer_email, record,"
-        " first_seen_at, last_seen_at, webhook_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO orders (id, name, updated_ts, created_ts, is_open, watched, fulfillment_status, customer_email,"
+        " record, first_seen_at, last_seen_at, webhook_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET name = excluded.name, updated_ts = excluded.updated_ts,"
-        " is_open = excluded.is_open, fulfillment_status = excluded.fulfillment_status,"
+        " is_open = excluded.is_open, watched = excluded.watched, fulfillment_status = excluded.fulfillment_status,"
         " customer_email = excluded.customer_email, record = excluded.record, last_seen_at = excluded.last_seen_at,"
         " webhook_seen = max(webhook_seen, excluded.webhook_seen)",
         values,

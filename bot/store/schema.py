@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import sqlite_utils
+
+from bot.domain.orders import order_from_record
+from bot.domain.rules import needs_watching
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
@@ -221,7 +225,21 @@ def _m4_inbox(db: sqlite_utils.Database) -> None:
     db["verdicts"].add_column("computed_ts", float)
 
 
-def _m8_gaps(db: sqlite_utils.Database) -> None:
+def _m5_scan(db: sqlite_utils.Database) -> None:
+    """Reconciliation keeps checking only the orders it watches (rules.needs_watching), no longer every open one: each
+    order's `watched` flag, set here from its stored record; and each scan's kind (a full sweep, or changes only:
+    rows from before say neither, so the first scan after the upgrade is a full sweep)."""
+    db["orders"].add_column("watched", int, not_null_default=0)
+    rows = db.execute("SELECT id, record FROM orders WHERE is_open = 1").fetchall()
+    db.conn.executemany(
+        "UPDATE orders SET watched = 1 WHERE id = ?",
+        [(order_id,) for order_id, record in rows if needs_watching(order_from_record(json.loads(record)))],
+    )
+    db.execute("CREATE INDEX orders_watched ON orders(watched) WHERE watched = 1")
+    db["scans"].add_column("kind", str)
+
+
+def _m7_cancellations(db: sqlite_utils.Database) -> None:
     """Order cancellations in flight: Shopify cancels in the background (orderCancel answers a job), so the request,
     and its job once Shopify has answered, are kept until Shopify shows the order cancelled or the wait gives up; a
     restart goes on following them. A row exists only while a cancellation is in flight."""
@@ -243,5 +261,6 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m2_slack,
     _m3_commands,
     _m4_inbox,
-    _m8_gaps,
+    _m5_scan,
+    _m7_cancellations,
 )

@@ -19,7 +19,7 @@ from bot.domain.orders import (
     Order,
     Tracking,
 )
-from bot.domain.rules import DEFAULT_THRESHOLDS, REASON_TITLES, REASONS, Policy, Verdict, classify
+from bot.domain.rules import DEFAULT_THRESHOLDS, REASON_TITLES, REASONS, Policy, Verdict, classify, needs_watching
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -91,6 +91,7 @@ def order(
     closed: bool = False,
     cancelled: bool = False,
     email: str | None = "ann@example.com",
+    authorization_expires: datetime | None = None,
 ) -> Order:
     """An order placed `ago` before NOW; `unknown=True` leaves its fulfillment orders unfetched (None)."""
     return Order(
@@ -108,6 +109,7 @@ def order(
         customer=Customer("Ann", email),
         fulfillments=fulfillments,
         fulfillment_orders=None if unknown else fos,
+        authorization_expires_at=authorization_expires,
     )
 
 
@@ -218,6 +220,21 @@ THRESHOLD_CASES = [
          status="payment_pending", severity="warning"),
     case("payment-authorized-expired", order(fo(), ago=8 * D, financial="AUTHORIZED"),
          status="payment_pending", severity="critical", says="so it has probably expired"),
+    # ... unless Shopify gives the authorization's expiry: critical a day before it, and stuck by then at the latest.
+    case("payment-authorized-expiry-from-shopify",
+         order(fo(), ago=4 * D, financial="AUTHORIZED", authorization_expires=NOW + 2 * D),
+         status="payment_pending", severity="warning",
+         explanation="Payment has been authorized but not captured for 4 days; the authorization expires on"
+                     " 12 Mar 12:00 UTC, so capture it within 48 hours."),
+    case("payment-authorized-expiring-soon-is-stuck-and-critical-before-the-threshold",
+         order(fo(), ago=D, financial="AUTHORIZED", authorization_expires=NOW + 12 * H),
+         status="payment_pending", severity="critical", due_at=NOW - 12 * H, says="capture it within 12 hours"),
+    case("payment-authorized-long-expiry-not-critical-where-the-guess-would-be",
+         order(fo(), ago=6 * D + MIN, financial="AUTHORIZED", authorization_expires=NOW + 20 * D),
+         pol=policy(payment_pending=5 * D), status="payment_pending", severity="warning"),
+    case("payment-authorized-expired-per-shopify",
+         order(fo(), ago=4 * D, financial="AUTHORIZED", authorization_expires=NOW - H),
+         status="payment_pending", severity="critical", says="; the authorization expired on 10 Mar 11:00 UTC."),
     case("payment-partially-paid", order(fo(), ago=4 * D, financial="PARTIALLY_PAID"),
          status="payment_pending", says="The order has been only partly paid for 4 days."),
     case("payment-hold-awaiting-payment", order(held("AWAITING_PAYMENT", ago=72 * H + MIN), ago=10 * D),
@@ -615,3 +632,62 @@ def test_switching_policies_uses_each_policys_settings() -> None:
 def test_spans_in_words(left: timedelta, words: str) -> None:
     verdict = classify(order(REJECTED), NOW, Policy(), snoozed_until=NOW + left)
     assert verdict.explanation == f"Snoozed for another {words}."
+
+
+# --- needs_watching: what reconciliation keeps checking --------------------------------------------------------
+
+DONE_FO = fo("CLOSED", "CLOSED", remaining=0, actions=())
+
+
+WATCH_CASES = [
+    pytest.param(order(fo(), ago=5 * D), True, id="not-shipped"),
+    pytest.param(order(ago=5 * D, unknown=True), True, id="not-shipped-fulfillment-orders-unknown"),
+    pytest.param(order(fo(), ago=5 * D, cancelled=True, closed=True), False, id="cancelled"),
+    pytest.param(order(fo(), ago=5 * D, closed=True), False, id="archived-before-shipping"),
+    pytest.param(
+        order(DONE_FO, ago=9 * D, fulfillment="FULFILLED", fulfillments=(shipped(8 * D),)), False, id="shipped"
+    ),
+    pytest.param(
+        order(ago=9 * D, unknown=True, fulfillment="FULFILLED", fulfillments=(shipped(8 * D),)),
+        False,
+        id="shipped-known-from-a-webhook-only",
+    ),
+    pytest.param(
+        order(DONE_FO, ago=400 * D, fulfillment="FULFILLED", fulfillments=(shipped(399 * D, tracking=None),)),
+        True,
+        id="shipped-without-tracking-however-long-ago",
+    ),
+    pytest.param(
+        order(DONE_FO, fo("OPEN", number=2), ago=9 * D, fulfillment="FULFILLED", fulfillments=(shipped(8 * D),)),
+        True,
+        id="shipped-but-a-fulfillment-order-still-open",
+    ),
+    pytest.param(
+        order(DONE_FO, ago=9 * D, financial="PENDING", fulfillment="FULFILLED", fulfillments=(shipped(8 * D),)),
+        False,
+        id="shipped-unpaid-no-payment-reason-applies",
+    ),
+    pytest.param(
+        order(DONE_FO, ago=9 * D, financial="PENDING", fulfillment="UNFULFILLED"), True, id="all-closed-but-unpaid"
+    ),
+]
+
+
+@pytest.mark.parametrize(("subject", "watched"), WATCH_CASES)
+def test_needs_watching(subject: Order, watched: bool) -> None:
+    assert needs_watching(subject) is watched
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [pytest.param(p.values[0], id=p.id) for p in THRESHOLD_CASES + STATE_CASES + PRIORITY_CASES + WATCH_CASES],
+)
+def test_an_order_with_nothing_to_watch_is_never_stuck_whatever_the_time_or_thresholds(subject: Order) -> None:
+    """needs_watching agrees with classify: an order it lets go is not (and cannot become) stuck, waiting or unknown
+    unless Shopify changes it."""
+    if needs_watching(subject):
+        return
+    at_once = policy(**dict.fromkeys(REASONS, timedelta(0)))
+    for now in (NOW, NOW + 30 * D, NOW + 400 * D):
+        for pol in (Policy(), at_once):
+            assert classify(subject, now, pol).status in ("ok", "cancelled", "closed", "test", "ignored")

@@ -28,6 +28,7 @@ from bot.sandbox.shopify import SandboxShopify
 from bot.sandbox.shopify_payloads import webhook_headers
 from bot.sandbox.slack import SandboxSlack
 from bot.sandbox.slack_payloads import block_actions_body, sign_request, slash_command_body
+from bot.shopify import operations
 from bot.slack.app import BOT_SCOPES
 from bot.slack.bulk_blocks import BULK_CONFIRM
 from bot.slack.outbox import ALERT_EVENT
@@ -306,7 +307,7 @@ def paced_refusals(slack: SandboxSlack) -> list[str]:
     return refused
 
 
-READS = frozenset({"OrdersPage", "Order", "OrderOfFulfillmentOrder", "ShopAndScopes"})
+READS = frozenset(name for name, document in operations.ALL_DOCUMENTS.items() if document.lstrip().startswith("query"))
 
 
 def requests_other_than_reads(shop: SandboxShopify) -> Counter[str | None]:

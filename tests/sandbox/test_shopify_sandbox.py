@@ -101,8 +101,11 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
     order_1001 = by_name(shopify, "#1001")["id"]
     return {
         "OrdersPage": {"first": 10, "query": "status:open"},
+        "OrdersById": {"ids": [order_1001, by_name(shopify, "#1013")["id"]]},
+        "ChangedFulfillmentOrders": {"first": 250, "query": "updated_at:>=2020-01-01T00:00:00Z"},
         "Order": {"id": order_1001},
         "OrderOfFulfillmentOrder": {"id": first_fo(shopify, "#1002")},
+        "OrderFulfillments": {"id": by_name(shopify, "#1013")["id"]},
         "ShopAndScopes": {},
         "Job": {"id": "gid://shopify/Job/00000000-0000-0000-0000-000000000000"},
         "FulfillmentCreate": {
@@ -166,6 +169,7 @@ async def test_every_document_executes_and_its_orders_parse(shopify: SandboxShop
         assert status == 200 and "errors" not in answer, (name, answer)
         assert answer["extensions"]["cost"]["actualQueryCost"] <= answer["extensions"]["cost"]["requestedQueryCost"]
         for payload in answer["data"].values():
+            payload = payload if isinstance(payload, dict) else {}  # nodes(ids:) answers a list
             assert not (payload or {}).get("userErrors") and not (payload or {}).get("orderCancelUserErrors"), name
         for node in orders_in(answer["data"]):
             order_from_graphql(node)
@@ -267,8 +271,9 @@ async def test_throttled_when_the_bucket_is_empty_then_restored_as_time_passes()
 async def test_actual_cost_counts_what_was_returned(api: Api, shopify: SandboxShopify) -> None:
     _, answer = await api.post(operations.ORDER, {"id": by_name(shopify, "#1001")["id"]})
     cost = answer["extensions"]["cost"]
-    assert cost["requestedQueryCost"] == 589  # 1 + 2 + 2 + 2 + (2 + 10 × (1 + 3 + 1 + 1 + (2 + 50)))
-    assert cost["actualQueryCost"] == 1 + 2 + 2 + 0 + (2 + 1 * (1 + 3 + 1 + 1 + (2 + 2)))  # no fulfillments, 2 lines
+    assert cost["requestedQueryCost"] == 591  # 1 + 2 + 2 + 2 + 1 + 1 + (2 + 10 × (1 + 3 + 1 + 1 + (2 + 50)))
+    # no fulfillments (their count is 1), no capturable transaction (an empty list is 1), 2 lines
+    assert cost["actualQueryCost"] == 1 + 2 + 2 + 0 + 1 + 1 + (2 + 1 * (1 + 3 + 1 + 1 + (2 + 2)))
     assert cost["throttleStatus"]["currentlyAvailable"] == 2000 - cost["actualQueryCost"]
 
 
@@ -276,13 +281,56 @@ async def test_a_query_over_1000_points_is_refused(api: Api) -> None:
     status, answer = await api.post(operations.ORDERS_PAGE, {"first": 50})
     assert status == 200
     [error] = answer["errors"]
-    assert error["extensions"] == {"code": "MAX_COST_EXCEEDED", "cost": 2 + 50 * 69, "maxCost": 1000}
-    assert answer["extensions"]["cost"]["requestedQueryCost"] == 3452
+    assert error["extensions"] == {"code": "MAX_COST_EXCEEDED", "cost": 2 + 50 * 71, "maxCost": 1000}
+    assert answer["extensions"]["cost"]["requestedQueryCost"] == 3552
 
 
 async def test_a_connection_without_first_or_last_is_an_error(api: Api) -> None:
     _, answer = await api.post("query { orders { nodes { id } } }")
     assert answer["errors"][0]["message"] == "you must provide one of first or last"
+
+
+async def test_nodes_is_sized_by_its_ids_and_charges_only_the_orders_it_found(
+    api: Api, shopify: SandboxShopify
+) -> None:
+    ids = [by_name(shopify, "#1001")["id"], "gid://shopify/Order/1", by_name(shopify, "#1013")["id"]]
+    status, answer = await api.post(operations.ORDERS_BY_ID, {"ids": ids})
+    found = answer["data"]["nodes"]
+    assert status == 200 and [node and node["name"] for node in found] == ["#1001", None, "#1013"]
+    cost = answer["extensions"]["cost"]
+    assert cost["requestedQueryCost"] == 3 * 71
+    # #1001: no fulfillments; #1013: one with one tracking number; each has one fulfillment order at the warehouse (no
+    # fulfillment service: 1 + location 2 + holds 1 + actions 1); the unknown id is free
+    assert cost["actualQueryCost"] == (1 + 2 + 2 + 1 + 1 + 1 + (2 + 5)) + (1 + 2 + 2 + 2 + 1 + 1 + (2 + 5))
+
+
+async def test_nodes_refuses_more_than_250_ids(api: Api) -> None:
+    ids = [f"gid://shopify/Order/{i}" for i in range(251)]
+    _, answer = await api.post("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
+    assert "greater than the maximum allowed of 250" in answer["errors"][0]["message"]
+
+
+async def test_fulfillment_orders_are_searched_by_update_time_closed_ones_on_request(
+    api: Api, shopify: SandboxShopify
+) -> None:
+    held = by_name(shopify, "#1002")
+    shopify.set_fulfillment_order(held["fulfillment_orders"][0]["id"], status="OPEN", holds=[])  # touched at NOW
+    closed = by_name(shopify, "#1014")["fulfillment_orders"][0]
+    closed["updated_at"] = NOW + timedelta(seconds=1)
+    since = {"first": 250, "query": "updated_at:>=2026-03-10T15:00:00Z"}
+
+    changed = await api.data(operations.CHANGED_FULFILLMENT_ORDERS, since)
+    open_only = await api.data(
+        "query($query: String) { fulfillmentOrders(first: 250, query: $query) { nodes { orderId } } }",
+        {"query": since["query"]},
+    )
+
+    assert [n["orderId"] for n in changed["fulfillmentOrders"]["nodes"]] == [held["id"], closed_order_id(shopify)]
+    assert [n["orderId"] for n in open_only["fulfillmentOrders"]["nodes"]] == [held["id"]]
+
+
+def closed_order_id(shopify: SandboxShopify) -> str:
+    return by_name(shopify, "#1014")["id"]
 
 
 # --- injected failures ------------------------------------------------------------------------------------------

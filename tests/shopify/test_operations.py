@@ -4,9 +4,19 @@ field."""
 from __future__ import annotations
 
 import pytest
-from graphql import GraphQLSchema, TypeInfo, TypeInfoVisitor, Visitor, parse, validate, visit
+from graphql import (
+    GraphQLSchema,
+    OperationDefinitionNode,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    parse,
+    validate,
+    visit,
+)
 
-from bot.sandbox.shopify import load_schema
+from bot.sandbox.cost import QueryCost
+from bot.sandbox.shopify import MAX_QUERY_COST, load_schema
 from bot.shopify import operations
 
 
@@ -69,3 +79,20 @@ def test_mutations_ask_for_their_user_errors(schema):
     for name, document in operations.ALL_DOCUMENTS.items():
         if document.lstrip().startswith("mutation"):
             assert "serErrors {" in document, name
+
+
+def requested_cost(schema: GraphQLSchema, document: str, variables: dict) -> int:
+    parsed = parse(document)
+    [operation] = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    return QueryCost(schema, parsed, variables).operation(operation)
+
+
+def test_a_page_and_a_batch_of_orders_are_the_largest_under_shopifys_maximum_cost(schema):
+    """Sizes chosen from Shopify's cost rules: the most orders a request can carry under 1,000 requested points."""
+    page = operations.ORDERS_PAGE_SIZE
+    assert requested_cost(schema, operations.ORDERS_PAGE, {"first": page}) <= MAX_QUERY_COST
+    assert requested_cost(schema, operations.ORDERS_PAGE, {"first": page + 1}) > MAX_QUERY_COST
+    batch = operations.ORDERS_BY_ID_BATCH
+    ids = [f"gid://shopify/Order/{i}" for i in range(batch + 1)]
+    assert requested_cost(schema, operations.ORDERS_BY_ID, {"ids": ids[:batch]}) <= MAX_QUERY_COST
+    assert requested_cost(schema, operations.ORDERS_BY_ID, {"ids": ids}) > MAX_QUERY_COST
