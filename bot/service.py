@@ -73,6 +73,7 @@ class Service:
         self.alerts_queued = alerts_queued
         self._inbox_signal = asyncio.Event()
         self._policy: tuple[Policy, dict[str, datetime]] | None = None
+        self._policy_forgotten = 0  # counts forget_policy() calls
         self.cancelling: dict[str, datetime] = {}  # order id -> when its cancellation was asked for, while in flight
         self._scan: asyncio.Task[ScanReport] | None = None
         self.installation = Installation(store, shopify, on_reinstall=lambda: self.alerts_queued())
@@ -105,7 +106,7 @@ class Service:
         waiting for a retry are left for later (bot/domain/retries.py)."""
         processed = 0
         while batch := await self.store.pending_deliveries(due_by=self.now(), limit=BATCH_SIZE):
-            self._policy = None  # settings may have changed since the last batch
+            self.forget_policy()  # settings may have changed since the last batch
             verdicts: list[Classified] = []
             token = _BATCH_VERDICTS.set(verdicts)
             try:
@@ -269,10 +270,14 @@ class Service:
     async def policy(self) -> tuple[Policy, dict[str, datetime]]:
         """The store's policy and snoozes (and the cancellations in flight, `cancelling`), read once per inbox batch
         or scan."""
-        if self._policy is None:
-            self._policy = (Policy.from_settings(await self.store.settings()), await self.store.snoozes())
+        policy = self._policy
+        if policy is None:
+            forgotten = self._policy_forgotten
+            policy = (Policy.from_settings(await self.store.settings()), await self.store.snoozes())
             self.cancelling = await self.store.cancellations_in_flight()
-        return self._policy
+            if forgotten == self._policy_forgotten:  # kept only if nothing changed while these reads awaited
+                self._policy = policy
+        return policy
 
     async def classify_and_save(
         self,
@@ -309,6 +314,7 @@ class Service:
     def forget_policy(self) -> None:
         """Settings, snoozes or cancellations in flight changed: read them again on the next classification."""
         self._policy = None
+        self._policy_forgotten += 1
 
     # --- reconciliation -------------------------------------------------------------------------------------
 
@@ -338,7 +344,7 @@ class Service:
         if self.shopify is None:
             raise ShopifyError("Reconciliation needs Shopify credentials (SHOPIFY_SHOP and a token).")
         report = ScanReport(started_at=self.now())
-        self._policy = None
+        self.forget_policy()
         if dry_run:
             found = await self._search(first_sweep_queries(report.started_at))
             policy, snoozes = await self.policy() if self.store.is_open else (Policy(), {})

@@ -4,6 +4,7 @@ newer copy of the order, is not written at the batch's commit; and a delivery wi
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import pytest
 from bot.domain.orders import Money, Order
 from bot.domain.rules import Policy, classify
 from bot.sandbox.shopify import SandboxShopify
+from bot.service import Service
 from bot.store import Classified, Store
 from tests.conftest import Server, World, example_payload, order_gid_of, running_world, wait_for
 from tests.shopify_gate import ShopifyGate, gated_sandbox
@@ -182,3 +184,25 @@ async def test_same_second_content_is_applied_and_shopify_settles_which_is_curre
     await server.post_webhook("orders/fulfilled", shop.webhook_payload(order_id))  # what is stored: a repeat
     await server.settled()
     assert len([op for op in shop.operations if op.operation_name == "Order"]) == reads + 1
+
+
+async def test_settings_forgotten_while_they_are_read_still_give_the_reader_a_policy(tmp_path):
+    """A snooze (forget_policy) landing while a batch reads the policy: the reader gets what it read, never None (it
+    got None once the read grew a third await: 'cannot unpack non-iterable NoneType object' parked a delivery), and
+    what it read is not kept for the next reader, which may need the snooze."""
+    store = await Store(str(tmp_path / "o.db")).open()
+    service = Service(store, None)
+    try:
+        reading = asyncio.create_task(service.policy())
+        forgotten = 0
+        while not reading.done():
+            service.forget_policy()
+            forgotten += 1
+            await asyncio.sleep(0)
+        _, snoozes = reading.result()
+        assert forgotten > 1, "the read finished before any forget: the test did not test it"
+        assert snoozes == {}
+        await store.snooze("gid://shopify/Order/1", datetime(2030, 1, 1, tzinfo=UTC), by="U1")
+        assert "gid://shopify/Order/1" in (await service.policy())[1]
+    finally:
+        await store.close()
