@@ -211,4 +211,21 @@ def _m3_commands(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX bulk_items_status ON bulk_items(run_id, status)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m1_initial, _m2_slack, _m3_commands)
+def _m6_retention(db: sqlite_utils.Database) -> None:
+    """Old history is pruned (bot/retention.py): the outbox's finished messages by age, and the file gives the freed
+    pages back (auto_vacuum=INCREMENTAL). SQLite switches an existing file to it only through a VACUUM, which
+    rewrites the whole file and cannot run inside a transaction: this migration commits the (empty) transaction it
+    runs in, vacuums, and opens a new one for the rest. Stopped in between, it runs again from the start."""
+    db.conn.execute("COMMIT")
+    db.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    db.conn.execute("VACUUM")
+    db.conn.execute("BEGIN IMMEDIATE")
+    db.execute("CREATE INDEX outbox_created ON outbox(created_at)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _m1_initial,
+    _m2_slack,
+    _m3_commands,
+    _m6_retention,
+)
