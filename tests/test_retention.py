@@ -18,7 +18,6 @@ from bot.domain.retention import Retention
 from bot.retention import CHUNK_ROWS, Pruner, PruneTimer
 from bot.sandbox.serving import serve
 from bot.store import MIGRATIONS, Store
-from bot.store.schema import _m6_retention
 from bot.store.sql import insert
 from bot.web import PRUNER, create_app
 from tests.conftest import SHOP, Server, example_payload, server_settings, wait_for
@@ -259,7 +258,7 @@ async def test_the_file_shrinks_after_pruning(tmp_path):
 async def test_an_existing_database_upgrades_in_place_to_give_space_back(tmp_path):
     """A file made before pruning existed (auto_vacuum off) keeps its rows and switches to incremental vacuum."""
     path = tmp_path / "o.db"
-    mine = MIGRATIONS.index(_m6_retention)
+    mine = next(i for i, migrate in enumerate(MIGRATIONS) if migrate.__name__.endswith("_retention"))
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
         db = sqlite_utils.Database(conn)

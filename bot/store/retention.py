@@ -9,6 +9,7 @@ never handed out twice, which the inbox's and the audit's "newest id" comparison
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -16,6 +17,7 @@ from typing import Literal
 import sqlite_utils
 
 ENDED_RUNS = "('done', 'stopped', 'cancelled', 'expired')"
+BATCH = 50  # rows per DELETE statement: a step checks its time after each
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,23 +65,35 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def prune_chunk(db: sqlite_utils.Database, rule: Rule, cutoff: datetime, limit: int) -> int:
-    """Delete at most `limit` of the rule's rows older than `cutoff`; return how many went."""
+def prune_chunk(db: sqlite_utils.Database, rule: Rule, cutoff: datetime, limit: int, seconds: float) -> int:
+    """Delete at most `limit` of the rule's rows older than `cutoff`, BATCH at a time, stopping early once `seconds`
+    have passed (a busy disk); return how many went."""
     sql = f"DELETE FROM {rule.table} WHERE rowid IN (SELECT rowid FROM {rule.table} WHERE {rule.old} LIMIT ?)"
-    return db.execute(sql, [cutoff.astimezone(UTC).isoformat(), limit]).rowcount
+    deadline = time.perf_counter() + seconds
+    deleted = 0
+    while deleted < limit:
+        batch = db.execute(sql, [cutoff.astimezone(UTC).isoformat(), min(BATCH, limit - deleted)]).rowcount
+        deleted += batch
+        if batch < BATCH or time.perf_counter() > deadline:
+            break
+    return deleted
 
 
 def free_pages(db: sqlite_utils.Database) -> int:
     return db.execute("PRAGMA freelist_count").fetchone()[0]
 
 
-def give_back_pages(db: sqlite_utils.Database, pages: int) -> int:
+def give_back_pages(db: sqlite_utils.Database, pages: int, seconds: float) -> int:
     """Move up to `pages` free pages to the end of the file and cut them off (auto_vacuum=INCREMENTAL; the file
-    shrinks on disk at the next checkpoint). Returns how many were given back.
+    shrinks on disk at the next checkpoint), stopping early once `seconds` have passed: a page whose children must all
+    learn its new place costs far more than most. Returns how many were given back.
 
     One statement per page: each step of `PRAGMA incremental_vacuum` frees one page and yields an empty row, and
     Python's sqlite3 steps a statement without result columns only once."""
     before = free_pages(db)
+    deadline = time.perf_counter() + seconds
     for _ in range(min(pages, before)):
         db.execute("PRAGMA incremental_vacuum(1)")
+        if time.perf_counter() > deadline:
+            break
     return before - free_pages(db)
