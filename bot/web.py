@@ -61,7 +61,8 @@ def create_app(
     app[SERVICE] = service
     app[TASKS] = []
     app[SLACK] = slack
-    app[PRUNER] = Pruner(store, Retention(settings.retention_days, settings.audit_retention_days), now=now)
+    # Rows carry the wall clock's times (sql.now_iso), so the pruner reads that clock, not `now`
+    app[PRUNER] = Pruner(store, Retention(settings.retention_days, settings.audit_retention_days))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()

@@ -17,7 +17,7 @@ import sqlite_utils
 from bot.domain.retention import Retention
 from bot.retention import CHUNK_ROWS, Pruner, PruneTimer
 from bot.sandbox.serving import serve
-from bot.store import MIGRATIONS, Store
+from bot.store import MIGRATIONS, Delivery, Store
 from bot.store.sql import insert
 from bot.web import PRUNER, create_app
 from tests.conftest import SHOP, Server, example_payload, server_settings, wait_for
@@ -160,6 +160,25 @@ async def test_history_older_than_its_window_goes_and_pending_work_and_newer_row
         "snoozes": 1,
         "audit": 1,
     }
+
+
+async def test_a_redelivery_within_the_window_is_still_a_duplicate_after_pruning(tmp_path):
+    """The inbox row is what makes a webhook Shopify sends again a duplicate: it outlives every retry (the shortest
+    window, 3 days, against Shopify's 4 hours), and only past the window is the same id taken as new."""
+    store = await Store(str(tmp_path / "o.db")).open()
+    delivery = Delivery("wh-1", "ev-1", "orders/updated", SHOP, None, "orders/updated|gid://shopify/Order/1|t", "{}")
+    assert await store.add_deliveries([delivery]) == [True]
+    await store.write(lambda db: db.execute("UPDATE inbox SET status = 'processed', body = NULL"))
+    received = datetime.now(UTC)
+
+    await Pruner(store, Retention(history_days=3), now=lambda: received + timedelta(days=2, hours=23)).prune()
+    again = await store.add_deliveries([delivery])
+    await store.add_deliveries([Delivery("wh-2", "ev-2", "orders/create", SHOP, None, None, "{}")])  # the newest stays
+    await Pruner(store, Retention(history_days=3), now=lambda: received + timedelta(days=3, minutes=1)).prune()
+    past_the_window = await store.add_deliveries([delivery])
+    await store.close()
+    assert again == [False]
+    assert past_the_window == [True]
 
 
 async def test_an_audit_window_of_zero_keeps_the_audit_log_forever(tmp_path):

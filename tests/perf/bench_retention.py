@@ -49,7 +49,7 @@ from bot.domain.orders import (
 )
 from bot.domain.retention import Retention
 from bot.retention import Pruner
-from bot.store import MIGRATIONS, Delivery, Store
+from bot.store import MIGRATIONS, Delivery, Store, connect
 
 NOW = datetime(2027, 12, 1, 9, 0, tzinfo=UTC)
 YEAR = timedelta(days=365)
@@ -256,8 +256,7 @@ def build(path: Path, year: Year) -> None:
     """The year's rows in bulk (one transaction per table) into a database at the schema before retention."""
     sample = year.order(0, NOW)
     failed_body = json.dumps(fields_read({"id": 1, "admin_graphql_api_id": sample.id, **order_to_record(sample)}))
-    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
+    with closing(connect(str(path))) as conn:
         conn.execute("PRAGMA synchronous=OFF")
         db = sqlite_utils.Database(conn)
         before = pre_retention_migrations()
