@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from bot.domain.durations import parse_duration, parse_time_of_day
+from bot.domain.retention import DEFAULT_AUDIT_DAYS, DEFAULT_DAYS, MAX_DAYS, MIN_DAYS
 from bot.shopify.version import API_VERSION
 
 DEFAULT_API_VERSION = API_VERSION  # the version every GraphQL document is validated against
@@ -54,6 +55,8 @@ class Settings:
     timezone: str | None = None  # None: the shop's time zone
     scan_interval: timedelta = timedelta(minutes=15)
     port: int = 3000
+    retention_days: int = DEFAULT_DAYS  # processed deliveries, sent Slack messages, scans … are kept this long
+    audit_retention_days: int = DEFAULT_AUDIT_DAYS  # 0: the audit log is kept forever
 
     @property
     def shopify_base_url(self) -> str:
@@ -146,6 +149,19 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     take("TIMEZONE", convert=_check_timezone)
     take("SCAN_INTERVAL", convert=_parse_interval)
     take("PORT", lambda v: v.isdigit() and 0 < int(v) < 65536, "must be a port number", int)
+    take(
+        "RETENTION_DAYS",
+        lambda v: v.isdigit() and MIN_DAYS <= int(v) <= MAX_DAYS,
+        f"must be a whole number of days from {MIN_DAYS} to {MAX_DAYS}, so that a webhook Shopify sends again"
+        " is still known as a repeat",
+        int,
+    )
+    take(
+        "AUDIT_RETENTION_DAYS",
+        lambda v: v.isdigit() and (int(v) == 0 or MIN_DAYS <= int(v) <= MAX_DAYS),
+        f"must be a whole number of days from {MIN_DAYS} to {MAX_DAYS}, or 0 to keep the audit log forever",
+        int,
+    )
 
     if "SHOPIFY_CLIENT_ID" in env and "SHOPIFY_CLIENT_SECRET" not in env:
         problems.append("SHOPIFY_CLIENT_ID is set but SHOPIFY_CLIENT_SECRET is not; set both to get a token.")

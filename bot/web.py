@@ -12,6 +12,8 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.cancellations import DEFAULT_FOLLOW_UP, FollowUp
 from bot.config import Settings
+from bot.domain.retention import Retention
+from bot.retention import Pruner, PruneTimer
 from bot.service import Service
 from bot.shopify.client import ShopifyClient
 from bot.shopify.webhooks import MAX_BODY_BYTES, InboxWriter, make_handler
@@ -26,6 +28,7 @@ WEBHOOK_PATH = "/shopify/webhooks"  # DESIGN §3; `setup-webhooks` subscribes th
 SERVICE = web.AppKey("service", Service)
 TASKS = web.AppKey("tasks", list)
 SLACK = web.AppKey("slack", object)
+PRUNER = web.AppKey("pruner", Pruner)
 
 
 def shopify_client(settings: Settings) -> ShopifyClient | None:
@@ -46,12 +49,13 @@ def create_app(
     now: Callable[[], datetime] | None = None,
     slack_pace: float = PACE,
     cancel_follow_up: FollowUp = DEFAULT_FOLLOW_UP,
+    prune_timer: PruneTimer | None = None,
 ) -> web.Application:
     """The server: POST /shopify/webhooks, POST /slack/events (with Slack credentials) and GET /healthz, with the
     inbox processor, the reconcile timer, the Slack outbox and the daily digest's timer. `now`: the clock (tests pass
     a fixed one). `slack_pace`: seconds between two posts to a channel (Slack's limit is one a second; the load test
     compresses time by shortening it). `cancel_follow_up`: how an order's cancellation is followed until Shopify
-    confirms it (tests shorten it)."""
+    confirms it (tests shorten it). `prune_timer`: when old history is pruned."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = Store(settings.database_path)
     service = Service(store, shopify_client(settings), now=now)
@@ -64,6 +68,8 @@ def create_app(
     app[SERVICE] = service
     app[TASKS] = []
     app[SLACK] = slack
+    # Rows carry the wall clock's times (sql.now_iso), so the pruner reads that clock, not `now`
+    app[PRUNER] = Pruner(store, Retention(settings.retention_days, settings.audit_retention_days))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
@@ -93,6 +99,7 @@ def create_app(
             app[TASKS].append(
                 asyncio.create_task(service.reconcile_forever(settings.scan_interval), name="reconcile-timer")
             )
+        app[TASKS].append(asyncio.create_task(app[PRUNER].run_forever(prune_timer or PruneTimer()), name="retention"))
         if not settings.shopify_client_secret:
             log.warning("SHOPIFY_CLIENT_SECRET is not set: every webhook will be refused with 401")
         yield

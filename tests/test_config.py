@@ -22,6 +22,8 @@ def test_defaults_with_an_empty_environment(tmp_path):
     assert settings.scan_interval == timedelta(minutes=15)
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.port == 3000
+    assert settings.retention_days == 30
+    assert settings.audit_retention_days == 400
 
 
 def test_every_variable_is_read(tmp_path):
@@ -45,6 +47,8 @@ def test_every_variable_is_read(tmp_path):
         "TIMEZONE": "Europe/Stockholm",
         "SCAN_INTERVAL": "5m",
         "PORT": "8080",
+        "RETENTION_DAYS": "14",
+        "AUDIT_RETENTION_DAYS": "0",
     }
     s = load_settings(env, env_file=None)
     assert s.slack_admins == ("U01ABC", "S02DEF")
@@ -54,6 +58,7 @@ def test_every_variable_is_read(tmp_path):
     assert s.port == 8080
     assert s.timezone == "Europe/Stockholm"
     assert s.database_path == str(tmp_path / "o.db")
+    assert (s.retention_days, s.audit_retention_days) == (14, 0)
 
 
 def test_the_graphql_url_defaults_to_the_shop():
@@ -109,6 +114,26 @@ def test_slack_admins_takes_enterprise_grid_user_ids():
         load_settings({"SLACK_ADMINS": "W012A3CDE, w0lower, T0TEAM"}, env_file=None)
     (problem,) = caught.value.problems
     assert "'w0lower', 'T0TEAM' are not Slack user ids (U… or W…)" in problem
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RETENTION_DAYS", "1"),  # a webhook Shopify sends again would no longer be known as a repeat
+        ("RETENTION_DAYS", "0"),
+        ("RETENTION_DAYS", "30d"),
+        ("RETENTION_DAYS", "99999999"),
+        ("AUDIT_RETENTION_DAYS", "2"),
+        ("AUDIT_RETENTION_DAYS", "-1"),
+        ("AUDIT_RETENTION_DAYS", "forever"),
+    ],
+)
+def test_a_retention_window_that_is_too_short_or_not_days_is_refused(name, value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({name: value}, env_file=None)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{name} must be a whole number of days from 3 to 36500")
+    assert f"(got {value!r})" in problem
 
 
 def test_a_dotenv_file_is_honoured_and_the_environment_wins(tmp_path):

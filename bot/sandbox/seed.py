@@ -429,6 +429,19 @@ def generate_orders(count: int, now: datetime, seed: int = 1) -> list[dict]:
     return orders
 
 
+def placed(number: int, now: datetime, rng: random.Random) -> dict:
+    """A new paid order placed at `now` (a random customer, one or two lines, shipped from the warehouse), for tests
+    that play a shop over time."""
+    lines = rng.sample(range(len(PRODUCTS)), k=rng.choice((1, 2)))
+    return _order(
+        number,
+        now,
+        customer=(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)),
+        items=[(product, rng.randint(1, 3)) for product in lines],
+        age_hours=0,
+    )
+
+
 _UNSHIPPED = tuple((name, weight) for name, weight in _SCENARIOS if name not in ("fulfilled", "closed", "cancelled"))
 
 

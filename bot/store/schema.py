@@ -239,6 +239,18 @@ def _m5_scan(db: sqlite_utils.Database) -> None:
     db["scans"].add_column("kind", str)
 
 
+def _m6_retention(db: sqlite_utils.Database) -> None:
+    """Old history is pruned (bot/retention.py): the outbox's finished messages by age, and the file gives the freed
+    pages back (auto_vacuum=INCREMENTAL). SQLite switches an existing file to it only through a VACUUM, which
+    rewrites the whole file and cannot run inside a transaction: this migration commits the (empty) transaction it
+    runs in, vacuums, and opens a new one for the rest. Stopped in between, it runs again from the start."""
+    db.conn.execute("COMMIT")
+    db.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    db.conn.execute("VACUUM")
+    db.conn.execute("BEGIN IMMEDIATE")
+    db.execute("CREATE INDEX outbox_created ON outbox(created_at)")
+
+
 def _m7_cancellations(db: sqlite_utils.Database) -> None:
     """Order cancellations in flight: Shopify cancels in the background (orderCancel answers a job), so the request,
     and its job once Shopify has answered, are kept until Shopify shows the order cancelled or the wait gives up; a
@@ -262,5 +274,6 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m3_commands,
     _m4_inbox,
     _m5_scan,
+    _m6_retention,
     _m7_cancellations,
 )
