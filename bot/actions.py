@@ -46,7 +46,7 @@ _OPEN_FO = frozenset({"OPEN", "IN_PROGRESS"})
 
 @dataclass(frozen=True, slots=True)
 class ActionRequest:
-    action: str  # an action id of DESIGN §3 (or "unfulfill")
+    action: str  # an action id of blocks.ACTION_IDS (or "unfulfill")
     order_id: str  # gid://shopify/Order/…
     actor: str  # Slack user id
     inputs: dict[str, Any] = field(default_factory=dict)

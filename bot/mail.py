@@ -1,5 +1,5 @@
 """Send a customer notice through the store's SMTP server (SMTP_URL): the Admin API has no "message the customer"
-mutation (DESIGN §1)."""
+mutation that emails a customer."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_PATH = "/shopify/webhooks"  # DESIGN §3; `setup-webhooks` subscribes the shop to it
+WEBHOOK_PATH = "/shopify/webhooks"  # the one address for every topic; `setup-webhooks` subscribes the shop to it
 SERVICE = web.AppKey("service", Service)
 TASKS = web.AppKey("tasks", list)
 SLACK = web.AppKey("slack", object)

@@ -1,4 +1,4 @@
-"""Configuration: every variable of DESIGN §3 with its default, and one plain line per problem."""
+"""Configuration: every variable of README's table with its default, and one plain line per problem."""
 
 from __future__ import annotations
 

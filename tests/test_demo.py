@@ -25,7 +25,7 @@ from bot.demo.scenario import TRACKING_NUMBER, Day, DayReport
 from bot.demo.world import ADMIN, CHANNEL, PEOPLE, STAFF, DemoFailure, DemoWorld
 from bot.slack.outbox import ALERT_EVENT
 
-STUCK_IN_SEED = {f"#{n}" for n in (*range(1001, 1011), 1018)}  # every reason of DESIGN §1 (seed.py)
+STUCK_IN_SEED = {f"#{n}" for n in (*range(1001, 1011), 1018)}  # every stuck reason (seed.py)
 
 
 @dataclass

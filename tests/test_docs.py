@@ -130,3 +130,33 @@ def test_the_first_command_runs_the_demo_and_the_second_is_what_ci_runs():
 def test_the_procfile_runs_the_server():
     assert (ROOT / "Procfile").read_text() == "web: python -m bot serve\n"
     assert "web: python -m bot serve" in README
+
+
+# --- docs/: generated parts equal to the code, and every path they name exists -----------------------------------
+
+DOCS = ROOT / "docs"
+# `bot/…` as docs name it: a module, package or data file, optionally followed by `:name` or `.name` parts in prose
+BOT_PATH = re.compile(r"\bbot/[A-Za-z0-9_./-]*[A-Za-z0-9_]")
+
+
+def test_commands_md_is_what_the_command_table_renders():
+    from tests.docs_commands import PATH, render
+
+    assert PATH.read_text() == render(), "docs/commands.md is out of date: run .venv/bin/python -m tests.docs_commands"
+
+
+def named_bot_paths() -> list[tuple[str, str]]:
+    """(docs file, `bot/...` path) for every path a docs/*.md file names."""
+    found = []
+    for doc in sorted(DOCS.glob("*.md")):
+        for path in sorted(set(BOT_PATH.findall(doc.read_text()))):
+            found.append((doc.name, path))
+    assert found, "no bot/ path found in docs/: the scan is broken"
+    return found
+
+
+@pytest.mark.parametrize(("doc", "path"), named_bot_paths())
+def test_every_bot_path_named_in_docs_exists(doc, path):
+    # A name like `bot/sandbox/admin-YYYY-MM.graphql` stands for a family of files: at least one must match.
+    pattern = re.sub(r"YYYY|MM", "*", path)
+    assert list(ROOT.glob(pattern)), f"{doc} names {path}, which does not exist"

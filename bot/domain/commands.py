@@ -1,6 +1,6 @@
 """`/orders …` text → a `Command`. Pure: no I/O.
 
-What the text may say (DESIGN §3 for order references):
+What the text may say (docs/commands.md renders USAGE and EXAMPLES):
 - one order: `#1001`, `1001`, `gid://shopify/Order/123`, an admin URL (`https://admin.shopify.com/store/x/orders/123`,
   `https://x.myshopify.com/admin/orders/123`), possibly wrapped by Slack as `<https://…>` or `<https://…|label>`;
 - several: lists (`#1001 #1002`, `#1001,#1002`) and ranges (`#1001-#1020`, `1001-1020`);
@@ -29,7 +29,7 @@ from types import MappingProxyType
 from bot.domain.durations import parse_duration
 from bot.domain.rules import REASONS
 
-# subcommand -> the action id it runs (DESIGN §3 action ids, plus "unfulfill")
+# subcommand -> the action id it runs (the alert's action ids, plus "unfulfill")
 ACTION_COMMANDS: Mapping[str, str] = MappingProxyType(
     {
         "fulfill": "fulfill",

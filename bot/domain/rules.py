@@ -3,7 +3,7 @@
 The steps, each a small function:
 1. exclusions, in order: cancelled, a cancellation in flight (Shopify cancels in the background), closed (archived),
    test, ignore tag, snoozed;
-2. matches: every condition of DESIGN §1 found on the order, each with the time it started (`since`);
+2. matches: every condition of REASONS found on the order, each with the time it started (`since`);
 3. timing: a match is stuck once its threshold has passed (`due_at`), critical once it has passed twice;
 4. the verdict: the first stuck reason in `REASONS` order (or, when none is stuck yet, the reason due first),
    with the others in `other_reasons`, an explanation, next steps, and the actions the fulfillment orders allow.

@@ -1,4 +1,4 @@
-"""A believable small shop for the sandbox: every case of DESIGN §1, stuck and not, with ages relative to `now`.
+"""A believable small shop for the sandbox: every stuck reason, stuck and not, with ages relative to `now`.
 
 Orders are plain dicts in the sandbox's internal shape (snake_case, datetimes): see `_order` for the fields.
 Everything here is a pure function of its arguments; ids are derived from order numbers, so they are stable.
@@ -236,7 +236,7 @@ def _tracking_number(number: int) -> str:
 
 
 def seed_orders(now: datetime) -> list[dict]:
-    """Eighteen orders, #1001–#1018, one or more per case of DESIGN §1."""
+    """Eighteen orders, #1001–#1018, one or more per stuck reason (rules.REASONS)."""
     return [
         # unfulfilled_overdue: paid, merchant-fulfilled, nobody shipped it in 70 h
         _order(1001, now, customer=("Maya", "Thompson"), items=[(0, 2), (3, 1)], age_hours=70),

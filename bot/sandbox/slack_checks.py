@@ -90,7 +90,7 @@ def is_block_list(blocks: Any) -> bool:
 
 
 def block_problems(blocks: list, pointer: str, limit: int) -> list[str]:
-    """The Block Kit limits slack_sdk's models do not all check (DESIGN §6), in Slack's message format."""
+    """The Block Kit limits slack_sdk's models do not all check (the block count), in Slack's message format."""
     problems = []
     if len(blocks) > limit:
         problems.append(f"[ERROR] no more than {limit} items allowed [json-pointer:{pointer}]")

@@ -134,7 +134,7 @@ def view_submission_body(
     user_name: str | None = None,
 ) -> bytes:
     """A modal submitted with `values` (see `input_values`). The view carries `type: "modal"`, without which Bolt
-    fails with a KeyError (DESIGN §6)."""
+    fails with a KeyError (a real Slack always sends it)."""
     payload = {
         "type": "view_submission",
         "team": {"id": team_id, "domain": TEAM_DOMAIN},

@@ -148,7 +148,7 @@ query ShopAndScopes {
 }
 """
 
-# --- mutations (DESIGN §1) -------------------------------------------------------------------------------------
+# --- mutations (the actions) ------------------------------------------------------------------------------------
 
 FULFILLMENT_CREATE = """
 mutation FulfillmentCreate($fulfillment: FulfillmentInput!, $message: String) {
@@ -317,7 +317,7 @@ ALL_DOCUMENTS = {
     "WebhookSubscriptionDelete": WEBHOOK_SUBSCRIPTION_DELETE,
 }
 
-# Access scopes the documents above need (DESIGN §6). `check` lists any the installation lacks.
+# Access scopes the documents above need (README, step 2). `check` lists any the installation lacks.
 REQUIRED_SCOPES = (
     "read_orders",
     "write_orders",

@@ -1,7 +1,7 @@
 """POST /shopify/webhooks: verify the HMAC, store the delivery (deduplicated), answer, and only then process.
 
 Deliveries from concurrent requests are written in group commits by one InboxWriter: each request waits for the
-commit that holds its row, so a 200 always means "on disk" (DESIGN §6: persist-then-ack lost nothing under kill -9).
+commit that holds its row, so a 200 always means "on disk" (docs/architecture.md, "Persist, then answer").
 It waits until INGEST_DEADLINE_SECONDS at most: a delivery the store could not take by then (another program holds
 the database's lock) is answered 503, and Shopify sends it again; its copy, if it was stored after all, makes the
 repeat a duplicate.

@@ -1,7 +1,7 @@
 """The Slack side of the server: Web API clients, the Bolt app, and the aiohttp route that feeds it.
 
 Everything is passed explicitly from Settings: AsyncApp would otherwise read SLACK_BOT_TOKEN and
-SLACK_SIGNING_SECRET from the environment on its own (DESIGN §6).
+SLACK_SIGNING_SECRET from the environment on its own.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def web_client(settings: Settings, *, retry_rate_limits: bool = True) -> AsyncWe
 
 def bolt_app(settings: Settings, client: AsyncWebClient) -> AsyncApp:
     quiet = logging.getLogger("orderbot.bolt")
-    # Bolt logs a refused request's whole body at INFO: personal data (DESIGN §6). Warnings and errors only.
+    # Bolt logs a refused request's whole body at INFO: personal data. Warnings and errors only.
     quiet.setLevel(logging.WARNING)
     app = AsyncApp(  # the token comes with the client
         signing_secret=settings.slack_signing_secret,
@@ -103,7 +103,7 @@ class ReplayGuard(AsyncMiddleware):
 
 
 def slack_route(app: AsyncApp) -> web.RequestHandler:
-    """POST /slack/events: check what Bolt mishandles (a 500 instead of a 401 for odd headers, DESIGN §6; a 500 for
+    """POST /slack/events: check what Bolt mishandles (a 500 instead of a 401 for odd headers; a 500 for
     a body that is not UTF-8, or whose `payload` is not a JSON object, which Bolt parses before it checks the
     signature), then dispatch. Bolt itself checks the signature and the 5-minute timestamp window."""
 

@@ -2,7 +2,7 @@
 
 Pure: no I/O, `now` passed in. Every builder makes slack_sdk models and returns plain dicts for the Web API through
 `message_payload` or `modal_view`: `to_dict()` checks each element's limits, and those two also check the block count
-Slack allows (50 in a message, 100 in a modal), which slack_sdk does not (DESIGN §6).
+Slack allows (50 in a message, 100 in a modal), which slack_sdk does not.
 
 Text: mrkdwn fields escape shop and user text with `escape_mrkdwn`; plain_text fields (buttons, labels, confirm
 dialogs) are shown as they are. Lists that could grow with the order (lines, tracking numbers, holds) are cut with
@@ -51,7 +51,7 @@ _CONFIRM_TITLE_LIMIT = 100
 _CONFIRM_TEXT_LIMIT = 300
 _BUTTON_TEXT_LIMIT = 75
 
-# Button and select action ids (DESIGN §3). Each carries the order's GraphQL id in its value.
+# Button and select action ids (docs/commands.md, manifest.yml). Each carries the order's GraphQL id in its value.
 FULFILL = "fulfill"
 REQUEST_FULFILLMENT = "request_fulfillment"
 CANCEL_REQUEST = "cancel_request"
@@ -76,7 +76,7 @@ ACTION_IDS = (
 # The snooze select's option values are f"{order.id}|{code}".
 SNOOZE_CHOICES = {"4h": "4 hours", "1d": "1 day", "3d": "3 days", "1w": "1 week"}
 
-# Modal callback ids (DESIGN §3).
+# Modal callback ids (README, "Slack identifiers").
 FULFILL_MODAL = "fulfill_modal"
 NOTIFY_MODAL = "notify_modal"
 CANCEL_ORDER_MODAL = "cancel_order_modal"

@@ -58,7 +58,7 @@ class SlackListeners:
         app.view(blocks.CANCEL_ORDER_MODAL)(self.on_cancel_order_submitted)
         app.error(self.on_error)
 
-    # --- background work that must finish (Bolt does not keep references to listener tasks, DESIGN §6) ---------
+    # --- background work that must finish (Bolt does not keep references to listener tasks) ---------------------
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

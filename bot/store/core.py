@@ -702,7 +702,7 @@ def _minimise_bodies(db: sqlite_utils.Database, delivery_ids: list[int]) -> None
 
 
 def _identities(d: Delivery) -> set[tuple[str, ...]]:
-    """Every identity under which a delivery counts as already received (DESIGN §4)."""
+    """Every identity under which a delivery counts as already received (docs/architecture.md, "Deduplication")."""
     found: set[tuple[str, ...]] = set()
     if d.webhook_id:
         found.add(("webhook", d.webhook_id))

@@ -1,4 +1,4 @@
-"""The SQLite plumbing every part of the store shares: opening a connection as DESIGN §6 measured, transactions,
+"""The SQLite plumbing every part of the store shares: opening a connection (docs/architecture.md), transactions,
 and small statement helpers."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def epoch(moment: datetime) -> float:
 def connect(
     path: str, *, busy_timeout_ms: int = 10_000, checkpoints: bool = True, durable: bool = False
 ) -> sqlite3.Connection:
-    """Open the database the way DESIGN §6 measured: WAL, NORMAL sync, a busy timeout, owner-only file mode.
+    """Open the database (docs/architecture.md, "SQLite"): WAL, NORMAL sync, a busy timeout, owner-only file mode.
     NORMAL: a commit survives a killed process. `durable=True`: FULL, the WAL is synced at each commit, so a commit
     survives an OS crash or a power cut too. `checkpoints=False`: no automatic checkpoint on commit; the owner runs
     them."""

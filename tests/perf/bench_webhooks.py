@@ -4,7 +4,7 @@ handler that only checks the HMAC and answers 200, measured in the same run with
     python tests/perf/bench_webhooks.py [--rounds 3] [--seconds 5] [--connections 32]
 
 Each server runs in its own process. The load is the same pre-signed requests for both: from `wrk` (one thread, a
-Lua script replaying them) where it is installed (`apt-get install wrk`), as DESIGN §6 measured; otherwise from a
+Lua script replaying them) where it is installed (`apt-get install wrk`), as docs/benchmarks.md did; otherwise from a
 minimal asyncio HTTP/1.1 client in this process, which on a 2-core machine takes a core of its own and so
 understates both servers. One request in ten repeats an earlier
 webhook id, to exercise deduplication. The two servers run back to back in each of several rounds (the machine's

@@ -38,7 +38,7 @@ SHOP = "crash-test.myshopify.com"
 CHANNEL = "C0ORDERS"
 ADMIN = "U0ADMIN"
 SENDER = Path(__file__).with_name("crash_sender.py")
-STUCK_IN_SEED = {f"#{n}" for n in (*range(1001, 1011), 1018)}  # seed.py: one or more per reason of DESIGN §1
+STUCK_IN_SEED = {f"#{n}" for n in (*range(1001, 1011), 1018)}  # seed.py: one or more per stuck reason
 # Shopify Plus's GraphQL budget (20,000 points, 1,000 a second restored): the stream's re-reads never wait on it.
 BUCKET, RESTORE_RATE = 20_000.0, 1_000.0
 ORDER_REQUESTED_COST = 589  # what the sandbox charges up front for the `Order` re-read (see tests/test_bulk.py)
@@ -54,7 +54,7 @@ def archivable(order: dict) -> bool:
 
 
 def shop_orders(now: datetime, *, archivable_count: int, other_count: int) -> tuple[list[dict], list[str]]:
-    """The seeded orders (every reason of DESIGN §1, stuck and not), `archivable_count` generated orders to archive
+    """The seeded orders (every stuck reason, stuck and not), `archivable_count` generated orders to archive
     in bulk (touched an hour ago, so that reconciliation reads them) and `other_count` generated ones of any kind;
     and the names of the orders to archive."""
     generated = generate_orders(20 * (archivable_count + other_count) + 20, now)

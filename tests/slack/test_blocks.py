@@ -1,5 +1,5 @@
 """Block Kit builders: every seeded order's alert (stuck, resolved, snoozed) and modals pass Slack's limits, carry
-the binding ids of DESIGN §3, and stay within limits for the largest order Shopify returns."""
+the ids Slack's app and the README bind to, and stay within limits for the largest order Shopify returns."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from tests.conftest import fetch_seeded_orders
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 SHOP = "juniper-oak.myshopify.com"
 NAMES = [f"#{number}" for number in range(1001, 1019)]
-DESIGN_ACTION_IDS = (
+BOUND_ACTION_IDS = (
     "fulfill",
     "request_fulfillment",
     "cancel_request",
@@ -427,7 +427,7 @@ def test_the_largest_order_stays_within_limits():
 
 
 def test_the_action_ids_are_the_design_s():
-    assert blocks.ACTION_IDS == DESIGN_ACTION_IDS
+    assert blocks.ACTION_IDS == BOUND_ACTION_IDS
     assert (blocks.FULFILL_MODAL, blocks.NOTIFY_MODAL, blocks.CANCEL_ORDER_MODAL) == (
         "fulfill_modal",
         "notify_modal",
@@ -435,7 +435,7 @@ def test_the_action_ids_are_the_design_s():
     )
 
 
-@pytest.mark.parametrize("action", DESIGN_ACTION_IDS)
+@pytest.mark.parametrize("action", BOUND_ACTION_IDS)
 def test_every_action_has_its_words(action):
     done = action_reply(action, "U0ADMIN", "a & b", order_name="#1001")
     assert done.startswith("<@U0ADMIN> ") and "#1001" in done and "(a &amp; b)" in done
