@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # A context variable, not an attribute: an action running meanwhile (another task) must save its own verdicts.
 _BATCH_VERDICTS: ContextVar[list[Classified] | None] = ContextVar("batch_verdicts", default=None)
 INBOX_RETRY_SECONDS = 5
+# With nothing due, the inbox is looked at again this often all the same: deliveries an operator re-queued
+# (docs/operations.md, 'Parked deliveries') are taken up without waiting for the next webhook.
+INBOX_IDLE_RECHECK = timedelta(minutes=1)
 BATCH_SIZE = 50
 BatchPause = Callable[[], Awaitable[None]]
 
@@ -65,8 +68,10 @@ class Service:
         now: Callable[[], datetime] | None = None,
         alerts: tuple[str, AlertRenderer] | None = None,
         alerts_queued: Callable[[], None] = lambda: None,
+        idle_recheck: timedelta = INBOX_IDLE_RECHECK,
     ):
         self.store = store
+        self.idle_recheck = idle_recheck
         self.shopify = shopify
         self.now = now or (lambda: datetime.now(UTC))
         self.alerts = alerts
@@ -96,8 +101,10 @@ class Service:
                 log.exception("processing stored webhooks failed; retrying in %s s", INBOX_RETRY_SECONDS)
                 await asyncio.sleep(INBOX_RETRY_SECONDS)
                 continue
-            wait = None if due is None else max(0.0, (due - self.now()).total_seconds())
-            with contextlib.suppress(TimeoutError):  # until a delivery arrives, or one that failed is due again
+            wait = self.idle_recheck.total_seconds()
+            if due is not None:
+                wait = min(wait, max(0.0, (due - self.now()).total_seconds()))
+            with contextlib.suppress(TimeoutError):  # until a delivery arrives, one that failed is due, or idle_recheck
                 await asyncio.wait_for(self._inbox_signal.wait(), wait)
             self._inbox_signal.clear()
 

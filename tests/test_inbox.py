@@ -4,6 +4,7 @@ are pending leaves every other body as it was and the pending ones processable."
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import sqlite3
@@ -312,3 +313,31 @@ async def test_a_redaction_leaves_other_bodies_intact_and_the_customers_pending_
 
 def erased_updated_at(shop: SandboxShopify) -> str:
     return shop.webhook_payload(ERASED_ORDER)["updated_at"]
+
+
+async def test_a_parked_delivery_an_operator_requeues_is_processed_without_waiting_for_another_webhook(tmp_path):
+    """docs/operations.md tells an operator to re-queue parked deliveries with an UPDATE, server running: the processor
+    looks at the inbox again every `idle_recheck` even when nothing arrives and nothing is due."""
+    store = await Store(str(tmp_path / "o.db")).open()
+    cancelled = example_payload("orders/cancelled")
+    await store.add_deliveries(
+        [Delivery("requeued", None, "orders/cancelled", SHOP, None, None, json.dumps(cancelled))]
+    )
+    await store.write(lambda db: db.execute("UPDATE inbox SET status = 'parked', error = 'as if it had failed'"))
+
+    async def processed() -> bool:
+        return await store.read(lambda db: db.execute("SELECT status FROM inbox").fetchone()[0]) == "processed"
+
+    service = Service(store, None, idle_recheck=timedelta(seconds=0.05))
+    processor = asyncio.create_task(service.process_inbox_forever())
+    try:
+        with closing(sqlite3.connect(tmp_path / "o.db")) as operator:  # another program, as the docs say
+            operator.execute(
+                "UPDATE inbox SET status = 'pending', retry_at = NULL, attempts = 0 WHERE status = 'parked'"
+            )
+            operator.commit()
+        await wait_for(processed)
+    finally:
+        processor.cancel()
+        await asyncio.gather(processor, return_exceptions=True)
+        await store.close()
