@@ -590,7 +590,7 @@ def _matches(order: Order, now: datetime) -> list[_Match]:
         for f in fulfillments:
             if (
                 f.status in _LIVE_FULFILLMENT
-                and not any(t.number for t in f.tracking)  # Fulfillment.has_tracking
+                and not f.has_tracking
                 and (untracked is None or f.created_at < untracked)  # the oldest; min keeps the first of equals
             ):
                 untracked = f.created_at
@@ -710,12 +710,8 @@ def classify(
         return _CLOSED
     if order.test and not policy.include_test_orders:
         return _TEST
-    tag = policy.ignore_tag.strip().lower()  # as Order.has_tag compares
-    for t in order.tags:
-        if t.lower() == tag:
-            return Verdict(
-                "ignored", explanation=f"The order is tagged {policy.ignore_tag}, so orderbot leaves it alone."
-            )
+    if order.has_tag(policy.ignore_tag):
+        return Verdict("ignored", explanation=f"The order is tagged {policy.ignore_tag}, so orderbot leaves it alone.")
     if snoozed_until is not None and snoozed_until > now:
         return Verdict(
             "snoozed", due_at=snoozed_until, explanation=f"Snoozed for another {_in_words(snoozed_until - now)}."
