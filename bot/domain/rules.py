@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import FrozenInstanceError, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import NamedTuple
@@ -322,164 +322,30 @@ _FO_ACTIONS = {
 }
 
 
-_VERDICT_FIELDS = (
-    "status",
-    "stuck",
-    "reason",
-    "since",
-    "due_at",
-    "severity",
-    "explanation",
-    "next_steps",
-    "actions",
-    "other_reasons",
-)
-
-
+@dataclass(frozen=True, slots=True)
 class Verdict:
-    """What `classify` decided; immutable, compared and hashed by its fields like a frozen dataclass.
+    """What `classify` decided.
 
     status: a reason id when stuck, else one of NOT_STUCK. reason: set when stuck or waiting. since: when the
     condition started. due_at: when it became (or becomes) stuck; for snoozed/scheduled, when to look again.
     severity: one of SEVERITIES. actions: orderbot action ids, in the order the buttons should appear.
     other_reasons: other reasons in the same state (stuck, or waiting), in REASONS order.
-
-    `explanation` and `next_steps` of a reason verdict are worded on first access (most verdicts are never shown), from
-    what `classify` kept for it; the words are the same as if they had been written at once.
     """
 
-    __slots__ = (
-        "_explanation",
-        "_next_steps",
-        "_words",
-        "actions",
-        "due_at",
-        "other_reasons",
-        "reason",
-        "severity",
-        "since",
-        "status",
-        "stuck",
-    )
-    __match_args__ = _VERDICT_FIELDS
-
     status: str
-    stuck: bool
-    reason: str | None
-    since: datetime | None
-    due_at: datetime | None
-    severity: str
-    actions: tuple[str, ...]
-    other_reasons: tuple[str, ...]
-
-    def __init__(
-        self,
-        status: str,
-        stuck: bool = False,
-        reason: str | None = None,
-        since: datetime | None = None,
-        due_at: datetime | None = None,
-        severity: str = "none",
-        explanation: str = "",
-        next_steps: tuple[str, ...] = (),
-        actions: tuple[str, ...] = (),
-        other_reasons: tuple[str, ...] = (),
-    ) -> None:
-        _set(self, "status", status)
-        _set(self, "stuck", stuck)
-        _set(self, "reason", reason)
-        _set(self, "since", since)
-        _set(self, "due_at", due_at)
-        _set(self, "severity", severity)
-        _set(self, "_explanation", explanation)
-        _set(self, "_next_steps", next_steps)
-        _set(self, "actions", actions)
-        _set(self, "other_reasons", other_reasons)
-        _set(self, "_words", None)
-
-    @property
-    def explanation(self) -> str:
-        if self._words is not None:
-            self._word()
-        return self._explanation
-
-    @property
-    def next_steps(self) -> tuple[str, ...]:
-        if self._words is not None:
-            self._word()
-        return self._next_steps
-
-    def _word(self) -> None:
-        words = self._words
-        if words is None:  # another thread has worded it meanwhile
-            return
-        priority, order, since, fo, hold, now, stuck, due_at = words
-        spec = _SPEC_BY_PRIORITY[priority]
-        facts = {**spec.facts(order, _Match(priority, since, fo, hold), now), "age": _in_words(now - since)}
-        explanation = spec.explanation.format_map(facts)
-        if not stuck:
-            explanation = f"{explanation[:-1]}; it counts as stuck in {_in_words(due_at - now)} if nothing changes."
-        _set(self, "_explanation", explanation)
-        _set(self, "_next_steps", tuple([step.format_map(facts) for step in spec.next_steps]))
-        _set(self, "_words", None)
+    stuck: bool = False
+    reason: str | None = None
+    since: datetime | None = None
+    due_at: datetime | None = None
+    severity: str = "none"
+    explanation: str = ""
+    next_steps: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    other_reasons: tuple[str, ...] = ()
 
     def stuck_for(self, now: datetime) -> timedelta | None:
         """How long the stuck condition has lasted (now - since); None when not stuck."""
         return now - self.since if self.stuck and self.since is not None else None
-
-    def _fields(self) -> tuple:
-        return (
-            self.status,
-            self.stuck,
-            self.reason,
-            self.since,
-            self.due_at,
-            self.severity,
-            self.explanation,
-            self.next_steps,
-            self.actions,
-            self.other_reasons,
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        fields = zip(_VERDICT_FIELDS, self._fields(), strict=True)
-        return f"Verdict({', '.join(f'{name}={value!r}' for name, value in fields)})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple:
-        return (Verdict, self._fields())
-
-
-_set = object.__setattr__
-_new_verdict = object.__new__
-# The slots' own setters, for building a reason verdict without __init__ (a third of the time of `_set` by name).
-(
-    _set_status,
-    _set_stuck,
-    _set_reason,
-    _set_since,
-    _set_due_at,
-    _set_severity,
-    _set_actions,
-    _set_other_reasons,
-    _set_words,
-) = (
-    getattr(Verdict, name).__set__
-    for name in ("status", "stuck", "reason", "since", "due_at", "severity", "actions", "other_reasons", "_words")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -761,12 +627,12 @@ def _reason_verdict(order: Order, now: datetime, matches: list[_Match], threshol
             chosen = min(found, key=lambda p: first[p][0])
             others = tuple([REASONS[p] for p in found if p != chosen])
         due_at, match = first[chosen]
-    priority, since, fo, hold, _, critical_at = match
+    priority, since, fo = match.priority, match.since, match.fo
     stuck = due_at <= now
     if stuck:
         critical = due_at + thresholds[REASONS[priority]]
-        if critical_at is not None and critical_at < critical:
-            critical = critical_at
+        if match.critical_at is not None and match.critical_at < critical:
+            critical = match.critical_at
         severity = "critical" if now >= critical else "warning"
         status = REASONS[priority]
     else:
@@ -787,14 +653,20 @@ def _reason_verdict(order: Order, now: datetime, matches: list[_Match], threshol
             specific = ("fulfill", *specific)  # a shipment without tracking: "fulfill" adds the number to it
     customer = order.customer
     actions = specific + _GENERIC_ACTIONS[bool(customer and customer.email), stuck]
-    verdict = _new_verdict(Verdict)
-    _set_status(verdict, status)
-    _set_stuck(verdict, stuck)
-    _set_reason(verdict, REASONS[priority])
-    _set_since(verdict, since)
-    _set_due_at(verdict, due_at)
-    _set_severity(verdict, severity)
-    _set_actions(verdict, actions)
-    _set_other_reasons(verdict, others)
-    _set_words(verdict, (priority, order, since, fo, hold, now, stuck, due_at))  # for Verdict._word
-    return verdict
+    spec = _SPEC_BY_PRIORITY[priority]
+    facts = {**spec.facts(order, match, now), "age": _in_words(now - since)}
+    explanation = spec.explanation.format_map(facts)
+    if not stuck:
+        explanation = f"{explanation[:-1]}; it counts as stuck in {_in_words(due_at - now)} if nothing changes."
+    return Verdict(
+        status,
+        stuck,
+        REASONS[priority],
+        since,
+        due_at,
+        severity,
+        explanation,
+        tuple([step.format_map(facts) for step in spec.next_steps]),
+        actions,
+        others,
+    )
