@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
-from bot.domain.orders import FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
+from bot.domain.orders import FINISHED_FO_STATUSES, FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
 from bot.domain.retries import next_try
 from bot.domain.rules import Policy, Verdict, classify
 from bot.domain.scan_plan import first_sweep_queries, plan_scan
@@ -215,7 +215,7 @@ class Service:
             return False
         if order.fulfillment_status != "FULFILLED":
             return True
-        return any(fo.status not in ("CLOSED", "CANCELLED") for fo in order.fulfillment_orders or ())
+        return any(fo.status not in FINISHED_FO_STATUSES for fo in order.fulfillment_orders or ())
 
     async def refresh_order(
         self, order_id: str, *, resolution: str | None = None, in_bulk: bool = False

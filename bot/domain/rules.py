@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from bot.domain.durations import parse_duration
-from bot.domain.orders import FulfillmentOrder, Hold, Order
+from bot.domain.orders import FINISHED_FO_STATUSES, LIVE_FULFILLMENT_STATUSES, FulfillmentOrder, Hold, Order
 
 NOT_STUCK = (
     "ok",
@@ -91,9 +91,7 @@ _UNTRACKED = {
 # FulfillmentHoldReason -> reason id, where the hold is not simply on_hold.
 _HOLD_REASONS = {"INVENTORY_OUT_OF_STOCK": "out_of_stock", "AWAITING_PAYMENT": "payment_pending"}
 
-_DONE_FO = frozenset({"CLOSED", "CANCELLED"})
 _DONE_ORDER = frozenset({"FULFILLED", "RESTOCKED"})
-_LIVE_FULFILLMENT = frozenset({"SUCCESS", "OPEN", "PENDING"})
 
 
 class _Match(NamedTuple):
@@ -455,7 +453,7 @@ def _matches(order: Order, now: datetime) -> list[_Match]:
         untracked = None
         for f in fulfillments:
             if (
-                f.status in _LIVE_FULFILLMENT
+                f.status in LIVE_FULFILLMENT_STATUSES
                 and not f.has_tracking
                 and (untracked is None or f.created_at < untracked)  # the oldest; min keeps the first of equals
             ):
@@ -464,7 +462,7 @@ def _matches(order: Order, now: datetime) -> list[_Match]:
             found.append(_Match(_TRACKING, untracked))
     for fo in order.fulfillment_orders or ():
         status = fo.status
-        if status in _DONE_FO:
+        if status in FINISHED_FO_STATUSES:
             continue
         if status == "ON_HOLD":
             if fo.holds:
@@ -492,7 +490,7 @@ def _matches(order: Order, now: datetime) -> list[_Match]:
             shipped = fo.updated_at
             first = True
             for f in fulfillments:
-                if f.status in _LIVE_FULFILLMENT and (first or f.created_at > shipped):
+                if f.status in LIVE_FULFILLMENT_STATUSES and (first or f.created_at > shipped):
                     shipped = f.created_at
                     first = False
             found.append(_Match(_PARTIAL, shipped, fo))
@@ -528,9 +526,9 @@ def needs_watching(order: Order) -> bool:
         return False
     if order.fulfillment_status not in _DONE_ORDER:
         return True
-    if any(fo.status not in _DONE_FO for fo in order.fulfillment_orders or ()):
+    if any(fo.status not in FINISHED_FO_STATUSES for fo in order.fulfillment_orders or ()):
         return True
-    return any(f.status in _LIVE_FULFILLMENT and not f.has_tracking for f in order.fulfillments)
+    return any(f.status in LIVE_FULFILLMENT_STATUSES and not f.has_tracking for f in order.fulfillments)
 
 
 # --- the verdict ------------------------------------------------------------------------------------------------
