@@ -4,7 +4,6 @@ and the adapters (store, Shopify client)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import logging
@@ -23,6 +22,7 @@ from bot.installation import Installation
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
 from bot.store import AlertSync, Classified, DeliveryOutcome, SaveResult, Store, StoredDelivery
+from bot.wakeups import wait_for_wakeup
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,7 @@ class Service:
                 await asyncio.sleep(INBOX_RETRY_SECONDS)
                 continue
             wait = None if due is None else max(0.0, (due - self.now()).total_seconds())
-            with contextlib.suppress(TimeoutError):  # until a delivery arrives, or one that failed is due again
-                await asyncio.wait_for(self._inbox_signal.wait(), wait)
+            await wait_for_wakeup(self._inbox_signal, wait)  # until a delivery arrives, or one that failed is due again
             self._inbox_signal.clear()
 
     async def process_inbox(self, between_batches: BatchPause | None = None) -> int:
