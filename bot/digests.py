@@ -21,7 +21,6 @@ Public API (the `/orders digest` command and the demo use it):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, time, tzinfo
@@ -47,6 +46,7 @@ from bot.slack.digest_blocks import digest_message
 from bot.slack.history import find_message, has_metadata
 from bot.slack.pacing import ChannelPacer
 from bot.store import Store
+from bot.wakeups import wait_for_wakeup
 
 log = logging.getLogger(__name__)
 
@@ -213,9 +213,7 @@ class Digests:
         """Post each day's digest once DIGEST_TIME has come in the digest's time zone. On a database that never
         had a digest (a first start) the first one comes at the next DIGEST_TIME: none was missed."""
         await self._load_time()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(ZONE_WAIT):
-                await self._zone_known.wait()
+        await wait_for_wakeup(self._zone_known, ZONE_WAIT)
         started = self.now()
         if digest_due(started, self.digest_time, self.zone) and not await self.store.had_digests():
             self._done_day = digest_day(started, self.zone).isoformat()
@@ -244,10 +242,7 @@ class Digests:
         return digest_due(now, self.digest_time, self.zone) and today != self._done_day
 
     async def _sleep(self, seconds: float) -> None:
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel (see bot/slack/outbox.py).
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max(seconds, 0.01)):
-                await self._wake.wait()
+        await wait_for_wakeup(self._wake, max(seconds, 0.01))
 
 
 def _describe(exc: Exception) -> str:

@@ -4,7 +4,6 @@ and the adapters (store, Shopify client)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import logging
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
-from bot.domain.orders import FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
+from bot.domain.orders import FINISHED_FO_STATUSES, FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
 from bot.domain.retries import next_try
 from bot.domain.rules import Policy, Verdict, classify
 from bot.domain.scan_plan import first_sweep_queries, plan_scan
@@ -23,6 +22,7 @@ from bot.installation import Installation
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.webhooks import ORDER_TOPICS
 from bot.store import AlertSync, Classified, DeliveryOutcome, SaveResult, Store, StoredDelivery
+from bot.wakeups import wait_for_wakeup
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,9 @@ class Service:
             wait = self.idle_recheck.total_seconds()
             if due is not None:
                 wait = min(wait, max(0.0, (due - self.now()).total_seconds()))
-            with contextlib.suppress(TimeoutError):  # until a delivery arrives, one that failed is due, or idle_recheck
-                await asyncio.wait_for(self._inbox_signal.wait(), wait)
+            await wait_for_wakeup(
+                self._inbox_signal, wait
+            )  # a delivery arrives, one that failed is due, or idle_recheck
             self._inbox_signal.clear()
 
     async def process_inbox(self, between_batches: BatchPause | None = None) -> int:
@@ -222,7 +223,7 @@ class Service:
             return False
         if order.fulfillment_status != "FULFILLED":
             return True
-        return any(fo.status not in ("CLOSED", "CANCELLED") for fo in order.fulfillment_orders or ())
+        return any(fo.status not in FINISHED_FO_STATUSES for fo in order.fulfillment_orders or ())
 
     async def refresh_order(
         self, order_id: str, *, resolution: str | None = None, in_bulk: bool = False

@@ -13,6 +13,11 @@ from typing import Any
 
 ORDER_GID = "gid://shopify/Order/"
 
+# FulfillmentOrderStatus values with nothing left to ship, hold or request.
+FINISHED_FO_STATUSES = frozenset({"CLOSED", "CANCELLED"})
+# FulfillmentStatus values of a shipment that went (or is going) out: not CANCELLED, ERROR or FAILURE.
+LIVE_FULFILLMENT_STATUSES = frozenset({"SUCCESS", "OPEN", "PENDING"})
+
 # REST webhook values -> GraphQL OrderDisplayFulfillmentStatus.
 _WEBHOOK_FULFILLMENT_STATUS = {
     None: "UNFULFILLED",

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import FrozenInstanceError, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import NamedTuple
 
 from bot.domain.durations import parse_duration
-from bot.domain.orders import FulfillmentOrder, Hold, Order
+from bot.domain.orders import FINISHED_FO_STATUSES, LIVE_FULFILLMENT_STATUSES, FulfillmentOrder, Hold, Order
 
 NOT_STUCK = (
     "ok",
@@ -91,15 +91,13 @@ _UNTRACKED = {
 # FulfillmentHoldReason -> reason id, where the hold is not simply on_hold.
 _HOLD_REASONS = {"INVENTORY_OUT_OF_STOCK": "out_of_stock", "AWAITING_PAYMENT": "payment_pending"}
 
-_DONE_FO = frozenset({"CLOSED", "CANCELLED"})
 _DONE_ORDER = frozenset({"FULFILLED", "RESTOCKED"})
-_LIVE_FULFILLMENT = frozenset({"SUCCESS", "OPEN", "PENDING"})
 
 
 class _Match(NamedTuple):
     """A condition found on the order, and when it started. The words come later, for the chosen reason only."""
 
-    reason: str
+    priority: int  # the reason's index in REASONS
     since: datetime
     fo: FulfillmentOrder | None = None
     hold: Hold | None = None
@@ -322,164 +320,30 @@ _FO_ACTIONS = {
 }
 
 
-_VERDICT_FIELDS = (
-    "status",
-    "stuck",
-    "reason",
-    "since",
-    "due_at",
-    "severity",
-    "explanation",
-    "next_steps",
-    "actions",
-    "other_reasons",
-)
-
-
+@dataclass(frozen=True, slots=True)
 class Verdict:
-    """What `classify` decided; immutable, compared and hashed by its fields like a frozen dataclass.
+    """What `classify` decided.
 
     status: a reason id when stuck, else one of NOT_STUCK. reason: set when stuck or waiting. since: when the
     condition started. due_at: when it became (or becomes) stuck; for snoozed/scheduled, when to look again.
     severity: one of SEVERITIES. actions: orderbot action ids, in the order the buttons should appear.
     other_reasons: other reasons in the same state (stuck, or waiting), in REASONS order.
-
-    `explanation` and `next_steps` of a reason verdict are worded on first access (most verdicts are never shown), from
-    what `classify` kept for it; the words are the same as if they had been written at once.
     """
 
-    __slots__ = (
-        "_explanation",
-        "_next_steps",
-        "_words",
-        "actions",
-        "due_at",
-        "other_reasons",
-        "reason",
-        "severity",
-        "since",
-        "status",
-        "stuck",
-    )
-    __match_args__ = _VERDICT_FIELDS
-
     status: str
-    stuck: bool
-    reason: str | None
-    since: datetime | None
-    due_at: datetime | None
-    severity: str
-    actions: tuple[str, ...]
-    other_reasons: tuple[str, ...]
-
-    def __init__(
-        self,
-        status: str,
-        stuck: bool = False,
-        reason: str | None = None,
-        since: datetime | None = None,
-        due_at: datetime | None = None,
-        severity: str = "none",
-        explanation: str = "",
-        next_steps: tuple[str, ...] = (),
-        actions: tuple[str, ...] = (),
-        other_reasons: tuple[str, ...] = (),
-    ) -> None:
-        _set(self, "status", status)
-        _set(self, "stuck", stuck)
-        _set(self, "reason", reason)
-        _set(self, "since", since)
-        _set(self, "due_at", due_at)
-        _set(self, "severity", severity)
-        _set(self, "_explanation", explanation)
-        _set(self, "_next_steps", next_steps)
-        _set(self, "actions", actions)
-        _set(self, "other_reasons", other_reasons)
-        _set(self, "_words", None)
-
-    @property
-    def explanation(self) -> str:
-        if self._words is not None:
-            self._word()
-        return self._explanation
-
-    @property
-    def next_steps(self) -> tuple[str, ...]:
-        if self._words is not None:
-            self._word()
-        return self._next_steps
-
-    def _word(self) -> None:
-        words = self._words
-        if words is None:  # another thread has worded it meanwhile
-            return
-        priority, order, since, fo, hold, now, stuck, due_at = words
-        spec = _SPEC_BY_PRIORITY[priority]
-        facts = {**spec.facts(order, _Match(REASONS[priority], since, fo, hold), now), "age": _in_words(now - since)}
-        explanation = spec.explanation.format_map(facts)
-        if not stuck:
-            explanation = f"{explanation[:-1]}; it counts as stuck in {_in_words(due_at - now)} if nothing changes."
-        _set(self, "_explanation", explanation)
-        _set(self, "_next_steps", tuple([step.format_map(facts) for step in spec.next_steps]))
-        _set(self, "_words", None)
+    stuck: bool = False
+    reason: str | None = None
+    since: datetime | None = None
+    due_at: datetime | None = None
+    severity: str = "none"
+    explanation: str = ""
+    next_steps: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    other_reasons: tuple[str, ...] = ()
 
     def stuck_for(self, now: datetime) -> timedelta | None:
         """How long the stuck condition has lasted (now - since); None when not stuck."""
         return now - self.since if self.stuck and self.since is not None else None
-
-    def _fields(self) -> tuple:
-        return (
-            self.status,
-            self.stuck,
-            self.reason,
-            self.since,
-            self.due_at,
-            self.severity,
-            self.explanation,
-            self.next_steps,
-            self.actions,
-            self.other_reasons,
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        fields = zip(_VERDICT_FIELDS, self._fields(), strict=True)
-        return f"Verdict({', '.join(f'{name}={value!r}' for name, value in fields)})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple:
-        return (Verdict, self._fields())
-
-
-_set = object.__setattr__
-_new_verdict = object.__new__
-# The slots' own setters, for building a reason verdict without __init__ (a third of the time of `_set` by name).
-(
-    _set_status,
-    _set_stuck,
-    _set_reason,
-    _set_since,
-    _set_due_at,
-    _set_severity,
-    _set_actions,
-    _set_other_reasons,
-    _set_words,
-) = (
-    getattr(Verdict, name).__set__
-    for name in ("status", "stuck", "reason", "since", "due_at", "severity", "actions", "other_reasons", "_words")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,8 +421,6 @@ def _parse_bool(key: str, value: str | None) -> bool:
 
 
 # --- matching ---------------------------------------------------------------------------------------------------
-# A match is a plain tuple (built per order, so no class): (priority, since, fo, hold, due_at, critical_at), where
-# priority is the reason's index in REASONS, and due_at / critical_at are as in `_Match` (None when not overridden).
 
 _PRIORITY = {reason: priority for priority, reason in enumerate(REASONS)}
 _PAYMENT, _OUT_OF_STOCK, _ON_HOLD, _UNFULFILLED, _PARTIAL, _PENDING, _TRACKING, _REJECTED = (
@@ -577,7 +439,7 @@ _PAYMENT, _OUT_OF_STOCK, _ON_HOLD, _UNFULFILLED, _PARTIAL, _PENDING, _TRACKING, 
 _HOLD_PRIORITY = {hold: _PRIORITY[reason] for hold, reason in _HOLD_REASONS.items()}
 
 
-def _matches(order: Order, now: datetime) -> list[tuple]:
+def _matches(order: Order, now: datetime) -> list[_Match]:
     found = []
     if order.financial_status in _PAYMENTS and order.fulfillment_status not in _DONE_ORDER:
         created = order.created_at
@@ -585,40 +447,40 @@ def _matches(order: Order, now: datetime) -> list[tuple]:
         if order.financial_status == "AUTHORIZED":
             expires = order.authorization_expires_at or created + AUTHORIZATION_LIFETIME
             critical_at = expires - AUTHORIZATION_MARGIN
-        found.append((_PAYMENT, created, None, None, None, critical_at))
+        found.append(_Match(_PAYMENT, created, critical_at=critical_at))
     fulfillments = order.fulfillments
     if fulfillments:
         untracked = None
         for f in fulfillments:
             if (
-                f.status in _LIVE_FULFILLMENT
-                and not any(t.number for t in f.tracking)  # Fulfillment.has_tracking
+                f.status in LIVE_FULFILLMENT_STATUSES
+                and not f.has_tracking
                 and (untracked is None or f.created_at < untracked)  # the oldest; min keeps the first of equals
             ):
                 untracked = f.created_at
         if untracked is not None:
-            found.append((_TRACKING, untracked, None, None, None, None))
+            found.append(_Match(_TRACKING, untracked))
     for fo in order.fulfillment_orders or ():
         status = fo.status
-        if status in _DONE_FO:
+        if status in FINISHED_FO_STATUSES:
             continue
         if status == "ON_HOLD":
             if fo.holds:
                 for hold in fo.holds:
-                    found.append((_HOLD_PRIORITY.get(hold.reason, _ON_HOLD), fo.updated_at, fo, hold, None, None))
+                    found.append(_Match(_HOLD_PRIORITY.get(hold.reason, _ON_HOLD), fo.updated_at, fo, hold))
             else:
-                found.append((_ON_HOLD, fo.updated_at, fo, None, None, None))
+                found.append(_Match(_ON_HOLD, fo.updated_at, fo))
             continue
         if status == "SCHEDULED" and (fo.fulfill_at is None or fo.fulfill_at > now):
             continue  # scheduled for later
         # By its request status.
         request = fo.request_status
         if status == "INCOMPLETE" or request in _REFUSED:
-            found.append((_REJECTED, fo.updated_at, fo, None, None, None))
+            found.append(_Match(_REJECTED, fo.updated_at, fo))
         elif request in _PENDING_REQUEST:
-            found.append((_PENDING, fo.updated_at, fo, None, None, None))
+            found.append(_Match(_PENDING, fo.updated_at, fo))
         elif request == "ACCEPTED":
-            found.append((_TRACKING, fo.updated_at, fo, None, None, None))
+            found.append(_Match(_TRACKING, fo.updated_at, fo))
         # Nobody has it (UNSUBMITTED, CANCELLATION_ACCEPTED, CLOSED): the rest of a partial shipment, or not shipped.
         elif (
             order.fulfillment_status == "PARTIALLY_FULFILLED"
@@ -628,13 +490,13 @@ def _matches(order: Order, now: datetime) -> list[tuple]:
             shipped = fo.updated_at
             first = True
             for f in fulfillments:
-                if f.status in _LIVE_FULFILLMENT and (first or f.created_at > shipped):
+                if f.status in LIVE_FULFILLMENT_STATUSES and (first or f.created_at > shipped):
                     shipped = f.created_at
                     first = False
-            found.append((_PARTIAL, shipped, fo, None, None, None))
+            found.append(_Match(_PARTIAL, shipped, fo))
         else:
             since = fo.fulfill_at if status == "SCHEDULED" and fo.fulfill_at else order.created_at
-            found.append((_UNFULFILLED, since, fo, None, fo.fulfill_by, None))
+            found.append(_Match(_UNFULFILLED, since, fo, due_at=fo.fulfill_by))
     return found
 
 
@@ -664,9 +526,9 @@ def needs_watching(order: Order) -> bool:
         return False
     if order.fulfillment_status not in _DONE_ORDER:
         return True
-    if any(fo.status not in _DONE_FO for fo in order.fulfillment_orders or ()):
+    if any(fo.status not in FINISHED_FO_STATUSES for fo in order.fulfillment_orders or ()):
         return True
-    return any(f.status in _LIVE_FULFILLMENT and not f.has_tracking for f in order.fulfillments)
+    return any(f.status in LIVE_FULFILLMENT_STATUSES and not f.has_tracking for f in order.fulfillments)
 
 
 # --- the verdict ------------------------------------------------------------------------------------------------
@@ -694,31 +556,6 @@ _GENERIC_ACTIONS = {
 }
 
 
-class _Prepared(NamedTuple):
-    """What classify needs of a policy, worked out once per Policy object (a policy is immutable)."""
-
-    policy: Policy
-    ignore_tag: str  # stripped and lower case, as Order.has_tag compares
-    include_test_orders: bool
-    thresholds: tuple[timedelta, ...]  # by priority
-    ignored: Verdict
-
-
-def _prepare(policy: Policy) -> _Prepared:
-    global _prepared
-    _prepared = _Prepared(
-        policy,
-        policy.ignore_tag.strip().lower(),
-        policy.include_test_orders,
-        tuple(policy.thresholds[reason] for reason in REASONS),
-        Verdict("ignored", explanation=f"The order is tagged {policy.ignore_tag}, so orderbot leaves it alone."),
-    )
-    return _prepared
-
-
-_prepared = _prepare(Policy())
-
-
 def classify(
     order: Order,
     now: datetime,
@@ -728,9 +565,6 @@ def classify(
 ) -> Verdict:
     """Why `order` is stuck (or why not) at `now`. `cancelling_since`: when someone asked Shopify to cancel it, while
     Shopify has not yet (the order is watched, not stuck: cancelling it again must not be offered)."""
-    prepared = _prepared
-    if prepared.policy is not policy:
-        prepared = _prepare(policy)
     # The exclusions, in order.
     if order.cancelled:
         return _CANCELLED
@@ -738,19 +572,17 @@ def classify(
         return _CANCELLING
     if order.closed:
         return _CLOSED
-    if order.test and not prepared.include_test_orders:
+    if order.test and not policy.include_test_orders:
         return _TEST
-    tag = prepared.ignore_tag
-    for t in order.tags:
-        if t.lower() == tag:
-            return prepared.ignored
+    if order.has_tag(policy.ignore_tag):
+        return Verdict("ignored", explanation=f"The order is tagged {policy.ignore_tag}, so orderbot leaves it alone.")
     if snoozed_until is not None and snoozed_until > now:
         return Verdict(
             "snoozed", due_at=snoozed_until, explanation=f"Snoozed for another {_in_words(snoozed_until - now)}."
         )
     matches = _matches(order, now)
     if matches:
-        return _reason_verdict(order, now, matches, prepared.thresholds)
+        return _reason_verdict(order, now, matches, policy.thresholds)
     scheduled = [fo.fulfill_at for fo in order.fulfillment_orders or () if _scheduled_later(fo, now)]
     if scheduled:
         dates = [d for d in scheduled if d is not None]
@@ -761,43 +593,44 @@ def classify(
     return _OK
 
 
-def _reason_verdict(order: Order, now: datetime, matches: list[tuple], thresholds: tuple[timedelta, ...]) -> Verdict:
+def _due_at(match: _Match, thresholds: Mapping[str, timedelta]) -> datetime:
+    """When the match becomes stuck: its threshold after `since` (or the FO's own deadline), sooner when it turns
+    critical sooner (an authorization about to expire)."""
+    due_at = match.due_at
+    if due_at is None:
+        due_at = match.since + thresholds[REASONS[match.priority]]
+    if match.critical_at is not None and match.critical_at < due_at:
+        due_at = match.critical_at
+    return due_at
+
+
+def _reason_verdict(order: Order, now: datetime, matches: list[_Match], thresholds: Mapping[str, timedelta]) -> Verdict:
     if len(matches) == 1:
         match = matches[0]
-        priority = match[0]
-        due_at = match[4]
-        if due_at is None:
-            due_at = match[1] + thresholds[priority]
-        if match[5] is not None and match[5] < due_at:  # critical (an authorization about to expire): stuck by then
-            due_at = match[5]
-        stuck = due_at <= now
+        due_at = _due_at(match, thresholds)
         others = ()
     else:
-        first: dict[int, tuple[datetime, tuple]] = {}  # per priority: (due_at, the match due first)
-        for match in matches:
-            due_at = match[4]
-            if due_at is None:
-                due_at = match[1] + thresholds[match[0]]
-            if match[5] is not None and match[5] < due_at:
-                due_at = match[5]
-            known = first.get(match[0])
+        first: dict[int, tuple[datetime, _Match]] = {}  # per priority: (due_at, the match due first)
+        for candidate in matches:
+            due_at = _due_at(candidate, thresholds)
+            known = first.get(candidate.priority)
             if known is None or due_at < known[0]:
-                first[match[0]] = (due_at, match)
+                first[candidate.priority] = (due_at, candidate)
         found = sorted(first)
         stuck_ones = [p for p in found if first[p][0] <= now]
-        stuck = bool(stuck_ones)
-        if stuck:
-            priority = stuck_ones[0]
+        if stuck_ones:
+            chosen = stuck_ones[0]
             others = tuple([REASONS[p] for p in stuck_ones[1:]])
         else:  # the reason due first (min keeps the first of equals, so priority breaks ties)
-            priority = min(found, key=lambda p: first[p][0])
-            others = tuple([REASONS[p] for p in found if p != priority])
-        due_at, match = first[priority]
-    _, since, fo, hold, _, critical_at = match
+            chosen = min(found, key=lambda p: first[p][0])
+            others = tuple([REASONS[p] for p in found if p != chosen])
+        due_at, match = first[chosen]
+    priority, since, fo = match.priority, match.since, match.fo
+    stuck = due_at <= now
     if stuck:
-        critical = due_at + thresholds[priority]
-        if critical_at is not None and critical_at < critical:
-            critical = critical_at
+        critical = due_at + thresholds[REASONS[priority]]
+        if match.critical_at is not None and match.critical_at < critical:
+            critical = match.critical_at
         severity = "critical" if now >= critical else "warning"
         status = REASONS[priority]
     else:
@@ -809,21 +642,29 @@ def _reason_verdict(order: Order, now: datetime, matches: list[tuple], threshold
         if len(matches) == 1 and fo is not None:
             supported = fo.supported_actions
         else:
-            fos = [m[2] for m in matches if m[0] == priority and m[2] is not None] or order.fulfillment_orders or ()
+            fos = (
+                [m.fo for m in matches if m.priority == priority and m.fo is not None] or order.fulfillment_orders or ()
+            )
             supported = {action for f in fos for action in f.supported_actions}
         specific = tuple([action for action, needs in specific if needs in supported])
         if priority == _TRACKING and fo is None and "fulfill" not in specific:
             specific = ("fulfill", *specific)  # a shipment without tracking: "fulfill" adds the number to it
     customer = order.customer
     actions = specific + _GENERIC_ACTIONS[bool(customer and customer.email), stuck]
-    verdict = _new_verdict(Verdict)
-    _set_status(verdict, status)
-    _set_stuck(verdict, stuck)
-    _set_reason(verdict, REASONS[priority])
-    _set_since(verdict, since)
-    _set_due_at(verdict, due_at)
-    _set_severity(verdict, severity)
-    _set_actions(verdict, actions)
-    _set_other_reasons(verdict, others)
-    _set_words(verdict, (priority, order, since, fo, hold, now, stuck, due_at))  # for Verdict._word
-    return verdict
+    spec = _SPEC_BY_PRIORITY[priority]
+    facts = {**spec.facts(order, match, now), "age": _in_words(now - since)}
+    explanation = spec.explanation.format_map(facts)
+    if not stuck:
+        explanation = f"{explanation[:-1]}; it counts as stuck in {_in_words(due_at - now)} if nothing changes."
+    return Verdict(
+        status,
+        stuck,
+        REASONS[priority],
+        since,
+        due_at,
+        severity,
+        explanation,
+        tuple([step.format_map(facts) for step in spec.next_steps]),
+        actions,
+        others,
+    )

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.request_body import read_at_most
 from bot.store import Delivery, Store
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def make_handler(secret: str, writer: InboxWriter, shop: str | None = None) -> C
 
     async def handle_webhook(request: web.Request) -> web.Response:
         nonlocal warned_missing_id
-        body = await _read_at_most(request, MAX_BODY_BYTES)
+        body = await read_at_most(request, MAX_BODY_BYTES)
         if body is None:
             refused = _answer(413, "body larger than 2 MiB")
             refused.force_close()  # the rest of the body is not read: the connection ends with the answer
@@ -198,19 +199,6 @@ def make_handler(secret: str, writer: InboxWriter, shop: str | None = None) -> C
         return web.Response(body=_DUPLICATE if not is_new else _STORED, content_type="application/json")
 
     return handle_webhook
-
-
-async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None when it is longer than `limit`: checked as it arrives, so a chunked body (no
-    Content-Length) is cut off at the limit too, with this endpoint's own 413."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.content.iter_any():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 def _header(request: web.Request, name: str) -> str | None:

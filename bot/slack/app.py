@@ -24,6 +24,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.request_body import read_at_most
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def slack_route(app: AsyncApp) -> web.RequestHandler:
         signature = request.headers.get("X-Slack-Signature", "")
         if not _TIMESTAMP.match(timestamp) or not _SIGNATURE.match(signature):
             return web.json_response({"error": "invalid signature"}, status=401)
-        body = await _read_at_most(request, MAX_SLACK_BODY)
+        body = await read_at_most(request, MAX_SLACK_BODY)
         if body is None:
             refused = web.json_response({"error": "request too large"}, status=413)
             refused.force_close()  # the rest of the body is not read: the connection ends with the answer
@@ -124,14 +125,3 @@ def slack_route(app: AsyncApp) -> web.RequestHandler:
         return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     return handle
-
-
-async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None when it is longer than `limit`, whether Content-Length says so or a chunked body does."""
-    if (request.content_length or 0) > limit:
-        return None
-    try:
-        body = await request.read()  # stops at the server's own limit (client_max_size) by itself
-    except web.HTTPRequestEntityTooLarge:
-        return None
-    return body if len(body) <= limit else None

@@ -39,7 +39,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.durations import format_duration
-from bot.domain.orders import FulfillmentOrder, Order
+from bot.domain.orders import FINISHED_FO_STATUSES, LIVE_FULFILLMENT_STATUSES, FulfillmentOrder, Order
 from bot.domain.rules import REASON_TITLES, Verdict
 
 MESSAGE_BLOCK_LIMIT = 50
@@ -156,8 +156,6 @@ _QUIET_MARKERS = {
     "scheduled": ":calendar:",
     "unknown": ":grey_question:",
 }
-_DONE_FO = frozenset({"CLOSED", "CANCELLED"})
-_LIVE_FULFILLMENT = frozenset({"SUCCESS", "OPEN", "PENDING"})
 
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 
@@ -262,7 +260,7 @@ def context(lines: Iterable[str]) -> ContextBlock:
 
 
 def _open_fulfillment_orders(order: Order) -> list[FulfillmentOrder]:
-    return [fo for fo in order.fulfillment_orders or () if fo.status not in _DONE_FO]
+    return [fo for fo in order.fulfillment_orders or () if fo.status not in FINISHED_FO_STATUSES]
 
 
 def _place(fo: FulfillmentOrder) -> str:
@@ -288,7 +286,7 @@ def _tracking(order: Order) -> list[str]:
     return [
         " ".join(part for part in (tracking.company, tracking.number) if part)
         for fulfillment in order.fulfillments
-        if fulfillment.status in _LIVE_FULFILLMENT
+        if fulfillment.status in LIVE_FULFILLMENT_STATUSES
         for tracking in fulfillment.tracking
         if tracking.number
     ]

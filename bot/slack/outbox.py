@@ -10,7 +10,6 @@ every CONFIG_RETRY seconds and shown by /healthz until it clears.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -24,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.history import find_message, has_metadata
 from bot.slack.pacing import ChannelPacer
 from bot.store import OutboxItem, Store
+from bot.wakeups import wait_for_wakeup
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +105,7 @@ class OutboxSender:
                 log.exception("the Slack outbox failed; retrying in %s s", PACE)
                 wait = PACE
             if wait > 0:
-                # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancel that arrives as the wake-up
-                # fires, and the server's shutdown then waited for this task forever (seen in the tests).
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait):
-                        await self._wake.wait()
+                await wait_for_wakeup(self._wake, wait)
 
     async def send_due(self) -> float:
         """Send every message that is due and whose channel is free; return how long until the next one may be."""

@@ -37,10 +37,6 @@ class DigestClaim:
     claimed_at: datetime
     busy_until: datetime | None = None
 
-    @property
-    def ours(self) -> bool:
-        return self.state in ("new", "retry")
-
 
 class DigestTables:
     """The digest methods of Store (which provides `read` and `write`)."""

@@ -563,10 +563,10 @@ def test_policy_rejects_bad_thresholds_in_code() -> None:
         Policy(thresholds={"on_hold": -H})
 
 
-# --- Verdict: words on first access, immutable, compared by its fields ---------------------------------------------
+# --- Verdict: worded like one given its words at once, immutable, compared by its fields ------------------------
 
 
-def test_lazy_words_equal_words_given_at_once() -> None:
+def test_classified_words_equal_words_given_at_once() -> None:
     subject = order(held("INCORRECT_ADDRESS", ago=24 * H + MIN), ago=5 * D)
     steps_first = classify(subject, NOW, Policy())
     assert steps_first.next_steps[0] == "Confirm the address with the customer"

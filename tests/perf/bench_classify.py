@@ -3,8 +3,8 @@ orders that does only the exclusion checks (attribute access and the tag lookup)
 
     python tests/perf/bench_classify.py [--orders 100000] [--limit 2.0]
 
-Two figures: classify alone, and classify plus reading the explanation and next steps of every stuck verdict (a
-verdict words them on first access, so classify alone leaves that work out; alerts, the store and the CLI do it).
+Two figures: classify alone, and classify plus reading the explanation and next steps of every stuck verdict, as
+alerts, the store and the CLI do (classify words every verdict as it builds it, so the two stay close).
 Prints orders per second, total seconds, the ratio to the baseline, and how the verdicts split by status.
 Exits non-zero when classifying all the orders and wording the stuck ones takes longer than --limit seconds.
 """

@@ -218,18 +218,13 @@ def test_a_stuck_alert_says_what_to_do(seeded):
     assert "Out of stock" in release["confirm"]["text"]["text"]
 
 
-def replace_verdict(verdict: Verdict, **changes) -> Verdict:
-    fields = dict(zip(Verdict.__match_args__, verdict._fields(), strict=True))
-    return Verdict(**{**fields, **changes})
-
-
 def test_tracking_and_other_reasons_are_shown(seeded):
     partial = alert_message(seeded["#1010"], verdict_of(seeded["#1010"]), shop=SHOP, now=NOW)
     assert "*Tracking:* FedEx 94000" in all_text(partial)
     pending = alert_message(seeded["#1003"], verdict_of(seeded["#1003"]), shop=SHOP, now=NOW)
     assert verdict_of(seeded["#1003"]).other_reasons == ("unfulfilled_overdue",)
     assert "*Also:*" not in all_text(pending)  # an unpaid order is not shipped on purpose: no need to say so
-    both = replace_verdict(verdict_of(seeded["#1002"]), other_reasons=("on_hold", "unfulfilled_overdue"))
+    both = replace(verdict_of(seeded["#1002"]), other_reasons=("on_hold", "unfulfilled_overdue"))
     assert "*Also:* On hold, Unfulfilled" in all_text(alert_message(seeded["#1002"], both, shop=SHOP, now=NOW))
 
 
