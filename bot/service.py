@@ -104,9 +104,8 @@ class Service:
             wait = self.idle_recheck.total_seconds()
             if due is not None:
                 wait = min(wait, max(0.0, (due - self.now()).total_seconds()))
-            await wait_for_wakeup(
-                self._inbox_signal, wait
-            )  # a delivery arrives, one that failed is due, or idle_recheck
+            # until a delivery arrives, one that failed is due, or idle_recheck has passed
+            await wait_for_wakeup(self._inbox_signal, wait)
             self._inbox_signal.clear()
 
     async def process_inbox(self, between_batches: BatchPause | None = None) -> int:
