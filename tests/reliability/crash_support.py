@@ -41,6 +41,11 @@ SENDER = Path(__file__).with_name("crash_sender.py")
 STUCK_IN_SEED = {f"#{n}" for n in (*range(1001, 1011), 1018)}  # seed.py: one or more per stuck reason
 # Shopify Plus's GraphQL budget (20,000 points, 1,000 a second restored): the stream's re-reads never wait on it.
 BUCKET, RESTORE_RATE = 20_000.0, 1_000.0
+# The sandbox Slack stamps a post when its handler runs in this (busy) test process, not when the server sent it: on a
+# loaded 2-core machine it took posts the outbox had sent a full second apart as close together as 0.93 s and 0.99 s
+# (two runs that failed for it). A post that truly comes too soon, the bug this check is for, came 0.21 s after the
+# last one. So the sandbox refuses a post within 0.9 s.
+PACE_AS_MEASURED = 0.9
 ORDER_REQUESTED_COST = 589  # what the sandbox charges up front for the `Order` re-read (see tests/test_bulk.py)
 
 
@@ -123,7 +128,11 @@ class Sandboxes:
         )
         runner, shop_url = await serve(shop.app)
         slack = SandboxSlack(
-            bot_token=keys.bot_token, scopes=tuple(BOT_SCOPES), channel_rate_limit=True, app_token=None
+            bot_token=keys.bot_token,
+            scopes=tuple(BOT_SCOPES),
+            channel_rate_limit=True,
+            post_interval=PACE_AS_MEASURED,
+            app_token=None,
         )
         await slack.start()
         return cls(shop, shop_url, slack, keys, runner)
