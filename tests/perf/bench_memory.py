@@ -3,11 +3,13 @@ million processed webhook deliveries, against the same server on a database hold
 
     python tests/perf/bench_memory.py [--orders 100000] [--deliveries 1000000] [--live 20000]
 
-The server runs as a subprocess without Shopify or Slack credentials (webhooks only, as in bench_webhooks.py). To
+The servers run as subprocesses without Shopify or Slack credentials (webhooks only, as in bench_webhooks.py). To
 keep the run short the big database is not filled through the server: the server first stores and processes
 SEED_ORDERS real webhooks, then this script copies those rows (orders, verdicts, inbox) in SQL to the sizes asked
-for, with fresh ids, so that every row has the shape the store writes (a processed delivery keeps no body). Each
-server is then measured idle after start, and again after `--live` more webhooks were stored and processed. The
+for, with fresh ids, so that every row has the shape the store writes (a processed delivery keeps no body; a copied
+order is not one that reconciliation watches). Each server is measured idle after start, and again after `--live`
+more webhooks were stored and processed. Then the big database is served once more with the sandbox Shopify and
+Slack (tests/reliability/crash_support.py), and measured before and after a `--bulk` order archive run. The
 figure is VmRSS from /proc/<pid>/status; VmHWM (the peak) is printed too. Exits non-zero when the big database's
 peak exceeds the small one's by more than GROWTH_BOUND_MB, or any peak exceeds RSS_BOUND_MB.
 """
@@ -23,11 +25,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[2]))  # `tests.reliability` for the bulk run
 
 from bench_webhooks import SECRET, as_http, build_deliveries, free_port, load, wait_for_processing, wait_until_listening
+
+from tests.conftest import wait_for
+from tests.reliability.crash_support import Sandboxes, SlackPerson, confirm_value, server_environment, shop_orders
+from tests.reliability.crash_support import Server as CrashServer
 
 SEED_ORDERS = 200  # webhooks the server stores itself: the templates the big database's rows are copied from
 RSS_BOUND_MB = 100.0  # no server's peak above this (measured: 59.5 MB, 2026-12)
@@ -75,6 +83,7 @@ def copy_rows(db: Path, orders: int, deliveries: int) -> None:
             {
                 "id": f"'gid://shopify/Order/' || ({ORDER_BASE} + i)",
                 "name": "'#M' || i",
+                "watched": "0",  # a year's orders are mostly done: reconciliation does not re-read them
                 "record": f"replace(record, '{template_order}', 'gid://shopify/Order/' || ({ORDER_BASE} + i))",
             }.get(c, c)
             for c in order_columns
@@ -125,11 +134,47 @@ def measure(label: str, db: Path, env: dict[str, str], live: int) -> tuple[float
     return after, peak
 
 
+async def bulk_run(db: Path, workdir: Path, count: int) -> tuple[float, float, float]:
+    """Serve the big database with the sandbox Shopify (Shopify Plus's budget) and Slack, `/orders archive` `count`
+    orders and confirm, as tests/reliability/test_crash.py does: (RSS before the run, after it, peak) in MB."""
+    orders, names = shop_orders(datetime.now(UTC), archivable_count=count, other_count=0)
+    world = await Sandboxes.start(orders)
+    server = CrashServer(server_environment(world, db, free_port()), workdir)
+    try:
+        await server.start()
+        marks = ",".join("?" * len(names))
+
+        def rows(sql: str, params: tuple = ()) -> list[tuple]:
+            with sqlite3.connect(db) as conn:
+                return conn.execute(sql, params).fetchall()
+
+        stored = f"SELECT count(*) FROM orders WHERE name IN ({marks})"
+        await wait_for(lambda: rows(stored, tuple(names))[0][0] == len(names), 300)  # the start's reconciliation
+        unsent = "SELECT count(*) FROM outbox WHERE kind = 'alert' AND status IN ('pending', 'sending')"
+        await wait_for(lambda: rows(unsent)[0][0] == 0, 120)
+        before, _ = memory_mb(server.process.pid)
+        person = SlackPerson(world, server)
+        preview = await person.command("archive " + " ".join(names))
+        started = await person.confirm(preview)
+        assert "started" in started["text"], started
+        run_id = confirm_value(preview)
+        done = "SELECT count(*) FROM bulk_runs WHERE id = ? AND status = 'done'"
+        await wait_for(lambda: rows(done, (run_id,))[0][0] == 1, 600)
+        after, peak = memory_mb(server.process.pid)
+        archived = sum(1 for o in world.shop.orders.values() if o["name"] in set(names) and o["closed_at"])
+        print(f"bulk run: {archived} of {count} orders archived")
+    finally:
+        await server.stop()
+        await world.stop()
+    return before, after, peak
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--deliveries", type=int, default=1_000_000)
     parser.add_argument("--live", type=int, default=20_000, help="webhooks sent to each measured server")
+    parser.add_argument("--bulk", type=int, default=500, help="orders archived in one bulk run (0: no run)")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOPIFY_", "SLACK_"))}
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,6 +198,13 @@ def main() -> int:
         )
         _, small_peak = measure(f"serve, {SEED_ORDERS} orders stored", small, env, args.live)
         _, big_peak = measure(f"serve, {stored[0]} orders / {stored[1]} deliveries", big, env, args.live)
+        if args.bulk:
+            before, after, peak = asyncio.run(bulk_run(big, Path(tmp), args.bulk))
+            print(
+                f"{'same, with Shopify and Slack':<40} RSS before the bulk run {before:6.1f} MB   "
+                f"after archiving {args.bulk} orders {after:6.1f} MB   peak {peak:6.1f} MB"
+            )
+            big_peak = max(big_peak, peak)
     growth = big_peak - small_peak
     print(
         f"peak growth from the data: {growth:.1f} MB (bound {GROWTH_BOUND_MB} MB); "
