@@ -159,6 +159,43 @@ async def test_storing_deliveries_does_not_stall_the_event_loop(tmp_path):
     assert worst < 0.05
 
 
+async def test_a_delivery_is_acknowledged_only_once_committed_and_times_out_while_the_database_is_locked(tmp_path):
+    """Another program holds the write lock: the delivery's request gets TimeoutError at its deadline (a 503, which
+    Shopify sends again), never an answer before its row is committed. Once the lock goes, the next delivery's
+    answer comes with its row already visible to another connection, and so does each of many waiting at once."""
+    import sqlite3
+
+    from bot.shopify.webhooks import InboxWriter
+
+    path = tmp_path / "o.db"
+    store = await Store(str(path)).open()
+    writer = InboxWriter(store, on_stored=lambda: None, deadline=0.3)
+    writer.start()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # an operator's shell in a write transaction
+
+    def stored(webhook_id: str) -> bool:
+        with sqlite3.connect(path) as reader:
+            return reader.execute("SELECT count(*) FROM inbox WHERE webhook_id = ?", [webhook_id]).fetchone()[0] == 1
+
+    locked_out = asyncio.create_task(writer.submit(Delivery("locked", None, "orders/updated", None, None, None, "{}")))
+    done, _ = await asyncio.wait([locked_out], timeout=3.0)
+    assert done, "no answer within ten times the deadline"
+    assert isinstance(locked_out.exception(), TimeoutError)
+    assert not stored("locked")
+    other.execute("ROLLBACK")
+    other.close()
+
+    async def acknowledged(webhook_id: str) -> bool:
+        is_new = await writer.submit(Delivery(webhook_id, None, "orders/updated", None, None, None, "{}"))
+        return is_new and stored(webhook_id)  # read at the moment the answer is given
+
+    assert await acknowledged("after")
+    assert all(await asyncio.gather(*(acknowledged(f"many-{n}") for n in range(50))))
+    await writer.stop()
+    await store.close()
+
+
 async def test_processing_yields_to_a_burst_of_deliveries_but_never_for_long(tmp_path):
     from bot.shopify.webhooks import MAX_DEFERRAL_SECONDS, InboxWriter
 
