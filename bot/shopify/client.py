@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.domain.orders import Order, order_from_graphql
+from bot.domain.orders import Order, OrderState, order_from_graphql, order_state_from_graphql
 from bot.shopify import operations
 
 log = logging.getLogger(__name__)
@@ -263,6 +263,22 @@ class ShopifyClient:
     async def fetch_order(self, order_id: str) -> Order | None:
         node = (await self.execute(operations.ORDER, {"id": order_id}))["order"]
         return (await self._orders_of([node]))[0] if node else None
+
+    async def fetch_order_without_lines(self, order_id: str) -> Order | None:
+        """The order's OrderFields, without its fulfillment orders' line items (ORDER_WITHOUT_LINES)."""
+        node = (await self.execute(operations.ORDER_WITHOUT_LINES, {"id": order_id}))["order"]
+        return (await self._orders_of([node]))[0] if node else None
+
+    async def order_states(self, ids: list[str]) -> dict[str, OrderState | None]:
+        """The state of the orders `ids` (ORDER_STATES), ORDER_STATES_BATCH a request; None for one Shopify no longer
+        has."""
+        found: dict[str, OrderState | None] = {}
+        for start in range(0, len(ids), operations.ORDER_STATES_BATCH):
+            batch = ids[start : start + operations.ORDER_STATES_BATCH]
+            nodes = (await self.execute(operations.ORDER_STATES, {"ids": batch}))["nodes"]
+            found.update(dict.fromkeys(batch))
+            found.update((node["id"], order_state_from_graphql(node)) for node in nodes if node)
+        return found
 
     async def fetch_order_of_fulfillment_order(self, fulfillment_order_id: str) -> Order | None:
         node = (await self.execute(operations.ORDER_OF_FULFILLMENT_ORDER, {"id": fulfillment_order_id}))[
