@@ -23,7 +23,7 @@ from bot.domain.orders import FulfillmentOrder, Order, OrderState, parse_time
 from bot.mail import Mailer, MailError
 from bot.service import Service
 from bot.shopify import operations as ops
-from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError
+from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError, urgent
 from bot.slack.blocks import (
     CANCEL_REASONS,
     action_reply,
@@ -154,7 +154,11 @@ class Actions:
             outcome = Outcome("busy", f"<@{held['actor']}> is already doing this; the alert updates when it is done.")
         else:
             try:
-                outcome, error = await self._carry_out(request)
+                if request.in_bulk:
+                    outcome, error = await self._carry_out(request)
+                else:
+                    with urgent():  # a person is waiting: ahead of scans and bulk runs for Shopify's budget
+                        outcome, error = await self._carry_out(request)
             except BaseException:
                 self._in_background(self._record(request, None, None, 0.0))
                 raise
