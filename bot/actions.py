@@ -13,17 +13,17 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from bot.cancellations import DEFAULT_FOLLOW_UP, Cancellations, FollowUp
 from bot.domain.durations import format_duration, parse_duration
-from bot.domain.orders import FulfillmentOrder, Order
+from bot.domain.orders import FulfillmentOrder, Order, OrderState, parse_time
 from bot.mail import Mailer, MailError
 from bot.service import Service
 from bot.shopify import operations as ops
-from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError
+from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError, urgent
 from bot.slack.blocks import (
     CANCEL_REASONS,
     action_reply,
@@ -53,6 +53,9 @@ class ActionRequest:
     channel: str | None = None  # where the person clicked
     message_ts: str | None = None  # the alert they clicked on
     in_bulk: bool = False  # one order of a bulk run: its alert update and reply wait behind news
+    # Shopify's state of the order as a batch check just read it (a bulk run): while it matches the stored copy, that
+    # copy is the order as Shopify has it, and no full read is made.
+    checked: OrderState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,9 @@ class _AnswerLost(ShopifyUnavailable):
 
 # Set while an action's handler runs only to see what it would send; per task, so concurrent clicks are unaffected.
 _CHECK_ONLY: ContextVar[bool] = ContextVar("check_only", default=False)
+# The order after the action, set by a handler whose mutation's payload holds all that changed (archive, unarchive):
+# then the alert catches up from it, without reading the order again.
+_AFTER: ContextVar[Order | None] = ContextVar("after", default=None)
 
 
 class Actions:
@@ -148,7 +154,11 @@ class Actions:
             outcome = Outcome("busy", f"<@{held['actor']}> is already doing this; the alert updates when it is done.")
         else:
             try:
-                outcome, error = await self._carry_out(request)
+                if request.in_bulk:
+                    outcome, error = await self._carry_out(request)
+                else:
+                    with urgent():  # a person is waiting: ahead of scans and bulk runs for Shopify's budget
+                        outcome, error = await self._carry_out(request)
             except BaseException:
                 self._in_background(self._record(request, None, None, 0.0))
                 raise
@@ -250,10 +260,12 @@ class Actions:
         known = await self.store.get_order(request.order_id)
         name = known.name if known else request.order_id  # until Shopify's copy is read: a failed read names it too
         order: Order | None = None
+        after = _AFTER.set(None)
         try:
             order = await self._current_order(request)
             name = order.name
             detail = await self._handlers[request.action](request, order)
+            changed = _AFTER.get()
         except AlreadyDone as exc:
             if request.action != "snooze":
                 await self.service.store_and_classify(order)  # what we showed was out of date: the alert catches up
@@ -280,9 +292,11 @@ class Actions:
                 text = f"orderbot cannot tell whether the email to the customer of {name} went out. {exc}"
                 return Outcome("failed", text), f"{MAYBE_SENT}: {exc}"
             return Outcome("failed", f"The email to the customer of {name} was not sent. {exc}"), str(exc)
+        finally:
+            _AFTER.reset(after)
         reply = action_reply(request.action, request.actor, detail or None, order_name=name)
         resolution = action_resolution(request.action, request.actor, detail or None, order_name=name)
-        return Outcome("done", reply, in_thread=await self._after(request, reply, resolution)), None
+        return Outcome("done", reply, in_thread=await self._after(request, reply, resolution, changed)), None
 
     async def _settle_lost_answer(
         self, request: ActionRequest, name: str, lost: _AnswerLost
@@ -346,21 +360,30 @@ class Actions:
             log.warning("could not re-read %s after a refused %s: %s", request.order_id, request.action, exc)
 
     async def _current_order(self, request: ActionRequest) -> Order:
-        """The order as Shopify has it now (as stored, for a snooze, which changes nothing in Shopify)."""
+        """The order as Shopify has it now (as stored, for a snooze, which changes nothing in Shopify, and while a
+        batch check finds the stored copy current). Only a fulfilment reads its line items."""
         known = await self.store.get_order(request.order_id)
         if known is None:
             raise ActionError("orderbot does not know that order; check the order number.")
         if request.action == "snooze" or self.service.shopify is None:
             return known
-        current = await self.service.shopify.fetch_order(request.order_id)
+        if request.checked is not None and request.checked.matches(known):
+            return known
+        if request.action == "fulfill":
+            current = await self.service.shopify.fetch_order(request.order_id)
+        else:
+            current = await self.service.shopify.fetch_order_without_lines(request.order_id)
         if current is None:
             raise ActionError(f"Shopify no longer has {known.name}; it may have been deleted.")
         return current
 
-    async def _after(self, request: ActionRequest, reply: str, resolution: str | None = None) -> bool:
+    async def _after(
+        self, request: ActionRequest, reply: str, resolution: str | None = None, changed: Order | None = None
+    ) -> bool:
         """Bring the stored order, its verdict and its alert up to date (`resolution`: what the alert says resolved
-        it, if it did; default `reply`), and tell the alert's thread; False when the thread reply could not be queued
-        (the database stayed locked)."""
+        it, if it did; default `reply`; `changed`: the order after the action, as its mutation's payload showed it,
+        else it is read again), and tell the alert's thread; False when the thread reply could not be queued (the
+        database stayed locked)."""
         if request.action == "snooze":
             self.service.forget_policy()
             order = await self.store.get_order(request.order_id)
@@ -368,9 +391,12 @@ class Actions:
                 await self.service.classify_and_save([order], found_by="action")
         else:
             try:
-                await self.service.refresh_order(
-                    request.order_id, resolution=resolution or reply, in_bulk=request.in_bulk
-                )
+                if changed is not None:
+                    await self.service.store_and_classify(changed, resolution or reply, in_bulk=request.in_bulk)
+                else:
+                    await self.service.refresh_order(
+                        request.order_id, resolution=resolution or reply, in_bulk=request.in_bulk
+                    )
             except (ShopifyError, sqlite3.Error) as exc:  # done in Shopify: the next webhook or scan shows it
                 log.warning(
                     "%s on %s is done, but the alert could not catch up: %s", request.action, request.order_id, exc
@@ -467,7 +493,8 @@ class Actions:
     async def _archive(self, request: ActionRequest, order: Order) -> str:
         if order.closed:
             raise AlreadyDone(f"{order.name} is archived already.")
-        await self._mutate(ops.ORDER_CLOSE, {"input": {"id": order.id}}, "orderClose")
+        result = await self._mutate(ops.ORDER_CLOSE, {"input": {"id": order.id}}, "orderClose")
+        _changed_to(order, result)
         return ""
 
     async def _unarchive(self, request: ActionRequest, order: Order) -> str:
@@ -475,7 +502,8 @@ class Actions:
             raise AlreadyDone(f"{order.name} is not archived.")
         if order.cancelled:
             raise ActionError(f"{order.name} is cancelled; Shopify does not reopen cancelled orders.")
-        await self._mutate(ops.ORDER_OPEN, {"input": {"id": order.id}}, "orderOpen")
+        result = await self._mutate(ops.ORDER_OPEN, {"input": {"id": order.id}}, "orderOpen")
+        _changed_to(order, result)
         return ""
 
     async def _notify_customer(self, request: ActionRequest, order: Order) -> str:
@@ -595,6 +623,15 @@ class Actions:
 
 
 NO_MAIL = "Email is not set up. Set SMTP_URL and SMTP_FROM for orderbot, then try again."
+
+
+def _changed_to(order: Order, payload: dict[str, Any]) -> None:
+    """Note the order after orderClose or orderOpen: `order` (read just before) with the archived state and update
+    time the payload shows; nothing else changes. Without them in the payload, the order is read again."""
+    shown = payload.get("order") or {}
+    updated_at = parse_time(shown.get("updatedAt"))
+    if updated_at is not None and "closedAt" in shown:
+        _AFTER.set(replace(order, closed_at=parse_time(shown["closedAt"]), updated_at=updated_at))
 
 
 def _open(order: Order) -> list[FulfillmentOrder]:

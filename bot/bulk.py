@@ -1,9 +1,12 @@
 """Bulk runs: `/orders <action> <selection>` over many orders — preview, confirm, progress, summary, stop, resume.
 
-Each order goes through `Actions.run`, the buttons' path (permission, lock, re-read from Shopify, mutation, audit
+Each order goes through `Actions.run`, the buttons' path (permission, lock, check against Shopify, mutation, audit
 row, alert and thread), so every order gets its own audit row and nothing is done twice: an order changed since the
-preview comes back "already done". A few orders run at once (CONCURRENCY), so that round trips do not leave
-Shopify's cost budget unused; the Shopify client waits for the budget and retries THROTTLED itself.
+preview comes back "already done". An archive or unarchive checks its orders ORDER_STATES_BATCH at a time with the
+few fields that tell whether the stored copy is still Shopify's (one point an order); only an order that changed is
+read in full, and the alert catches up from the mutation's payload. A few orders run at once (CONCURRENCY), so that
+round trips do not leave Shopify's cost budget unused; the Shopify client waits for the budget and retries THROTTLED
+itself.
 
 The run lives in the store (`bulk_runs`, `bulk_items`): an item is marked only once `Actions.run` has returned, so a
 restart resumes a run with its pending items (`resume`), and at shutdown a run stops taking orders, finishes those
@@ -27,6 +30,9 @@ from bot.actions import ActionRequest, Actions
 from bot.domain import bulk as plan
 from bot.domain.commands import BULK_ACTIONS, Command
 from bot.domain.notices import customer_notice
+from bot.domain.orders import OrderState
+from bot.shopify.client import ShopifyError
+from bot.shopify.operations import ORDER_STATES_BATCH
 from bot.slack import bulk_blocks as views
 from bot.slack.pacing import ChannelPacer
 
@@ -37,6 +43,7 @@ log = logging.getLogger(__name__)
 # the same points.
 CONCURRENCY = 4
 UPDATE_EVERY = 1.0  # seconds between two updates of the progress message, at least
+STATE_CHECKED = frozenset({"archive", "unarchive"})  # actions whose check needs only an order's OrderState
 PERMISSION = "bulk"
 
 
@@ -211,19 +218,25 @@ class BulkRuns:
         for item in await self.store.bulk_items(run_id, status="pending"):
             queue.put_nowait(item)
 
+        batch = ORDER_STATES_BATCH if run["action"] in STATE_CHECKED else 1
+
         async def worker() -> None:
             while not stop.is_set() and not queue.empty():
-                item = queue.get_nowait()
-                try:
-                    status, outcome, message = await self._one(run, item)
-                except Exception as exc:  # one order's trouble (e.g. Shopify failing after the change) ends no run
-                    log.exception("bulk run %s: %s failed unexpectedly", run_id, item["order_name"])
-                    status, outcome = "failed", "failed"
-                    message = f"orderbot could not finish {item['order_name']} ({exc}); check the order in Shopify."
-                await self.store.finish_bulk_item(
-                    run_id, item["position"], status=status, outcome=outcome, message=message
-                )
-                progress.changed()
+                items = [queue.get_nowait() for _ in range(min(batch, queue.qsize()))]
+                states = await self._states(run, items) if batch > 1 else {}
+                for item in items:
+                    if stop.is_set():  # the rest stay pending, for a resume
+                        return
+                    try:
+                        status, outcome, message = await self._one(run, item, states.get(item["order_id"]))
+                    except Exception as exc:  # one order's trouble (e.g. Shopify failing after the change) ends no run
+                        log.exception("bulk run %s: %s failed unexpectedly", run_id, item["order_name"])
+                        status, outcome = "failed", "failed"
+                        message = f"orderbot could not finish {item['order_name']} ({exc}); check the order in Shopify."
+                    await self.store.finish_bulk_item(
+                        run_id, item["position"], status=status, outcome=outcome, message=message
+                    )
+                    progress.changed()
 
         ticker = asyncio.create_task(progress.tick_until(stop))
         try:
@@ -239,8 +252,23 @@ class BulkRuns:
         await progress.finish()
         await self.store.end_bulk_run(run_id)
 
-    async def _one(self, run: dict[str, Any], item: dict[str, Any]) -> tuple[str, str, str]:
-        """Run one order: (item status, Actions' outcome, message)."""
+    async def _states(self, run: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, OrderState | None]:
+        """The items' orders' states, in one request; none when Shopify cannot say (each order is then read in full,
+        and fails on its own if Shopify is down)."""
+        shopify = self.actions.service.shopify
+        if shopify is None:
+            return {}
+        try:
+            return await shopify.order_states([item["order_id"] for item in items])
+        except ShopifyError as exc:
+            log.warning("bulk run %s: could not check a batch of orders, reading each: %s", run["id"], exc)
+            return {}
+
+    async def _one(
+        self, run: dict[str, Any], item: dict[str, Any], checked: OrderState | None = None
+    ) -> tuple[str, str, str]:
+        """Run one order (`checked`: its state, as a batch check just read it): (item status, Actions' outcome,
+        message)."""
         inputs = dict(run["inputs"])
         order = await self.store.get_order(item["order_id"])
         if run["action"] == "fulfill" and order is not None:
@@ -260,8 +288,9 @@ class BulkRuns:
             verdict = await self.store.verdict_of(order.id)
             notice = customer_notice(order, verdict["reason"] if verdict else None, shop_name=self.actions.shop_name)
             inputs.update(subject=notice.subject, message=notice.body)
+        actor = run["confirmed_by"]
         request = ActionRequest(
-            run["action"], item["order_id"], run["confirmed_by"], inputs, self.channel, None, in_bulk=True
+            run["action"], item["order_id"], actor, inputs, self.channel, None, in_bulk=True, checked=checked
         )
         outcome = await self.actions.run(request)
         return plan.ITEM_STATUS[outcome.status], outcome.status, outcome.message

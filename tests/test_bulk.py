@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import sqlite3
 from collections import Counter
 from contextlib import closing
@@ -216,6 +217,34 @@ async def test_confirm_runs_each_order_through_actions_with_progress_and_a_summa
     moments = [posts[0].at] + [c.at for c in updates]
     assert all(b - a >= 0.95 for a, b in itertools.pairwise(moments)), "at most one update a second"
     assert known.rows("SELECT count(*) FROM bulk_runs WHERE id = ? AND confirmed_by = ?", (run_id, ADMIN)) == [(1,)]
+
+
+async def test_an_archive_checks_its_orders_in_batches_and_reads_in_full_only_one_that_changed(known: World):
+    """N orders cost at most ceil(N/14) batch checks and N orderCloses: no full Order read per order before or after
+    its archive (the stored copy stands while the check finds it current, the alert catches up from orderClose's
+    payload); only an order edited in Shopify since orderbot stored it is read in full, and still archived."""
+    names = archivable(known, 30)
+    ids = dict(known.rows("SELECT name, id FROM orders"))
+    answer = await known.command(f"archive {' '.join(names)}")
+    run_id = int(buttons(answer)[BULK_CONFIRM]["value"])
+    edited = known.sandbox.orders[ids[names[5]]]
+    edited["updated_at"] = datetime.now(UTC)  # edited in the Shopify admin after the preview
+    edited["tags"] = [*edited.get("tags", []), "vip"]
+    first_op = len(known.sandbox.operations)
+    await click(known, answer, BULK_CONFIRM)
+    await finished(known, run_id)
+
+    during = Counter(op.operation_name for op in known.sandbox.operations[first_op:] if op.outcome == "ok")
+    assert item_counts(known, run_id) == Counter({"done": 30})
+    assert sorted(closed_ids(known)) == sorted(ids[n] for n in names), "one orderClose per order"
+    assert during["Order"] == 0, "no full read with line items"
+    assert during["OrderWithoutLines"] == 1, "only the edited order is read in full"
+    assert during["OrderStates"] <= math.ceil(30 / 14)
+    assert sum(during.values()) <= math.ceil(30 / 14) + 30 + 1
+    still_open = known.rows(
+        f"SELECT name FROM orders WHERE is_open = 1 AND name IN ({','.join('?' * len(names))})", tuple(names)
+    )
+    assert still_open == [], "the stored orders show the archive"
 
 
 async def test_a_second_confirm_does_not_start_the_run_twice(known: World):

@@ -162,6 +162,34 @@ class Order:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """What a batch check reads of an order before a bulk action: enough to tell whether the stored copy is still
+    Shopify's (`updated_at`), and whether it is archived or cancelled."""
+
+    id: str
+    updated_at: datetime
+    closed_at: datetime | None
+    cancelled_at: datetime | None
+
+    def matches(self, order: Order) -> bool:
+        """Whether `order` (a stored copy) is the order as Shopify has it now."""
+        return (self.updated_at, self.closed_at, self.cancelled_at) == (
+            order.updated_at,
+            order.closed_at,
+            order.cancelled_at,
+        )
+
+
+def order_state_from_graphql(node: dict[str, Any]) -> OrderState:
+    return OrderState(
+        id=node["id"],
+        updated_at=_required_time(node["updatedAt"]),
+        closed_at=parse_time(node.get("closedAt")),
+        cancelled_at=parse_time(node.get("cancelledAt")),
+    )
+
+
 def order_gid(legacy_id: int | str) -> str:
     return f"{ORDER_GID}{legacy_id}"
 

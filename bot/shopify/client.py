@@ -2,7 +2,9 @@
 
 Throttling follows Shopify's leaky bucket: each answer's `extensions.cost.throttleStatus` tells how many points are
 available and how fast they come back; before sending, the client waits until the bucket (as last reported, plus
-what has been restored since) holds the cost this operation needed last time. A THROTTLED answer (which arrives
+what has been restored since) holds the cost this operation needed last time. Requests take turns at the budget; one
+a person waits for (sent inside `urgent()`, a click) goes before queued background ones (a scan's pages, a bulk run's
+orders), and cuts short the wait of one already waiting for budget. A THROTTLED answer (which arrives
 with HTTP 200) is retried after exactly the wait it implies. Queries are retried on 5xx and timeouts with backoff;
 mutations are not, because a mutation that timed out may have been applied: the caller re-reads state instead.
 """
@@ -13,13 +15,16 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
 
-from bot.domain.orders import Order, order_from_graphql
+from bot.domain.orders import Order, OrderState, order_from_graphql, order_state_from_graphql
 from bot.shopify import operations
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,61 @@ class ShopifyUserError(ShopifyError):
     def __init__(self, errors: list[dict[str, Any]]):
         self.errors = errors
         super().__init__("; ".join(e.get("message", "unknown error") for e in errors) or "Shopify refused the change")
+
+
+_URGENT: ContextVar[bool] = ContextVar("urgent", default=False)
+
+
+@contextmanager
+def urgent() -> Iterator[None]:
+    """Requests sent inside (in this task) go before background ones when budget is short: a person waits for them."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
+
+
+class _Turns:
+    """Whose turn it is at the cost budget: urgent requests first, then background ones, each in arrival order."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
+        self.urgent_arrived = asyncio.Event()
+
+    @property
+    def urgent_waiting(self) -> bool:
+        return bool(self._waiting[True])
+
+    async def take(self, is_urgent: bool, *, first: bool = False) -> None:
+        """Wait for the turn (`first`: ahead of the others of its kind, for one that gave its turn up)."""
+        if not self._held:
+            self._held = True
+            return
+        turn = asyncio.get_running_loop().create_future()
+        queue = self._waiting[is_urgent]
+        queue.appendleft(turn) if first else queue.append(turn)
+        if is_urgent:
+            self.urgent_arrived.set()
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.give()  # handed the turn as it was cancelled: pass it on
+            else:
+                queue.remove(turn)
+            raise
+
+    def give(self) -> None:
+        """End the turn: the next urgent request's, else the next background one's."""
+        for queue in (self._waiting[True], self._waiting[False]):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._held = False
 
 
 @dataclass
@@ -107,7 +167,8 @@ class ShopifyClient:
         self._charged: dict[str, float] = {}  # what each operation was last charged (actualQueryCost)
         self._asked_version = graphql_url.split("/admin/api/", 1)[-1].split("/", 1)[0]
         self.served_version: str | None = None  # X-Shopify-API-Version of the last answer
-        self._bucket_lock = asyncio.Lock()
+        self._turns = _Turns()
+        self.prioritise = True  # urgent requests go first (False only to measure what that gains)
         self.suspended: str | None = None  # why no request may be sent (the shop uninstalled orderbot); None: send
 
     async def close(self) -> None:
@@ -210,17 +271,44 @@ class ShopifyClient:
                 return resp.status, None
 
     async def _wait_for_budget(self, name: str) -> None:
-        """Wait until the request's cost is available, then take what it will likely be charged off our estimate, so
-        that requests sent together (a bulk run) do not all count on the same points and come back THROTTLED."""
-        async with self._bucket_lock:
-            wait = self.bucket.wait_for(self._costs.get(name, DEFAULT_COST), self._clock())
-            if wait > 0:
-                log.debug("waiting %.2fs for Shopify's cost budget before %s", wait, name)
-                await self._sleep(wait)
-            charged = self._charged.get(name)  # unknown until Shopify has charged it once: then nothing is taken
-            if charged:
-                now = self._clock()
-                self.bucket = replace(self.bucket, available=self.bucket.available_at(now) - charged, at=now)
+        """Wait for the turn and until the request's cost is available, then take what it will likely be charged off
+        our estimate, so that requests sent together (a bulk run) do not all count on the same points and come back
+        THROTTLED. A background request waiting for budget gives its turn up to an urgent one that arrives."""
+        is_urgent = _URGENT.get() and self.prioritise
+        gave_up = False
+        while True:
+            await self._turns.take(is_urgent, first=gave_up)
+            try:
+                wait = self.bucket.wait_for(self._costs.get(name, DEFAULT_COST), self._clock())
+                if wait > 0:
+                    log.debug("waiting %.2fs for Shopify's cost budget before %s", wait, name)
+                    if is_urgent or not self.prioritise:
+                        await self._sleep(wait)
+                    elif await self._cut_short(wait):
+                        gave_up = True
+                        continue
+                charged = self._charged.get(name)  # unknown until Shopify has charged it once: then nothing is taken
+                if charged:
+                    now = self._clock()
+                    self.bucket = replace(self.bucket, available=self.bucket.available_at(now) - charged, at=now)
+                return
+            finally:
+                self._turns.give()
+
+    async def _cut_short(self, wait: float) -> bool:
+        """Sleep `wait` seconds unless an urgent request comes to wait for its turn first; True when one did."""
+        if self._turns.urgent_waiting:
+            return True
+        self._turns.urgent_arrived.clear()
+        sleeping = asyncio.ensure_future(self._sleep(wait))
+        arriving = asyncio.ensure_future(self._turns.urgent_arrived.wait())
+        try:
+            done, _ = await asyncio.wait({sleeping, arriving}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeping, arriving):
+                task.cancel()
+            await asyncio.gather(sleeping, arriving, return_exceptions=True)
+        return arriving in done
 
     def _note_cost(self, name: str, body: Any) -> None:
         cost = (body.get("extensions") or {}).get("cost") if isinstance(body, dict) else None
@@ -263,6 +351,22 @@ class ShopifyClient:
     async def fetch_order(self, order_id: str) -> Order | None:
         node = (await self.execute(operations.ORDER, {"id": order_id}))["order"]
         return (await self._orders_of([node]))[0] if node else None
+
+    async def fetch_order_without_lines(self, order_id: str) -> Order | None:
+        """The order's OrderFields, without its fulfillment orders' line items (ORDER_WITHOUT_LINES)."""
+        node = (await self.execute(operations.ORDER_WITHOUT_LINES, {"id": order_id}))["order"]
+        return (await self._orders_of([node]))[0] if node else None
+
+    async def order_states(self, ids: list[str]) -> dict[str, OrderState | None]:
+        """The state of the orders `ids` (ORDER_STATES), ORDER_STATES_BATCH a request; None for one Shopify no longer
+        has."""
+        found: dict[str, OrderState | None] = {}
+        for start in range(0, len(ids), operations.ORDER_STATES_BATCH):
+            batch = ids[start : start + operations.ORDER_STATES_BATCH]
+            nodes = (await self.execute(operations.ORDER_STATES, {"ids": batch}))["nodes"]
+            found.update(dict.fromkeys(batch))
+            found.update((node["id"], order_state_from_graphql(node)) for node in nodes if node)
+        return found
 
     async def fetch_order_of_fulfillment_order(self, fulfillment_order_id: str) -> Order | None:
         node = (await self.execute(operations.ORDER_OF_FULFILLMENT_ORDER, {"id": fulfillment_order_id}))[

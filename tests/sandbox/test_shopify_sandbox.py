@@ -103,7 +103,9 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
         "OrdersPage": {"first": 10, "query": "status:open"},
         "OrdersById": {"ids": [order_1001, by_name(shopify, "#1013")["id"]]},
         "ChangedFulfillmentOrders": {"first": 250, "query": "updated_at:>=2020-01-01T00:00:00Z"},
+        "OrderStates": {"ids": [order_1001, by_name(shopify, "#1014")["id"]]},
         "Order": {"id": order_1001},
+        "OrderWithoutLines": {"id": order_1001},
         "OrderOfFulfillmentOrder": {"id": first_fo(shopify, "#1002")},
         "OrderFulfillments": {"id": by_name(shopify, "#1013")["id"]},
         "ShopAndScopes": {},
@@ -561,7 +563,7 @@ async def test_order_close_and_open(shopify: SandboxShopify, api: Api) -> None:
     assert closed["closed"] and closed["closedAt"] == "2026-03-10T15:00:00Z"
     assert (await api.order(shopify, "#1001")).fulfillment_status == "UNFULFILLED"  # archiving ships nothing
     opened = (await api.data(operations.ORDER_OPEN, {"input": {"id": order_id}}))["orderOpen"]["order"]
-    assert opened == {"id": order_id, "closed": False, "closedAt": None}
+    assert opened == {"id": order_id, "closed": False, "closedAt": None, "updatedAt": "2026-03-10T15:00:00Z"}
     missing = await api.data(operations.ORDER_CLOSE, {"input": {"id": "gid://shopify/Order/1"}})
     assert missing["orderClose"]["userErrors"][0]["message"] == "Order does not exist"
 

@@ -18,9 +18,10 @@ from bot.shopify.client import (
     ShopifyQueryError,
     ShopifyUnavailable,
     ShopifyUserError,
+    urgent,
 )
 from bot.shopify.version import API_VERSION
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 
 class FakeClock:
@@ -93,6 +94,45 @@ async def test_requests_sent_together_share_the_budget_instead_of_all_counting_o
         await asyncio.gather(*(client.fetch_order(order_id) for order_id in ids[1:9]))
     assert [op.outcome for op in shop.operations].count("throttled") == 0
     assert clock.slept, "24 reads cost more than the bucket holds: it waited instead"
+
+
+async def test_a_click_waits_for_no_queued_scan_page(now):
+    """Scan pages queued for budget (one waiting for it, one behind): a click's read, which the budget already
+    covers, goes first instead of waiting behind them; the pages follow once the budget allows."""
+    clock = FakeClock()
+    budget_restored = asyncio.Event()  # the pages' wait for budget lasts until the test ends it
+
+    async def sleep(seconds: float) -> None:
+        clock.slept.append(seconds)
+        await budget_restored.wait()
+        clock.now += seconds
+
+    shop = SandboxShopify(generate_orders(120, now), bucket_size=1000.0, restore_rate=50.0, clock=clock)
+    client, runner = await start(shop, clock=clock, sleep=sleep)
+    page = {"first": 10, "query": "status:any"}
+    order_id = next(iter(shop.orders))
+    try:
+        await client.execute(operations.ORDERS_PAGE, page)  # learn what a page and a click's read cost
+        await client.fetch_order_without_lines(order_id)
+        learned = len(shop.operations)
+        pages = [asyncio.create_task(client.execute(operations.ORDERS_PAGE, page)) for _ in range(3)]
+        await wait_for(lambda: clock.slept)  # a page waits for budget
+
+        async def clicked() -> None:
+            with urgent():
+                await client.fetch_order_without_lines(order_id)
+
+        await asyncio.wait_for(clicked(), timeout=10)
+        assert sum(not p.done() for p in pages) == 2, "the click went before the pages waiting for budget"
+        sent = [op.operation_name for op in shop.operations[learned:]]
+        assert sent.count("OrdersPage") <= 1 and "OrderWithoutLines" in sent
+        budget_restored.set()
+        await asyncio.gather(*pages)
+        assert [op.outcome for op in shop.operations].count("throttled") == 0
+    finally:
+        budget_restored.set()
+        await client.close()
+        await runner.cleanup()
 
 
 async def test_a_throttled_answer_does_not_make_later_requests_wait_for_their_full_requested_cost(shop_and_client):

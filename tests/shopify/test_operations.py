@@ -96,3 +96,13 @@ def test_a_page_and_a_batch_of_orders_are_the_largest_under_shopifys_maximum_cos
     ids = [f"gid://shopify/Order/{i}" for i in range(batch + 1)]
     assert requested_cost(schema, operations.ORDERS_BY_ID, {"ids": ids[:batch]}) <= MAX_QUERY_COST
     assert requested_cost(schema, operations.ORDERS_BY_ID, {"ids": ids}) > MAX_QUERY_COST
+
+
+def test_an_actions_check_asks_only_for_what_it_needs(schema):
+    """A bulk archive's check costs one point an order; a click's read, without line items, a fraction of Order's."""
+    ids = [f"gid://shopify/Order/{i}" for i in range(operations.ORDER_STATES_BATCH)]
+    assert requested_cost(schema, operations.ORDER_STATES, {"ids": ids}) == len(ids)
+    one = {"id": "gid://shopify/Order/1"}
+    assert requested_cost(schema, operations.ORDER_WITHOUT_LINES, one) * 5 < requested_cost(
+        schema, operations.ORDER, one
+    )
