@@ -84,20 +84,28 @@ class Result:
         return self.seconds / self.floor if self.floor > 0 else float("inf")
 
 
-def archivable_orders(count: int, now: datetime) -> list[dict]:
-    """`count` open, fully shipped orders, touched in the last hour (so that reconciliation reads them)."""
+def picked_orders(count: int, now: datetime, keep: Callable[[dict], bool], seed: int = 1) -> list[dict]:
+    """`count` open orders of generate_orders' mix that `keep` takes, touched in the last hour (so that reconciliation
+    reads them), named and numbered apart across seeds."""
     found: list[dict] = []
-    seed = 1
     while len(found) < count:
         for order in generate_orders(1000, now, seed=seed):
-            shipped = order["fulfillments"] and all(fo["status"] == "CLOSED" for fo in order["fulfillment_orders"])
-            if order["closed_at"] is None and order["cancelled_at"] is None and shipped and len(found) < count:
+            if order["closed_at"] is None and order["cancelled_at"] is None and keep(order) and len(found) < count:
                 order["updated_at"] = now - timedelta(hours=1)
-                order["name"] = f"#{10_000 + len(found)}"  # unique across seeds
+                order["name"] = f"#{10_000 + len(found)}"
                 order["id"] = f"gid://shopify/Order/{9_000_000 + len(found)}"
                 found.append(order)
         seed += 1
     return found
+
+
+def archivable_orders(count: int, now: datetime) -> list[dict]:
+    """`count` open, fully shipped orders."""
+    return picked_orders(count, now, _shipped)
+
+
+def _shipped(order: dict) -> bool:
+    return bool(order["fulfillments"]) and all(fo["status"] == "CLOSED" for fo in order["fulfillment_orders"])
 
 
 async def until(condition: Callable[[], bool]) -> None:

@@ -30,13 +30,13 @@ import tempfile
 import time
 import uuid
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 from bench_alerts import CHANNEL, SHOP, SIGNING_SECRET, percentile, settings_for, wait_for
+from bench_bulk import picked_orders
 
-from bot.sandbox.seed import generate_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
 from bot.sandbox.slack import SandboxSlack
@@ -52,16 +52,7 @@ PAUSE = 0.2  # seconds between one click's answer and the next click
 
 def open_orders(count: int, now: datetime, seed: int) -> list[dict]:
     """`count` open orders, touched in the last hour (so that a first sweep reads the shipped ones too)."""
-    found: list[dict] = []
-    while len(found) < count:
-        for order in generate_orders(1000, now, seed=seed):
-            if order["closed_at"] is None and order["cancelled_at"] is None and len(found) < count:
-                order["updated_at"] = now - timedelta(hours=1)
-                order["name"] = f"#{10_000 + len(found)}"  # unique across seeds
-                order["id"] = f"gid://shopify/Order/{9_000_000 + len(found)}"
-                found.append(order)
-        seed += 1
-    return found
+    return picked_orders(count, now, lambda order: True, seed)
 
 
 def outcome_of(db_path: Path, order_id: str) -> str | None:
