@@ -14,13 +14,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
-from bot.domain.orders import FINISHED_FO_STATUSES, FULFILLMENT_ORDER_KEYS, Order, order_from_webhook, order_gid
+from bot.domain.orders import (
+    FINISHED_FO_STATUSES,
+    FULFILLMENT_ORDER_KEYS,
+    ORDER_TOPICS,
+    Order,
+    order_from_webhook,
+    order_gid,
+)
 from bot.domain.retries import next_try
 from bot.domain.rules import Policy, Verdict, classify
 from bot.domain.scan_plan import first_sweep_queries, plan_scan
 from bot.installation import Installation
 from bot.shopify.client import ShopifyClient, ShopifyError
-from bot.shopify.webhooks import ORDER_TOPICS
 from bot.store import AlertSync, Classified, DeliveryOutcome, SaveResult, Store, StoredDelivery
 from bot.wakeups import wait_for_wakeup
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from bot.config import Settings, require
+from bot.domain.orders import ORDER_TOPICS
 from bot.service import PRIVACY_TOPICS as SERVICE_PRIVACY_TOPICS
 from bot.shopify import operations
 from bot.shopify.client import ShopifyClient, ShopifyUserError
-from bot.shopify.webhooks import ORDER_TOPICS
 from bot.web import WEBHOOK_PATH, shopify_client
 
 PAGE_SIZE = 100

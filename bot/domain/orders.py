@@ -220,6 +220,18 @@ def _upper(value: str | None) -> str | None:
 
 # --- webhook JSON (REST shapes) -------------------------------------------------------------------------------
 
+# `orders/*` topics whose body is the order itself: applied as it is, so a replayed body must not be applied again.
+ORDER_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+    }
+)
+
 # The keys under which fulfillment_orders/* and fulfillment_holds/* bodies name a fulfillment order (they differ by
 # topic); fulfillment_order_merges holds one more, under `fulfillment_order`.
 FULFILLMENT_ORDER_KEYS = (

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.domain.orders import ORDER_TOPICS
 from bot.request_body import read_at_most
 from bot.store import Delivery, Store
 
@@ -33,18 +34,6 @@ MAX_DEFERRAL_SECONDS = 1.0  # during a burst, still process one batch at least t
 INGEST_DEADLINE_SECONDS = 3.0  # not stored by then: answered 503 (Shopify waits 5 s for an answer, then retries)
 COLLECT_ROUNDS = 8  # event-loop rounds a batch waits for more deliveries at most (see InboxWriter._collect)
 BODY_DIGEST_CHARS = 32  # 128 bits of SHA-256 in body_key: no two different bodies of an order share one
-
-# `orders/*` topics whose body is the order itself: applied as it is, so a replayed body must not be applied again.
-ORDER_TOPICS = frozenset(
-    {
-        "orders/create",
-        "orders/updated",
-        "orders/paid",
-        "orders/cancelled",
-        "orders/fulfilled",
-        "orders/partially_fulfilled",
-    }
-)
 
 
 def verify_hmac(body: bytes, header_value: str | None, secret: str) -> bool:

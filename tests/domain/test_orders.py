@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.domain.orders import (
+    ORDER_TOPICS,
     Customer,
     Money,
     fields_read,
@@ -22,7 +23,6 @@ from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
 from bot.service import _fulfillment_order_ids
 from bot.shopify.client import ShopifyClient
-from bot.shopify.webhooks import ORDER_TOPICS
 from tests.conftest import WEBHOOK_EXAMPLES, example_payload
 
 
