@@ -188,6 +188,7 @@ class SandboxShopify:
         self.scopes = tuple(scopes)
         self.installed = True
         self.job_delay = job_delay
+        self.mutation_seconds = 0.0  # how long each mutation's answer takes once Shopify has made the change
         self.jobs: dict[str, _Job] = {}
         self.operations: list[Operation] = []
         self.orders: dict[str, dict] = {}
@@ -376,6 +377,8 @@ class SandboxShopify:
         answer = self._answer(prepared, name, variables, failure, outcome_override)
         if failure and failure.kind == "lost_answer":  # recorded by _answer, as applied
             return self._drop(request)
+        if prepared.is_mutation and self.mutation_seconds:
+            await asyncio.sleep(self.mutation_seconds)  # a slow answer: the change is made, the answer takes this long
         return answer
 
     def _drop(self, request: web.Request, record: tuple | None = None) -> web.Response:

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from bot.bulk import CONCURRENCY as BULK_CONCURRENCY
 from bot.sandbox.seed import generate_orders, seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
@@ -46,7 +47,6 @@ BUCKET, RESTORE_RATE = 20_000.0, 1_000.0
 # (two runs that failed for it). A post that truly comes too soon, the bug this check is for, came 0.21 s after the
 # last one. So the sandbox refuses a post within 0.9 s.
 PACE_AS_MEASURED = 0.9
-ORDER_REQUESTED_COST = 589  # what the sandbox charges up front for the `Order` re-read (see tests/test_bulk.py)
 
 
 # --- the shop and the deliveries -----------------------------------------------------------------------------------
@@ -142,14 +142,14 @@ class Sandboxes:
         await self.runner.cleanup()
 
     def slow_shopify(self, orders_per_second: float) -> None:
-        """A budget that lets about `orders_per_second` archives through (each: two re-reads and an orderClose,
-        about 40 points), with a bucket just big enough for one re-read."""
-        self.shop.bucket_size = ORDER_REQUESTED_COST + 20
-        self.shop.restore_rate = 40 * orders_per_second
-        self.shop._available = min(self.shop._available, self.shop.bucket_size)
+        """Each mutation's answer takes long enough that a bulk run, BULK_CONCURRENCY orders at a time, archives about
+        `orders_per_second` (the budget would not slow it: an archive costs about 13 points, and the bucket holds
+        dozens). Shopify has made each change when the answer sets out, so a kill meanwhile leaves it applied."""
+        self.shop.mutation_seconds = BULK_CONCURRENCY / orders_per_second
 
     def full_speed_shopify(self) -> None:
         self.shop.bucket_size, self.shop.restore_rate = BUCKET, RESTORE_RATE
+        self.shop.mutation_seconds = 0.0
 
     def personal_data(self) -> set[str]:
         """The customers' emails and names."""
