@@ -26,17 +26,7 @@ from bot.shopify.client import ShopifyClient
 from tests.conftest import WEBHOOK_EXAMPLES, example_payload
 
 
-@pytest.mark.parametrize(
-    "topic",
-    [
-        "orders/create",
-        "orders/updated",
-        "orders/paid",
-        "orders/cancelled",
-        "orders/fulfilled",
-        "orders/partially_fulfilled",
-    ],
-)
+@pytest.mark.parametrize("topic", sorted(ORDER_TOPICS))
 def test_documented_order_webhooks_parse(topic):
     payload = example_payload(topic)
     order = order_from_webhook(payload)
