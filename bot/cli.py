@@ -16,11 +16,11 @@ from aiohttp import web
 from tabulate import tabulate
 
 from bot.config import ConfigError, Settings, load_settings, require
-from bot.digests import terminal_digest
 from bot.domain.durations import format_duration
 from bot.domain.rules import REASON_TITLES
+from bot.flows.digests import terminal_digest
+from bot.flows.service import ScanReport, Service
 from bot.sandbox.serving import LINGER_SECONDS, LISTEN_BACKLOG
-from bot.service import ScanReport, Service
 from bot.setup_webhooks import setup_webhooks_command
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.shopify.operations import REQUIRED_SCOPES

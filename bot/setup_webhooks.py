@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 from bot.config import Settings, require
 from bot.domain.orders import ORDER_TOPICS
-from bot.service import PRIVACY_TOPICS as SERVICE_PRIVACY_TOPICS
+from bot.flows.service import PRIVACY_TOPICS as SERVICE_PRIVACY_TOPICS
 from bot.shopify import operations
 from bot.shopify.client import ShopifyClient, ShopifyUserError
 from bot.web import WEBHOOK_PATH, shopify_client

@@ -10,11 +10,11 @@ from datetime import datetime
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.cancellations import DEFAULT_FOLLOW_UP, FollowUp
 from bot.config import Settings
 from bot.domain.retention import Retention
-from bot.retention import Pruner, PruneTimer
-from bot.service import Service
+from bot.flows.cancellations import DEFAULT_FOLLOW_UP, FollowUp
+from bot.flows.retention import Pruner, PruneTimer
+from bot.flows.service import Service
 from bot.shopify.client import ShopifyClient
 from bot.shopify.webhooks import MAX_BODY_BYTES, InboxWriter, make_handler
 from bot.slack.app import SLACK_TIMEOUT, slack_route

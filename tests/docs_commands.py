@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.bulk import PERMISSION as BULK_PERMISSION
 from bot.domain.commands import (
     ACTION_COMMANDS,
     ALIASES,
@@ -21,6 +20,7 @@ from bot.domain.commands import (
     USAGE,
 )
 from bot.domain.rules import REASONS
+from bot.flows.bulk import PERMISSION as BULK_PERMISSION
 from bot.slack.permissions import ADMIN_ACTIONS
 
 PATH = Path(__file__).parent.parent / "docs" / "commands.md"

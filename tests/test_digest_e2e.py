@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.digests import DIGEST_EVENT, Digests
 from bot.domain.commands import parse
 from bot.domain.digest import (
     ARCHIVE_COMMAND,
@@ -28,6 +27,7 @@ from bot.domain.digest import (
 )
 from bot.domain.orders import Fulfillment, Money, Order
 from bot.domain.rules import Verdict
+from bot.flows.digests import DIGEST_EVENT, Digests
 from bot.sandbox.serving import serve
 from bot.sandbox.slack import SandboxSlack
 from bot.slack.digest_blocks import digest_message

@@ -18,12 +18,12 @@ import aiohttp
 import pytest
 import sqlite_utils
 
-from bot.digests import build_digest_from
 from bot.domain.orders import order_gid
 from bot.domain.retries import MAX_TRIES, RETRY_DELAYS
+from bot.flows.digests import build_digest_from
+from bot.flows.service import Service
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
-from bot.service import Service
 from bot.slack.digest_blocks import digest_message
 from bot.store import MIGRATIONS, Delivery, Store, connect
 from bot.store.sql import set_version

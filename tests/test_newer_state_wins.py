@@ -14,8 +14,8 @@ import pytest
 
 from bot.domain.orders import Money, Order
 from bot.domain.rules import Policy, classify
+from bot.flows.service import Service
 from bot.sandbox.shopify import SandboxShopify
-from bot.service import Service
 from bot.store import Classified, Store
 from tests.conftest import Server, World, example_payload, order_gid_of, running_world, wait_for
 from tests.shopify_gate import ShopifyGate, gated_sandbox

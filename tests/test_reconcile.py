@@ -13,10 +13,10 @@ import pytest
 
 from bot.domain.orders import order_from_webhook
 from bot.domain.scan_plan import FULL_SWEEP_EVERY
+from bot.flows.service import Service
 from bot.sandbox.seed import generate_orders, seed_orders, shipped_in_parts
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
-from bot.service import Service
 from bot.shopify.client import ShopifyClient
 from bot.store import Store
 from tests.conftest import Server, order_gid_of

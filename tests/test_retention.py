@@ -15,7 +15,7 @@ import aiohttp
 import sqlite_utils
 
 from bot.domain.retention import Retention
-from bot.retention import CHUNK_ROWS, Pruner, PruneTimer
+from bot.flows.retention import CHUNK_ROWS, Pruner, PruneTimer
 from bot.sandbox.serving import serve
 from bot.store import MIGRATIONS, Delivery, Store
 from bot.store.sql import insert

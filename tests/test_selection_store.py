@@ -12,9 +12,9 @@ from bot.domain import selection as chosen
 from bot.domain.commands import Selection
 from bot.domain.orders import order_from_webhook
 from bot.domain.rules import REASONS
+from bot.flows.service import Service
 from bot.sandbox.seed import generate_orders, seed_orders
 from bot.sandbox.shopify import SandboxShopify
-from bot.service import Service
 from bot.store import Store
 
 NOW = datetime.now(UTC)

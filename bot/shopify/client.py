@@ -46,7 +46,7 @@ class ShopifyUnavailable(ShopifyError):
 
 
 class ShopifyUninstalled(ShopifyError):
-    """The shop uninstalled orderbot: no request is sent until it is installed again (bot/installation.py)."""
+    """The shop uninstalled orderbot: no request is sent until it is installed again (bot/flows/installation.py)."""
 
 
 class ShopifyQueryError(ShopifyError):

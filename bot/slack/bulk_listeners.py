@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.bulk import EXPIRED, BulkRuns, Reply
+from bot.flows.bulk import EXPIRED, BulkRuns, Reply
 from bot.slack import bulk_blocks as views
 from bot.slack.listeners import SlackListeners
 

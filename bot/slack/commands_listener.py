@@ -15,10 +15,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.commands import CommandError, parse
+from bot.flows.slash import Answer, OpenForm, SlashCommands
 from bot.shopify.client import ShopifyError
 from bot.slack import command_blocks as views
 from bot.slack.listeners import SlackListeners
-from bot.slash import Answer, OpenForm, SlashCommands
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions import ActionRequest, Actions
 from bot.domain.notices import customer_notice
+from bot.flows.actions import ActionRequest, Actions
 from bot.slack import blocks, forms
 from bot.slack.metadata import ModalContext, TamperedMetadata, claimed_order_id, pack, unpack
 

@@ -9,15 +9,16 @@ import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 
-from bot.actions import Actions
-from bot.bulk import BulkRuns
-from bot.cancellations import DEFAULT_FOLLOW_UP, FollowUp
 from bot.config import Settings
-from bot.digests import Digests
 from bot.domain.orders import Order
 from bot.domain.rules import Verdict
-from bot.mail import Mailer
-from bot.service import Service
+from bot.flows.actions import Actions
+from bot.flows.bulk import BulkRuns
+from bot.flows.cancellations import DEFAULT_FOLLOW_UP, FollowUp
+from bot.flows.digests import Digests
+from bot.flows.service import Service
+from bot.flows.slash import SlashCommands
+from bot.mail.smtp import Mailer
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.slack import blocks
 from bot.slack.app import bolt_app, web_client
@@ -26,7 +27,6 @@ from bot.slack.commands_listener import CommandListener
 from bot.slack.listeners import SlackListeners
 from bot.slack.outbox import PACE, OutboxSender
 from bot.slack.permissions import Permissions
-from bot.slash import SlashCommands
 
 log = logging.getLogger(__name__)
 

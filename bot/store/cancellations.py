@@ -1,5 +1,6 @@
 """Order cancellations in flight (the `cancellations` table): written before orderCancel is sent, given Shopify's job
-id once it answers, deleted once settled (bot/cancellations.py). Mixed into Store, which provides `read` and `write`.
+id once it answers, deleted once settled (bot/flows/cancellations.py). Mixed into Store, which provides `read` and
+`write`.
 """
 
 from __future__ import annotations

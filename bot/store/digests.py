@@ -4,7 +4,7 @@ The claim: a `digests` row per day (in the digest's time zone). Whoever inserts 
 processes racing insert once. The row also records the attempt in flight (`attempt_at`): an attempt that failed
 clears it, so the next try may go at once, and one that never finished (the process died) is taken over once it is
 LEASE old. A taken-over day may already be in Slack (the process died after Slack had the message), so the poster
-looks for the day's message before posting again (bot/digests.py).
+looks for the day's message before posting again (bot/flows/digests.py).
 
 Mixed into Store, which provides `read` and `write`.
 """

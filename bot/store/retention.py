@@ -1,10 +1,10 @@
 """What finished history each table lets go of, as chunked deletes, and giving the freed pages back to the disk.
 
-Plain functions of a `sqlite_utils.Database`, each one short transaction through `Store.write` (bot/retention.py paces
-them). Never pruned: pending work (inbox rows still `pending`, outbox messages `pending` or `sending`, bulk runs not
-ended), state (orders, verdicts, alerts, settings, unexpired snoozes, action locks), and the newest row of each table
-(the health check's last scan, the last posted digest's counts for "change since the last digest"; and an id is then
-never handed out twice, which the inbox's and the audit's "newest id" comparisons rely on).
+Plain functions of a `sqlite_utils.Database`, each one short transaction through `Store.write` (bot/flows/retention.py
+paces them). Never pruned: pending work (inbox rows still `pending`, outbox messages `pending` or `sending`, bulk runs
+not ended), state (orders, verdicts, alerts, settings, unexpired snoozes, action locks), and the newest row of each
+table (the health check's last scan, the last posted digest's counts for "change since the last digest"; and an id is
+then never handed out twice, which the inbox's and the audit's "newest id" comparisons rely on).
 """
 
 from __future__ import annotations

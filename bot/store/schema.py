@@ -240,8 +240,8 @@ def _m5_scan(db: sqlite_utils.Database) -> None:
 
 
 def _m6_retention(db: sqlite_utils.Database) -> None:
-    """Old history is pruned (bot/retention.py): the outbox's finished messages by age, and the file gives the freed
-    pages back (auto_vacuum=INCREMENTAL). SQLite switches an existing file to it only through a VACUUM, which
+    """Old history is pruned (bot/flows/retention.py): the outbox's finished messages by age, and the file gives the
+    freed pages back (auto_vacuum=INCREMENTAL). SQLite switches an existing file to it only through a VACUUM, which
     rewrites the whole file and cannot run inside a transaction: this migration commits the (empty) transaction it
     runs in, vacuums, and opens a new one for the rest. Stopped in between, it runs again from the start."""
     db.conn.execute("COMMIT")

@@ -1,5 +1,5 @@
 """The terminal renderer on real payloads: alerts, modals and replies built by bot/slack/blocks.py from the seeded
-store's orders as the bot reads them, and an email as bot/mail.py builds it."""
+store's orders as the bot reads them, and an email as bot/mail/smtp.py builds it."""
 
 from __future__ import annotations
 

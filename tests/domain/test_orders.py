@@ -18,10 +18,10 @@ from bot.domain.orders import (
     order_from_webhook,
     order_to_record,
 )
+from bot.flows.service import _fulfillment_order_ids
 from bot.sandbox.seed import generate_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
-from bot.service import _fulfillment_order_ids
 from bot.shopify.client import ShopifyClient
 from tests.conftest import WEBHOOK_EXAMPLES, example_payload
 

@@ -27,10 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.digests import build_digest_from
 from bot.domain.digest import ARCHIVE_AFTER, WINDOW
 from bot.domain.orders import Fulfillment, Money, Order, Tracking, order_to_record
 from bot.domain.rules import REASONS
+from bot.flows.digests import build_digest_from
 from bot.store import Store
 from bot.store import digests as queries
 

@@ -48,7 +48,7 @@ from bot.domain.orders import (
     order_to_record,
 )
 from bot.domain.retention import Retention
-from bot.retention import Pruner
+from bot.flows.retention import Pruner
 from bot.store import MIGRATIONS, Delivery, Store, connect
 
 NOW = datetime(2027, 12, 1, 9, 0, tzinfo=UTC)

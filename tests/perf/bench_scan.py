@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.domain.orders import order_from_webhook
 from bot.domain.scan_plan import FULL_SWEEP_EVERY, first_sweep_queries
+from bot.flows.service import Service
 from bot.sandbox.seed import history
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
-from bot.service import Service
 from bot.shopify import operations
 from bot.shopify.client import ShopifyClient
 from bot.store import Store

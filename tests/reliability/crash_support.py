@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from bot.bulk import CONCURRENCY as BULK_CONCURRENCY
+from bot.flows.bulk import CONCURRENCY as BULK_CONCURRENCY
 from bot.sandbox.seed import generate_orders, seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify

@@ -96,7 +96,7 @@ import logging
 
 
 def test_an_email_in_orderbots_log():
-    logging.getLogger("bot.service").info("webhook for %s", "maya.thompson@example.com")
+    logging.getLogger("bot.flows.service").info("webhook for %s", "maya.thompson@example.com")
 
 
 def test_a_library_debug_line_serve_drops(caplog):
@@ -113,7 +113,7 @@ def test_a_phone_in_an_exception():
     try:
         raise ValueError("customer phone 555-625-1199")
     except ValueError:
-        logging.getLogger("bot.mail").exception("could not send")
+        logging.getLogger("bot.mail.smtp").exception("could not send")
 """
 
 CLEAN_RUN = """
@@ -121,17 +121,17 @@ import logging
 
 
 def test_orderbots_own_words():
-    logging.getLogger("bot.service").info("reconciled %d open orders: %d stuck", 18, 11)
+    logging.getLogger("bot.flows.service").info("reconciled %d open orders: %d stuck", 18, 11)
     logging.getLogger("bot.shopify.client").debug("waiting %.2fs for Shopify's cost budget", 0.5)
 
 
 def test_caplog_sees_what_it_saw_without_the_guard(caplog):
-    logging.getLogger("bot.service").info("below the root logger's WARNING")
+    logging.getLogger("bot.flows.service").info("below the root logger's WARNING")
     logging.getLogger("aiohttp.access").info("GET /healthz")
     assert caplog.records == []
     caplog.set_level(logging.INFO)
-    logging.getLogger("bot.service").info("now captured")
-    logging.getLogger("bot.service").debug("still not")
+    logging.getLogger("bot.flows.service").info("now captured")
+    logging.getLogger("bot.flows.service").debug("still not")
     assert [r.getMessage() for r in caplog.records] == ["now captured"]
 """
 
@@ -152,7 +152,7 @@ def test_the_log_guard_fails_a_run_that_logs_personal_data_or_a_secret_and_names
     assert "4 passed" in report, "the tests pass; the guard fails the run"
     assert "log guard: personal data or secrets reached the logs" in report
     assert "'maya.thompson@example.com' (email of #1001's customer (seed.py))" in report
-    assert "logger bot.service (INFO) during test_tiny.py::test_an_email_in_orderbots_log" in report
+    assert "logger bot.flows.service (INFO) during test_tiny.py::test_an_email_in_orderbots_log" in report
     assert "'xoxb-sandbox-token' (SandboxSlack's bot token)" in report
     assert "logger aiohttp.access (WARNING) during test_tiny.py::test_a_token_in_a_library_warning" in report
     assert "'555-625-1199' (phone number in tests/data/webhooks/customers.data_request.json)" in report
@@ -268,7 +268,7 @@ async def test_shop_redact_leaves_no_customer_in_any_database_file(world: World,
     traces += [STREET_ADDRESS, CUSTOMER_PHONE, BUYER_IP_ADDRESS]
     assert found_on_disk(world.db_path, traces), "the search finds what is there"
 
-    caplog.set_level(logging.INFO, logger="bot.service")
+    caplog.set_level(logging.INFO, logger="bot.flows.service")
     assert (await world.post_webhook("shop/redact", example_payload("shop/redact"))).status == 200
     await wait_for(lambda: "shop/redact: erased every record of the shop" in caplog.messages)  # the delivery is gone
 

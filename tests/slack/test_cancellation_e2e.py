@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.cancellations import FollowUp
+from bot.flows.cancellations import FollowUp
 from bot.sandbox.serving import serve
 from bot.web import create_app
 from tests.conftest import ADMIN, World, order_gid_of, running_world, wait_for

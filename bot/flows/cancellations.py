@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.domain.orders import Order
-from bot.service import Service
+from bot.flows.service import Service
 from bot.shopify.client import ShopifyError
 from bot.slack.blocks import action_resolution, cancellation_settled_reply
 

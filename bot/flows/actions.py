@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from bot.cancellations import DEFAULT_FOLLOW_UP, Cancellations, FollowUp
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.orders import FulfillmentOrder, Order, OrderState, parse_time
-from bot.mail import Mailer, MailError
-from bot.service import Service
+from bot.flows.cancellations import DEFAULT_FOLLOW_UP, Cancellations, FollowUp
+from bot.flows.service import Service
+from bot.mail.smtp import Mailer, MailError
 from bot.shopify import operations as ops
 from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError, urgent
 from bot.slack.blocks import (
@@ -553,7 +553,7 @@ class Actions:
 
     async def _cancel_order(self, request: ActionRequest, order: Order) -> str:
         """Shopify cancels in the background: the request is stored before orderCancel is sent (a lost answer may
-        have started it) and followed until Shopify settles it (bot/cancellations.py)."""
+        have started it) and followed until Shopify settles it (bot/flows/cancellations.py)."""
         if order.cancelled:
             raise AlreadyDone(f"{order.name} is cancelled already.")
         in_flight = await self.cancellations.in_flight(order.id)

@@ -25,7 +25,7 @@ from bot.domain.orders import (
 from bot.domain.retries import next_try
 from bot.domain.rules import Policy, Verdict, classify
 from bot.domain.scan_plan import first_sweep_queries, plan_scan
-from bot.installation import Installation
+from bot.flows.installation import Installation
 from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.store import AlertSync, Classified, DeliveryOutcome, SaveResult, Store, StoredDelivery
 from bot.wakeups import wait_for_wakeup

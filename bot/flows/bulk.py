@@ -26,11 +26,11 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions import ActionRequest, Actions
 from bot.domain import bulk as plan
 from bot.domain.commands import BULK_ACTIONS, Command
 from bot.domain.notices import customer_notice
 from bot.domain.orders import OrderState
+from bot.flows.actions import ActionRequest, Actions
 from bot.shopify.client import ShopifyError
 from bot.shopify.operations import ORDER_STATES_BATCH
 from bot.slack import bulk_blocks as views

@@ -11,13 +11,13 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.actions import ActionRequest, Actions
-from bot.bulk import BulkRuns
-from bot.digests import DIGEST_TIME_SETTING, Digests
 from bot.domain.commands import ALIASES, EXAMPLES, USAGE, Command, Selection
 from bot.domain.durations import parse_time_of_day
 from bot.domain.orders import Order
 from bot.domain.rules import Policy, classify
+from bot.flows.actions import ActionRequest, Actions
+from bot.flows.bulk import BulkRuns
+from bot.flows.digests import DIGEST_TIME_SETTING, Digests
 from bot.slack import command_blocks as views
 from bot.store.lookup import audit_log, order_id_named
 

@@ -1,0 +1,1 @@
+"""Email to customers, the one outbound adapter besides Shopify, Slack and the database."""
