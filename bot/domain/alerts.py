@@ -9,9 +9,9 @@ notices.
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Any, Literal
 
-from bot.domain.orders import Order
+from bot.domain.orders import Order, order_from_record, order_to_record, parse_time
 from bot.domain.rules import REASON_TITLES, Verdict
 
 AlertState = Literal["stuck", "snoozed", "waiting", "resolved"]
@@ -109,3 +109,43 @@ def inferred_resolution(order: Order, verdict: Verdict) -> str:
             return f"{service} shipped it{tracking}."
         return f"It was marked as fulfilled in Shopify{tracking}."
     return "Nothing is waiting to ship any more."
+
+
+def alert_snapshot(order: Order, verdict: Verdict, resolution: str | None) -> dict[str, Any]:
+    """What an alert shows, as data (JSON-safe): the order and its verdict as they were when the alert was queued,
+    and what resolved it. The outbox queues this and the Slack side renders it when it sends, so the database holds
+    no Slack markup and the words ("stuck for 3 days") are as of the moment Slack gets them."""
+    return {
+        "order": order_to_record(order),
+        "verdict": {
+            "status": verdict.status,
+            "stuck": verdict.stuck,
+            "reason": verdict.reason,
+            "since": verdict.since.isoformat() if verdict.since else None,
+            "due_at": verdict.due_at.isoformat() if verdict.due_at else None,
+            "severity": verdict.severity,
+            "explanation": verdict.explanation,
+            "next_steps": list(verdict.next_steps),
+            "actions": list(verdict.actions),
+            "other_reasons": list(verdict.other_reasons),
+        },
+        "resolution": resolution,
+    }
+
+
+def from_alert_snapshot(snapshot: dict[str, Any]) -> tuple[Order, Verdict, str | None]:
+    """The inverse of `alert_snapshot`."""
+    shown = snapshot["verdict"]
+    verdict = Verdict(
+        status=shown["status"],
+        stuck=shown["stuck"],
+        reason=shown["reason"],
+        since=parse_time(shown["since"]),
+        due_at=parse_time(shown["due_at"]),
+        severity=shown["severity"],
+        explanation=shown["explanation"],
+        next_steps=tuple(shown["next_steps"]),
+        actions=tuple(shown["actions"]),
+        other_reasons=tuple(shown["other_reasons"]),
+    )
+    return order_from_record(snapshot["order"]), verdict, snapshot["resolution"]

@@ -19,6 +19,7 @@ EMAIL_FIELDS = ("email", "contact_email")
 # Fields of what is left that still name the customer: the order's email fields and its customer (name and email).
 CUSTOMER_FIELDS = (*EMAIL_FIELDS, "customer")
 ORDER_LIST_FIELDS = ("orders_to_redact", "orders_requested")  # customers/redact and customers/data_request
+NO_CUSTOMER = "no customer details"  # what stands in a message or an audit error where the customer was named
 
 
 def emails_named(payload: dict[str, Any]) -> set[str]:
@@ -68,3 +69,14 @@ def without_customer(payload: dict[str, Any]) -> dict[str, Any]:
 def _gid(value: int | str) -> str:
     text = str(value)
     return text if text.startswith("gid://") else order_gid(text)
+
+
+def written_forms(personal: list[str | None]) -> list[str]:
+    """Each of `personal` as it may stand in a queued message or an audit error: as given, and as a Slack message
+    writes it (mrkdwn escapes &, < and >); longest first, so that a longer form is replaced before a part of it."""
+    forms = {form for text in personal if text for form in (text, _mrkdwn_escaped(text))}
+    return sorted(forms, key=len, reverse=True)
+
+
+def _mrkdwn_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -59,12 +59,9 @@ class ScanReport:
         return [(o, v) for o, v in self.classified if v.stuck]
 
 
-AlertRenderer = Callable[[Order, Verdict, "str | None"], dict[str, Any]]
-
-
 class Service:
-    """`alerts` (channel and renderer) is set when Slack is configured: verdicts then queue their alerts, and
-    `alerts_queued()` is called after each commit that queued some (it wakes the Slack outbox)."""
+    """`alert_channel` is set when Slack is configured: verdicts then queue their alerts, and `alerts_queued()` is
+    called after each commit that queued some (it wakes the Slack outbox)."""
 
     def __init__(
         self,
@@ -72,7 +69,7 @@ class Service:
         shopify: ShopifyClient | None,
         *,
         now: Callable[[], datetime] | None = None,
-        alerts: tuple[str, AlertRenderer] | None = None,
+        alert_channel: str | None = None,
         alerts_queued: Callable[[], None] = lambda: None,
         idle_recheck: timedelta = INBOX_IDLE_RECHECK,
     ):
@@ -80,7 +77,7 @@ class Service:
         self.idle_recheck = idle_recheck
         self.shopify = shopify
         self.now = now or (lambda: datetime.now(UTC))
-        self.alerts = alerts
+        self.alert_channel = alert_channel
         self.alerts_queued = alerts_queued
         self._inbox_signal = asyncio.Event()
         self._policy: tuple[Policy, dict[str, datetime]] | None = None
@@ -319,10 +316,9 @@ class Service:
         return [(c.order, c.verdict) for c in classified]
 
     def _alert_sync(self, resolutions: dict[str, str] | None = None, in_bulk: bool = False) -> AlertSync | None:
-        if self.alerts is None:
+        if self.alert_channel is None:
             return None
-        channel, render = self.alerts
-        return AlertSync(channel, render, resolutions or {}, in_bulk)
+        return AlertSync(self.alert_channel, resolutions or {}, in_bulk)
 
     def forget_policy(self) -> None:
         """Settings, snoozes or cancellations in flight changed: read them again on the next classification."""

@@ -40,6 +40,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.durations import format_duration
 from bot.domain.orders import FINISHED_FO_STATUSES, LIVE_FULFILLMENT_STATUSES, FulfillmentOrder, Order
+from bot.domain.redaction import NO_CUSTOMER
 from bot.domain.rules import REASON_TITLES, Verdict
 
 MESSAGE_BLOCK_LIMIT = 50
@@ -295,7 +296,7 @@ def _tracking(order: Order) -> list[str]:
 def _customer(order: Order) -> str:
     customer = order.customer
     name = customer and (customer.name or customer.email)
-    return safe(name) if name else "no customer details"
+    return safe(name) if name else NO_CUSTOMER
 
 
 def _order_line(order: Order, shop: str, marker: str) -> str:

@@ -15,11 +15,15 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.alerts import from_alert_snapshot
+from bot.domain.orders import Order
+from bot.domain.rules import Verdict
 from bot.slack.history import find_message, has_metadata
 from bot.slack.pacing import ChannelPacer
 from bot.store import OutboxItem, Store
@@ -51,12 +55,15 @@ AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "toke
 ALERT_EVENT = "orderbot_alert"  # message metadata naming the order, so a doubtful post can be found again
 MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
+AlertRenderer = Callable[[Order, Verdict, str | None], dict[str, Any]]  # (order, verdict, resolution) -> message
+
 
 class OutboxSender:
     def __init__(
         self,
         store: Store,
         client: AsyncWebClient,
+        render: AlertRenderer,
         *,
         pace: float = PACE,
         config_retry: float = CONFIG_RETRY,
@@ -64,10 +71,12 @@ class OutboxSender:
         paused: Callable[[], bool] = lambda: False,
     ):
         """`paused()`: post nothing for now (the shop uninstalled orderbot); the messages wait, and `wake()` sends
-        them once it is False again."""
+        them once it is False again. `render`: an alert's message from what was queued (`alert_snapshot`), drawn
+        when it is sent."""
         self.store = store
         self.paused = paused
         self.client = client
+        self.render = render
         self.config_retry = config_retry
         self.clock = clock
         self.pacer = ChannelPacer(pace, clock)  # shared with the other posters to the channels (side.py)
@@ -136,12 +145,18 @@ class OutboxSender:
         if item.channel is None:
             await self.store.outbox_give_up(item, "dropped", "the order has no alert any more")
             return
+        try:
+            message = self._message(item)
+        except (KeyError, TypeError, ValueError) as exc:  # a bug, not Slack: the other messages must still go out
+            log.error("the %s for %s cannot be drawn (%r); it will not be sent", item.kind, item.order_id, exc)
+            await self.store.outbox_give_up(item, "failed", f"cannot be drawn: {exc!r}")
+            return
         if not await self.store.outbox_claim(item):
             return
         self.pacer.began(item.channel)
         try:
             ts = await self._find_earlier_post(item) if self._first_post(item) and item.maybe_posted else None
-            ts = ts or await self._call(item)
+            ts = ts or await self._call(item, message)
         except SlackApiError as exc:
             await self._slack_refused(item, exc)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -176,21 +191,27 @@ class OutboxSender:
         log.info("the alert for %s had reached Slack before the failure; not posting it again", item.order_id)
         return found["ts"]
 
-    async def _call(self, item: OutboxItem) -> str | None:
-        payload = item.payload
+    def _message(self, item: OutboxItem) -> dict[str, Any]:
+        """What Slack gets: a reply as queued; an alert drawn now from what was queued (a message queued by a
+        version before alerts were queued as data is sent as it was rendered then)."""
+        if item.kind == "reply" or "blocks" in item.payload:
+            return item.payload
+        return self.render(*from_alert_snapshot(item.payload))
+
+    async def _call(self, item: OutboxItem, message: dict[str, Any]) -> str | None:
         if item.kind == "reply":
-            await self.client.chat_postMessage(channel=item.channel, thread_ts=item.ts, text=payload["text"])
+            await self.client.chat_postMessage(channel=item.channel, thread_ts=item.ts, text=message["text"])
             return None
         if item.ts is None:
             response = await self.client.chat_postMessage(
                 channel=item.channel,
-                text=payload["text"],
-                blocks=payload["blocks"],
+                text=message["text"],
+                blocks=message["blocks"],
                 unfurl_links=False,
                 metadata={"event_type": ALERT_EVENT, "event_payload": {"order_id": item.order_id}},
             )
             return response["ts"]
-        await self.client.chat_update(channel=item.channel, ts=item.ts, text=payload["text"], blocks=payload["blocks"])
+        await self.client.chat_update(channel=item.channel, ts=item.ts, text=message["text"], blocks=message["blocks"])
         return None
 
     async def _slack_refused(self, item: OutboxItem, exc: SlackApiError) -> None:

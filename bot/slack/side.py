@@ -45,6 +45,7 @@ class SlackSide:
         self.outbox = OutboxSender(
             service.store,
             web_client(settings, retry_rate_limits=False),
+            self._renderer(settings, service),
             pace=pace,
             paused=lambda: not service.installation.installed,
         )
@@ -88,7 +89,7 @@ class SlackSide:
         self.slash = SlashCommands(self.actions, shop=settings.shopify_shop or "", bulk=self.bulk, digests=self.digests)
         CommandListener(self.slash, self.listeners).register(self.bolt)
         if settings.slack_channel_id:
-            service.alerts = (settings.slack_channel_id, self._renderer(settings, service))
+            service.alert_channel = settings.slack_channel_id
             service.alerts_queued = self.outbox.wake
         else:
             log.warning("SLACK_CHANNEL_ID is not set: stuck orders are found, but no alerts are posted")

@@ -13,6 +13,7 @@ import sqlite_utils
 
 from bot.domain.alerts import (
     alert_fingerprint,
+    alert_snapshot,
     alert_state,
     inferred_resolution,
     plan_alert,
@@ -30,11 +31,11 @@ STALE_LOCK_AFTER = timedelta(minutes=10)
 
 @dataclass(frozen=True, slots=True)
 class AlertSync:
-    """Where verdicts' alerts go and how they look; applied in the same transaction as the verdicts, so that an
-    order is never classified stuck without its alert queued."""
+    """Where verdicts' alerts go; applied in the same transaction as the verdicts, so that an order is never
+    classified stuck without its alert queued. What is queued is data (`alert_snapshot`): the Slack side renders it
+    when it sends."""
 
     channel: str
-    render: Callable[[Order, Verdict, str | None], dict[str, Any]]  # (order, verdict, resolution) -> message
     resolutions: Mapping[str, str] = field(default_factory=dict)  # order id -> who resolved it (a click in Slack)
     in_bulk: bool = False  # the resolutions come from a bulk run: after news, so new alerts are not held back
     refresh_after: timedelta = timedelta(hours=6)  # re-word a stuck alert this old, at the lowest priority
@@ -45,7 +46,7 @@ class OutboxItem:
     id: int
     kind: str  # "alert" or "reply"
     order_id: str
-    payload: dict[str, Any]
+    payload: dict[str, Any]  # an alert: its `alert_snapshot`; a reply: {"text": mrkdwn}
     attempts: int
     channel: str | None  # the alert's channel; None when the alert is gone
     ts: str | None  # the alert's message ts; None until it is posted
@@ -265,7 +266,7 @@ def sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]]
                 " WHERE order_id = ?",
                 [state, now, fingerprint, verdict.reason, resolution, order.id],
             )
-        payload = json.dumps(sync.render(order, verdict, resolution))
+        payload = json.dumps(alert_snapshot(order, verdict, resolution))
         db.execute(
             "INSERT INTO outbox (kind, order_id, priority, payload, created_at) VALUES ('alert', ?, ?, ?, ?)"
             " ON CONFLICT(order_id) WHERE kind = 'alert' AND status = 'pending'"

@@ -42,7 +42,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.domain.orders import Order, fields_read, order_from_record, order_to_record
-from bot.domain.redaction import names_customer, without_customer
+from bot.domain.redaction import NO_CUSTOMER, names_customer, without_customer, written_forms
 from bot.domain.rules import Verdict, needs_watching
 from bot.store.alerts import AlertSync, AlertTables, sync_alerts
 from bot.store.bulk import BulkTables
@@ -627,27 +627,20 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries, Cancellatio
         return not busy
 
 
-NO_CUSTOMER = "no customer details"  # what an alert shows of an order without a customer (blocks.py)
-
-
 def _erase_from_messages(db: sqlite_utils.Database, order_id: str, personal: list[str | None]) -> None:
     """The order's messages that Slack does not have yet, and its audit rows' errors, name the customer as they were
-    written: put NO_CUSTOMER in place of each of `personal` (also as Slack's mrkdwn escapes it)."""
-    variants = sorted({v for text in personal if text for v in (text, _escaped(text))}, key=len, reverse=True)
-    if not variants:
-        return
-    for outbox_id, payload in db.execute(
-        "SELECT id, payload FROM outbox WHERE order_id = ? AND payload != '{}'", [order_id]
+    written: a queued alert's order loses its customer, and NO_CUSTOMER takes the place of each form of `personal`
+    in the rest (a reply's text, a resolution)."""
+    forms = written_forms(personal)
+    for outbox_id, kind, payload in db.execute(
+        "SELECT id, kind, payload FROM outbox WHERE order_id = ? AND payload != '{}'", [order_id]
     ).fetchall():
-        erased = _replaced(json.loads(payload), variants)
-        db.execute("UPDATE outbox SET payload = ? WHERE id = ?", [json.dumps(erased), outbox_id])
-    for variant in variants:
-        db.execute("UPDATE audit SET error = replace(error, ?, ?) WHERE order_id = ?", [variant, NO_CUSTOMER, order_id])
-
-
-def _escaped(text: str) -> str:
-    """As blocks.escape_mrkdwn writes it into a message."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        message = json.loads(payload)
+        if kind == "alert" and isinstance(message.get("order"), dict):
+            message["order"]["customer"] = None
+        db.execute("UPDATE outbox SET payload = ? WHERE id = ?", [json.dumps(_replaced(message, forms)), outbox_id])
+    for form in forms:
+        db.execute("UPDATE audit SET error = replace(error, ?, ?) WHERE order_id = ?", [form, NO_CUSTOMER, order_id])
 
 
 def _replaced(value: Any, variants: list[str]) -> Any:

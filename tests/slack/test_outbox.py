@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.alerts import from_alert_snapshot
 from bot.domain.orders import Customer, Fulfillment, FulfillmentOrder, Hold, Money, Order, Tracking
 from bot.domain.rules import Policy, classify
 from bot.sandbox.slack import SandboxSlack, SlackCall
@@ -99,18 +100,19 @@ def render(order: Order, verdict, resolution: str | None) -> dict[str, Any]:
     return alert_message(order, verdict, shop=SHOP, now=NOW, resolution=resolution)
 
 
-def render_too_long(order: Order, verdict, resolution: str | None) -> dict[str, Any]:
-    """A message Slack refuses: a section over its 3,000 characters."""
+def render_1001_too_long(order: Order, verdict, resolution: str | None) -> dict[str, Any]:
+    """Order #1001's alert is a message Slack refuses: a section over its 3,000 characters."""
     message = render(order, verdict, resolution)
-    message["blocks"][0]["text"]["text"] = "x" * 3001
+    if order.name == "#1001":
+        message["blocks"][0]["text"]["text"] = "x" * 3001
     return message
 
 
-async def queue(store: Store, *orders: Order, channel: str = ORDERS, renderer=render) -> int:
+async def queue(store: Store, *orders: Order, channel: str = ORDERS) -> int:
     """Store and classify the orders and save their verdicts, which queues their alerts: what the service does."""
     await store.save_orders(list(orders), from_webhook=False)
     classified = [Classified(o, classify(o, NOW, Policy()), NOW, None) for o in orders]
-    return await store.save_verdicts(classified, found_by="webhook", alerts=AlertSync(channel, renderer))
+    return await store.save_verdicts(classified, found_by="webhook", alerts=AlertSync(channel))
 
 
 # --- fixtures ------------------------------------------------------------------------------------------------------
@@ -145,7 +147,7 @@ def client_of(slack: SandboxSlack, **options) -> AsyncWebClient:
 
 @pytest.fixture
 def sender(store: Store, slack: SandboxSlack, clock: Clock) -> OutboxSender:
-    return OutboxSender(store, client_of(slack), pace=1.0, clock=clock)
+    return OutboxSender(store, render=render, client=client_of(slack), pace=1.0, clock=clock)
 
 
 # --- reading what happened -----------------------------------------------------------------------------------------
@@ -154,6 +156,11 @@ def sender(store: Store, slack: SandboxSlack, clock: Clock) -> OutboxSender:
 async def outbox(store: Store) -> list[dict[str, Any]]:
     rows = await store.read(lambda db: list(db.query("SELECT * FROM outbox ORDER BY id")))
     return [{**row, "payload": json.loads(row["payload"])} for row in rows]
+
+
+def drawn(row: dict[str, Any]) -> dict[str, Any]:
+    """A queued alert as the outbox draws it when it sends."""
+    return render(*from_alert_snapshot(row["payload"]))
 
 
 async def alert_of(store: Store, order: Order) -> dict[str, Any] | None:
@@ -214,7 +221,7 @@ async def test_a_second_change_queued_before_the_first_was_sent_replaces_it(stor
     await queue(store, held(order))
     await queue(store, shipped(order))  # Slack has not seen the hold yet: only the newest state goes
     pending = [r for r in await outbox(store) if r["status"] == "pending"]
-    assert len(pending) == 1 and "resolved" in pending[0]["payload"]["text"]
+    assert len(pending) == 1 and "resolved" in drawn(pending[0])["text"]
 
     clock.advance(1.0)
     await sender.send_due()
@@ -331,9 +338,10 @@ async def test_an_update_of_an_alert_someone_deleted_posts_it_anew_once(store, s
 # --- 5. a message Slack refuses ------------------------------------------------------------------------------------
 
 
-async def test_a_message_slack_refuses_fails_without_retry_and_the_next_one_still_goes_out(store, slack, sender, clock):
+async def test_a_message_slack_refuses_fails_without_retry_and_the_next_one_still_goes_out(store, slack, clock):
+    sender = OutboxSender(store, client_of(slack), render_1001_too_long, pace=1.0, clock=clock)
     broken, fine = stuck_order(1001), stuck_order(1002)
-    await queue(store, broken, renderer=render_too_long)
+    await queue(store, broken)
     await queue(store, fine)
     await send_everything(sender, clock)
 
@@ -350,6 +358,35 @@ async def test_a_message_slack_refuses_fails_without_retry_and_the_next_one_stil
     clock.advance(3600.0)
     await sender.send_due()
     assert len(slack.calls_to("chat.postMessage")) == 2  # never retried
+
+
+async def test_an_alert_that_cannot_be_drawn_is_set_aside_and_the_next_one_still_goes_out(store, slack, sender, clock):
+    """Alerts are queued as data and drawn when sent: a snapshot the renderer cannot read (a bug, or a row an
+    operator edited) fails alone, logged, instead of blocking the queue behind it."""
+    broken, fine = stuck_order(1001), stuck_order(1002)
+    await queue(store, broken, fine)
+    await store.write(
+        lambda db: db.execute("UPDATE outbox SET payload = '{\"order\": {}}' WHERE order_id = ?", [broken.id])
+    )
+    await send_everything(sender, clock)
+
+    [posted] = slack.calls_to("chat.postMessage")
+    assert posted.args["text"].startswith("#1002")
+    rows = {r["order_id"]: r for r in await outbox(store)}
+    assert rows[broken.id]["status"] == "failed" and rows[broken.id]["error"].startswith("cannot be drawn")
+    assert rows[fine.id]["status"] == "sent"
+
+
+async def test_an_alert_queued_as_blocks_before_an_upgrade_is_sent_as_it_was(store, slack, sender, clock):
+    order = stuck_order(1001)
+    await queue(store, order)
+    [row] = await outbox(store)
+    rendered = {**drawn(row), "text": "#1001 as an older version drew it"}
+    await store.write(lambda db: db.execute("UPDATE outbox SET payload = ?", [json.dumps(rendered)]))
+    await send_everything(sender, clock)
+
+    [posted] = slack.calls_to("chat.postMessage")
+    assert posted.args["text"] == "#1001 as an older version drew it"
 
 
 # --- 6. configuration errors ---------------------------------------------------------------------------------------
@@ -397,7 +434,7 @@ async def test_an_unknown_channel_is_a_configuration_problem_until_a_post_succee
 
 
 async def test_a_revoked_token_marks_the_sender_unauthorized_and_keeps_the_alert(store, slack, clock):
-    sender = OutboxSender(store, client_of(slack, token="xoxb-revoked"), pace=1.0, clock=clock)
+    sender = OutboxSender(store, render=render, client=client_of(slack, token="xoxb-revoked"), pace=1.0, clock=clock)
     await queue(store, stuck_order(1001))
     await sender.send_due()
     assert sender.problem_code == "invalid_auth" and sender.unauthorized
@@ -458,7 +495,7 @@ async def test_http_500s_back_off_with_growing_delays_counting_attempts_then_sen
 
 
 async def test_a_timeout_backs_off_and_the_alert_is_sent_later(store, slack, clock):
-    sender = OutboxSender(store, client_of(slack, timeout=0.05), pace=1.0, clock=clock)
+    sender = OutboxSender(store, render=render, client=client_of(slack, timeout=0.05), pace=1.0, clock=clock)
     slack.fail_next("chat.postMessage", "timeout", delay=0.1)  # answers after the client gave up
     order = stuck_order(1001)
     await queue(store, order)
@@ -479,7 +516,7 @@ async def test_a_timeout_backs_off_and_the_alert_is_sent_later(store, slack, clo
 
 
 async def test_a_first_post_that_reached_slack_before_the_timeout_is_not_posted_twice(store, slack, clock):
-    sender = OutboxSender(store, client_of(slack, timeout=0.05), pace=1.0, clock=clock)
+    sender = OutboxSender(store, render=render, client=client_of(slack, timeout=0.05), pace=1.0, clock=clock)
     slack.fail_next("chat.postMessage", "timeout", delay=0.1)
     await queue(store, stuck_order(1001))
     await sender.send_due()
@@ -490,7 +527,7 @@ async def test_a_first_post_that_reached_slack_before_the_timeout_is_not_posted_
 
 
 async def test_a_post_in_flight_when_the_process_died_is_found_in_the_channel_not_posted_again(store, slack, clock):
-    sender = OutboxSender(store, client_of(slack, timeout=0.05), pace=1.0, clock=clock)
+    sender = OutboxSender(store, render=render, client=client_of(slack, timeout=0.05), pace=1.0, clock=clock)
     slack.fail_next("chat.postMessage", "timeout", delay=0.1)
     await queue(store, stuck_order(1001))
     await sender.send_due()  # times out; then, as if killed mid-call, the row is left "sending"
@@ -510,7 +547,7 @@ async def test_a_post_in_flight_when_the_process_died_is_found_in_the_channel_no
 async def test_a_post_that_reached_slack_is_found_past_the_first_page_of_a_busy_channels_history(store, slack, clock):
     """The channel moved on after the post whose answer was lost: more messages since than one page of history
     holds. The lookup pages back (cursor) to when the alert was queued, and finds it instead of posting it again."""
-    sender = OutboxSender(store, client_of(slack, timeout=0.05), pace=1.0, clock=clock)
+    sender = OutboxSender(store, render=render, client=client_of(slack, timeout=0.05), pace=1.0, clock=clock)
     slack.fail_next("chat.postMessage", "timeout", delay=0.1)
     await queue(store, stuck_order(1001))
     await sender.send_due()
@@ -651,7 +688,9 @@ async def test_a_stuck_alert_is_reworded_after_six_hours_after_any_news(store, s
 
 
 async def test_a_message_queued_while_the_outbox_reads_its_queue_is_not_left_waiting(store, slack):
-    sender = OutboxSender(store, client_of(slack), pace=1.0)  # the real clock: run_forever really waits
+    sender = OutboxSender(
+        store, render=render, client=client_of(slack), pace=1.0
+    )  # the real clock: run_forever really waits
     runner = asyncio.create_task(sender.run_forever())
     await asyncio.sleep(0)  # the outbox is now reading its (empty) queue on the database thread
     await queue(store, stuck_order(1001))  # committed behind that read
@@ -665,7 +704,7 @@ async def test_a_message_queued_while_the_outbox_reads_its_queue_is_not_left_wai
 
 
 async def test_a_cancel_that_arrives_with_a_wake_up_still_stops_the_outbox(store, slack):
-    sender = OutboxSender(store, client_of(slack), pace=1.0)
+    sender = OutboxSender(store, render=render, client=client_of(slack), pace=1.0)
     runner = asyncio.create_task(sender.run_forever())
     await asyncio.sleep(0.05)  # idle: waiting for a wake-up
     sender.wake()
