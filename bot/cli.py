@@ -20,14 +20,13 @@ from bot.domain.durations import format_duration
 from bot.domain.rules import REASON_TITLES
 from bot.flows.digests import terminal_digest
 from bot.flows.service import ScanReport, Service
-from bot.sandbox.serving import LINGER_SECONDS, LISTEN_BACKLOG
 from bot.setup_webhooks import setup_webhooks_command
-from bot.shopify.client import ShopifyClient, ShopifyError
+from bot.shopify.client import ShopifyClient, ShopifyError, client_from_settings
 from bot.shopify.operations import REQUIRED_SCOPES
 from bot.shopify.version import API_VERSION
 from bot.slack.app import BOT_SCOPES
 from bot.store import Store
-from bot.web import create_app, shopify_client
+from bot.web import LINGER_SECONDS, LISTEN_BACKLOG, create_app
 
 log = logging.getLogger("bot")
 
@@ -137,7 +136,7 @@ async def scan_command(settings: Settings, *, dry_run: bool, sandbox: bool, data
             async with sandbox_shopify() as client:
                 report = await Service(store, client).reconcile(dry_run=dry_run)
         else:
-            client = shopify_client(settings)
+            client = client_from_settings(settings)
             try:
                 report = await Service(store, client).reconcile(dry_run=dry_run)
             finally:
@@ -195,7 +194,7 @@ async def check_command(settings: Settings) -> int:
     for name, value in settings.masked().items():
         print(f"  {name:<24} {value}")
     problems = 0
-    client = shopify_client(settings)
+    client = client_from_settings(settings)
     if client is None:
         print("\nShopify: no credentials set (SHOPIFY_SHOP and SHOPIFY_ACCESS_TOKEN); skipped the live check.")
     else:

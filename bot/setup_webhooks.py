@@ -23,8 +23,8 @@ from bot.config import Settings, require
 from bot.domain.orders import ORDER_TOPICS
 from bot.flows.service import PRIVACY_TOPICS as SERVICE_PRIVACY_TOPICS
 from bot.shopify import operations
-from bot.shopify.client import ShopifyClient, ShopifyUserError
-from bot.web import WEBHOOK_PATH, shopify_client
+from bot.shopify.client import ShopifyClient, ShopifyUserError, client_from_settings
+from bot.shopify.webhooks import WEBHOOK_PATH
 
 PAGE_SIZE = 100
 
@@ -220,7 +220,7 @@ async def setup_webhooks_command(settings: Settings, *, url: str, dry_run: bool,
     if problem:
         print(f"setup-webhooks: {problem}", file=sys.stderr)
         return 2
-    client = shopify_client(settings)
+    client = client_from_settings(settings)
     try:
         plan = make_plan(await list_subscriptions(client), url, prune=prune)
         print(header(settings.shopify_shop, plan))

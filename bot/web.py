@@ -15,8 +15,8 @@ from bot.domain.retention import Retention
 from bot.flows.cancellations import DEFAULT_FOLLOW_UP, FollowUp
 from bot.flows.retention import Pruner, PruneTimer
 from bot.flows.service import Service
-from bot.shopify.client import ShopifyClient
-from bot.shopify.webhooks import MAX_BODY_BYTES, InboxWriter, make_handler
+from bot.shopify.client import client_from_settings
+from bot.shopify.webhooks import MAX_BODY_BYTES, WEBHOOK_PATH, InboxWriter, make_handler
 from bot.slack.app import SLACK_TIMEOUT, slack_route
 from bot.slack.outbox import PACE
 from bot.slack.side import SlackSide, connect_socket_mode
@@ -24,22 +24,16 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_PATH = "/shopify/webhooks"  # the one address for every topic; `setup-webhooks` subscribes the shop to it
+# Shopify may open hundreds of connections at once in a burst; with aiohttp's default listen backlog (128) the
+# kernel drops the rest and their clients retry a second later (measured: 70 of 200 answers took over 1 s).
+LISTEN_BACKLOG = 1024
+# After refusing a body it did not read (a 413), aiohttp reads and discards the rest for this long so that the client
+# sees the answer; its default, 10 s, also held every shutdown after such a request that long.
+LINGER_SECONDS = 1.0
 SERVICE = web.AppKey("service", Service)
 TASKS = web.AppKey("tasks", list)
 SLACK = web.AppKey("slack", object)
 PRUNER = web.AppKey("pruner", Pruner)
-
-
-def shopify_client(settings: Settings) -> ShopifyClient | None:
-    if not settings.has_shopify_credentials:
-        return None
-    return ShopifyClient(
-        graphql_url=settings.graphql_url,
-        access_token=settings.shopify_access_token,
-        client_id=settings.shopify_client_id,
-        client_secret=settings.shopify_client_secret,
-    )
 
 
 def create_app(
@@ -58,7 +52,7 @@ def create_app(
     confirms it (tests shorten it). `prune_timer`: when old history is pruned."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = Store(settings.database_path)
-    service = Service(store, shopify_client(settings), now=now)
+    service = Service(store, client_from_settings(settings), now=now)
     writer = InboxWriter(store, service.inbox_changed)
     slack = (
         SlackSide(settings, service, pace=slack_pace, cancel_follow_up=cancel_follow_up)
@@ -82,7 +76,7 @@ def create_app(
             if slack.bulk is not None:
                 await slack.bulk.resume()  # runs a restart interrupted carry on with their pending orders
             app[TASKS].append(asyncio.create_task(slack.outbox.run_forever(), name="slack-outbox"))
-            app[TASKS].append(asyncio.create_task(slack.learn_shop_name(service.shopify), name="shop-name"))
+            app[TASKS].append(asyncio.create_task(slack.learn_shop_name(service.installation), name="shop-name"))
             if settings.slack_channel_id:
                 app[TASKS].append(asyncio.create_task(slack.digests.run_forever(), name="digest-timer"))
             if slack.app_token:

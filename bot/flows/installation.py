@@ -89,6 +89,18 @@ class Installation:
         self.on_reinstall()
         return True
 
+    async def shop_profile(self) -> dict[str, Any] | None:
+        """The shop's name and time zone as Shopify has them (`name`, `ianaTimezone`); None without credentials or
+        while Shopify cannot say (logged)."""
+        if self.shopify is None:
+            return None
+        try:
+            shop, _ = await self.shopify.shop_and_scopes()
+        except ShopifyError as exc:
+            log.warning("could not read the shop's name from Shopify: %s", exc)
+            return None
+        return shop
+
     async def watch(self, every: timedelta) -> None:
         """Probe while uninstalled: at start, then every `every` once `every` has passed since the uninstall (the
         token Shopify revokes must not be mistaken for a reinstall while the revocation spreads)."""

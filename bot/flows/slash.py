@@ -18,6 +18,7 @@ from bot.domain.rules import Policy, classify
 from bot.flows.actions import ActionRequest, Actions
 from bot.flows.bulk import BulkRuns
 from bot.flows.digests import DIGEST_TIME_SETTING, Digests
+from bot.shopify.client import ShopifyError
 from bot.slack import command_blocks as views
 from bot.store.lookup import audit_log, order_id_named
 
@@ -65,6 +66,8 @@ class SlashCommands:
             return await handler(command, actor)
         except NotFound as exc:
             return Answer(views.text_message(str(exc)))
+        except ShopifyError as exc:
+            return Answer(views.text_message(views.shopify_unavailable(str(exc))))
 
     # --- information ----------------------------------------------------------------------------------------
 

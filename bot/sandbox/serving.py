@@ -2,12 +2,7 @@
 
 from aiohttp import web
 
-# Shopify may open hundreds of connections at once in a burst; with aiohttp's default listen backlog (128) the
-# kernel drops the rest and their clients retry a second later (measured: 70 of 200 answers took over 1 s).
-LISTEN_BACKLOG = 1024
-# After refusing a body it did not read (a 413), aiohttp reads and discards the rest for this long so that the client
-# sees the answer; its default, 10 s, also held every shutdown after such a request that long.
-LINGER_SECONDS = 1.0
+from bot.web import LINGER_SECONDS, LISTEN_BACKLOG
 
 
 async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:

@@ -20,12 +20,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from bot.domain.orders import Order, OrderState, order_from_graphql, order_state_from_graphql
 from bot.shopify import operations
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -460,3 +463,15 @@ def _unavailable_text(exc: BaseException, maybe_applied: bool) -> str:
     if maybe_applied:
         return f"Shopify {what} while making the change; it may or may not have been applied. Check the order."
     return f"Shopify {what}; try again in a minute."
+
+
+def client_from_settings(settings: Settings) -> ShopifyClient | None:
+    """The client the settings describe; None without Shopify credentials (the bot then only reads what it stored)."""
+    if not settings.has_shopify_credentials:
+        return None
+    return ShopifyClient(
+        graphql_url=settings.graphql_url,
+        access_token=settings.shopify_access_token,
+        client_id=settings.shopify_client_id,
+        client_secret=settings.shopify_client_secret,
+    )

@@ -28,6 +28,8 @@ from bot.store import Delivery, Store
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_PATH = "/shopify/webhooks"  # the one address for every topic; `setup-webhooks` subscribes the shop to it
+
 MAX_BODY_BYTES = 2 * 1024 * 1024  # Shopify's largest order payloads stay well under this; more is refused (413).
 INGEST_QUIET_SECONDS = 0.1  # no delivery for this long: the burst is over and processing runs flat out
 MAX_DEFERRAL_SECONDS = 1.0  # during a burst, still process one batch at least this often (see yield_to_ingest)

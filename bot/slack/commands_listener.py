@@ -16,7 +16,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.commands import CommandError, parse
 from bot.flows.slash import Answer, OpenForm, SlashCommands
-from bot.shopify.client import ShopifyError
 from bot.slack import command_blocks as views
 from bot.slack.listeners import SlackListeners
 
@@ -92,8 +91,6 @@ class CommandListener:
         channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
         try:
             result = await self.slash.run(command, actor, channel, text)
-        except ShopifyError as exc:
-            result = Answer(views.text_message(views.shopify_unavailable(str(exc))))
         except Exception:  # the task's boundary: the person hears of it, the log has the rest
             log.exception("/orders %s failed", command.name)
             result = Answer(views.text_message(views.WENT_WRONG))

@@ -16,10 +16,10 @@ from bot.flows.actions import Actions
 from bot.flows.bulk import BulkRuns
 from bot.flows.cancellations import DEFAULT_FOLLOW_UP, FollowUp
 from bot.flows.digests import Digests
+from bot.flows.installation import Installation
 from bot.flows.service import Service
 from bot.flows.slash import SlashCommands
 from bot.mail.smtp import Mailer
-from bot.shopify.client import ShopifyClient, ShopifyError
 from bot.slack import blocks
 from bot.slack.app import bolt_app, web_client
 from bot.slack.bulk_listeners import BulkListeners
@@ -109,15 +109,11 @@ class SlackSide:
 
         return render
 
-    async def learn_shop_name(self, shopify: ShopifyClient | None) -> None:
+    async def learn_shop_name(self, installation: Installation) -> None:
         """Customer emails are signed with the shop's name; the handle serves until Shopify says it. The digest
         keeps to the shop's time zone unless TIMEZONE is set."""
-        if shopify is None:
-            return
-        try:
-            shop, _ = await shopify.shop_and_scopes()
-        except ShopifyError as exc:
-            log.warning("could not read the shop's name from Shopify: %s", exc)
+        shop = await installation.shop_profile()
+        if shop is None:
             return
         self.actions.shop_name = shop["name"]
         self.digests.learn_shop_zone(shop["ianaTimezone"])
