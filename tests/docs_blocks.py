@@ -32,6 +32,7 @@ from types import ModuleType
 import bot.slack
 from bot.config import VARIABLES, Settings
 from bot.demo.terminal import card, element_text, message_lines
+from bot.domain.commands import USAGE
 from bot.domain.durations import format_duration
 from bot.domain.rules import DEFAULT_THRESHOLDS, REASON_TITLES, REASONS, Policy, classify
 from bot.setup_webhooks import PRIVACY_TOPICS, TOPICS
@@ -135,6 +136,23 @@ def buttons(orders: dict) -> str:
         for a in blocks.ACTION_IDS
     ]
     return "\n".join(["| button | what it does | who |", "|---|---|---|", *rows, ""])
+
+
+# --- the `/orders` commands people use most -----------------------------------------------------------------------
+
+COMMON_COMMANDS = {
+    "stuck": "what is stuck now, by reason, age or tag",
+    "show": "one order: why it is stuck, its fulfilment orders, its latest actions",
+    "fulfill": "ship it with a tracking number",
+    "snooze": "no alert for a while",
+    "archive": "archive one order, or many (`/orders archive fulfilled older:14d`)",
+}
+
+
+def common_commands(_orders: dict) -> str:
+    unknown = set(COMMON_COMMANDS) - set(USAGE)
+    assert not unknown, f"not /orders commands: {sorted(unknown)}"
+    return "".join(f"- `/orders {USAGE[name]}`: {words}\n" for name, words in COMMON_COMMANDS.items())
 
 
 # --- the command line -----------------------------------------------------------------------------------------------
@@ -310,6 +328,7 @@ RENDERERS: dict[str, Callable[[dict], str]] = {
     "required-variables": required_variables,
     "optional-variables": optional_variables,
     "buttons": buttons,
+    "common-commands": common_commands,
     "command-line": command_line,
     "shopify-scopes": shopify_scopes,
     "webhook-topics": webhook_topics,
