@@ -343,7 +343,8 @@ def render(text: str, orders: dict) -> str:
     def again(match: re.Match[str]) -> str:
         name = match.group("name")
         assert name in RENDERERS, f"no renderer for the generated block {name!r}"
-        return match.group(1) + RENDERERS[name](orders) + match.group(4)
+        # Blank lines around the body: a table or list would otherwise take the closing marker as one of its lines.
+        return match.group(1) + "\n" + RENDERERS[name](orders).strip("\n") + "\n\n" + match.group(4)
 
     return MARKED.sub(again, text)
 
