@@ -1,33 +1,59 @@
-"""README.md names everything a user of the code meets: each `/orders` subcommand (in its usage form), each Slack
-action and modal id the server listens for, each environment variable, Shopify access scope, stuck reason and command
-line command; its two commands are the ones CI and the demo run; the Procfile runs the server."""
+"""The docs agree with the code: their generated parts (tests/docs_blocks.py, tests/docs_commands.py) are what the code
+renders now, every environment variable the code reads is in the generated table, every `bot/` path they name
+exists, and the README's two commands are the ones CI and the demo run."""
 
 from __future__ import annotations
 
 import ast
-import importlib
-import pkgutil
 import re
-import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-import bot.slack
-from bot.domain.commands import ACTION_COMMANDS, INFO_COMMANDS, USAGE
-from bot.domain.rules import REASONS
-from bot.shopify.operations import REQUIRED_SCOPES
-from bot.slack.blocks import ACTION_IDS
+from bot.config import VARIABLES
+from tests import docs_blocks
 
 ROOT = Path(__file__).parent.parent
-# A `|` inside a Markdown table cell is written `\|`; read the README as it renders.
-README = (ROOT / "README.md").read_text().replace("\\|", "|")
+README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
 DEMO_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/python -m bot demo"
+REGENERATE = "run .venv/bin/python -m tests.docs_blocks"
 
 
-def environment_variables() -> list[str]:
+# --- generated parts equal to the code ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[Path, str]:
+    return docs_blocks.rendered_files()
+
+
+def test_every_generated_block_is_what_the_code_renders(rendered: dict[Path, str]):
+    stale = [path.relative_to(ROOT).as_posix() for path, text in rendered.items() if path.read_text() != text]
+    assert not stale, f"out of date: {stale}; {REGENERATE}"
+
+
+def test_every_renderer_has_its_block_once_in_the_docs():
+    found = [name for path in docs_blocks.FILES for name in docs_blocks.blocks_in(path.read_text())]
+    assert sorted(found) == sorted(docs_blocks.RENDERERS), "each generated block appears once in README.md or docs/"
+
+
+def test_the_readme_shows_an_alert_the_env_tables_buttons_and_common_commands():
+    assert {"alert", "required-variables", "optional-variables", "buttons", "common-commands"} <= set(
+        docs_blocks.blocks_in(README)
+    )
+
+
+def test_commands_md_is_what_the_command_table_renders():
+    from tests.docs_commands import PATH, render
+
+    assert PATH.read_text() == render(), "docs/commands.md is out of date: run .venv/bin/python -m tests.docs_commands"
+
+
+# --- every environment variable the code reads is in the generated table --------------------------------------------
+
+
+def taken_variables() -> list[str]:
     """The names bot/config.py reads: the first argument of each `take("NAME", …)`."""
     tree = ast.parse((ROOT / "bot" / "config.py").read_text())
     names = [
@@ -43,79 +69,53 @@ def environment_variables() -> list[str]:
     return names
 
 
-def _resolve(module: ModuleType, node: ast.expr) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.Name):
-        value = getattr(module, node.id, None)
-    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-        value = getattr(getattr(module, node.value.id, None), node.attr, None)
-    else:
-        return None
-    return value if isinstance(value, str) else None
+def test_the_variables_listed_are_the_variables_read():
+    listed = [v.name for v in VARIABLES]
+    assert len(listed) == len(set(listed))
+    assert sorted(listed) == sorted(taken_variables())
 
 
-def slack_listener_ids() -> dict[str, set[str]]:
-    """The action and view (modal) ids registered with Bolt anywhere in bot/slack: `app.action(ID)`, `app.view(ID)`.
-    Registrations by pattern (the alert's buttons) are not strings; ACTION_IDS covers those."""
-    found: dict[str, set[str]] = {"action": set(), "view": set()}
-    for info in pkgutil.iter_modules(bot.slack.__path__):
-        module = importlib.import_module(f"bot.slack.{info.name}")
-        for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in found
-                and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "app"
-                and len(node.args) == 1
-            ):
-                value = _resolve(module, node.args[0])
-                if value is not None:
-                    found[node.func.attr].add(value)
-    assert found["view"], "no app.view(...) registration found: the scan is broken"
+def test_only_config_reads_the_environment():
+    readers = [
+        path.relative_to(ROOT).as_posix()
+        for path in sorted((ROOT / "bot").rglob("*.py"))
+        if path.name != "config.py" and re.search(r"os\.environ|getenv\(", path.read_text())
+    ]
+    assert not readers, f"read the environment outside bot/config.py (add the variable to VARIABLES there): {readers}"
+
+
+def test_every_variable_read_is_a_row_of_the_readme_tables():
+    rows = set(re.findall(r"^\| `([A-Z_]+)` \|", README, re.MULTILINE))
+    assert set(taken_variables()) <= rows
+
+
+# --- paths and commands ---------------------------------------------------------------------------------------------
+
+# `bot/…` as docs name it: a module, package or data file, optionally followed by `:name` or `.name` parts in prose
+BOT_PATH = re.compile(r"\bbot/[A-Za-z0-9_./-]*[A-Za-z0-9_]")
+
+
+def named_bot_paths() -> list[tuple[str, str]]:
+    """(file, `bot/...` path) for every path README.md or a docs/*.md file names."""
+    found = []
+    for doc in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for path in sorted(set(BOT_PATH.findall(doc.read_text()))):
+            found.append((doc.name, path))
+    assert found, "no bot/ path found in docs/: the scan is broken"
     return found
 
 
-@pytest.mark.parametrize("name", environment_variables())
-def test_every_environment_variable_is_documented(name):
-    assert f"`{name}`" in README
+@pytest.mark.parametrize(("doc", "path"), named_bot_paths())
+def test_every_bot_path_named_in_docs_exists(doc, path):
+    # A name like `bot/sandbox/admin-YYYY-MM.graphql` stands for a family of files: at least one must match.
+    pattern = re.sub(r"YYYY|MM", "*", path)
+    assert list(ROOT.glob(pattern)), f"{doc} names {path}, which does not exist"
 
 
-@pytest.mark.parametrize("action_id", sorted(set(ACTION_IDS) | slack_listener_ids()["action"]))
-def test_every_slack_action_id_is_documented(action_id):
-    assert f"`{action_id}`" in README
-
-
-@pytest.mark.parametrize("callback_id", sorted(slack_listener_ids()["view"]))
-def test_every_modal_callback_id_is_documented(callback_id):
-    assert f"`{callback_id}`" in README
-
-
-@pytest.mark.parametrize("subcommand", sorted(set(ACTION_COMMANDS) | set(INFO_COMMANDS)))
-def test_every_orders_subcommand_is_documented_in_its_usage_form(subcommand):
-    assert subcommand in USAGE, f"{subcommand} has no usage line in bot/domain/commands.py"
-    assert f"`/orders {USAGE[subcommand]}`" in README
-
-
-@pytest.mark.parametrize("scope", REQUIRED_SCOPES)
-def test_every_shopify_access_scope_is_documented(scope):
-    assert f"`{scope}`" in README
-
-
-@pytest.mark.parametrize("reason", REASONS)
-def test_every_stuck_reason_is_in_the_reasons_table(reason):
-    assert re.search(rf"^\| `{reason}` \|", README, re.MULTILINE)
-
-
-def test_every_command_line_command_is_documented():
-    usage = subprocess.run(
-        [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout
-    commands = re.search(r"\{([a-z,-]+)\}", usage).group(1).split(",")
-    assert {"serve", "check", "setup-webhooks", "demo"} <= set(commands)
-    for command in commands:
-        assert f"`python -m bot {command}" in README, command
+def test_every_relative_link_in_the_docs_exists():
+    for doc in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.name} links to {target}, which does not exist"
 
 
 def code_blocks() -> list[str]:
@@ -129,34 +129,3 @@ def test_the_first_command_runs_the_demo_and_the_second_is_what_ci_runs():
 
 def test_the_procfile_runs_the_server():
     assert (ROOT / "Procfile").read_text() == "web: python -m bot serve\n"
-    assert "web: python -m bot serve" in README
-
-
-# --- docs/: generated parts equal to the code, and every path they name exists -----------------------------------
-
-DOCS = ROOT / "docs"
-# `bot/…` as docs name it: a module, package or data file, optionally followed by `:name` or `.name` parts in prose
-BOT_PATH = re.compile(r"\bbot/[A-Za-z0-9_./-]*[A-Za-z0-9_]")
-
-
-def test_commands_md_is_what_the_command_table_renders():
-    from tests.docs_commands import PATH, render
-
-    assert PATH.read_text() == render(), "docs/commands.md is out of date: run .venv/bin/python -m tests.docs_commands"
-
-
-def named_bot_paths() -> list[tuple[str, str]]:
-    """(docs file, `bot/...` path) for every path a docs/*.md file names."""
-    found = []
-    for doc in sorted(DOCS.glob("*.md")):
-        for path in sorted(set(BOT_PATH.findall(doc.read_text()))):
-            found.append((doc.name, path))
-    assert found, "no bot/ path found in docs/: the scan is broken"
-    return found
-
-
-@pytest.mark.parametrize(("doc", "path"), named_bot_paths())
-def test_every_bot_path_named_in_docs_exists(doc, path):
-    # A name like `bot/sandbox/admin-YYYY-MM.graphql` stands for a family of files: at least one must match.
-    pattern = re.sub(r"YYYY|MM", "*", path)
-    assert list(ROOT.glob(pattern)), f"{doc} names {path}, which does not exist"
