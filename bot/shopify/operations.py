@@ -340,7 +340,7 @@ ALL_DOCUMENTS = {
     "WebhookSubscriptionDelete": WEBHOOK_SUBSCRIPTION_DELETE,
 }
 
-# Access scopes the documents above need (README, step 2). `check` lists any the installation lacks.
+# Access scopes the documents above need (docs/operations.md lists them). `check` lists any the installation lacks.
 REQUIRED_SCOPES = (
     "read_orders",
     "write_orders",

@@ -77,7 +77,7 @@ ACTION_IDS = (
 # The snooze select's option values are f"{order.id}|{code}".
 SNOOZE_CHOICES = {"4h": "4 hours", "1d": "1 day", "3d": "3 days", "1w": "1 week"}
 
-# Modal callback ids (README, "Slack identifiers").
+# Modal callback ids (docs/architecture.md, "Slack ids").
 FULFILL_MODAL = "fulfill_modal"
 NOTIFY_MODAL = "notify_modal"
 CANCEL_ORDER_MODAL = "cancel_order_modal"
