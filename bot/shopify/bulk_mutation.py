@@ -9,7 +9,13 @@ file (`url`, or `partialDataUrl` for a failed operation) and gives each line's r
 sent with, by the file's `__lineNumber` (the result lines need not come in input order). A line without a result
 line is None: it did not run, or Shopify did not say.
 
-DECISION
+Not used by bulk runs (bot/flows/bulk.py), by measurement (tests/perf/bench_bulk_operation.py, docs/benchmarks.md,
+2026-12-02, an archive at a Standard plan's limits): the bulk operation took a tenth of the points (1.06-1.31 an order
+against 13), but how fast Shopify runs its lines is undocumented and was modelled (20 lines/s). The batched path took
+1.7 s for 100 orders (all within the bucket), 45.3 s for 500 and 240.7 s for 2,000; the bulk operation would
+be faster only above 61.8, 11.1 and 8.4 lines a second. And it would lose what a run promises: the check
+of an order comes minutes before its line runs, not one round trip; Stop can only cancel the whole operation "after a
+short delay"; progress and the per-order audit rows come from `objectCount` and the result file at the end.
 """
 
 from __future__ import annotations
