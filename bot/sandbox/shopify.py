@@ -9,8 +9,8 @@ Internal state is plain dicts in snake_case (the shape `seed.py` builds); GraphQ
 per request. Connections are callables `(info, **args)`, which graphql-core's default resolver calls.
 
 The parts live beside this module: `schema` (loading the SDL), `state` (state rules), `search` (search syntax and
-sort keys), `pagination` (cursor connections), `cost` (query cost), `views` (GraphQL and webhook shapes) and
-`mutations` (the mutation handlers).
+sort keys), `pagination` (cursor connections), `cost` (query cost), `views` (GraphQL and webhook shapes),
+`mutations` (the mutation handlers) and `bulk_operations` (staged uploads and bulk mutation operations).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
-from bot.sandbox import mutations, webhook_subscriptions
+from bot.sandbox import bulk_operations, mutations, webhook_subscriptions
 from bot.sandbox.cost import QueryCost
 from bot.sandbox.pagination import connection
 from bot.sandbox.schema import load_schema as load_schema
@@ -199,13 +199,15 @@ class SandboxShopify:
         self._failures: deque[_Failure] = deque()
         self._forced_user_error: str | None = None
         self._ids = itertools.count(9_100_000_000_000)
-        self._schema = load_schema()
+        self.schema = load_schema()
         self.webhook_subscriptions = webhook_subscriptions.WebhookSubscriptions(now, self.gid)
         for order in orders or ():
             self.add_order(order)
         self.app = web.Application()
         self.app.router.add_post("/admin/api/{version}/graphql.json", self._graphql)
         self.app.router.add_post("/admin/oauth/access_token", self._access_token)
+        self.bulk = bulk_operations.BulkOperations(self)
+        self.bulk.attach(self.app)
 
     # --- test and demo controls -----------------------------------------------------------------------------------
 
@@ -340,6 +342,7 @@ class SandboxShopify:
     async def _graphql(self, request: web.Request) -> web.Response:
         """Every version asked for is served with the one schema held (as Shopify serves a version it no longer
         supports with the oldest one it does), and the answer says which, in X-Shopify-API-Version."""
+        self.bulk.origin = f"{request.scheme}://{request.host}"  # where its upload targets and result files are
         response = await self._graphql_answer(request)
         response.headers["X-Shopify-API-Version"] = API_VERSION
         return response
@@ -391,7 +394,7 @@ class SandboxShopify:
     def _answer(
         self, prepared: _Prepared, name: str | None, variables: dict, failure: _Failure | None, outcome: str | None
     ) -> web.Response:
-        costing = QueryCost(self._schema, prepared.document, prepared.variables)
+        costing = QueryCost(self.schema, prepared.document, prepared.variables)
         try:
             requested = costing.operation(prepared.operation)
         except GraphQLError as error:
@@ -411,9 +414,9 @@ class SandboxShopify:
         )
         try:
             result = execute(
-                self._schema,
+                self.schema,
                 prepared.document,
-                root_value=self._mutation_root() if prepared.is_mutation else self._query_root(),
+                root_value=self.mutation_root() if prepared.is_mutation else self._query_root(),
                 variable_values=prepared.variables,
                 operation_name=prepared.operation.name.value if prepared.operation.name else None,
             )
@@ -437,7 +440,7 @@ class SandboxShopify:
         if len(chosen) != 1:
             message = f'No operation named "{operation_name}"' if operation_name else "An operation name is required"
             return _Prepared(document=document, errors=[_format_error(GraphQLError(message), "operationNotFound")])
-        coerced = get_variable_values(self._schema, chosen[0].variable_definitions, variables)
+        coerced = get_variable_values(self.schema, chosen[0].variable_definitions, variables)
         if isinstance(coerced, list):
             return _Prepared(document=document, errors=[_format_error(e, "INVALID_VARIABLE") for e in coerced])
         return _Prepared(document=document, operation=chosen[0], variables=coerced)
@@ -557,6 +560,8 @@ class SandboxShopify:
             "fulfillmentOrder": fulfillment_order,
             "fulfillment": fulfillment,
             "job": job,
+            "bulkOperation": self.bulk.bulk_operation,
+            "currentBulkOperation": self.bulk.current_bulk_operation,
             "shop": self._shop_view(),
             "webhookSubscriptions": self.webhook_subscriptions.connection,
             "webhookSubscription": self.webhook_subscriptions.one,
@@ -638,10 +643,14 @@ class SandboxShopify:
 
     # --- mutations ----------------------------------------------------------------------------------------------------
 
-    def _mutation_root(self) -> dict:
-        handlers = mutations.HANDLERS | webhook_subscriptions.HANDLERS
+    def mutation_root(self) -> dict:
+        own = mutations.HANDLERS | webhook_subscriptions.HANDLERS
+        handlers = {
+            name: (functools.partial(handler, self), errors_key, error_field)
+            for name, (handler, errors_key, error_field) in own.items()
+        } | bulk_operations.handlers(self.bulk)
         return {
-            name: self._mutation(functools.partial(handler, self), errors_key, error_field)
+            name: self._mutation(handler, errors_key, error_field)
             for name, (handler, errors_key, error_field) in handlers.items()
         }
 
