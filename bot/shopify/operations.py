@@ -284,39 +284,6 @@ mutation TagsAdd($id: ID!, $tags: [String!]!) {
 }
 """
 
-# --- bulk mutation operations (bot/shopify/bulk_mutation.py) -----------------------------------------------------
-# A staged upload target for the JSONL file of variables, the operation started over it (the mutation it runs on each
-# line is one of the documents above, such as ORDER_CLOSE), and its status by id (`currentBulkOperation` is deprecated
-# in 2026-04: "Use `bulkOperations` with status filter instead").
-
-STAGED_UPLOADS_CREATE = """
-mutation StagedUploadsCreate($input: [StagedUploadInput!]!) {
-  stagedUploadsCreate(input: $input) {
-    stagedTargets { url resourceUrl parameters { name value } }
-    userErrors { field message }
-  }
-}
-"""
-
-BULK_OPERATION_RUN_MUTATION = """
-mutation BulkOperationRunMutation($mutation: String!, $stagedUploadPath: String!, $clientIdentifier: String) {
-  bulkOperationRunMutation(
-    mutation: $mutation
-    stagedUploadPath: $stagedUploadPath
-    clientIdentifier: $clientIdentifier
-  ) {
-    bulkOperation { id status }
-    userErrors { field message code }
-  }
-}
-"""
-
-BULK_OPERATION = """
-query BulkOperation($id: ID!) {
-  bulkOperation(id: $id) { id status errorCode objectCount url partialDataUrl }
-}
-"""
-
 # --- webhook subscriptions (`python -m bot setup-webhooks`) ------------------------------------------------------
 # `uri`, not the deprecated `callbackUrl`/`endpoint`; the mandatory privacy topics are not subscribable here.
 
@@ -368,9 +335,6 @@ ALL_DOCUMENTS = {
     "FulfillmentCancel": FULFILLMENT_CANCEL,
     "OrderCancel": ORDER_CANCEL,
     "TagsAdd": TAGS_ADD,
-    "StagedUploadsCreate": STAGED_UPLOADS_CREATE,
-    "BulkOperationRunMutation": BULK_OPERATION_RUN_MUTATION,
-    "BulkOperation": BULK_OPERATION,
     "WebhookSubscriptions": WEBHOOK_SUBSCRIPTIONS,
     "WebhookSubscriptionCreate": WEBHOOK_SUBSCRIPTION_CREATE,
     "WebhookSubscriptionDelete": WEBHOOK_SUBSCRIPTION_DELETE,

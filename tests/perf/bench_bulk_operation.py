@@ -1,5 +1,5 @@
 """Bulk archive two ways at a Standard plan's limits: the batched path (bench_bulk.py's run through the real server)
-against Shopify's bulk mutation operation (bot/shopify/bulk_mutation.py), for 100, 500 and 2,000 orders.
+against Shopify's bulk mutation operation (tests/perf/bulk_mutation.py), for 100, 500 and 2,000 orders.
 
     cd tests/perf && ../../.venv/bin/python bench_bulk_operation.py [--orders 100 500 2000] [--lines-per-second 20]
 
@@ -32,11 +32,11 @@ from pathlib import Path
 
 from bench_alerts import SHOP
 from bench_bulk import STANDARD_BUCKET, STANDARD_RESTORE_RATE, Result, archivable_orders, one_run
+from bulk_mutation import run_bulk_mutation
 
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
 from bot.shopify import operations
-from bot.shopify.bulk_mutation import run_bulk_mutation
 from bot.shopify.client import ShopifyClient
 from bot.shopify.version import API_VERSION
 

@@ -17,6 +17,7 @@ from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify, load_schema
 from bot.sandbox.waiting import came_true
 from bot.shopify import operations
+from tests.perf.bulk_mutation import BULK_OPERATION, BULK_OPERATION_RUN_MUTATION, STAGED_UPLOADS_CREATE
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 TOKEN = "shpat_sandbox"
@@ -52,19 +53,17 @@ class Api:
             return response.status, await response.text()
 
     async def staged(self, content: bytes) -> str:
-        target = (await self.data(operations.STAGED_UPLOADS_CREATE, STAGE_INPUT))["stagedUploadsCreate"][
-            "stagedTargets"
-        ][0]
+        target = (await self.data(STAGED_UPLOADS_CREATE, STAGE_INPUT))["stagedUploadsCreate"]["stagedTargets"][0]
         status, _ = await self.upload(target, content)
         assert status == 201
         return next(p["value"] for p in target["parameters"] if p["name"] == "key")
 
     async def start(self, mutation: str, path: str) -> dict:
         variables = {"mutation": mutation, "stagedUploadPath": path}
-        return (await self.data(operations.BULK_OPERATION_RUN_MUTATION, variables))["bulkOperationRunMutation"]
+        return (await self.data(BULK_OPERATION_RUN_MUTATION, variables))["bulkOperationRunMutation"]
 
     async def status(self, operation_id: str) -> dict:
-        return (await self.data(operations.BULK_OPERATION, {"id": operation_id}))["bulkOperation"]
+        return (await self.data(BULK_OPERATION, {"id": operation_id}))["bulkOperation"]
 
     async def results(self, url: str) -> list[dict]:
         async with self.session.get(url) as response:
@@ -100,7 +99,7 @@ async def finished(shopify: SandboxShopify, operation_id: str) -> None:
 
 
 async def test_a_staged_target_is_the_sandbox_itself_with_the_parameters_to_post(api: Api) -> None:
-    payload = (await api.data(operations.STAGED_UPLOADS_CREATE, STAGE_INPUT))["stagedUploadsCreate"]
+    payload = (await api.data(STAGED_UPLOADS_CREATE, STAGE_INPUT))["stagedUploadsCreate"]
     (target,) = payload["stagedTargets"]
     assert payload["userErrors"] == []
     assert target["url"] == api.url + bulk_operations.UPLOAD_PATH and target["resourceUrl"] is None
@@ -110,7 +109,7 @@ async def test_a_staged_target_is_the_sandbox_itself_with_the_parameters_to_post
 
 
 async def test_an_upload_without_the_targets_policy_is_refused(api: Api) -> None:
-    target = (await api.data(operations.STAGED_UPLOADS_CREATE, STAGE_INPUT))["stagedUploadsCreate"]["stagedTargets"][0]
+    target = (await api.data(STAGED_UPLOADS_CREATE, STAGE_INPUT))["stagedUploadsCreate"]["stagedTargets"][0]
     status, body = await api.upload(target, b"{}\n", policy="forged")
     assert status == 403 and "AccessDenied" in body
 
@@ -118,7 +117,7 @@ async def test_an_upload_without_the_targets_policy_is_refused(api: Api) -> None
 async def test_an_upload_over_the_limit_is_refused(shopify: SandboxShopify, api: Api) -> None:
     assert shopify.bulk.max_upload_bytes == 100 * 1024 * 1024
     shopify.bulk.max_upload_bytes = 10  # the limit, not 100 MB of test data
-    target = (await api.data(operations.STAGED_UPLOADS_CREATE, STAGE_INPUT))["stagedUploadsCreate"]["stagedTargets"][0]
+    target = (await api.data(STAGED_UPLOADS_CREATE, STAGE_INPUT))["stagedUploadsCreate"]["stagedTargets"][0]
     status, body = await api.upload(target, b"x" * 11)
     assert status == 400 and "EntityTooLarge" in body
 

@@ -137,21 +137,6 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
         "FulfillmentCancel": {"id": by_name(shopify, "#1013")["fulfillments"][0]["id"]},
         "OrderCancel": {"orderId": by_name(shopify, "#1012")["id"], "reason": "CUSTOMER", "restock": True},
         "TagsAdd": {"id": order_1001, "tags": ["orderbot-alerted"]},
-        "StagedUploadsCreate": {
-            "input": [
-                {
-                    "resource": "BULK_MUTATION_VARIABLES",
-                    "filename": "vars.jsonl",
-                    "mimeType": "text/jsonl",
-                    "httpMethod": "POST",
-                }
-            ]
-        },
-        "BulkOperationRunMutation": {
-            "mutation": operations.TAGS_ADD,
-            "stagedUploadPath": shopify.bulk.stage(b'{"id": "%s", "tags": ["bulk"]}\n' % order_1001.encode()),
-        },
-        "BulkOperation": {"id": "gid://shopify/BulkOperation/1"},
         "WebhookSubscriptions": {"first": 100},
         "WebhookSubscriptionCreate": {
             "topic": "ORDERS_CREATE",

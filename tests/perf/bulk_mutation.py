@@ -9,13 +9,14 @@ file (`url`, or `partialDataUrl` for a failed operation) and gives each line's r
 sent with, by the file's `__lineNumber` (the result lines need not come in input order). A line without a result
 line is None: it did not run, or Shopify did not say.
 
-Not used by bulk runs (bot/flows/bulk.py), by measurement (tests/perf/bench_bulk_operation.py, docs/benchmarks.md,
-2026-12-02, an archive at a Standard plan's limits): the bulk operation took a tenth of the points (1.06-1.31 an order
-against 13), but how fast Shopify runs its lines is undocumented and was modelled (20 lines/s). The batched path took
-1.7 s for 100 orders (all within the bucket), 45.3 s for 500 and 240.7 s for 2,000; the bulk operation would
-be faster only above 61.8, 11.1 and 8.4 lines a second. And it would lose what a run promises: the check
-of an order comes minutes before its line runs, not one round trip; Stop can only cancel the whole operation "after a
-short delay"; progress and the per-order audit rows come from `objectCount` and the result file at the end.
+Part of the benchmark, not of orderbot: bulk runs (bot/flows/bulk.py) do not use it, by measurement
+(tests/perf/bench_bulk_operation.py, docs/benchmarks.md, 2026-12-02, an archive at a Standard plan's limits): the bulk
+operation took a tenth of the points (1.06-1.31 an order against 13), but how fast Shopify runs its lines is
+undocumented and was modelled (20 lines/s). The batched path took 1.7 s for 100 orders (all within the bucket), 45.3 s
+for 500 and 240.7 s for 2,000; the bulk operation would be faster only above 61.8, 11.1 and 8.4 lines a second. And it
+would lose what a run promises: the check of an order comes minutes before its line runs, not one round trip; Stop can
+only cancel the whole operation "after a short delay"; progress and the per-order audit rows come from `objectCount` and
+the result file at the end.
 """
 
 from __future__ import annotations
@@ -28,13 +29,44 @@ from typing import Any
 
 import aiohttp
 
-from bot.shopify import operations
 from bot.shopify.client import ShopifyClient, ShopifyUnavailable
 
 POLL_SECONDS = 1.0
 TRANSFER_TIMEOUT = 120.0  # seconds for the upload and for the result file
 FINISHED = frozenset({"COMPLETED", "FAILED", "CANCELED", "EXPIRED"})
 FILENAME = "orderbot-bulk-variables.jsonl"
+
+# A staged upload target for the JSONL file of variables, the operation started over it (the mutation it runs on each
+# line is one of the documents above, such as ORDER_CLOSE), and its status by id (`currentBulkOperation` is deprecated
+# in 2026-04: "Use `bulkOperations` with status filter instead").
+
+STAGED_UPLOADS_CREATE = """
+mutation StagedUploadsCreate($input: [StagedUploadInput!]!) {
+  stagedUploadsCreate(input: $input) {
+    stagedTargets { url resourceUrl parameters { name value } }
+    userErrors { field message }
+  }
+}
+"""
+
+BULK_OPERATION_RUN_MUTATION = """
+mutation BulkOperationRunMutation($mutation: String!, $stagedUploadPath: String!, $clientIdentifier: String) {
+  bulkOperationRunMutation(
+    mutation: $mutation
+    stagedUploadPath: $stagedUploadPath
+    clientIdentifier: $clientIdentifier
+  ) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
+BULK_OPERATION = """
+query BulkOperation($id: ID!) {
+  bulkOperation(id: $id) { id status errorCode objectCount url partialDataUrl }
+}
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +108,13 @@ async def run_bulk_mutation(
     async with aiohttp.ClientSession(timeout=timeout) as http:
         path = await _upload(client, http, content)
         started = await client.mutate(
-            operations.BULK_OPERATION_RUN_MUTATION,
+            BULK_OPERATION_RUN_MUTATION,
             {"mutation": mutation, "stagedUploadPath": path},
             "bulkOperationRunMutation",
         )
         operation_id = started["bulkOperation"]["id"]
         while True:
-            status = (await client.execute(operations.BULK_OPERATION, {"id": operation_id}))["bulkOperation"]
+            status = (await client.execute(BULK_OPERATION, {"id": operation_id}))["bulkOperation"]
             if status["status"] in FINISHED:
                 break
             await sleep(poll_every)
@@ -100,7 +132,7 @@ async def run_bulk_mutation(
 async def _upload(client: ShopifyClient, http: aiohttp.ClientSession, content: bytes) -> str:
     """Stage and upload the JSONL file; its stagedUploadPath."""
     staged = await client.mutate(
-        operations.STAGED_UPLOADS_CREATE,
+        STAGED_UPLOADS_CREATE,
         {
             "input": [
                 {

@@ -10,8 +10,8 @@ from bot.sandbox.seed import generate_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
 from bot.shopify import operations
-from bot.shopify.bulk_mutation import run_bulk_mutation
 from bot.shopify.client import ShopifyClient, ShopifyUserError
+from tests.perf.bulk_mutation import run_bulk_mutation
 
 
 @pytest.fixture
