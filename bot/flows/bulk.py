@@ -11,7 +11,9 @@ itself.
 The run lives in the store (`bulk_runs`, `bulk_items`): an item is marked only once `Actions.run` has returned, so a
 restart resumes a run with its pending items (`resume`), and at shutdown a run stops taking orders, finishes those
 in flight and is resumed by the next start. One message in the alert channel shows the progress, updated in place
-at most once a second (`chat.update` is Tier 3, about 50 a minute), with a Stop button; it ends as the summary.
+at most once a second (`chat.update` is Tier 3, about 50 a minute), with a Stop button; it ends as the summary. The
+run decides what the preview, the progress and the summary say, as plain data; how they look is the Slack side's
+(`BulkDrawer`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from bot.domain.orders import OrderState
 from bot.flows.actions import ActionRequest, Actions
 from bot.shopify.client import ShopifyError
 from bot.shopify.operations import ORDER_STATES_BATCH
-from bot.slack import bulk_blocks as views
 from bot.slack.pacing import ChannelPacer
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,16 @@ CONCURRENCY = 4
 UPDATE_EVERY = 1.0  # seconds between two updates of the progress message, at least
 STATE_CHECKED = frozenset({"archive", "unarchive"})  # actions whose check needs only an order's OrderState
 PERMISSION = "bulk"
+
+
+@dataclass(frozen=True, slots=True)
+class BulkDrawer:
+    """How a run's messages look, from the Slack side (bot/slack/bulk_blocks.py): each takes the run's plain data as
+    keywords (its action, orders, counts, who confirmed or stopped it) and returns the message."""
+
+    preview: Callable[..., dict]
+    progress: Callable[..., dict]
+    summary: Callable[..., dict]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +74,19 @@ class BulkRuns:
         client: AsyncWebClient,
         channel: str,
         *,
+        draw: BulkDrawer,
         shop: str,
         concurrency: int = CONCURRENCY,
         clock: Callable[[], float] = time.monotonic,
         pacer: ChannelPacer | None = None,
     ):
-        """`pacer`: the channel's posting pace, shared with the outbox (none: calls are not paced)."""
+        """`draw`: how the run's messages look. `pacer`: the channel's posting pace, shared with the outbox (none: calls
+        are not paced)."""
         self.actions = actions
         self.store = actions.store
         self.client = client
         self.channel = channel
+        self.draw = draw
         self.pacer = pacer or ChannelPacer(0.0)
         self.shop = shop
         self.concurrency = concurrency
@@ -110,7 +124,7 @@ class BulkRuns:
         may = await self.actions.permissions.may(actor, PERMISSION)
         if not may and run_id is not None:  # shown what it would do, without Confirm: an attempt all the same
             await self._audit(actor, await self.store.bulk_run(run_id), "refused", "not an admin")
-        return views.preview_message(
+        return self.draw.preview(
             action=command.action,
             inputs=inputs,
             command=text,
@@ -345,7 +359,7 @@ class _Progress:
         counts = await self.runs.store.bulk_counts(self.run["id"])
         skipped = plan.grouped(await self.runs.store.bulk_items(self.run["id"], status="skipped"))
         failed = plan.grouped(await self.runs.store.bulk_items(self.run["id"], status="failed"))
-        message = views.summary_message(
+        message = self.runs.draw.summary(
             action=run["action"],
             inputs=run["inputs"],
             command=run["command"],
@@ -361,7 +375,7 @@ class _Progress:
 
     async def _progress(self, *, stopping: bool) -> dict:
         counts = await self.runs.store.bulk_counts(self.run["id"])
-        return views.progress_message(
+        return self.runs.draw.progress(
             action=self.run["action"],
             inputs=self.run["inputs"],
             run_id=self.run["id"],

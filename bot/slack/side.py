@@ -13,14 +13,14 @@ from bot.config import Settings
 from bot.domain.orders import Order
 from bot.domain.rules import Verdict
 from bot.flows.actions import Actions
-from bot.flows.bulk import BulkRuns
+from bot.flows.bulk import BulkDrawer, BulkRuns
 from bot.flows.cancellations import DEFAULT_FOLLOW_UP, FollowUp
 from bot.flows.digests import Digests
 from bot.flows.installation import Installation
 from bot.flows.service import Service
 from bot.flows.slash import SlashCommands
 from bot.mail.smtp import Mailer
-from bot.slack import blocks
+from bot.slack import blocks, bulk_blocks
 from bot.slack.app import bolt_app, web_client
 from bot.slack.bulk_listeners import BulkListeners
 from bot.slack.commands_listener import CommandListener
@@ -66,6 +66,11 @@ class SlackSide:
                 self.actions,
                 self.client,
                 settings.slack_channel_id,
+                draw=BulkDrawer(
+                    preview=bulk_blocks.preview_message,
+                    progress=bulk_blocks.progress_message,
+                    summary=bulk_blocks.summary_message,
+                ),
                 shop=settings.shopify_shop or "",
                 pacer=self.outbox.pacer,
             )
