@@ -75,6 +75,7 @@ def poster(store: Store, slack: SandboxSlack, clock: Clock, *, timeout: float = 
         digest_time=time(9, 0),
         timezone="Europe/Stockholm",
         shop_zone_expected=False,
+        draw=digest_message,
         now=clock,
     )
 

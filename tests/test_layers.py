@@ -53,7 +53,6 @@ STAND_INS = ("bot.sandbox", "bot.demo")
 CROSSINGS = {
     ("bot.flows.actions", "bot.slack.blocks"),
     ("bot.flows.cancellations", "bot.slack.blocks"),
-    ("bot.flows.digests", "bot.slack.digest_blocks"),
     ("bot.flows.slash", "bot.slack.command_blocks"),
 }
 

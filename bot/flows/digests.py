@@ -9,8 +9,10 @@ when it is not there: a crash between Slack's answer and our note of it neither 
 A Slack failure is logged and retried, backing off, until the day ends; a restart after DIGEST_TIME posts the day's
 digest if it was not posted yet; after midnight it is the next day's digest that waits for DIGEST_TIME.
 
+The flow decides what the digest says (`Digest`, plain figures); how it looks is the Slack side's (`draw`).
+
 Public API (the `/orders digest` command and the demo use it):
-- `build()` -> Digest: the digest as of now; `message(digest)` -> {"text", "blocks"} for Slack.
+- `build()` -> Digest: the digest as of now; `message(digest)` -> {"text", "blocks"} for Slack, as `draw` makes it.
 - `post_now(channel)`: posts a digest at once and claims nothing (`/orders digest post`): the scheduled digest still
   comes, and "change since the last digest" keeps comparing with the scheduled ones.
 - `post_scheduled()`: posts today's digest unless it is out already, whatever the time of day; the timer calls it
@@ -42,7 +44,6 @@ from bot.domain.digest import (
     next_digest_at,
 )
 from bot.domain.durations import parse_time_of_day
-from bot.slack.digest_blocks import digest_message
 from bot.slack.history import find_message, has_metadata
 from bot.slack.pacing import ChannelPacer
 from bot.store import Store
@@ -78,13 +79,16 @@ class Digests:
         digest_time: time,
         timezone: str | None,
         shop_zone_expected: bool,
+        draw: Callable[[Digest], dict[str, Any]],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         pacer: ChannelPacer | None = None,
     ):
         """`timezone`: TIMEZONE, or None for the shop's. `shop_zone_expected`: Shopify is configured, so the shop's
-        time zone will be learned (`learn_shop_zone`); the timer waits a little for it before going on in UTC."""
+        time zone will be learned (`learn_shop_zone`); the timer waits a little for it before going on in UTC.
+        `draw`: the digest's message from its figures, from the Slack side (bot/slack/digest_blocks.py)."""
         self.store = store
         self.client = client
+        self.draw = draw
         self.pacer = pacer or ChannelPacer(0.0)  # the channels' posting pace, shared with the outbox (none: unpaced)
         self.channel = channel
         self.shop = shop
@@ -131,9 +135,8 @@ class Digests:
     async def build(self, now: datetime | None = None) -> Digest:
         return await build_digest_from(self.store, now=now or self.now(), zone=self.zone, shop=self.shop)
 
-    @staticmethod
-    def message(digest: Digest) -> dict[str, Any]:
-        return digest_message(digest)
+    def message(self, digest: Digest) -> dict[str, Any]:
+        return self.draw(digest)
 
     # --- posting ----------------------------------------------------------------------------------------------
 

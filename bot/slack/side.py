@@ -24,6 +24,7 @@ from bot.slack import blocks, bulk_blocks
 from bot.slack.app import bolt_app, web_client
 from bot.slack.bulk_listeners import BulkListeners
 from bot.slack.commands_listener import CommandListener
+from bot.slack.digest_blocks import digest_message
 from bot.slack.listeners import SlackListeners
 from bot.slack.outbox import PACE, OutboxSender
 from bot.slack.permissions import Permissions
@@ -88,6 +89,7 @@ class SlackSide:
             digest_time=settings.digest_time,
             timezone=settings.timezone,
             shop_zone_expected=settings.has_shopify_credentials,
+            draw=digest_message,
             now=service.now,
             pacer=self.outbox.pacer,
         )
