@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from bot.domain.action_words import CANCEL_REASONS, action_reply, action_resolution, cancellation_unanswered_reply
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.orders import FulfillmentOrder, Order, OrderState, parse_time
 from bot.flows.cancellations import DEFAULT_FOLLOW_UP, Cancellations, FollowUp
@@ -24,12 +25,6 @@ from bot.flows.service import Service
 from bot.mail.smtp import Mailer, MailError
 from bot.shopify import operations as ops
 from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError, urgent
-from bot.slack.blocks import (
-    CANCEL_REASONS,
-    action_reply,
-    action_resolution,
-    cancellation_unanswered_reply,
-)
 from bot.slack.permissions import Permissions
 
 log = logging.getLogger(__name__)
