@@ -225,13 +225,14 @@ class Service:
         return any(fo.status not in FINISHED_FO_STATUSES for fo in order.fulfillment_orders or ())
 
     async def refresh_order(
-        self, order_id: str, *, resolution: str | None = None, in_bulk: bool = False
+        self, order_id: str, *, resolution: str | None = None, in_bulk: bool = False, urgent: bool = False
     ) -> Order | None:
         """Re-read one order (with its fulfillment orders: one query) and re-classify it. `resolution`: what a
-        person just did, shown on the alert if that resolved it (`in_bulk`: as part of a bulk run)."""
+        person just did, shown on the alert if that resolved it (`in_bulk`: as part of a bulk run); `urgent`: the
+        person waits for it (ShopifyClient.execute)."""
         if self.shopify is None:
             return None
-        order = await self.shopify.fetch_order(order_id)
+        order = await self.shopify.fetch_order(order_id, urgent=urgent)
         if order is None:
             await self.forget(order_id)
             return None
