@@ -51,7 +51,7 @@ NO_SHOPIFY = "orderbot has no Shopify credentials; set SHOPIFY_SHOP and SHOPIFY_
 
 @dataclass(frozen=True, slots=True)
 class ActionRequest:
-    action: str  # an action id of blocks.ACTION_IDS (or "unfulfill")
+    action: str  # a key of bot/domain/action_plans.py's PLANNERS
     order_id: str  # gid://shopify/Order/…
     actor: str  # Slack user id
     inputs: dict[str, Any] = field(default_factory=dict)
@@ -372,13 +372,12 @@ class Actions:
         return plan_action(request.action, order, request.inputs, facts)
 
     async def _notices(self, order_id: str) -> Notices:
+        """The order's latest notify_customer audit rows: done, interrupted and failed."""
         rows = [
             await self.store.last_action(order_id, "notify_customer", outcome=outcome)
             for outcome in ("done", "interrupted", "failed")
         ]
-        return Notices(
-            *(PastNotice(row["id"], row["actor"], row["age"], row.get("error")) if row else None for row in rows)
-        )
+        return Notices(*(_past_notice(row) if row else None for row in rows))
 
     async def _send(self, request: ActionRequest, order: Order, plan: Plan) -> tuple[str, Order | None]:
         """Carry out the plan's steps in order. Returns the detail for the thread reply, and the order after them
@@ -414,11 +413,9 @@ class Actions:
         return detail, after
 
     async def _mutate(self, mutation: Mutation, *, urgent: bool) -> dict[str, Any]:
-        document = ops.ALL_DOCUMENTS[mutation.operation]
+        document, variables = ops.ALL_DOCUMENTS[mutation.operation], dict(mutation.variables)
         try:
-            return await self.service.shopify.mutate(
-                document, dict(mutation.variables), mutation.payload, urgent=urgent
-            )
+            return await self.service.shopify.mutate(document, variables, mutation.payload, urgent=urgent)
         except ShopifyUnavailable as exc:
             raise _AnswerLost(mutation, exc) from exc
 
