@@ -1,4 +1,4 @@
-"""Block Kit builders: the alert (stuck, snoozed, resolved, waiting), the three modals, and one-line replies.
+"""Block Kit builders: the alert (stuck, snoozed, resolved, waiting) and the three modals.
 
 Pure: no I/O, `now` passed in. Every builder makes slack_sdk models and returns plain dicts for the Web API through
 `message_payload` or `modal_view`: `to_dict()` checks each element's limits, and those two also check the block count
