@@ -385,6 +385,17 @@ def plan_action(action: str, order: Order, inputs: Mapping[str, Any], facts: Fac
     return PLANNERS[action](order, inputs, facts)
 
 
+def lost_answer_applied(replanned: Decision, lost: Mutation) -> bool | None:
+    """Whether a mutation whose answer was lost applied, judged by the plan made again against the order read anew:
+    not if that plan would send the very same mutation first; it did if the plan finds the action done (or under
+    way), or would send something else first; None (cannot tell) if the plan is refused."""
+    if isinstance(replanned, Refused):
+        return None
+    if isinstance(replanned, AlreadyDone):
+        return True
+    return replanned.first_sent != lost
+
+
 def _open(order: Order) -> list[FulfillmentOrder]:
     return [fo for fo in order.fulfillment_orders or () if fo.status in _OPEN_FO]
 

@@ -31,6 +31,7 @@ from bot.domain.action_plans import (
     RecordCancellation,
     Refused,
     Snooze,
+    lost_answer_applied,
     order_after,
     plan_action,
 )
@@ -281,7 +282,9 @@ class Actions:
         applied: bool | None = None
         under_way = False
         if current is not None:
-            applied, under_way = _applied(await self._plan(request, current), lost.mutation)
+            replanned = await self._plan(request, current)
+            applied = lost_answer_applied(replanned, lost.mutation)
+            under_way = isinstance(replanned, AlreadyDone) and replanned.under_way
             await self.service.store_and_classify(current)  # the alert shows the order as it is now
         if applied is None:
             text = (
@@ -422,13 +425,3 @@ class Actions:
 
 def _past_notice(row: dict[str, Any]) -> PastNotice:
     return PastNotice(row["id"], row["actor"], row["age"], row.get("error"))
-
-
-def _applied(replanned: Decision, lost: Mutation) -> tuple[bool | None, bool]:
-    """Whether a mutation whose answer was lost applied, from the plan made again against the order as it is now
-    (None: cannot tell), and whether what it started is still under way in Shopify."""
-    if isinstance(replanned, Refused):
-        return None, False
-    if isinstance(replanned, AlreadyDone):
-        return True, replanned.under_way
-    return replanned.first_sent != lost, False

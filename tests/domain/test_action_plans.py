@@ -25,6 +25,7 @@ from bot.domain.action_plans import (
     RecordCancellation,
     Refused,
     Snooze,
+    lost_answer_applied,
     order_after,
     plan_action,
 )
@@ -396,3 +397,28 @@ def test_unfulfil_cancels_the_latest_shipment():
     assert plan_action("unfulfill", order(), {}, FACTS) == AlreadyDone(
         "#1001 has no fulfillment to cancel; it is unfulfilled already."
     )
+
+
+# --- a lost answer ------------------------------------------------------------------------------------------------
+
+
+def test_a_lost_answer_applied_unless_the_new_plan_would_send_the_same_mutation_first():
+    main, annex = fo(1, location="Main"), fo(2, location="Annex")
+    inputs = {"tracking_number": "1Z"}
+    first, second = plan_action("fulfill", order(fulfillment_orders=(main, annex)), inputs, FACTS).steps
+    neither = plan_action("fulfill", order(fulfillment_orders=(main, annex)), inputs, FACTS)
+    only_annex_left = plan_action("fulfill", order(fulfillment_orders=(annex,)), inputs, FACTS)
+    assert lost_answer_applied(neither, first) is False
+    assert lost_answer_applied(only_annex_left, first) is True
+    assert lost_answer_applied(only_annex_left, second) is False, "the first applied, the second (lost) did not"
+    shipped = plan_action(
+        "fulfill", order(fulfillments=(shipment(1, tracking=(Tracking("1Z", None, None),)),)), inputs, FACTS
+    )
+    assert lost_answer_applied(shipped, second) is True
+
+
+def test_a_lost_cancellation_under_way_applied_and_a_refused_replan_cannot_tell():
+    (_, cancel) = plan_action("cancel_order", order(), {}, FACTS).steps
+    in_flight = replace(FACTS, cancellation=CancellationInFlight("U0ALEX", NOW))
+    assert lost_answer_applied(plan_action("cancel_order", order(), {}, in_flight), cancel) is True
+    assert lost_answer_applied(Refused("Shopify no longer accepts that."), cancel) is None
