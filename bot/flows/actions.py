@@ -1,6 +1,7 @@
 """Carry out what a person asked for on one order, safely: permission, one run at a time, the order re-read from
-Shopify first (if someone already did it in the admin, say so instead of doing it twice), the mutation, the
-alert and its thread brought up to date, and an audit row for every attempt, refused and failed ones included.
+Shopify first, the facts the action depends on read, its plan made (bot/domain/action_plans.py: if someone already
+did it in the admin, say so instead of doing it twice), the plan's steps sent in order, the alert and its thread
+brought up to date, and an audit row for every attempt, refused and failed ones included.
 
 The same path serves buttons, modals and `/orders`; `Outcome.message` is the one sentence the person sees.
 """
@@ -11,42 +12,47 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from contextvars import ContextVar
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import Any
 
-from bot.domain.durations import format_duration, parse_duration
-from bot.domain.orders import FulfillmentOrder, Order, OrderState, parse_time
+from bot.domain.action_plans import (
+    MAYBE_SENT,
+    PLANNERS,
+    AlreadyDone,
+    CancellationInFlight,
+    Decision,
+    Email,
+    Facts,
+    Mutation,
+    Notices,
+    PastNotice,
+    Plan,
+    RecordCancellation,
+    Refused,
+    Snooze,
+    lost_answer_applied,
+    order_after,
+    plan_action,
+)
+from bot.domain.action_words import action_reply, action_resolution, cancellation_unanswered_reply
+from bot.domain.orders import Order, OrderState
 from bot.flows.cancellations import DEFAULT_FOLLOW_UP, Cancellations, FollowUp
 from bot.flows.service import Service
 from bot.mail.smtp import Mailer, MailError
 from bot.shopify import operations as ops
-from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError, urgent
-from bot.slack.blocks import (
-    CANCEL_REASONS,
-    action_reply,
-    action_resolution,
-    cancellation_unanswered_reply,
-)
+from bot.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable, ShopifyUserError
 from bot.slack.permissions import Permissions
 
 log = logging.getLogger(__name__)
 
-NOTIFIED_TAG = "orderbot-notified"
-NOTIFY_AGAIN_AFTER = timedelta(minutes=10)  # a second "notify" inside this window is taken for a double click
-# A notice cut short by a crash, or not confirmed by the mail server, may have been sent: a resumed bulk run skips
-# that customer for this long (a person clicking again is held back for NOTIFY_AGAIN_AFTER).
-INTERRUPTED_NOTICE_GUARD = timedelta(days=1)
 UNLOCK_RETRIES = (1, 2, 5, 10, 30, 60, 120, 300)  # seconds between tries to record an action while the database is held
-MAYBE_SENT = "may have been sent"  # starts the audit error of a notice the mail server took but did not confirm
-_OPEN_FO = frozenset({"OPEN", "IN_PROGRESS"})
+NO_SHOPIFY = "orderbot has no Shopify credentials; set SHOPIFY_SHOP and SHOPIFY_ACCESS_TOKEN."
 
 
 @dataclass(frozen=True, slots=True)
 class ActionRequest:
-    action: str  # an action id of blocks.ACTION_IDS (or "unfulfill")
+    action: str  # a key of bot/domain/action_plans.py's PLANNERS
     order_id: str  # gid://shopify/Order/…
     actor: str  # Slack user id
     inputs: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +62,12 @@ class ActionRequest:
     # Shopify's state of the order as a batch check just read it (a bulk run): while it matches the stored copy, that
     # copy is the order as Shopify has it, and no full read is made.
     checked: OrderState | None = None
+
+    @property
+    def urgent(self) -> bool:
+        """A person waits for it (it is no part of a bulk run): its Shopify requests go ahead of scans' and bulk
+        runs' for Shopify's budget."""
+        return not self.in_bulk
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,45 +82,17 @@ class Outcome:
 
 
 class ActionError(Exception):
-    """The action cannot go ahead; the message says why, in words."""
-
-
-class AlreadyDone(Exception):
-    """Shopify shows the action as done already (by someone in the admin, an app, or an earlier click)."""
-
-
-class UnderWay(AlreadyDone):
-    """Shopify is doing it in the background (an order's cancellation in flight): asking again must not send it
-    again, though Shopify has not confirmed it yet."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Mutation:
-    document: str
-    variables: dict[str, Any]
-
-
-class _WouldSend(Exception):
-    """Raised instead of sending while an action is only checked (see Actions._settle_lost_answer)."""
-
-    def __init__(self, mutation: _Mutation):
-        self.mutation = mutation
+    """The action cannot go ahead (the order cannot be read, or there is no Shopify to send to); the message says
+    why, in words."""
 
 
 class _AnswerLost(ShopifyUnavailable):
     """A mutation was sent and Shopify's answer never came (timeout, dropped connection, 5xx): it may have applied."""
 
-    def __init__(self, mutation: _Mutation, cause: ShopifyUnavailable):
+    def __init__(self, mutation: Mutation, cause: ShopifyUnavailable):
         super().__init__(str(cause))
         self.mutation = mutation
         self.cause = cause
-
-
-# Set while an action's handler runs only to see what it would send; per task, so concurrent clicks are unaffected.
-_CHECK_ONLY: ContextVar[bool] = ContextVar("check_only", default=False)
-# The order after the action, set by a handler whose mutation's payload holds all that changed (archive, unarchive):
-# then the alert catches up from it, without reading the order again.
-_AFTER: ContextVar[Order | None] = ContextVar("after", default=None)
 
 
 class Actions:
@@ -131,22 +115,10 @@ class Actions:
         self.clock = clock
         self._recording: set[asyncio.Task[None]] = set()  # lock releases and audit rows waiting for the database
         self.cancellations = Cancellations(service, follow_up=cancel_follow_up)
-        self._handlers: dict[str, Callable[[ActionRequest, Order], Awaitable[str]]] = {
-            "fulfill": self._fulfill,
-            "request_fulfillment": self._request_fulfillment,
-            "cancel_request": self._cancel_request,
-            "release_hold": self._release_hold,
-            "archive": self._archive,
-            "unarchive": self._unarchive,
-            "notify_customer": self._notify_customer,
-            "cancel_order": self._cancel_order,
-            "snooze": self._snooze,
-            "unfulfill": self._unfulfill,
-        }
 
     async def run(self, request: ActionRequest) -> Outcome:
         started = self.clock()
-        if request.action not in self._handlers:
+        if request.action not in PLANNERS:
             outcome = Outcome("refused", "orderbot does not know that action.")
         elif not await self.permissions.may(request.actor, request.action):
             outcome = Outcome("refused", self.permissions.refusal(request.action))
@@ -154,11 +126,7 @@ class Actions:
             outcome = Outcome("busy", f"<@{held['actor']}> is already doing this; the alert updates when it is done.")
         else:
             try:
-                if request.in_bulk:
-                    outcome, error = await self._carry_out(request)
-                else:
-                    with urgent():  # a person is waiting: ahead of scans and bulk runs for Shopify's budget
-                        outcome, error = await self._carry_out(request)
+                outcome, error = await self._carry_out(request)
             except BaseException:
                 self._in_background(self._record(request, None, None, 0.0))
                 raise
@@ -260,16 +228,17 @@ class Actions:
         known = await self.store.get_order(request.order_id)
         name = known.name if known else request.order_id  # until Shopify's copy is read: a failed read names it too
         order: Order | None = None
-        after = _AFTER.set(None)
         try:
             order = await self._current_order(request)
             name = order.name
-            detail = await self._handlers[request.action](request, order)
-            changed = _AFTER.get()
-        except AlreadyDone as exc:
-            if request.action != "snooze":
-                await self.service.store_and_classify(order)  # what we showed was out of date: the alert catches up
-            return Outcome("already", str(exc)), None
+            decision = await self._plan(request, order)
+            if isinstance(decision, AlreadyDone):
+                if request.action != "snooze":
+                    await self.service.store_and_classify(order)  # what we showed was out of date: the alert catches up
+                return Outcome("already", decision.message), None
+            if isinstance(decision, Refused):
+                return Outcome("refused", decision.message), decision.message
+            detail, changed = await self._send(request, order, decision)
         except ActionError as exc:
             return Outcome("refused", str(exc)), str(exc)
         except _AnswerLost as lost:
@@ -292,8 +261,6 @@ class Actions:
                 text = f"orderbot cannot tell whether the email to the customer of {name} went out. {exc}"
                 return Outcome("failed", text), f"{MAYBE_SENT}: {exc}"
             return Outcome("failed", f"The email to the customer of {name} was not sent. {exc}"), str(exc)
-        finally:
-            _AFTER.reset(after)
         reply = action_reply(request.action, request.actor, detail or None, order_name=name)
         resolution = action_resolution(request.action, request.actor, detail or None, order_name=name)
         return Outcome("done", reply, in_thread=await self._after(request, reply, resolution, changed)), None
@@ -302,33 +269,22 @@ class Actions:
         self, request: ActionRequest, name: str, lost: _AnswerLost
     ) -> tuple[Outcome, str | None]:
         """Shopify may or may not have applied a mutation whose answer was lost; sending it again could do it twice
-        (a second fulfilment, a second cancellation). Re-read the order and run the action's own checks against it
-        without sending anything: if they would send the very same mutation, it did not apply; if they find nothing
-        to do, or something else to do next, it did. One Shopify does in the background (a cancellation) may be under
-        way without showing yet: the person is told so, and it is followed until Shopify settles it."""
+        (a second fulfilment, a second cancellation). Re-read the order and plan the action again against it: if the
+        new plan would send the very same mutation first, it did not apply; if it finds the action done, or something
+        else to send first, it did. One Shopify does in the background (a cancellation) may be under way without
+        showing yet: the person is told so, and it is followed until Shopify settles it."""
         error = f"answer lost: {lost.cause}"
         try:
-            current = await self.service.shopify.fetch_order(request.order_id)
+            current = await self.service.shopify.fetch_order(request.order_id, urgent=request.urgent)
         except ShopifyError as exc:
             log.warning("could not re-read %s after a lost answer to %s: %s", name, request.action, exc)
             current = None
         applied: bool | None = None
         under_way = False
         if current is not None:
-            token = _CHECK_ONLY.set(True)
-            try:
-                await self._handlers[request.action](request, current)
-                applied = True  # nothing left to send
-            except UnderWay:
-                applied = under_way = True
-            except AlreadyDone:
-                applied = True
-            except _WouldSend as would:
-                applied = would.mutation != lost.mutation
-            except (ActionError, ShopifyError, MailError):
-                applied = None
-            finally:
-                _CHECK_ONLY.reset(token)
+            replanned = await self._plan(request, current)
+            applied = lost_answer_applied(replanned, lost.mutation)
+            under_way = isinstance(replanned, AlreadyDone) and replanned.under_way
             await self.service.store_and_classify(current)  # the alert shows the order as it is now
         if applied is None:
             text = (
@@ -355,7 +311,7 @@ class Actions:
     async def _catch_up(self, request: ActionRequest) -> None:
         """Show on the alert whatever did change before a mutation was refused; best effort."""
         try:
-            await self.service.refresh_order(request.order_id)
+            await self.service.refresh_order(request.order_id, urgent=request.urgent)
         except ShopifyError as exc:
             log.warning("could not re-read %s after a refused %s: %s", request.order_id, request.action, exc)
 
@@ -370,9 +326,9 @@ class Actions:
         if request.checked is not None and request.checked.matches(known):
             return known
         if request.action == "fulfill":
-            current = await self.service.shopify.fetch_order(request.order_id)
+            current = await self.service.shopify.fetch_order(request.order_id, urgent=request.urgent)
         else:
-            current = await self.service.shopify.fetch_order_without_lines(request.order_id)
+            current = await self.service.shopify.fetch_order_without_lines(request.order_id, urgent=request.urgent)
         if current is None:
             raise ActionError(f"Shopify no longer has {known.name}; it may have been deleted.")
         return current
@@ -395,7 +351,7 @@ class Actions:
                     await self.service.store_and_classify(changed, resolution or reply, in_bulk=request.in_bulk)
                 else:
                     await self.service.refresh_order(
-                        request.order_id, resolution=resolution or reply, in_bulk=request.in_bulk
+                        request.order_id, resolution=resolution or reply, in_bulk=request.in_bulk, urgent=request.urgent
                     )
             except (ShopifyError, sqlite3.Error) as exc:  # done in Shopify: the next webhook or scan shows it
                 log.warning(
@@ -409,239 +365,63 @@ class Actions:
         self.service.alerts_queued()
         return True
 
-    # --- the actions: each checks Shopify's current state, then acts; returns a detail for the thread reply ---
+    async def _plan(self, request: ActionRequest, order: Order) -> Decision:
+        """Read the facts the action depends on besides the order, and plan it against `order`."""
+        facts = Facts(now=self.service.now(), email_configured=self.mailer is not None, in_bulk=request.in_bulk)
+        if request.action == "notify_customer":
+            facts = replace(facts, notices=await self._notices(order.id))
+        elif request.action == "cancel_order" and (row := await self.cancellations.in_flight(order.id)) is not None:
+            facts = replace(facts, cancellation=CancellationInFlight(row["actor"], row["requested_at"]))
+        return plan_action(request.action, order, request.inputs, facts)
 
-    async def _fulfill(self, request: ActionRequest, order: Order) -> str:
-        """Ship what is left, with tracking; or, when everything shipped without a tracking number, add it."""
-        tracking = {
-            key: value
-            for key, value in (
-                ("number", request.inputs.get("tracking_number")),
-                ("company", request.inputs.get("tracking_company")),
-                ("url", request.inputs.get("tracking_url")),
-            )
-            if value
-        }
-        notify = bool(request.inputs.get("notify_customer"))
-        fulfillable = order.fulfillable()
-        if not fulfillable:
-            return await self._add_tracking(order, tracking, notify)
-        by_location: dict[str | None, list[FulfillmentOrder]] = {}
-        for fo in fulfillable:  # one fulfillment per location: Shopify ships one place's items at a time
-            by_location.setdefault(fo.location, []).append(fo)
-        for fos in by_location.values():
-            fulfillment: dict[str, Any] = {
-                "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo.id} for fo in fos],
-                "notifyCustomer": notify,
-            }
-            if tracking:
-                fulfillment["trackingInfo"] = tracking
-            await self._mutate(ops.FULFILLMENT_CREATE, {"fulfillment": fulfillment}, "fulfillmentCreate")
-        shipped = f"{tracking.get('company', '')} {tracking['number']}".strip() if "number" in tracking else None
-        parts = [f"tracking {shipped}" if shipped else "no tracking number"]
-        parts.append("customer notified" if notify else "customer not notified")
-        return ", ".join(parts)
+    async def _notices(self, order_id: str) -> Notices:
+        """The order's latest notify_customer audit rows: done, interrupted and failed."""
+        rows = [
+            await self.store.last_action(order_id, "notify_customer", outcome=outcome)
+            for outcome in ("done", "interrupted", "failed")
+        ]
+        return Notices(*(_past_notice(row) if row else None for row in rows))
 
-    async def _add_tracking(self, order: Order, tracking: dict[str, str], notify: bool) -> str:
-        untracked = order.shipments_without_tracking()
-        if not untracked:
-            raise AlreadyDone(f"Nothing is left to fulfil on {order.name}: it was fulfilled already.")
-        if "number" not in tracking:
-            raise ActionError(f"{order.name} has shipped already; enter the tracking number to add it.")
-        for fulfillment in untracked:
-            variables = {"fulfillmentId": fulfillment.id, "trackingInfoInput": tracking, "notifyCustomer": notify}
-            await self._mutate(ops.TRACKING_INFO_UPDATE, variables, "fulfillmentTrackingInfoUpdate")
-        shipped = f"{tracking.get('company', '')} {tracking['number']}".strip()
-        return f"added tracking {shipped} to the shipment, " + (
-            "customer notified" if notify else "customer not notified"
-        )
+    async def _send(self, request: ActionRequest, order: Order, plan: Plan) -> tuple[str, Order | None]:
+        """Carry out the plan's steps in order. Returns the detail for the thread reply, and the order after them
+        when a mutation's answer showed it (`Mutation.shows_order_after`; else None: it is read again)."""
+        if self.service.shopify is None and any(isinstance(step, Mutation) for step in plan.steps):
+            raise ActionError(NO_SHOPIFY)
+        detail, after = plan.detail, None
+        cancelling = False  # a cancellation is recorded, and orderCancel not yet answered
+        for step in plan.steps:
+            if isinstance(step, Email):
+                await self.mailer.send(to=step.to, subject=step.subject, body=step.body)
+            elif isinstance(step, Snooze):
+                await self.store.snooze(order.id, step.until, request.actor)
+            elif isinstance(step, RecordCancellation):
+                await self.cancellations.requested(order.id, request.actor, step.detail)
+                cancelling = True
+            else:
+                try:
+                    result = await self._mutate(step, urgent=request.urgent)
+                except ShopifyError as exc:
+                    if step.if_refused is not None:  # what went before is done and cannot be undone
+                        log.warning("%s on %s is done, but %s: %s", request.action, order.name, step.if_refused, exc)
+                        detail = f"{detail}; {step.if_refused}: {exc}"
+                        continue
+                    if cancelling and not isinstance(exc, _AnswerLost):  # refused, or never sent: none under way
+                        await self.cancellations.withdrawn(order.id)
+                    raise  # a lost answer may have started a cancellation: it stays in flight, followed
+                if cancelling:
+                    await self.cancellations.started(order.id, (result.get("job") or {}).get("id"))
+                    cancelling = False
+                if step.shows_order_after:
+                    after = order_after(order, result)
+        return detail, after
 
-    async def _request_fulfillment(self, request: ActionRequest, order: Order) -> str:
-        requestable = [fo for fo in _open(order) if "REQUEST_FULFILLMENT" in fo.supported_actions]
-        if not requestable:
-            raise AlreadyDone(f"{order.name} has no fulfillment left to request: it was requested or shipped already.")
-        for fo in requestable:
-            variables = {"id": fo.id, "message": request.inputs.get("message"), "notifyCustomer": False}
-            await self._mutate(ops.FULFILLMENT_REQUEST_SUBMIT, variables, "fulfillmentOrderSubmitFulfillmentRequest")
-        return _services(requestable)
-
-    async def _cancel_request(self, request: ActionRequest, order: Order) -> str:
-        cancellable = [fo for fo in _open(order) if "REQUEST_CANCELLATION" in fo.supported_actions]
-        if not cancellable:
-            if any(fo.request_status == "CANCELLATION_REQUESTED" for fo in order.fulfillment_orders or ()):
-                raise AlreadyDone(f"A cancellation was already requested for {order.name}; waiting for the service.")
-            raise AlreadyDone(f"{order.name} has no fulfillment request left to cancel.")
-        message = request.inputs.get("message") or "Cancelled from orderbot"
-        for fo in cancellable:
-            await self._mutate(
-                ops.CANCELLATION_REQUEST_SUBMIT,
-                {"id": fo.id, "message": message},
-                "fulfillmentOrderSubmitCancellationRequest",
-            )
-        return f"{_services(cancellable)} may still ship if it has started"
-
-    async def _release_hold(self, request: ActionRequest, order: Order) -> str:
-        held = [fo for fo in order.fulfillment_orders or () if fo.holds and "RELEASE_HOLD" in fo.supported_actions]
-        if not held:
-            raise AlreadyDone(f"{order.name} is not on hold any more.")
-        for fo in held:
-            variables = {"id": fo.id, "holdIds": [hold.id for hold in fo.holds]}
-            await self._mutate(ops.HOLD_RELEASE, variables, "fulfillmentOrderReleaseHold")
-        reasons = sorted({hold.reason.replace("_", " ").lower() for fo in held for hold in fo.holds})
-        return ", ".join(reasons)
-
-    async def _archive(self, request: ActionRequest, order: Order) -> str:
-        if order.closed:
-            raise AlreadyDone(f"{order.name} is archived already.")
-        result = await self._mutate(ops.ORDER_CLOSE, {"input": {"id": order.id}}, "orderClose")
-        _changed_to(order, result)
-        return ""
-
-    async def _unarchive(self, request: ActionRequest, order: Order) -> str:
-        if not order.closed:
-            raise AlreadyDone(f"{order.name} is not archived.")
-        if order.cancelled:
-            raise ActionError(f"{order.name} is cancelled; Shopify does not reopen cancelled orders.")
-        result = await self._mutate(ops.ORDER_OPEN, {"input": {"id": order.id}}, "orderOpen")
-        _changed_to(order, result)
-        return ""
-
-    async def _notify_customer(self, request: ActionRequest, order: Order) -> str:
-        if self.mailer is None:
-            raise ActionError(NO_MAIL)
-        email = order.customer.email if order.customer else None
-        if not email:
-            raise ActionError(f"{order.name} has no customer email address, so there is no one to write to.")
-        last = await self.store.last_action(order.id, "notify_customer", outcome="done")
-        if last and last["age"] < NOTIFY_AGAIN_AFTER:
-            raise AlreadyDone(f"<@{last['actor']}> emailed the customer of {order.name} {_ago(last['age'])}.")
-        await self._refuse_if_a_notice_may_have_gone_out(request, order, last)
-        subject = str(request.inputs.get("subject") or f"About your order {order.name}").strip()
-        body = str(request.inputs.get("message") or "").strip()
-        if not body:
-            raise ActionError("The message is empty; write what the customer should know.")
-        if _CHECK_ONLY.get():  # checking must never email anyone
-            raise _WouldSend(_Mutation("email", {"to": email}))
-        await self.mailer.send(to=email, subject=subject, body=body)
-        try:  # the email is out: a tag Shopify refuses must not make it look unsent (and invite a second one)
-            await self._mutate(ops.TAGS_ADD, {"id": order.id, "tags": [NOTIFIED_TAG]}, "tagsAdd")
-        except ShopifyError as exc:
-            log.warning("notified the customer of %s, but could not tag the order: %s", order.name, exc)
-            return f"subject “{subject}”; the {NOTIFIED_TAG} tag could not be added: {exc}"
-        return f"subject “{subject}”"
-
-    async def _refuse_if_a_notice_may_have_gone_out(
-        self, request: ActionRequest, order: Order, last_done: dict[str, Any] | None
-    ) -> None:
-        """An email cut short by a restart, or taken by the mail server that then did not confirm it, may have reached
-        the customer: refuse a second one for a while (a resumed bulk run, a whole day) rather than send it twice."""
-        cut = await self.store.last_action(order.id, "notify_customer", outcome="interrupted")
-        unconfirmed = await self.store.last_action(order.id, "notify_customer", outcome="failed")
-        if unconfirmed and not str(unconfirmed.get("error") or "").startswith(MAYBE_SENT):
-            unconfirmed = None
-        doubtful = [row for row in (cut, unconfirmed) if row and (last_done is None or row["id"] > last_done["id"])]
-        if not doubtful:
-            return
-        latest = max(doubtful, key=lambda row: row["id"])
-        if latest["age"] >= (INTERRUPTED_NOTICE_GUARD if request.in_bulk else NOTIFY_AGAIN_AFTER):
-            return
-        how = "orderbot stopped while emailing" if latest is cut else "the mail server did not confirm the email to"
-        raise ActionError(
-            f"{how} the customer of {order.name} {_ago(latest['age'])}, so the email may have gone out. "
-            "Check your sent mail before sending another."
-        )
-
-    async def _cancel_order(self, request: ActionRequest, order: Order) -> str:
-        """Shopify cancels in the background: the request is stored before orderCancel is sent (a lost answer may
-        have started it) and followed until Shopify settles it (bot/flows/cancellations.py)."""
-        if order.cancelled:
-            raise AlreadyDone(f"{order.name} is cancelled already.")
-        in_flight = await self.cancellations.in_flight(order.id)
-        if in_flight is not None:
-            asked = _ago(self.service.now() - in_flight["requested_at"])
-            raise UnderWay(
-                f"Shopify is already cancelling {order.name}: <@{in_flight['actor']}> asked {asked}. "
-                "The alert updates when it is done."
-            )
-        reason = str(request.inputs.get("reason") or "OTHER")
-        if reason not in CANCEL_REASONS:  # Shopify's OrderCancelReason
-            raise ActionError(f"“{reason}” is not a reason Shopify accepts; pick one from the list.")
-        refund = bool(request.inputs.get("refund"))
-        variables: dict[str, Any] = {
-            "orderId": order.id,
-            "reason": reason,
-            "restock": bool(request.inputs.get("restock")),
-            "notifyCustomer": bool(request.inputs.get("notify_customer")),
-            "staffNote": (request.inputs.get("staff_note") or None),
-            "refundMethod": {"originalPaymentMethodsRefund": True} if refund else None,
-        }
-        detail = f"reason {reason.lower()}, " + ("refunded to the original payment method" if refund else "no refund")
-        if _CHECK_ONLY.get():
-            raise _WouldSend(_Mutation(ops.ORDER_CANCEL, variables))
-        await self.cancellations.requested(order.id, request.actor, detail)
+    async def _mutate(self, mutation: Mutation, *, urgent: bool) -> dict[str, Any]:
+        document, variables = ops.ALL_DOCUMENTS[mutation.operation], dict(mutation.variables)
         try:
-            result = await self._mutate(ops.ORDER_CANCEL, variables, "orderCancel")
-        except _AnswerLost:
-            raise  # it may have started: it stays in flight, followed, until Shopify settles it
-        except (ShopifyError, ActionError):
-            await self.cancellations.withdrawn(order.id)  # refused, or never sent
-            raise
-        await self.cancellations.started(order.id, (result.get("job") or {}).get("id"))
-        return detail
-
-    async def _snooze(self, request: ActionRequest, order: Order) -> str:
-        choice = str(request.inputs.get("for") or "")
-        try:
-            span = parse_duration(choice)
-        except ValueError as exc:
-            raise ActionError(f"“{choice}” is not a snooze length; use 4h, 1d, 3d or 1w.") from exc
-        if span <= timedelta(0) or span > timedelta(days=30):
-            raise ActionError("Snooze for between a minute and 30 days.")
-        until = self.service.now() + span
-        await self.store.snooze(order.id, until, request.actor)
-        return f"for {format_duration(span)}, until {until:%a %d %b %H:%M} UTC"
-
-    async def _unfulfill(self, request: ActionRequest, order: Order) -> str:
-        shipped = [f for f in order.fulfillments if f.status == "SUCCESS"]
-        if not shipped:
-            raise AlreadyDone(f"{order.name} has no fulfillment to cancel; it is unfulfilled already.")
-        latest = max(shipped, key=lambda f: f.created_at)
-        await self._mutate(ops.FULFILLMENT_CANCEL, {"id": latest.id}, "fulfillmentCancel")
-        numbers = [t.number for t in latest.tracking if t.number]
-        return f"the shipment with tracking {', '.join(numbers)}" if numbers else ""
-
-    async def _mutate(self, document: str, variables: dict[str, Any], payload: str) -> dict[str, Any]:
-        if self.service.shopify is None:
-            raise ActionError("orderbot has no Shopify credentials; set SHOPIFY_SHOP and SHOPIFY_ACCESS_TOKEN.")
-        mutation = _Mutation(document, variables)
-        if _CHECK_ONLY.get():
-            raise _WouldSend(mutation)
-        try:
-            return await self.service.shopify.mutate(document, variables, payload)
+            return await self.service.shopify.mutate(document, variables, mutation.payload, urgent=urgent)
         except ShopifyUnavailable as exc:
             raise _AnswerLost(mutation, exc) from exc
 
 
-NO_MAIL = "Email is not set up. Set SMTP_URL and SMTP_FROM for orderbot, then try again."
-
-
-def _changed_to(order: Order, payload: dict[str, Any]) -> None:
-    """Note the order after orderClose or orderOpen: `order` (read just before) with the archived state and update
-    time the payload shows; nothing else changes. Without them in the payload, the order is read again."""
-    shown = payload.get("order") or {}
-    updated_at = parse_time(shown.get("updatedAt"))
-    if updated_at is not None and "closedAt" in shown:
-        _AFTER.set(replace(order, closed_at=parse_time(shown["closedAt"]), updated_at=updated_at))
-
-
-def _open(order: Order) -> list[FulfillmentOrder]:
-    return [fo for fo in order.fulfillment_orders or () if fo.status in _OPEN_FO]
-
-
-def _services(fos: list[FulfillmentOrder]) -> str:
-    names = sorted({fo.service or fo.location or "the fulfillment service" for fo in fos})
-    return " and ".join(names)
-
-
-def _ago(age: timedelta) -> str:
-    return "just now" if age < timedelta(minutes=1) else f"{format_duration(age)} ago"
+def _past_notice(row: dict[str, Any]) -> PastNotice:
+    return PastNotice(row["id"], row["actor"], row["age"], row.get("error"))

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bot.domain.action_words import action_resolution, cancellation_settled_reply
 from bot.domain.orders import Order
 from bot.flows.service import Service
 from bot.shopify.client import ShopifyError
-from bot.slack.blocks import action_resolution, cancellation_settled_reply
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
@@ -32,9 +31,6 @@ from bot.wakeups import wait_for_wakeup
 
 log = logging.getLogger(__name__)
 
-# While the inbox task processes a batch, its verdicts collect here and are committed with the deliveries' outcomes.
-# A context variable, not an attribute: an action running meanwhile (another task) must save its own verdicts.
-_BATCH_VERDICTS: ContextVar[list[Classified] | None] = ContextVar("batch_verdicts", default=None)
 INBOX_RETRY_SECONDS = 5
 # With nothing due, the inbox is looked at again this often all the same: deliveries an operator re-queued
 # (docs/operations.md, 'Parked deliveries') are taken up without waiting for the next webhook.
@@ -117,12 +113,7 @@ class Service:
         processed = 0
         while batch := await self.store.pending_deliveries(due_by=self.now(), limit=BATCH_SIZE):
             self.forget_policy()  # settings may have changed since the last batch
-            verdicts: list[Classified] = []
-            token = _BATCH_VERDICTS.set(verdicts)
-            try:
-                outcomes = await self._process_batch(batch)
-            finally:
-                _BATCH_VERDICTS.reset(token)
+            outcomes, verdicts = await self._process_batch(batch)
             queued = await self.store.finish_deliveries(
                 outcomes, verdicts, found_by="webhook", alerts=self._alert_sync()
             )
@@ -133,11 +124,12 @@ class Service:
                 await between_batches()
         return processed
 
-    async def _process_batch(self, batch: list[StoredDelivery]) -> list[DeliveryOutcome]:
-        """Order bodies are stored together in one commit; other topics re-read Shopify one delivery at a time. Each
-        delivery's steps (read its body, parse it, apply it) run in `_attempt`: one that fails ends in its own
-        outcome and the others go on."""
-        tried: dict[int, bool | Failed] = {}
+    async def _process_batch(self, batch: list[StoredDelivery]) -> tuple[list[DeliveryOutcome], list[Classified]]:
+        """The deliveries' outcomes, and the verdicts they led to (committed together by the caller). Order bodies
+        are stored together in one commit; other topics re-read Shopify one delivery at a time. Each delivery's steps
+        (read its body, parse it, apply it) run in `_attempt`: one that fails ends in its own outcome and the others
+        go on."""
+        tried: dict[int, list[Classified] | Failed | None] = {}
         orders: list[tuple[StoredDelivery, Order]] = []
         for delivery in batch:
             if delivery.topic in ORDER_TOPICS:
@@ -156,7 +148,8 @@ class Service:
             if delivery.id not in tried:
                 tried[delivery.id] = await _attempt(delivery, lambda d=delivery: self.on_event(d.topic, _body(d)))
         now = self.now()
-        return [_outcome(delivery, tried[delivery.id], now) for delivery in batch]
+        verdicts = [c for result in tried.values() if isinstance(result, list) for c in result]
+        return [_outcome(delivery, tried[delivery.id], now) for delivery in batch], verdicts
 
     async def _save_webhook_orders(self, orders: list[tuple[StoredDelivery, Order]]) -> list[SaveResult | Failed]:
         """Store the batch's order bodies in one commit; if the database refuses one of them, each on its own."""
@@ -172,29 +165,32 @@ class Service:
         (result,) = await self.store.save_orders([order], from_webhook=True)
         return result
 
-    async def on_event(self, topic: str, payload: dict[str, Any]) -> bool:
-        """Apply one webhook. Returns False for topics orderbot does not act on."""
+    async def on_event(self, topic: str, payload: dict[str, Any]) -> list[Classified] | None:
+        """Apply one webhook: the verdicts it led to, for the caller to save (with its batch's outcomes); None for
+        topics orderbot does not act on."""
         if topic in ORDER_TOPICS:
             order = order_from_webhook(payload)
             (result,) = await self.store.save_orders([order], from_webhook=True)
-            await self._after_order_saved(order, result)
-        elif topic == "orders/edited":
-            await self.refresh_order(order_gid(payload["order_edit"]["order_id"]))
-        elif topic == "orders/delete":
+            return await self._after_order_saved(order, result)
+        if topic == "orders/edited":
+            return await self._reread(order_gid(payload["order_edit"]["order_id"]))
+        if topic == "orders/delete":
             await self.forget(order_gid(payload["id"]))
-        elif topic.startswith("fulfillments/"):
-            await self.refresh_order(order_gid(payload["order_id"]))
-        elif topic.startswith(("fulfillment_orders/", "fulfillment_holds/")):
+            return []
+        if topic.startswith("fulfillments/"):
+            return await self._reread(order_gid(payload["order_id"]))
+        if topic.startswith(("fulfillment_orders/", "fulfillment_holds/")):
+            verdicts = []
             for fo_id in _fulfillment_order_ids(payload):
-                await self._refresh_order_of_fulfillment_order(fo_id)
-        elif topic in PRIVACY_TOPICS:
-            await self._on_privacy(topic, payload)
-        else:
-            log.info("ignoring webhook topic %s: orderbot does not use it", topic)
-            return False
-        return True
+                verdicts += await self._reread_order_of_fulfillment_order(fo_id)
+            return verdicts
+        if topic in PRIVACY_TOPICS:
+            return await self._on_privacy(topic, payload)
+        log.info("ignoring webhook topic %s: orderbot does not use it", topic)
+        return None
 
-    async def _after_order_saved(self, order: Order, result: SaveResult) -> bool:
+    async def _after_order_saved(self, order: Order, result: SaveResult) -> list[Classified]:
+        """Classify an order a webhook brought (re-read first when the body cannot settle it); its verdicts, unsaved."""
         current, may_refresh = result.current, True
         if not result.saved or current is None:
             log.info("%s: delivery older than what we have (updated %s); kept ours", order.name, order.updated_at)
@@ -205,12 +201,10 @@ class Service:
             current = await self.store.get_order(order.id)
             may_refresh = current is not None and current.fulfillment_orders is None
         if current is None:
-            return True
+            return []
         if self.shopify and (result.unsettled or (may_refresh and self._needs_fulfillment_orders(current))):
-            await self.refresh_order(order.id)  # unsettled: a same-second copy; Shopify says which is current
-        else:
-            await self.classify_and_save([current], found_by="webhook")
-        return True
+            return await self._reread(order.id)  # unsettled: a same-second copy; Shopify says which is current
+        return await self._classified([current])
 
     async def forget(self, order_id: str) -> None:
         """Shopify no longer has the order: drop it, and resolve its alert saying so."""
@@ -228,24 +222,38 @@ class Service:
         return any(fo.status not in FINISHED_FO_STATUSES for fo in order.fulfillment_orders or ())
 
     async def refresh_order(
-        self, order_id: str, *, resolution: str | None = None, in_bulk: bool = False
+        self, order_id: str, *, resolution: str | None = None, in_bulk: bool = False, urgent: bool = False
     ) -> Order | None:
         """Re-read one order (with its fulfillment orders: one query) and re-classify it. `resolution`: what a
-        person just did, shown on the alert if that resolved it (`in_bulk`: as part of a bulk run)."""
+        person just did, shown on the alert if that resolved it (`in_bulk`: as part of a bulk run); `urgent`: the
+        person waits for it (ShopifyClient.execute)."""
         if self.shopify is None:
             return None
-        order = await self.shopify.fetch_order(order_id)
+        order = await self.shopify.fetch_order(order_id, urgent=urgent)
         if order is None:
             await self.forget(order_id)
             return None
         return await self.store_and_classify(order, resolution, in_bulk=in_bulk)
 
-    async def _refresh_order_of_fulfillment_order(self, fulfillment_order_id: str) -> None:
+    async def _reread(self, order_id: str) -> list[Classified]:
+        """For a webhook: re-read one order and store it; its verdicts, unsaved."""
         if self.shopify is None:
-            return
+            return []
+        order = await self.shopify.fetch_order(order_id)
+        if order is None:
+            await self.forget(order_id)
+            return []
+        return await self._stored_and_classified(order)
+
+    async def _reread_order_of_fulfillment_order(self, fulfillment_order_id: str) -> list[Classified]:
+        if self.shopify is None:
+            return []
         order = await self.shopify.fetch_order_of_fulfillment_order(fulfillment_order_id)
-        if order is not None:
-            await self.store_and_classify(order)
+        return [] if order is None else await self._stored_and_classified(order)
+
+    async def _stored_and_classified(self, order: Order) -> list[Classified]:
+        (result,) = await self.store.save_orders([order], from_webhook=True)
+        return await self._classified([result.current or order])
 
     async def store_and_classify(self, order: Order, resolution: str | None = None, *, in_bulk: bool = False) -> Order:
         (result,) = await self.store.save_orders([order], from_webhook=True)
@@ -254,13 +262,14 @@ class Service:
         await self.classify_and_save([stored], found_by="webhook", resolutions=resolutions, in_bulk=in_bulk)
         return stored
 
-    async def _on_privacy(self, topic: str, payload: dict[str, Any]) -> None:
+    async def _on_privacy(self, topic: str, payload: dict[str, Any]) -> list[Classified]:
+        """Apply a privacy or uninstall webhook; the verdicts of the orders it changed, unsaved."""
         if topic == "customers/redact":
             ids = [order_gid(i) for i in payload.get("orders_to_redact") or ()]
             touched = await self.store.redact_customer((payload.get("customer") or {}).get("email"), ids)
             log.info("customers/redact: erased a customer's personal data from %d orders", len(touched))
             orders = [order for order_id in touched if (order := await self.store.get_order(order_id))]
-            await self.classify_and_save(orders, found_by="webhook")  # open alerts in Slack lose the name too
+            return await self._classified(orders)  # open alerts in Slack lose the name too
         elif topic == "customers/data_request":
             ids = [order_gid(i) for i in payload.get("orders_requested") or ()]
             await self.store.add_audit(
@@ -274,6 +283,7 @@ class Service:
             log.info("shop/redact: erased every record of the shop")
         else:
             await self.installation.uninstalled()
+        return []
 
     # --- classification -------------------------------------------------------------------------------------
 
@@ -298,22 +308,21 @@ class Service:
         in_bulk: bool = False,
     ) -> list[tuple[Order, Verdict]]:
         """Classify and store; alerts follow. `resolutions`: who resolved which order, when a person acted."""
+        classified = await self._classified(orders)
+        if await self.store.save_verdicts(classified, found_by=found_by, alerts=self._alert_sync(resolutions, in_bulk)):
+            self.alerts_queued()
+        return [(c.order, c.verdict) for c in classified]
+
+    async def _classified(self, orders: list[Order]) -> list[Classified]:
+        """The orders' verdicts, not yet saved."""
         now = self.now()
         policy, snoozes = await self.policy()
-        classified = [
+        return [
             Classified(
                 o, classify(o, now, policy, snoozes.get(o.id), self.cancelling.get(o.id)), now, snoozes.get(o.id)
             )
             for o in orders
         ]
-        batch = _BATCH_VERDICTS.get()
-        if batch is not None and found_by == "webhook" and not resolutions:
-            batch.extend(classified)  # saved with the batch's outcomes, in one commit, if still current then
-        elif await self.store.save_verdicts(
-            classified, found_by=found_by, alerts=self._alert_sync(resolutions, in_bulk)
-        ):
-            self.alerts_queued()
-        return [(c.order, c.verdict) for c in classified]
 
     def _alert_sync(self, resolutions: dict[str, str] | None = None, in_bulk: bool = False) -> AlertSync | None:
         if self.alert_channel is None:
@@ -465,10 +474,10 @@ def _body(delivery: StoredDelivery) -> dict[str, Any]:
     return payload
 
 
-def _outcome(delivery: StoredDelivery, tried: bool | Failed, now: datetime) -> DeliveryOutcome:
-    """A delivery that failed is tried again later, or parked (bot/domain/retries.py)."""
+def _outcome(delivery: StoredDelivery, tried: list[Classified] | Failed | None, now: datetime) -> DeliveryOutcome:
+    """A delivery that failed is tried again later, or parked (bot/domain/retries.py); None: an ignored topic."""
     if not isinstance(tried, Failed):
-        return DeliveryOutcome(delivery.id, "processed" if tried else "ignored")
+        return DeliveryOutcome(delivery.id, "ignored" if tried is None else "processed")
     retry_at = None if tried.for_good else next_try(delivery.attempts + 1, now)
     if retry_at is not None:
         return DeliveryOutcome(delivery.id, "pending", tried.error, retry_at)

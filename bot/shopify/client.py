@@ -3,8 +3,8 @@
 Throttling follows Shopify's leaky bucket: each answer's `extensions.cost.throttleStatus` tells how many points are
 available and how fast they come back; before sending, the client waits until the bucket (as last reported, plus
 what has been restored since) holds the cost this operation needed last time. Requests take turns at the budget; one
-a person waits for (sent inside `urgent()`, a click) goes before queued background ones (a scan's pages, a bulk run's
-orders), and cuts short the wait of one already waiting for budget. A THROTTLED answer (which arrives
+a person waits for (sent with `urgent=True`, a click) goes before queued background ones (a scan's pages, a bulk
+run's orders), and cuts short the wait of one already waiting for budget. A THROTTLED answer (which arrives
 with HTTP 200) is retried after exactly the wait it implies. Queries are retried on 5xx and timeouts with backoff;
 mutations are not, because a mutation that timed out may have been applied: the caller re-reads state instead.
 """
@@ -16,9 +16,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -62,19 +60,6 @@ class ShopifyUserError(ShopifyError):
     def __init__(self, errors: list[dict[str, Any]]):
         self.errors = errors
         super().__init__("; ".join(e.get("message", "unknown error") for e in errors) or "Shopify refused the change")
-
-
-_URGENT: ContextVar[bool] = ContextVar("urgent", default=False)
-
-
-@contextmanager
-def urgent() -> Iterator[None]:
-    """Requests sent inside (in this task) go before background ones when budget is short: a person waits for them."""
-    token = _URGENT.set(True)
-    try:
-        yield
-    finally:
-        _URGENT.reset(token)
 
 
 class _Turns:
@@ -171,7 +156,8 @@ class ShopifyClient:
         self._asked_version = graphql_url.split("/admin/api/", 1)[-1].split("/", 1)[0]
         self.served_version: str | None = None  # X-Shopify-API-Version of the last answer
         self._turns = _Turns()
-        self.prioritise = True  # urgent requests go first (False only to measure what that gains)
+        # Urgent requests go first. False only in tests/perf/bench_click_during_scan.py, which measures what that gains.
+        self.prioritise = True
         self.suspended: str | None = None  # why no request may be sent (the shop uninstalled orderbot); None: send
 
     async def close(self) -> None:
@@ -207,18 +193,23 @@ class ShopifyClient:
     # --- requests -------------------------------------------------------------------------------------------
 
     async def execute(
-        self, document: str, variables: dict[str, Any] | None = None, *, even_if_suspended: bool = False
+        self,
+        document: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        urgent: bool = False,
+        even_if_suspended: bool = False,
     ) -> dict[str, Any]:
-        """Run one document and return its `data`, waiting out throttling; raise a ShopifyError subclass. While
-        `suspended`, raise ShopifyUninstalled without a request, unless `even_if_suspended` (the probe for a
-        reinstall)."""
+        """Run one document and return its `data`, waiting out throttling; raise a ShopifyError subclass. `urgent`: a
+        person waits for it, so it goes before background requests when budget is short. While `suspended`, raise
+        ShopifyUninstalled without a request, unless `even_if_suspended` (the probe for a reinstall)."""
         if self.suspended is not None and not even_if_suspended:
             raise ShopifyUninstalled(self.suspended)
         name = _operation_name(document)
         is_mutation = document.lstrip().startswith("mutation")
         attempts = throttled = 0
         while True:
-            await self._wait_for_budget(name)
+            await self._wait_for_budget(name, urgent)
             attempts += 1
             try:
                 status, body = await self._post(document, variables)
@@ -255,9 +246,11 @@ class ShopifyClient:
                 raise ShopifyUnavailable(f"Shopify sent an unexpected answer (HTTP {status}).")
             return body["data"]
 
-    async def mutate(self, document: str, variables: dict[str, Any], payload: str) -> dict[str, Any]:
+    async def mutate(
+        self, document: str, variables: dict[str, Any], payload: str, *, urgent: bool = False
+    ) -> dict[str, Any]:
         """Run a mutation and return its payload object; userErrors become ShopifyUserError."""
-        result = (await self.execute(document, variables))[payload] or {}
+        result = (await self.execute(document, variables, urgent=urgent))[payload] or {}
         errors = result.get("userErrors") or result.get("orderCancelUserErrors") or []
         if errors:
             raise ShopifyUserError(errors)
@@ -273,11 +266,11 @@ class ShopifyClient:
             except ValueError:
                 return resp.status, None
 
-    async def _wait_for_budget(self, name: str) -> None:
+    async def _wait_for_budget(self, name: str, urgent: bool) -> None:
         """Wait for the turn and until the request's cost is available, then take what it will likely be charged off
         our estimate, so that requests sent together (a bulk run) do not all count on the same points and come back
         THROTTLED. A background request waiting for budget gives its turn up to an urgent one that arrives."""
-        is_urgent = _URGENT.get() and self.prioritise
+        is_urgent = urgent and self.prioritise
         gave_up = False
         while True:
             await self._turns.take(is_urgent, first=gave_up)
@@ -351,14 +344,15 @@ class ShopifyClient:
 
     # --- the bot's reads --------------------------------------------------------------------------------------
 
-    async def fetch_order(self, order_id: str) -> Order | None:
-        node = (await self.execute(operations.ORDER, {"id": order_id}))["order"]
-        return (await self._orders_of([node]))[0] if node else None
+    async def fetch_order(self, order_id: str, *, urgent: bool = False) -> Order | None:
+        """The order (ORDER); `urgent`: a person waits for it (see `execute`)."""
+        node = (await self.execute(operations.ORDER, {"id": order_id}, urgent=urgent))["order"]
+        return (await self._orders_of([node], urgent=urgent))[0] if node else None
 
-    async def fetch_order_without_lines(self, order_id: str) -> Order | None:
+    async def fetch_order_without_lines(self, order_id: str, *, urgent: bool = False) -> Order | None:
         """The order's OrderFields, without its fulfillment orders' line items (ORDER_WITHOUT_LINES)."""
-        node = (await self.execute(operations.ORDER_WITHOUT_LINES, {"id": order_id}))["order"]
-        return (await self._orders_of([node]))[0] if node else None
+        node = (await self.execute(operations.ORDER_WITHOUT_LINES, {"id": order_id}, urgent=urgent))["order"]
+        return (await self._orders_of([node], urgent=urgent))[0] if node else None
 
     async def order_states(self, ids: list[str]) -> dict[str, OrderState | None]:
         """The state of the orders `ids` (ORDER_STATES), ORDER_STATES_BATCH a request; None for one Shopify no longer
@@ -377,13 +371,13 @@ class ShopifyClient:
         ]
         return (await self._orders_of([node["order"]]))[0] if node else None
 
-    async def _orders_of(self, nodes: list[dict[str, Any]]) -> list[Order]:
+    async def _orders_of(self, nodes: list[dict[str, Any]], *, urgent: bool = False) -> list[Order]:
         """Orders from OrderFields nodes. One shipped in more parts than the fields bring (fulfillmentsCount says how
         many there are) gets all of them first, one more query each: a rare order, so rarer than a bigger bound's
         cost on every order of every page."""
         for node in nodes:
             if (node.get("fulfillmentsCount") or {}).get("count", 0) > len(node.get("fulfillments") or ()):
-                whole = (await self.execute(operations.ORDER_FULFILLMENTS, {"id": node["id"]}))["order"]
+                whole = (await self.execute(operations.ORDER_FULFILLMENTS, {"id": node["id"]}, urgent=urgent))["order"]
                 if whole is not None:  # deleted meanwhile: what the first read brought is all there is
                     node["fulfillments"] = whole["fulfillments"]
         return [order_from_graphql(node) for node in nodes]

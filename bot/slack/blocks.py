@@ -1,4 +1,4 @@
-"""Block Kit builders: the alert (stuck, snoozed, resolved, waiting), the three modals, and one-line replies.
+"""Block Kit builders: the alert (stuck, snoozed, resolved, waiting) and the three modals.
 
 Pure: no I/O, `now` passed in. Every builder makes slack_sdk models and returns plain dicts for the Web API through
 `message_payload` or `modal_view`: `to_dict()` checks each element's limits, and those two also check the block count
@@ -8,16 +8,14 @@ Text: mrkdwn fields escape shop and user text with `escape_mrkdwn`; plain_text f
 dialogs) are shown as they are. Lists that could grow with the order (lines, tracking numbers, holds) are cut with
 "and N more", and long strings are clipped, so the largest order Shopify returns still fits.
 
-Thread replies and ephemeral answers are one mrkdwn line each: `action_reply`, `action_failed_reply` and `refusal`
-return a str for the caller to send as `text`.
+The one-line replies (after an action, a refusal) are worded in bot/domain/action_words.py.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -38,7 +36,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.domain.action_words import CANCEL_REASONS
 from bot.domain.durations import format_duration
+from bot.domain.mrkdwn import NAME_LIMIT, clip, escape_mrkdwn, person, safe
 from bot.domain.orders import FINISHED_FO_STATUSES, LIVE_FULFILLMENT_STATUSES, FulfillmentOrder, Order
 from bot.domain.redaction import NO_CUSTOMER
 from bot.domain.rules import REASON_TITLES, Verdict
@@ -116,15 +116,6 @@ TRACKING_COMPANIES = (
     "Australia Post",
     OTHER_CARRIER,
 )
-# OrderCancelReason -> label.
-CANCEL_REASONS = {
-    "CUSTOMER": "The customer asked to cancel",
-    "DECLINED": "The payment was declined",
-    "FRAUD": "The order is fraudulent",
-    "INVENTORY": "Items are out of stock",
-    "STAFF": "A staff mistake",
-    "OTHER": "Another reason",
-}
 
 # FulfillmentHoldReason -> words.
 _HOLD_NAMES = {
@@ -158,30 +149,13 @@ _QUIET_MARKERS = {
     "unknown": ":grey_question:",
 }
 
-_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
-
 # How many items of a list to show before "and N more", and how long one name may be.
 _LIST_LIMIT = 3
 _LINES_PER_FULFILLMENT_ORDER = 8
-_NAME_LIMIT = 80
 _NOTE_LIMIT = 100
 
 
 # --- text helpers ---------------------------------------------------------------------------------------------------
-
-
-def escape_mrkdwn(text: str) -> str:
-    """Slack's three control characters as entities, so shop and user text cannot format, link or mention."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def safe(text: str, limit: int = _NAME_LIMIT) -> str:
-    """Shop or user text for mrkdwn: clipped, then escaped."""
-    return escape_mrkdwn(_clip(text, limit))
 
 
 def _first(items: Sequence[str], limit: int = _LIST_LIMIT) -> list[str]:
@@ -196,11 +170,6 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 def _bullets(items: Iterable[str]) -> str:
     return "\n".join(f"• {item}" for item in items)
-
-
-def person(user: str) -> str:
-    """A Slack user id as a mention; anything else as plain text."""
-    return f"<@{user}>" if _SLACK_USER_ID.match(user) else safe(user)
 
 
 def slack_date(moment: datetime) -> str:
@@ -226,7 +195,7 @@ def _within(blocks: Sequence[Block], limit: int, surface: str) -> None:
 def message_payload(text: str, blocks: Sequence[Block]) -> dict:
     """`{"text", "blocks"}` for chat.postMessage / chat.update; `text` is the notification fallback."""
     _within(blocks, MESSAGE_BLOCK_LIMIT, "A message")
-    return {"text": _clip(text, _SECTION_TEXT_LIMIT), "blocks": [block.to_dict() for block in blocks]}
+    return {"text": clip(text, _SECTION_TEXT_LIMIT), "blocks": [block.to_dict() for block in blocks]}
 
 
 def modal_view(
@@ -241,7 +210,7 @@ def modal_view(
     return View(
         type="modal",
         callback_id=callback_id,
-        title=PlainTextObject(text=_clip(title, _MODAL_TITLE_LIMIT)),
+        title=PlainTextObject(text=clip(title, _MODAL_TITLE_LIMIT)),
         submit=PlainTextObject(text=submit),
         close=PlainTextObject(text=close),
         blocks=list(blocks),
@@ -250,11 +219,11 @@ def modal_view(
 
 
 def section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=_clip(text, _SECTION_TEXT_LIMIT)))
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, _SECTION_TEXT_LIMIT)))
 
 
 def context(lines: Iterable[str]) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=_clip(line, _SECTION_TEXT_LIMIT)) for line in lines])
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(line, _SECTION_TEXT_LIMIT)) for line in lines])
 
 
 # --- facts about an order -------------------------------------------------------------------------------------------
@@ -277,7 +246,7 @@ def _hold_name(reason: str) -> str:
 def _holds(fos: Iterable[FulfillmentOrder]) -> list[str]:
     """Each hold by its reason, with the note Shopify keeps for it (unescaped)."""
     return [
-        f"{_hold_name(hold.reason)} (“{_clip(hold.notes, _NOTE_LIMIT)}”)" if hold.notes else _hold_name(hold.reason)
+        f"{_hold_name(hold.reason)} (“{clip(hold.notes, _NOTE_LIMIT)}”)" if hold.notes else _hold_name(hold.reason)
         for fo in fos
         for hold in fo.holds
     ]
@@ -411,8 +380,8 @@ def _quiet_alert(order: Order, verdict: Verdict, shop: str) -> dict:
 
 def confirm(title: str, text: str, confirm: str, deny: str, style: str | None = None) -> ConfirmObject:
     return ConfirmObject(
-        title=PlainTextObject(text=_clip(title, _CONFIRM_TITLE_LIMIT)),
-        text=PlainTextObject(text=_clip(text, _CONFIRM_TEXT_LIMIT)),
+        title=PlainTextObject(text=clip(title, _CONFIRM_TITLE_LIMIT)),
+        text=PlainTextObject(text=clip(text, _CONFIRM_TEXT_LIMIT)),
         confirm=PlainTextObject(text=confirm),
         deny=PlainTextObject(text=deny),
         style=style,
@@ -421,7 +390,7 @@ def confirm(title: str, text: str, confirm: str, deny: str, style: str | None = 
 
 def _confirm_cancel_request(order: Order) -> ConfirmObject:
     fos = [fo for fo in _open_fulfillment_orders(order) if "REQUEST_CANCELLATION" in fo.supported_actions]
-    names = _unique(_clip(fo.service or fo.location, _NAME_LIMIT) for fo in fos if fo.service or fo.location)
+    names = _unique(clip(fo.service or fo.location, NAME_LIMIT) for fo in fos if fo.service or fo.location)
     who = ", ".join(_first(names)) or "the fulfillment service"
     return confirm(
         f"Cancel the fulfillment request for {order.name}?",
@@ -594,7 +563,7 @@ def notify_modal(order: Order, *, to_email: str, subject: str, body: str, privat
             SUBJECT,
             "Subject",
             PlainTextInputElement(
-                action_id=SUBJECT, initial_value=_clip(subject, SUBJECT_MAX_LENGTH), max_length=SUBJECT_MAX_LENGTH
+                action_id=SUBJECT, initial_value=clip(subject, SUBJECT_MAX_LENGTH), max_length=SUBJECT_MAX_LENGTH
             ),
             optional=False,
         ),
@@ -604,7 +573,7 @@ def notify_modal(order: Order, *, to_email: str, subject: str, body: str, privat
             PlainTextInputElement(
                 action_id=MESSAGE,
                 multiline=True,
-                initial_value=_clip(body, MESSAGE_MAX_LENGTH),
+                initial_value=clip(body, MESSAGE_MAX_LENGTH),
                 max_length=MESSAGE_MAX_LENGTH,
             ),
             optional=False,
@@ -655,120 +624,3 @@ def cancel_order_modal(order: Order, *, private_metadata: str) -> dict:
         blocks=blocks,
         private_metadata=private_metadata,
     )
-
-
-# --- one-line replies -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Words:
-    """How to say an action: done (past tense), attempted (infinitive), and what to add once it is done; `resolved`,
-    for an action Shopify completes in the background, is what it ends as (the alert says it once it has)."""
-
-    done: str
-    attempt: str
-    after: str = ""
-    resolved: str = ""
-
-
-_ACTION_WORDS = {
-    FULFILL: _Words("marked {order} as fulfilled", "mark {order} as fulfilled"),
-    REQUEST_FULFILLMENT: _Words("asked the fulfillment service to ship {order}", "request fulfillment of {order}"),
-    CANCEL_REQUEST: _Words(
-        "asked the fulfillment service to cancel its request for {order}",
-        "cancel the fulfillment request for {order}",
-        " The service may still ship it if it has already started.",
-    ),
-    RELEASE_HOLD: _Words("released the hold on {order}", "release the hold on {order}"),
-    ARCHIVE: _Words("archived {order}", "archive {order}", " Its fulfillment status has not changed."),
-    UNARCHIVE: _Words("unarchived {order}", "unarchive {order}"),
-    NOTIFY_CUSTOMER: _Words("emailed the customer about {order}", "email the customer about {order}"),
-    CANCEL_ORDER: _Words(
-        "asked Shopify to cancel {order}",
-        "cancel {order}",
-        " Shopify does it in the background; the alert updates when it is done.",
-        resolved="cancelled {order}",
-    ),
-    SNOOZE: _Words("snoozed {order}", "snooze {order}", " orderbot will look at it again when the snooze ends."),
-    UNFULFILL: _Words(
-        "cancelled the fulfillment of {order}", "cancel the fulfillment of {order}", " It is unfulfilled again."
-    ),
-    # not order actions, but refused like them
-    "bulk": _Words("ran a bulk action", "run an action on many orders at once"),
-    "settings": _Words("changed orderbot's settings", "change orderbot's settings"),
-}
-
-
-def _words(action: str) -> _Words:
-    words = _ACTION_WORDS.get(action)
-    if words is None:
-        raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTION_IDS)}")
-    return words
-
-
-def _order_words(order_name: str | None) -> str:
-    return safe(order_name) if order_name else "this order"
-
-
-def action_reply(action: str, actor_id: str, detail: str | None, *, order_name: str | None = None) -> str:
-    """The thread reply after an action, naming who did it, e.g.
-    "<@U0ADMIN> marked #1001 as fulfilled (UPS 1Z999, customer notified)." `detail` is plain text (escaped here)."""
-    words = _words(action)
-    said = f" ({safe(detail, _SECTION_TEXT_LIMIT // 2)})" if detail else ""
-    return f"{person(actor_id)} {words.done.format(order=_order_words(order_name))}{said}.{words.after}"
-
-
-def action_resolution(action: str, actor_id: str, detail: str | None, *, order_name: str | None = None) -> str:
-    """What a resolved alert says resolved it after an action: its thread reply, or for an action Shopify completes
-    in the background (cancelling an order), what it ended as, e.g. "<@U0ADMIN> cancelled #1004 (reason …)."."""
-    words = _words(action)
-    if not words.resolved:
-        return action_reply(action, actor_id, detail, order_name=order_name)
-    said = f" ({safe(detail, _SECTION_TEXT_LIMIT // 2)})" if detail else ""
-    return f"{person(actor_id)} {words.resolved.format(order=_order_words(order_name))}{said}."
-
-
-def cancellation_unanswered_reply(actor_id: str, *, order_name: str | None = None) -> str:
-    """The thread reply when orderCancel's answer was lost and the order is not cancelled yet: it may be under way."""
-    return (
-        f"{person(actor_id)} asked Shopify to cancel {_order_words(order_name)}, and Shopify did not answer, so it may "
-        "be cancelling it now. orderbot checks and updates the alert; do not cancel it again meanwhile."
-    )
-
-
-def cancellation_settled_reply(
-    outcome: str, actor_id: str, *, order_name: str | None, waited: timedelta, job_known: bool
-) -> str:
-    """The thread reply once a cancellation in flight is settled: "cancelled" (Shopify shows it), "not_cancelled"
-    (its job ran and the order is not cancelled), or "unconfirmed" (nothing confirmed it in the time orderbot waits;
-    `job_known`: Shopify had answered with its job, else the request's answer was lost)."""
-    order, who = _order_words(order_name), person(actor_id)
-    if outcome == "cancelled":
-        return f"Shopify has cancelled {order}, as {who} asked."
-    if outcome == "not_cancelled":
-        return (
-            f"Shopify finished the cancellation {who} asked for, but {order} is not cancelled. Check the order in "
-            "Shopify; the alert shows it as it is."
-        )
-    if job_known:
-        return (
-            f"Shopify has not finished cancelling {order} {format_duration(waited)} after {who} asked. Check the "
-            "order in Shopify before you cancel it again."
-        )
-    return (
-        f"Shopify has still not cancelled {order} {format_duration(waited)} after {who}'s request got no answer, so "
-        "the request most likely never reached it. Check the order in Shopify, then cancel it again if it should be."
-    )
-
-
-def action_failed_reply(action: str, actor_id: str, error: str, *, order_name: str | None = None) -> str:
-    """The thread reply when an action failed; `error` (Shopify's or the mail server's message) is plain text."""
-    attempt = _words(action).attempt.format(order=_order_words(order_name))
-    reason = safe(error, _SECTION_TEXT_LIMIT // 2).rstrip(".")
-    return f"{person(actor_id)} tried to {attempt}, but it did not work: {reason}."
-
-
-def refusal(action: str, why: str) -> str:
-    """The ephemeral answer when someone may not (or cannot) do an action now. `why` is mrkdwn written by the caller,
-    and should say what to do instead, e.g. "only admins can. Ask one to add you to `SLACK_ADMINS`."."""
-    return f"You can't {_words(action).attempt.format(order='this order')}: {why}"

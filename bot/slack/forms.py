@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.domain.action_words import CANCEL_REASONS
 from bot.slack import blocks
 
 MAX_TRACKING_NUMBER = 255
@@ -65,7 +66,7 @@ def cancel_order_form(values: dict) -> Form:
     reason = _selected(values, blocks.REASON)
     note = _text(values, blocks.STAFF_NOTE)
     errors = {}
-    if reason not in blocks.CANCEL_REASONS:
+    if reason not in CANCEL_REASONS:
         errors[blocks.REASON] = "Pick a reason."
     if len(note) > blocks.STAFF_NOTE_MAX_LENGTH:
         errors[blocks.STAFF_NOTE] = f"A staff note is at most {blocks.STAFF_NOTE_MAX_LENGTH} characters."

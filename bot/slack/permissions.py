@@ -9,7 +9,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.blocks import refusal
+from bot.domain.action_words import refusal
 
 log = logging.getLogger(__name__)
 

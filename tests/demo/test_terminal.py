@@ -19,6 +19,7 @@ from bot.demo.terminal import (
     view_lines,
     view_title,
 )
+from bot.domain.action_words import action_reply, refusal
 from bot.domain.orders import Order
 from bot.domain.rules import Policy, classify
 from bot.slack import blocks
@@ -113,10 +114,10 @@ def test_a_resolved_alert_names_the_person(seeded: dict[str, Order]):
 
 
 def test_thread_replies_and_refusals_are_text_only_messages():
-    reply = blocks.action_reply("fulfill", "U0SAM", "tracking UPS 1Z999", order_name="#1001")
+    reply = action_reply("fulfill", "U0SAM", "tracking UPS 1Z999", order_name="#1001")
     assert message_lines({"text": reply}, USERS) == ["@Sam Okoye marked #1001 as fulfilled (tracking UPS 1Z999)."]
-    refusal = blocks.refusal("cancel_order", "only admins can. Ask one to add you to `SLACK_ADMINS`.")
-    assert message_lines({"text": refusal}, USERS) == [
+    refused = refusal("cancel_order", "only admins can. Ask one to add you to `SLACK_ADMINS`.")
+    assert message_lines({"text": refused}, USERS) == [
         "You can't cancel this order: only admins can. Ask one to add you to `SLACK_ADMINS`."
     ]
 

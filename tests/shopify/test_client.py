@@ -18,7 +18,6 @@ from bot.shopify.client import (
     ShopifyQueryError,
     ShopifyUnavailable,
     ShopifyUserError,
-    urgent,
 )
 from bot.shopify.version import API_VERSION
 from tests.conftest import free_port, wait_for
@@ -118,11 +117,7 @@ async def test_a_click_waits_for_no_queued_scan_page(now):
         pages = [asyncio.create_task(client.execute(operations.ORDERS_PAGE, page)) for _ in range(3)]
         await wait_for(lambda: clock.slept)  # a page waits for budget
 
-        async def clicked() -> None:
-            with urgent():
-                await client.fetch_order_without_lines(order_id)
-
-        await asyncio.wait_for(clicked(), timeout=10)
+        await asyncio.wait_for(client.fetch_order_without_lines(order_id, urgent=True), timeout=10)
         assert sum(not p.done() for p in pages) == 2, "the click went before the pages waiting for budget"
         sent = [op.operation_name for op in shop.operations[learned:]]
         assert sent.count("OrdersPage") <= 1 and "OrderWithoutLines" in sent

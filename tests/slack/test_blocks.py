@@ -24,15 +24,12 @@ from bot.domain.orders import (
 from bot.domain.rules import REASON_TITLES, REASONS, Policy, Verdict, classify
 from bot.slack import blocks
 from bot.slack.blocks import (
-    action_failed_reply,
-    action_reply,
     alert_message,
     cancel_order_modal,
     escape_mrkdwn,
     fulfill_modal,
     message_payload,
     notify_modal,
-    refusal,
 )
 from tests.conftest import fetch_seeded_orders
 
@@ -428,28 +425,3 @@ def test_the_action_ids_are_the_design_s():
         "notify_modal",
         "cancel_order_modal",
     )
-
-
-@pytest.mark.parametrize("action", BOUND_ACTION_IDS)
-def test_every_action_has_its_words(action):
-    done = action_reply(action, "U0ADMIN", "a & b", order_name="#1001")
-    assert done.startswith("<@U0ADMIN> ") and "#1001" in done and "(a &amp; b)" in done
-    failed = action_failed_reply(action, "U0ADMIN", "Shopify said <no>.", order_name="#1001")
-    assert failed.startswith("<@U0ADMIN> tried to ") and failed.endswith("Shopify said &lt;no&gt;.")
-    assert refusal(action, "only admins can.").startswith("You can't ")
-
-
-def test_reply_wordings():
-    assert (
-        action_reply("fulfill", "U0ADMIN", "UPS 1Z999, customer notified", order_name="#1001")
-        == "<@U0ADMIN> marked #1001 as fulfilled (UPS 1Z999, customer notified)."
-    )
-    assert action_reply("archive", "U0ADMIN", None) == (
-        "<@U0ADMIN> archived this order. Its fulfillment status has not changed."
-    )
-    assert "may still ship" in action_reply("cancel_request", "U0ADMIN", None)
-    assert refusal("cancel_order", "only admins can. Ask one to add you to `SLACK_ADMINS`.") == (
-        "You can't cancel this order: only admins can. Ask one to add you to `SLACK_ADMINS`."
-    )
-    with pytest.raises(ValueError, match="unknown action"):
-        action_reply("explode", "U0ADMIN", None)

@@ -1,0 +1,424 @@
+"""Each action's plan against an order: the steps it would send, "already done", or a refusal, with their words."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.action_plans import (
+    INTERRUPTED_NOTICE_GUARD,
+    MAYBE_SENT,
+    NO_MAIL,
+    NOTIFIED_TAG,
+    NOTIFY_AGAIN_AFTER,
+    PLANNERS,
+    AlreadyDone,
+    CancellationInFlight,
+    Email,
+    Facts,
+    Mutation,
+    Notices,
+    PastNotice,
+    Plan,
+    RecordCancellation,
+    Refused,
+    Snooze,
+    lost_answer_applied,
+    order_after,
+    plan_action,
+)
+from bot.domain.orders import Customer, Fulfillment, FulfillmentOrder, Hold, Money, Order, Tracking
+from bot.shopify import operations
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+FACTS = Facts(now=NOW, email_configured=True)
+ORDER_ID = "gid://shopify/Order/1"
+
+
+def fo(number: int, *, location: str = "Main", status: str = "OPEN", **fields) -> FulfillmentOrder:
+    return FulfillmentOrder(
+        id=f"gid://shopify/FulfillmentOrder/{number}",
+        status=status,
+        request_status=fields.pop("request_status", "UNSUBMITTED"),
+        created_at=NOW,
+        updated_at=NOW,
+        location=location,
+        supported_actions=fields.pop("supported_actions", ("CREATE_FULFILLMENT",)),
+        **fields,
+    )
+
+
+def shipment(number: int, *, tracking: tuple[Tracking, ...] = (), hours_ago: int = 1) -> Fulfillment:
+    at = NOW - timedelta(hours=hours_ago)
+    return Fulfillment(f"gid://shopify/Fulfillment/{number}", "SUCCESS", at, at, tracking)
+
+
+def order(**fields) -> Order:
+    return Order(
+        id=ORDER_ID,
+        name="#1001",
+        created_at=NOW - timedelta(days=3),
+        updated_at=NOW - timedelta(days=1),
+        financial_status="PAID",
+        fulfillment_status="UNFULFILLED",
+        total=Money("10.00", "USD"),
+        customer=Customer("Ada", "ada@example.com"),
+        **fields,
+    )
+
+
+def mutations(plan: Plan) -> list[tuple[str, dict]]:
+    return [(step.operation, dict(step.variables)) for step in plan.steps if isinstance(step, Mutation)]
+
+
+# --- every planned mutation is a document orderbot has ------------------------------------------------------------
+
+
+REQUESTABLE = fo(1, supported_actions=("REQUEST_FULFILLMENT",))
+REQUESTED = fo(1, supported_actions=("REQUEST_CANCELLATION",))
+HELD = fo(1, holds=(Hold("h", "OTHER"),), supported_actions=("RELEASE_HOLD",))
+PLANNED = [
+    plan_action("fulfill", order(fulfillment_orders=(fo(1),)), {"tracking_number": "1Z"}, FACTS),
+    plan_action("fulfill", order(fulfillments=(shipment(1),)), {"tracking_number": "1Z"}, FACTS),
+    plan_action("request_fulfillment", order(fulfillment_orders=(REQUESTABLE,)), {}, FACTS),
+    plan_action("cancel_request", order(fulfillment_orders=(REQUESTED,)), {}, FACTS),
+    plan_action("release_hold", order(fulfillment_orders=(HELD,)), {}, FACTS),
+    plan_action("archive", order(), {}, FACTS),
+    plan_action("unarchive", order(closed_at=NOW), {}, FACTS),
+    plan_action("notify_customer", order(), {"message": "Soon."}, FACTS),
+    plan_action("cancel_order", order(), {"reason": "CUSTOMER"}, FACTS),
+    plan_action("unfulfill", order(fulfillments=(shipment(1),)), {}, FACTS),
+]
+
+
+@pytest.mark.parametrize("plan", PLANNED, ids=[str(i) for i in range(len(PLANNED))])
+def test_each_planned_mutation_names_a_document_and_its_payload(plan):
+    assert isinstance(plan, Plan) and mutations(plan)
+    for step in plan.steps:
+        if isinstance(step, Mutation):
+            document = operations.ALL_DOCUMENTS[step.operation]
+            assert document.lstrip().startswith("mutation") and f"  {step.payload}(" in document
+
+
+def test_every_action_has_a_planner():
+    assert set(PLANNERS) == {
+        "fulfill",
+        "request_fulfillment",
+        "cancel_request",
+        "release_hold",
+        "archive",
+        "unarchive",
+        "notify_customer",
+        "cancel_order",
+        "snooze",
+        "unfulfill",
+    }
+
+
+# --- fulfil -------------------------------------------------------------------------------------------------------
+
+
+def test_fulfil_ships_each_location_apart_with_the_tracking_given():
+    fos = (fo(1, location="Main"), fo(2, location="Annex"), fo(3, location="Main"))
+    inputs = {"tracking_number": "1Z999", "tracking_company": "UPS", "notify_customer": True}
+    plan = plan_action("fulfill", order(fulfillment_orders=fos), inputs, FACTS)
+    tracking = {"number": "1Z999", "company": "UPS"}
+    assert mutations(plan) == [
+        (
+            "FulfillmentCreate",
+            {
+                "fulfillment": {
+                    "lineItemsByFulfillmentOrder": [
+                        {"fulfillmentOrderId": fos[0].id},
+                        {"fulfillmentOrderId": fos[2].id},
+                    ],
+                    "notifyCustomer": True,
+                    "trackingInfo": tracking,
+                }
+            },
+        ),
+        (
+            "FulfillmentCreate",
+            {
+                "fulfillment": {
+                    "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fos[1].id}],
+                    "notifyCustomer": True,
+                    "trackingInfo": tracking,
+                }
+            },
+        ),
+    ]
+    assert plan.detail == "tracking UPS 1Z999, customer notified"
+
+
+def test_fulfil_without_tracking_says_so():
+    plan = plan_action("fulfill", order(fulfillment_orders=(fo(1),)), {}, FACTS)
+    assert "trackingInfo" not in mutations(plan)[0][1]["fulfillment"]
+    assert plan.detail == "no tracking number, customer not notified"
+
+
+def test_fulfil_of_a_shipped_order_adds_the_missing_tracking_or_says_what_is_needed():
+    shipped = order(fulfillments=(shipment(7),))
+    plan = plan_action("fulfill", shipped, {"tracking_number": "1Z", "notify_customer": True}, FACTS)
+    assert mutations(plan) == [
+        (
+            "TrackingInfoUpdate",
+            {
+                "fulfillmentId": "gid://shopify/Fulfillment/7",
+                "trackingInfoInput": {"number": "1Z"},
+                "notifyCustomer": True,
+            },
+        )
+    ]
+    assert plan.detail == "added tracking 1Z to the shipment, customer notified"
+    assert plan_action("fulfill", shipped, {}, FACTS) == Refused(
+        "#1001 has shipped already; enter the tracking number to add it."
+    )
+
+
+def test_fulfil_of_a_tracked_shipment_is_already_done():
+    tracked = order(fulfillments=(shipment(7, tracking=(Tracking("1Z", "UPS", None),)),))
+    assert plan_action("fulfill", tracked, {"tracking_number": "2Z"}, FACTS) == AlreadyDone(
+        "Nothing is left to fulfil on #1001: it was fulfilled already."
+    )
+
+
+# --- fulfillment requests and holds ----------------------------------------------------------------------------------
+
+
+def test_request_fulfillment_of_each_requestable_fulfillment_order():
+    fos = (
+        fo(1, service="ShipBob", supported_actions=("REQUEST_FULFILLMENT",)),
+        fo(2, status="CLOSED", supported_actions=("REQUEST_FULFILLMENT",)),
+    )
+    plan = plan_action("request_fulfillment", order(fulfillment_orders=fos), {"message": "Rush"}, FACTS)
+    assert mutations(plan) == [
+        ("FulfillmentRequestSubmit", {"id": fos[0].id, "message": "Rush", "notifyCustomer": False})
+    ]
+    assert plan.detail == "ShipBob"
+    assert plan_action("request_fulfillment", order(fulfillment_orders=fos[1:]), {}, FACTS) == AlreadyDone(
+        "#1001 has no fulfillment left to request: it was requested or shipped already."
+    )
+
+
+def test_cancel_request_sends_a_message_or_finds_one_asked_for():
+    asked = fo(1, service="ShipBob", supported_actions=("REQUEST_CANCELLATION",))
+    plan = plan_action("cancel_request", order(fulfillment_orders=(asked,)), {}, FACTS)
+    assert mutations(plan) == [("CancellationRequestSubmit", {"id": asked.id, "message": "Cancelled from orderbot"})]
+    assert plan.detail == "ShipBob may still ship if it has started"
+    pending = fo(1, request_status="CANCELLATION_REQUESTED", supported_actions=())
+    assert plan_action("cancel_request", order(fulfillment_orders=(pending,)), {}, FACTS) == AlreadyDone(
+        "A cancellation was already requested for #1001; waiting for the service."
+    )
+    assert plan_action("cancel_request", order(fulfillment_orders=()), {}, FACTS) == AlreadyDone(
+        "#1001 has no fulfillment request left to cancel."
+    )
+
+
+def test_release_hold_releases_every_hold_and_names_their_reasons():
+    held = fo(1, holds=(Hold("h1", "AWAITING_PAYMENT"), Hold("h2", "OTHER")), supported_actions=("RELEASE_HOLD",))
+    plan = plan_action("release_hold", order(fulfillment_orders=(held,)), {}, FACTS)
+    assert mutations(plan) == [("HoldRelease", {"id": held.id, "holdIds": ["h1", "h2"]})]
+    assert plan.detail == "awaiting payment, other"
+    assert plan_action("release_hold", order(fulfillment_orders=(fo(1),)), {}, FACTS) == AlreadyDone(
+        "#1001 is not on hold any more."
+    )
+
+
+# --- archive ------------------------------------------------------------------------------------------------------
+
+
+def test_archive_and_unarchive_take_the_order_after_from_their_answer():
+    (close,) = plan_action("archive", order(), {}, FACTS).steps
+    assert close == Mutation("OrderClose", "orderClose", {"input": {"id": ORDER_ID}}, shows_order_after=True)
+    (reopen,) = plan_action("unarchive", order(closed_at=NOW), {}, FACTS).steps
+    assert reopen == Mutation("OrderOpen", "orderOpen", {"input": {"id": ORDER_ID}}, shows_order_after=True)
+
+
+def test_archive_and_unarchive_when_there_is_nothing_to_do():
+    assert plan_action("archive", order(closed_at=NOW), {}, FACTS) == AlreadyDone("#1001 is archived already.")
+    assert plan_action("unarchive", order(), {}, FACTS) == AlreadyDone("#1001 is not archived.")
+    assert plan_action("unarchive", order(closed_at=NOW, cancelled_at=NOW), {}, FACTS) == Refused(
+        "#1001 is cancelled; Shopify does not reopen cancelled orders."
+    )
+
+
+def test_the_order_after_an_archive_is_the_order_read_before_with_what_the_answer_shows():
+    before = order(fulfillment_orders=(fo(1),))
+    later = NOW + timedelta(seconds=5)
+    shown = {"order": {"id": ORDER_ID, "closed": True, "closedAt": later.isoformat(), "updatedAt": later.isoformat()}}
+    assert order_after(before, shown) == replace(before, closed_at=later, updated_at=later)
+    reopened = {"order": {"closedAt": None, "updatedAt": later.isoformat()}}
+    assert order_after(replace(before, closed_at=NOW), reopened) == replace(before, updated_at=later)
+    assert order_after(before, {"order": {"closedAt": later.isoformat()}}) is None
+    assert order_after(before, {}) is None
+
+
+# --- notify -------------------------------------------------------------------------------------------------------
+
+
+def notice(number: int, *, minutes_ago: float, error: str | None = None) -> PastNotice:
+    return PastNotice(number, "U0SAM", timedelta(minutes=minutes_ago), error)
+
+
+def notify(notices: Notices | None = None, *, in_bulk: bool = False, **inputs):
+    facts = replace(FACTS, notices=notices or Notices(), in_bulk=in_bulk)
+    return plan_action("notify_customer", order(), {"message": "It ships Monday.", **inputs}, facts)
+
+
+def test_notify_emails_the_customer_then_tags_the_order_without_failing_on_the_tag():
+    plan = notify(subject="  Your order  ")
+    email, tag = plan.steps
+    assert email == Email("ada@example.com", "Your order", "It ships Monday.")
+    assert tag == Mutation(
+        "TagsAdd",
+        "tagsAdd",
+        {"id": ORDER_ID, "tags": [NOTIFIED_TAG]},
+        if_refused="the orderbot-notified tag could not be added",
+    )
+    assert plan.detail == "subject “Your order”"
+    assert plan.first_sent == email
+    assert notify().steps[0] == Email("ada@example.com", "About your order #1001", "It ships Monday.")
+
+
+def test_notify_is_refused_without_email_an_address_or_a_message():
+    assert plan_action("notify_customer", order(), {"message": "Hi"}, Facts(now=NOW)) == Refused(NO_MAIL)
+    nobody = replace(order(), customer=Customer("Ada", None))
+    assert plan_action("notify_customer", nobody, {"message": "Hi"}, FACTS) == Refused(
+        "#1001 has no customer email address, so there is no one to write to."
+    )
+    assert notify(message="  ") == Refused("The message is empty; write what the customer should know.")
+
+
+def test_a_second_notice_soon_after_one_is_taken_for_a_double_click():
+    assert notify(Notices(done=notice(3, minutes_ago=0.5))) == AlreadyDone(
+        "<@U0SAM> emailed the customer of #1001 just now."
+    )
+    assert notify(Notices(done=notice(3, minutes_ago=4))) == AlreadyDone(
+        "<@U0SAM> emailed the customer of #1001 4m ago."
+    )
+    assert isinstance(notify(Notices(done=notice(3, minutes_ago=NOTIFY_AGAIN_AFTER.total_seconds() / 60))), Plan)
+
+
+def test_a_notice_that_may_have_gone_out_holds_the_next_one_back():
+    cut = Notices(interrupted=notice(4, minutes_ago=2))
+    assert notify(cut) == Refused(
+        "orderbot stopped while emailing the customer of #1001 2m ago, so the email may have gone out. "
+        "Check your sent mail before sending another."
+    )
+    unconfirmed = Notices(failed=notice(4, minutes_ago=2, error=f"{MAYBE_SENT}: no answer"))
+    assert notify(unconfirmed) == Refused(
+        "the mail server did not confirm the email to the customer of #1001 2m ago, so the email may have "
+        "gone out. Check your sent mail before sending another."
+    )
+
+
+def test_a_notice_surely_not_sent_or_older_than_the_guard_holds_nothing_back():
+    assert isinstance(notify(Notices(failed=notice(4, minutes_ago=2, error="refused by the server"))), Plan)
+    assert isinstance(notify(Notices(done=notice(5, minutes_ago=20), interrupted=notice(4, minutes_ago=30))), Plan)
+    assert isinstance(notify(Notices(interrupted=notice(4, minutes_ago=11))), Plan)
+    hours = Notices(interrupted=notice(4, minutes_ago=120))
+    assert isinstance(notify(hours, in_bulk=True), Refused), "a resumed bulk run waits a day"
+    day = Notices(interrupted=notice(4, minutes_ago=INTERRUPTED_NOTICE_GUARD.total_seconds() / 60))
+    assert isinstance(notify(day, in_bulk=True), Plan)
+
+
+# --- cancel -------------------------------------------------------------------------------------------------------
+
+
+def test_cancel_order_records_the_request_before_sending_it():
+    inputs = {"reason": "FRAUD", "restock": True, "refund": True, "staff_note": "chargeback"}
+    plan = plan_action("cancel_order", order(), inputs, FACTS)
+    detail = "reason fraud, refunded to the original payment method"
+    assert plan.steps == (
+        RecordCancellation(detail),
+        Mutation(
+            "OrderCancel",
+            "orderCancel",
+            {
+                "orderId": ORDER_ID,
+                "reason": "FRAUD",
+                "restock": True,
+                "notifyCustomer": False,
+                "staffNote": "chargeback",
+                "refundMethod": {"originalPaymentMethodsRefund": True},
+            },
+        ),
+    )
+    assert plan.detail == detail and plan.first_sent == plan.steps[1]
+    plain = plan_action("cancel_order", order(), {}, FACTS)
+    assert plain.detail == "reason other, no refund"
+    assert mutations(plain)[0][1]["refundMethod"] is None and mutations(plain)[0][1]["staffNote"] is None
+
+
+def test_cancel_order_already_cancelled_under_way_or_with_a_reason_shopify_does_not_know():
+    assert plan_action("cancel_order", order(cancelled_at=NOW), {}, FACTS) == AlreadyDone("#1001 is cancelled already.")
+    asked = CancellationInFlight("U0ALEX", NOW - timedelta(minutes=3))
+    assert plan_action("cancel_order", order(), {}, replace(FACTS, cancellation=asked)) == AlreadyDone(
+        "Shopify is already cancelling #1001: <@U0ALEX> asked 3m ago. The alert updates when it is done.",
+        under_way=True,
+    )
+    assert plan_action("cancel_order", order(), {"reason": "BORED"}, FACTS) == Refused(
+        "“BORED” is not a reason Shopify accepts; pick one from the list."
+    )
+
+
+# --- snooze and unfulfil ------------------------------------------------------------------------------------------
+
+
+def test_snooze_until_now_plus_the_span_chosen():
+    plan = plan_action("snooze", order(), {"for": "1d"}, FACTS)
+    assert plan.steps == (Snooze(NOW + timedelta(days=1)),)
+    assert plan.detail == "for 1d, until Sat 28 Nov 12:00 UTC"
+    assert plan.first_sent is None
+
+
+@pytest.mark.parametrize(
+    ("choice", "refusal"),
+    [
+        ("soon", "“soon” is not a snooze length; use 4h, 1d, 3d or 1w."),
+        ("", "“” is not a snooze length; use 4h, 1d, 3d or 1w."),
+        ("31d", "Snooze for between a minute and 30 days."),
+    ],
+)
+def test_snooze_lengths_refused(choice, refusal):
+    assert plan_action("snooze", order(), {"for": choice}, FACTS) == Refused(refusal)
+
+
+def test_unfulfil_cancels_the_latest_shipment():
+    older = shipment(1, hours_ago=5)
+    latest = shipment(2, tracking=(Tracking("1Z", "UPS", None), Tracking(None, None, "https://x")), hours_ago=1)
+    plan = plan_action("unfulfill", order(fulfillments=(latest, older)), {}, FACTS)
+    assert mutations(plan) == [("FulfillmentCancel", {"id": latest.id})]
+    assert plan.detail == "the shipment with tracking 1Z"
+    assert plan_action("unfulfill", order(fulfillments=(older,)), {}, FACTS).detail == ""
+    assert plan_action("unfulfill", order(), {}, FACTS) == AlreadyDone(
+        "#1001 has no fulfillment to cancel; it is unfulfilled already."
+    )
+
+
+# --- a lost answer ------------------------------------------------------------------------------------------------
+
+
+def test_a_lost_answer_applied_unless_the_new_plan_would_send_the_same_mutation_first():
+    main, annex = fo(1, location="Main"), fo(2, location="Annex")
+    inputs = {"tracking_number": "1Z"}
+    first, second = plan_action("fulfill", order(fulfillment_orders=(main, annex)), inputs, FACTS).steps
+    neither = plan_action("fulfill", order(fulfillment_orders=(main, annex)), inputs, FACTS)
+    only_annex_left = plan_action("fulfill", order(fulfillment_orders=(annex,)), inputs, FACTS)
+    assert lost_answer_applied(neither, first) is False
+    assert lost_answer_applied(only_annex_left, first) is True
+    assert lost_answer_applied(only_annex_left, second) is False, "the first applied, the second (lost) did not"
+    shipped = plan_action(
+        "fulfill", order(fulfillments=(shipment(1, tracking=(Tracking("1Z", None, None),)),)), inputs, FACTS
+    )
+    assert lost_answer_applied(shipped, second) is True
+
+
+def test_a_lost_cancellation_under_way_applied_and_a_refused_replan_cannot_tell():
+    (_, cancel) = plan_action("cancel_order", order(), {}, FACTS).steps
+    in_flight = replace(FACTS, cancellation=CancellationInFlight("U0ALEX", NOW))
+    assert lost_answer_applied(plan_action("cancel_order", order(), {}, in_flight), cancel) is True
+    assert lost_answer_applied(Refused("Shopify no longer accepts that."), cancel) is None
