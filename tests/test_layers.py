@@ -39,6 +39,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "bot.slack.side",
             "bot.slack.listeners",
             "bot.slack.commands_listener",
+            "bot.slack.command_answers",
             "bot.slack.bulk_listeners",
         ),
         ("bot.domain", "bot.flows", "bot.mail", "bot.store", *SLACK_VIEWS, *SLACK_OUTBOUND, *UTILITIES),
@@ -55,7 +56,6 @@ CROSSINGS = {
     ("bot.flows.cancellations", "bot.slack.blocks"),
     ("bot.flows.bulk", "bot.slack.bulk_blocks"),
     ("bot.flows.digests", "bot.slack.digest_blocks"),
-    ("bot.flows.slash", "bot.slack.command_blocks"),
 }
 
 
