@@ -59,6 +59,11 @@ BULK_ACTIONS = frozenset(
 )
 INFO_COMMANDS = ("help", "stuck", "show", "log", "settings", "scan", "digest")
 MAX_ORDERS = 5000  # the most orders one command may name (a range of 5,000 is already a big bulk run)
+# How much an answer reads: the orders on a page of `/orders stuck`, the audit rows of `/orders log`, the last
+# actions on an order's card (`/orders show`).
+STUCK_PAGE_SIZE = 20
+LOG_LIMIT = 20
+CARD_ACTIONS = 5
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """What `/orders` does once its text is parsed: find the orders, run the action through `Actions` (the buttons'
 path: permission, lock, re-read, mutation, audit), or answer with a list, a card, the log, the settings, a scan or
-the digest. Returns what to show; the Slack listener sends it."""
+the digest. Returns what it found as data (bot/flows/command_results.py); the Slack side draws it and sends it."""
 
 from __future__ import annotations
 
@@ -11,15 +11,35 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.commands import ALIASES, EXAMPLES, USAGE, Command, Selection
+from bot.domain.commands import CARD_ACTIONS, LOG_LIMIT, STUCK_PAGE_SIZE, USAGE, Command, Selection
 from bot.domain.durations import parse_time_of_day
 from bot.domain.orders import Order
 from bot.domain.rules import Policy, classify
 from bot.flows.actions import ActionRequest, Actions
 from bot.flows.bulk import BulkRuns
+from bot.flows.command_results import (
+    ActionDone,
+    DigestPosted,
+    DigestRefused,
+    Drawn,
+    HelpAsked,
+    LogPage,
+    NameOneOrder,
+    NeedsChannel,
+    OrderCard,
+    Result,
+    ScanDone,
+    SettingChanged,
+    SettingNotSaved,
+    SettingRefused,
+    SettingsShown,
+    ShopifyUnavailable,
+    StuckPage,
+    UnknownOrder,
+    UnknownSetting,
+)
 from bot.flows.digests import DIGEST_TIME_SETTING, Digests
 from bot.shopify.client import ShopifyError
-from bot.slack import command_blocks as views
 from bot.store.lookup import audit_log, order_id_named
 
 log = logging.getLogger(__name__)
@@ -30,7 +50,7 @@ FORM_ACTIONS = frozenset({"notify_customer", "cancel_order"})  # always through 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    message: dict  # {"text", "blocks"}
+    result: Result  # what the command found
     share: bool = False  # in the channel, for everyone; else only to the person
 
 
@@ -42,16 +62,19 @@ class OpenForm:
 
 
 class NotFound(Exception):
-    """The order named is neither known nor in Shopify; the message says so."""
+    """The command names no single order, or one neither known nor in Shopify: `result` says which."""
+
+    def __init__(self, result: NameOneOrder | UnknownOrder):
+        super().__init__(result)
+        self.result = result
 
 
 class SlashCommands:
-    def __init__(self, actions: Actions, *, shop: str, bulk: BulkRuns | None = None, digests: Digests | None = None):
+    def __init__(self, actions: Actions, *, bulk: BulkRuns | None = None, digests: Digests | None = None):
         self.actions = actions
         self.service = actions.service
         self.store = actions.store
         self.permissions = actions.permissions
-        self.shop = shop
         self.bulk = bulk
         self.digests = digests
 
@@ -65,53 +88,48 @@ class SlashCommands:
             handler = getattr(self, f"_{command.name}")
             return await handler(command, actor)
         except NotFound as exc:
-            return Answer(views.text_message(str(exc)))
+            return Answer(exc.result)
         except ShopifyError as exc:
-            return Answer(views.text_message(views.shopify_unavailable(str(exc))))
+            return Answer(ShopifyUnavailable(str(exc)))
 
     # --- information ----------------------------------------------------------------------------------------
 
     async def _help(self, command: Command, actor: str) -> Answer:
         topic = command.args.get("topic")
-        if topic in USAGE:
-            return Answer(views.usage_of(USAGE[topic], EXAMPLES[topic]), command.share)
-        return Answer(views.help_message(USAGE, EXAMPLES, ALIASES), command.share)
+        return Answer(HelpAsked(topic if topic in USAGE else None), command.share)
 
     async def _stuck(self, command: Command, text: str) -> Answer:
         selection = command.selection or STUCK
         page = max(int(command.args.get("page", "1")), 1)
         now = self.service.now()
         total, rows = await self.store.page_of_orders(
-            selection, now, limit=views.STUCK_PAGE_SIZE, offset=(page - 1) * views.STUCK_PAGE_SIZE
+            selection, now, limit=STUCK_PAGE_SIZE, offset=(page - 1) * STUCK_PAGE_SIZE
         )
-        message = views.stuck_page(rows, total=total, page=page, command_text=text, shop=self.shop, now=now)
-        return Answer(message, command.share)
+        return Answer(StuckPage(rows, total, page, text, now), command.share)
 
     async def _show(self, command: Command, actor: str) -> Answer:
         order = await self.one_order(command.selection)
         policy, snoozes = await self.service.policy()
         now = self.service.now()
         verdict = classify(order, now, policy, snoozes.get(order.id), self.service.cancelling.get(order.id))
-        history = await self.store.read(partial(audit_log, order_id=order.id, limit=views.CARD_ACTIONS))
-        return Answer(views.order_card(order, verdict, history, shop=self.shop, now=now), command.share)
+        history = await self.store.read(partial(audit_log, order_id=order.id, limit=CARD_ACTIONS))
+        return Answer(OrderCard(order, verdict, history, now), command.share)
 
     async def _log(self, command: Command, actor: str) -> Answer:
         if command.selection is not None:
             order = await self.one_order(command.selection)
-            rows = await self.store.read(partial(audit_log, order_id=order.id, limit=views.LOG_LIMIT))
-            about = views.escape_mrkdwn(order.name)
-        else:
-            user = command.args["user"]
-            rows = await self.store.read(partial(audit_log, actor=user, limit=views.LOG_LIMIT))
-            about = f"<@{user}>"
-        return Answer(views.log_message(rows, about=about), command.share)
+            rows = await self.store.read(partial(audit_log, order_id=order.id, limit=LOG_LIMIT))
+            return Answer(LogPage(rows, order_name=order.name), command.share)
+        user = command.args["user"]
+        rows = await self.store.read(partial(audit_log, actor=user, limit=LOG_LIMIT))
+        return Answer(LogPage(rows, user=user), command.share)
 
     async def _settings(self, command: Command, actor: str) -> Answer:
         if "key" in command.args:
-            return Answer(views.text_message(await self._change_setting(command, actor)))
+            return Answer(await self._change_setting(command, actor))
         values = await self._setting_values()
         may_change = await self.permissions.may(actor, "settings")
-        return Answer(views.settings_message(values, may_change=may_change), command.share)
+        return Answer(SettingsShown(values, may_change), command.share)
 
     async def _setting_values(self) -> dict[str, str]:
         values = Policy.from_settings(await self.store.settings()).to_settings()
@@ -119,15 +137,17 @@ class SlashCommands:
             values[DIGEST_TIME_SETTING] = f"{self.digests.digest_time:%H:%M}"
         return values
 
-    async def _change_setting(self, command: Command, actor: str) -> str:
+    async def _change_setting(
+        self, command: Command, actor: str
+    ) -> SettingChanged | SettingRefused | UnknownSetting | SettingNotSaved:
         key, value = command.args["key"], command.args["value"].strip()
         if not await self.permissions.may(actor, "settings"):
             await self._audit(actor, "settings", {"key": key, "value": value}, "refused")
-            return self.permissions.refusal("settings")
+            return SettingRefused(self.permissions.refusal("settings"))
         stored = await self.store.settings()
         before = await self._setting_values()
         if key not in before:
-            return views.unknown_setting(key, list(before))
+            return UnknownSetting(key, list(before))
         try:
             if key == DIGEST_TIME_SETTING:
                 at = parse_time_of_day(value)
@@ -135,43 +155,43 @@ class SlashCommands:
             else:
                 saved = Policy.from_settings({**stored, key: value}).to_settings()[key]
         except ValueError as exc:
-            return views.setting_not_saved(str(exc))
+            return SettingNotSaved(str(exc))
         await self.store.set_setting(key, saved, by=actor)
         await self._audit(actor, "settings", {"key": key, "value": saved, "was": before[key]}, "done")
         if key == DIGEST_TIME_SETTING:
             self.digests.change_time(at)
-            return views.setting_changed(actor, key, saved, before[key], next_digest=f"{saved} {self.digests.zone}")
+            return SettingChanged(actor, key, saved, before[key], next_digest=f"{saved} {self.digests.zone}")
         stuck_before = await self.store.count_orders(STUCK, self.service.now())
         self.service.forget_policy()
         await self.service.classify_and_save(await self.store.open_orders(), found_by="settings")
         stuck_after = await self.store.count_orders(STUCK, self.service.now())
-        return views.setting_changed(actor, key, saved, before[key], stuck=(stuck_after, stuck_before))
+        return SettingChanged(actor, key, saved, before[key], stuck=(stuck_after, stuck_before))
 
     async def _scan(self, command: Command, actor: str) -> Answer:
         report = await self.service.reconcile()
         stuck = [order.name for order, _ in report.stuck]
-        message = views.scan_message(len(report.classified), stuck, report.newly_stuck, report.missed_by_webhooks)
-        return Answer(message, command.share)
+        found = ScanDone(len(report.classified), stuck, report.newly_stuck, report.missed_by_webhooks)
+        return Answer(found, command.share)
 
     async def _digest(self, command: Command, actor: str) -> Answer:
         if self.digests is None or self.digests.channel is None:
-            return Answer(views.needs_channel("The digest"))
+            return Answer(NeedsChannel("digest"))
         if not command.args.get("post"):
-            return Answer(self.digests.message(await self.digests.build()), command.share)
+            return Answer(Drawn(self.digests.message(await self.digests.build())), command.share)
         try:
             await self.digests.post_now()
         except SlackApiError as exc:
             log.warning("could not post the digest for %s: %s", actor, exc.response.get("error"))
-            return Answer(views.digest_refused(exc.response.get("error")))
-        return Answer(views.digest_posted(self.digests.channel))
+            return Answer(DigestRefused(exc.response.get("error")))
+        return Answer(DigestPosted(self.digests.channel))
 
     # --- actions --------------------------------------------------------------------------------------------
 
     async def _act(self, command: Command, actor: str, channel: str | None, text: str) -> Answer | OpenForm:
         if command.bulk:
             if self.bulk is None:
-                return Answer(views.needs_channel("Bulk actions"))
-            return Answer(await self.bulk.preview(command, actor, channel, text))
+                return Answer(NeedsChannel("bulk"))
+            return Answer(Drawn(await self.bulk.preview(command, actor, channel, text)))
         order = await self.one_order(command.selection)
         inputs: dict[str, Any] = dict(command.args)
         request = ActionRequest(command.action, order.id, actor, inputs, channel, None)
@@ -179,13 +199,13 @@ class SlashCommands:
         if needs_form and not await self.actions.refused_before_form(request):
             return OpenForm(request)  # else run at once: refused with the reason, in the command's answer
         outcome = await self.actions.run(request)
-        return Answer(views.text_message(outcome.message))
+        return Answer(ActionDone(outcome))
 
     async def one_order(self, selection: Selection | None) -> Order:
         """The one order a command names: as stored, or found in Shopify (an order orderbot has not seen yet, such as
         an archived one to unarchive), then stored and classified."""
         if selection is None or selection.named != 1:
-            raise NotFound(views.NAME_ONE_ORDER)
+            raise NotFound(NameOneOrder())
         if selection.ids:
             order_id, name = selection.ids[0], "that order"
         else:
@@ -196,7 +216,7 @@ class SlashCommands:
             return order
         found = await self._from_shopify(order_id, name)
         if found is None:
-            raise NotFound(views.unknown_order(name))
+            raise NotFound(UnknownOrder(name))
         await self.store.save_orders([found], from_webhook=False)
         await self.service.classify_and_save([found], found_by="command")
         return found

@@ -1,7 +1,8 @@
 """Block Kit answers to `/orders`: help, the stuck list (paged), an order's card, the audit log, settings, scan.
 
 Pure: no I/O, `now` passed in. Each builder returns a message payload (`{"text", "blocks"}`) through
-`blocks.message_payload`, which checks Slack's limits; the listener adds `response_type`.
+`blocks.message_payload`, which checks Slack's limits; `draw` (bot/slack/command_answers.py) picks the builder for
+what a command found, and the listener adds `response_type`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, PlainTextObject
 
+from bot.domain.commands import CARD_ACTIONS, LOG_LIMIT, STUCK_PAGE_SIZE
 from bot.domain.durations import format_duration
 from bot.domain.orders import Order
 from bot.domain.rules import REASON_TITLES, Verdict
@@ -30,9 +32,6 @@ from bot.slack.blocks import (
 STUCK_MORE = "stuck_more"  # the stuck list's "More" button; value: JSON {"text": the command, "page": n}
 SHOW_STUCK = "show_stuck"  # the digest's "Show all stuck" button
 BULK_SUGGESTION = "bulk_suggestion"  # the digest's bulk suggestion; value: the /orders text that does it
-STUCK_PAGE_SIZE = 20
-LOG_LIMIT = 20
-CARD_ACTIONS = 5  # the last actions shown on an order's card
 
 _OUTCOME_WORDS = {
     "done": "done",
@@ -148,7 +147,7 @@ def log_message(rows: Sequence[Mapping[str, Any]], *, about: str) -> dict:
     if not rows:
         return text_message(f"Nothing has been done about {about} through orderbot yet.")
     lines = [_log_line(row, with_order=True) for row in rows]
-    more = " (the latest 20)" if len(rows) >= LOG_LIMIT else ""
+    more = f" (the latest {LOG_LIMIT})" if len(rows) >= LOG_LIMIT else ""
     return message_payload(
         f"What was done about {about}", [section(f"*What was done about {about}*{more}\n" + "\n".join(lines))]
     )
@@ -220,8 +219,12 @@ def shopify_unavailable(error: str) -> str:
     return f"Shopify did not answer, so nothing changed: {error}"
 
 
+_NEEDING_A_CHANNEL = {"digest": "The digest", "bulk": "Bulk actions"}
+
+
 def needs_channel(what: str) -> dict:
-    return text_message(f"{what} need SLACK_CHANNEL_ID; set it and restart orderbot.")
+    """`what`: "digest" or "bulk"."""
+    return text_message(f"{_NEEDING_A_CHANNEL[what]} need SLACK_CHANNEL_ID; set it and restart orderbot.")
 
 
 def unknown_setting(key: str, keys: Sequence[str]) -> str:

@@ -1,5 +1,6 @@
 """Bolt listeners for `/orders` and the buttons on its answers: parse, `ack()` at once, then answer through the
-request's `response_url` (ephemeral unless `--share`), or open the action's modal while the trigger id is fresh.
+request's `response_url` (ephemeral unless `--share`), drawn from what the command found (`draw`), or open the
+action's modal while the trigger id is fresh.
 
 Text that does not parse is answered in the ack itself, with the closest valid usage.
 """
@@ -9,14 +10,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.commands import CommandError, parse
-from bot.flows.slash import Answer, OpenForm, SlashCommands
+from bot.flows.slash import OpenForm, SlashCommands
 from bot.slack import command_blocks as views
+from bot.slack.command_answers import draw
 from bot.slack.listeners import SlackListeners
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,10 @@ COMMAND = "/orders"
 
 
 class CommandListener:
-    def __init__(self, slash: SlashCommands, listeners: SlackListeners):
+    def __init__(self, slash: SlashCommands, listeners: SlackListeners, *, shop: str):
         self.slash = slash
         self.listeners = listeners
+        self.shop = shop  # the myshopify domain admin links point to
 
     def register(self, app: AsyncApp) -> None:
         app.command(COMMAND)(self.on_command)
@@ -89,18 +91,21 @@ class CommandListener:
     ) -> None:
         actor = body.get("user_id") or body["user"]["id"]
         channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+        answer = await self._run(command, actor, channel, text)
+        if isinstance(answer, OpenForm):
+            await self.listeners.open_form(client, body["trigger_id"], answer.request)
+            return
+        message, share = answer
+        response_type = "in_channel" if share else "ephemeral"
+        await respond(**{**message, "response_type": response_type, "replace_original": in_place})
+
+    async def _run(self, command, actor: str, channel: str | None, text: str) -> OpenForm | tuple[dict, bool]:
+        """The form the command needs, or its answer drawn and whether it is for the channel."""
         try:
-            result = await self.slash.run(command, actor, channel, text)
+            answer = await self.slash.run(command, actor, channel, text)
+            if isinstance(answer, OpenForm):
+                return answer
+            return draw(answer.result, shop=self.shop), answer.share
         except Exception:  # the task's boundary: the person hears of it, the log has the rest
             log.exception("/orders %s failed", command.name)
-            result = Answer(views.text_message(views.WENT_WRONG))
-        if isinstance(result, OpenForm):
-            await self.listeners.open_form(client, body["trigger_id"], result.request)
-            return
-        await respond(**_response(result, in_place=in_place))
-
-
-def _response(answer: Answer, *, in_place: bool) -> dict[str, Any]:
-    response: dict[str, Any] = {**answer.message, "response_type": "in_channel" if answer.share else "ephemeral"}
-    response["replace_original"] = in_place
-    return response
+            return views.text_message(views.WENT_WRONG), False

@@ -93,8 +93,8 @@ class SlackSide:
             now=service.now,
             pacer=self.outbox.pacer,
         )
-        self.slash = SlashCommands(self.actions, shop=settings.shopify_shop or "", bulk=self.bulk, digests=self.digests)
-        CommandListener(self.slash, self.listeners).register(self.bolt)
+        self.slash = SlashCommands(self.actions, bulk=self.bulk, digests=self.digests)
+        CommandListener(self.slash, self.listeners, shop=settings.shopify_shop or "").register(self.bolt)
         if settings.slack_channel_id:
             service.alert_channel = settings.slack_channel_id
             service.alerts_queued = self.outbox.wake

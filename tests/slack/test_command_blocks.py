@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from bot.domain.commands import STUCK_PAGE_SIZE
 from bot.domain.orders import Customer, Money, Order
 from bot.domain.rules import Policy, classify
 from bot.slack import command_blocks as views
@@ -35,7 +36,7 @@ def verdict_row(hours: int, reason: str = "awaiting_tracking", severity: str = "
 
 
 def test_a_full_page_has_a_more_button_carrying_the_command_and_the_next_page():
-    rows = [(order(1000 + i), verdict_row(100 - i)) for i in range(views.STUCK_PAGE_SIZE)]
+    rows = [(order(1000 + i), verdict_row(100 - i)) for i in range(STUCK_PAGE_SIZE)]
     message = views.stuck_page(rows, total=45, page=1, command_text="stuck awaiting_tracking", shop=SHOP, now=NOW)
     (button,) = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert button["action_id"] == views.STUCK_MORE
