@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.domain.mrkdwn import escape_mrkdwn
 from bot.domain.orders import fields_read, order_gid
 
 # Where a webhook body holds the email of the customer it is about (orders, fulfillments, customers/*).
@@ -74,9 +75,5 @@ def _gid(value: int | str) -> str:
 def written_forms(personal: list[str | None]) -> list[str]:
     """Each of `personal` as it may stand in a queued message or an audit error: as given, and as a Slack message
     writes it (mrkdwn escapes &, < and >); longest first, so that a longer form is replaced before a part of it."""
-    forms = {form for text in personal if text for form in (text, _mrkdwn_escaped(text))}
+    forms = {form for text in personal if text for form in (text, escape_mrkdwn(text))}
     return sorted(forms, key=len, reverse=True)
-
-
-def _mrkdwn_escaped(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
