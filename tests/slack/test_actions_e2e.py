@@ -60,6 +60,7 @@ async def test_fulfill_opens_the_modal_and_submitting_it_fulfills_with_tracking(
     )
     assert response.status == 200 and response.text_body == ""  # the modal closes
 
+    await wait_for(lambda: mutations(world, "FulfillmentCreate"))  # the action runs once the modal has closed
     (variables,) = mutations(world, "FulfillmentCreate")
     fulfillment = variables["fulfillment"]
     assert fulfillment["trackingInfo"] == {"number": "1Z999AA10123456784", "company": "UPS"}
