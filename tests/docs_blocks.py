@@ -37,7 +37,7 @@ from bot.domain.durations import format_duration
 from bot.domain.rules import DEFAULT_THRESHOLDS, REASON_TITLES, REASONS, Policy, classify
 from bot.setup_webhooks import PRIVACY_TOPICS, TOPICS
 from bot.shopify.operations import REQUIRED_SCOPES
-from bot.slack import blocks
+from bot.slack import alert_blocks, blocks
 from bot.slack.permissions import ADMIN_ACTIONS
 
 ROOT = Path(__file__).parent.parent
@@ -64,7 +64,7 @@ def _seeded_orders() -> dict:
 
 def alert(orders: dict) -> str:
     order = orders[ALERT_ORDER]
-    message = blocks.alert_message(order, classify(order, ALERT_NOW, Policy()), shop=SHOP, now=ALERT_NOW)
+    message = alert_blocks.alert_message(order, classify(order, ALERT_NOW, Policy()), shop=SHOP, now=ALERT_NOW)
     return (
         "```text\n"
         + card(f"Slack #orders · orderbot · new alert for {ALERT_ORDER}", message_lines(message))
@@ -123,7 +123,7 @@ def _controls(orders: dict) -> dict[str, str]:
     """Each action id's control as the alert draws it, from an alert offering every action."""
     order = orders[ALERT_ORDER]
     verdict = dataclasses.replace(classify(order, ALERT_NOW, Policy()), actions=blocks.ACTION_IDS)
-    message = blocks.alert_message(order, verdict, shop=SHOP, now=ALERT_NOW)
+    message = alert_blocks.alert_message(order, verdict, shop=SHOP, now=ALERT_NOW)
     elements = [e for block in message["blocks"] if block["type"] == "actions" for e in block["elements"]]
     return {e["action_id"]: element_text(e) for e in elements}
 

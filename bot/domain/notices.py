@@ -2,7 +2,7 @@
 
 Pure: no I/O. One template per reason in `rules.REASONS`, and a generic one for anything else. A notice promises no
 dates and quotes no prices; it names the order, greets the customer by name when known, and is signed by the shop.
-The team can edit it before it is sent (`blocks.notify_modal`).
+The team can edit it before it is sent (`modal_blocks.notify_modal`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ bot/slack/command_blocks.py. Pure: no I/O."""
 from __future__ import annotations
 
 from bot.domain.commands import ALIASES, EXAMPLES, USAGE
+from bot.domain.mrkdwn import escape_mrkdwn
 from bot.flows.command_results import (
     ActionDone,
     DigestPosted,
@@ -26,7 +27,6 @@ from bot.flows.command_results import (
     UnknownSetting,
 )
 from bot.slack import command_blocks as views
-from bot.slack.blocks import escape_mrkdwn
 
 
 def draw(result: Result, *, shop: str) -> dict:

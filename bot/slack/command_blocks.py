@@ -16,18 +16,11 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, PlainTex
 
 from bot.domain.commands import CARD_ACTIONS, LOG_LIMIT, STUCK_PAGE_SIZE
 from bot.domain.durations import format_duration
+from bot.domain.mrkdwn import escape_mrkdwn, safe
 from bot.domain.orders import Order
 from bot.domain.rules import REASON_TITLES, Verdict
-from bot.slack.blocks import (
-    admin_url,
-    alert_message,
-    context,
-    escape_mrkdwn,
-    message_payload,
-    safe,
-    section,
-    slack_date,
-)
+from bot.slack.alert_blocks import alert_message
+from bot.slack.blocks import admin_url, context, message_payload, section, slack_date
 
 STUCK_MORE = "stuck_more"  # the stuck list's "More" button; value: JSON {"text": the command, "page": n}
 SHOW_STUCK = "show_stuck"  # the digest's "Show all stuck" button

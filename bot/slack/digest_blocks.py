@@ -11,7 +11,8 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBl
 
 from bot.domain.digest import Digest, action_words, plural, reason_title, signed
 from bot.domain.durations import format_duration
-from bot.slack.blocks import context, message_payload, person, safe, section
+from bot.domain.mrkdwn import person, safe
+from bot.slack.blocks import context, message_payload, section
 from bot.slack.command_blocks import BULK_SUGGESTION, SHOW_STUCK
 
 SHOW_STUCK_VALUE = "stuck"

@@ -20,14 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.notices import customer_notice
 from bot.flows.actions import ActionRequest, Actions
-from bot.slack import blocks, forms
+from bot.slack import blocks, forms, modal_blocks
 from bot.slack.metadata import ModalContext, TamperedMetadata, claimed_order_id, pack, unpack
 
 log = logging.getLogger(__name__)
 
 ORDER_ID = re.compile(r"^gid://shopify/Order/[0-9]{1,20}$")
 BUTTONS = re.compile(r"^(request_fulfillment|cancel_request|release_hold|archive|unarchive)$")
-FORMS = {"fulfill": blocks.fulfill_modal, "cancel_order": blocks.cancel_order_modal}
+FORMS = {"fulfill": modal_blocks.fulfill_modal, "cancel_order": modal_blocks.cancel_order_modal}
 EXPIRED = "This form has expired or was changed; open it again from the alert."
 STALE_BUTTON = "That button names no order orderbot knows; use the buttons on the order's latest alert."
 DATABASE_BUSY = (
@@ -119,7 +119,7 @@ class SlackListeners:
         notice = customer_notice(order, verdict["reason"] if verdict else None, shop_name=self.actions.shop_name)
 
         def view(order, *, private_metadata: str) -> dict:
-            return blocks.notify_modal(
+            return modal_blocks.notify_modal(
                 order, to_email=email, subject=notice.subject, body=notice.body, private_metadata=private_metadata
             )
 

@@ -20,7 +20,7 @@ from bot.flows.installation import Installation
 from bot.flows.service import Service
 from bot.flows.slash import SlashCommands
 from bot.mail.smtp import Mailer
-from bot.slack import blocks, bulk_blocks
+from bot.slack import alert_blocks, bulk_blocks
 from bot.slack.app import bolt_app, web_client
 from bot.slack.bulk_listeners import BulkListeners
 from bot.slack.commands_listener import CommandListener
@@ -105,7 +105,7 @@ class SlackSide:
     def _renderer(settings: Settings, service: Service):
         def render(order: Order, verdict: Verdict, resolution: str | None) -> dict:
             snoozed_until = verdict.due_at if verdict.status == "snoozed" else None
-            return blocks.alert_message(
+            return alert_blocks.alert_message(
                 order,
                 verdict,
                 shop=settings.shopify_shop or "",

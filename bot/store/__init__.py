@@ -1,9 +1,12 @@
-"""SQLite storage: see core.py for how its two connections share the work. Import from here."""
+"""SQLite storage: see core.py for how its two connections share the work and how the table families make up the
+Store. Import from here."""
 
 from bot.store.alerts import AlertSync, OutboxItem
-from bot.store.core import WRITE_CHUNK, Delivery, DeliveryOutcome, SaveResult, Store, StoredDelivery
+from bot.store.core import Store
+from bot.store.inbox import Delivery, DeliveryOutcome, StoredDelivery
+from bot.store.orders import SaveResult
 from bot.store.schema import MIGRATIONS
-from bot.store.sql import connect
+from bot.store.sql import WRITE_CHUNK, connect
 from bot.store.verdicts import Classified
 
 __all__ = [

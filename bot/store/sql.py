@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 OWNER_ONLY = 0o600  # the database holds customers' names and emails
 OTHERS = 0o077  # the group's and everyone's permission bits
+WRITE_CHUNK = 50  # orders per transaction in bulk writes (a scan), so the ingest thread never waits long for the lock
 
 
 def now_iso() -> str:

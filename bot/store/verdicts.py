@@ -11,20 +11,26 @@ transaction:
 - the order's snooze is still the one it read;
 - no verdict computed later (`computed_ts`) was written already.
 Otherwise it is dropped, and its alert left alone: whoever changed the order or its snooze classified it again.
+
+Mixed into Store (`VerdictTables`, which uses its `read` and `write`); `save_current_verdicts` also runs inside an
+inbox batch's transaction.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlite_utils
 
 from bot.domain.alerts import alert_state
 from bot.domain.orders import Order, order_to_record
 from bot.domain.rules import Verdict
-from bot.store.sql import insert, now_iso
+from bot.store.alerts import AlertSync, sync_alerts
+from bot.store.sql import WRITE_CHUNK, insert, now_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +99,39 @@ def save_current_verdicts(db: sqlite_utils.Database, classified: list[Classified
                 {"order_id": order_id, "reason": before[3], "stuck_since": before[4] or before[1], "resolved_at": now},
             )
     return written
+
+
+class VerdictTables:
+    """The verdict methods of Store."""
+
+    read: Callable[..., Awaitable[Any]]
+    write: Callable[..., Awaitable[Any]]
+
+    async def save_verdicts(
+        self, classified: list[Classified], *, found_by: str, alerts: AlertSync | None = None
+    ) -> int:
+        """Store the verdicts that are still current (above) and queue the alerts they change; return
+        how many alert messages were queued."""
+
+        def save(db: sqlite_utils.Database, chunk: list[Classified]) -> int:
+            written = save_current_verdicts(db, chunk, found_by)
+            return sync_alerts(db, [(c.order, c.verdict) for c in written], alerts) if alerts else 0
+
+        queued = 0
+        for start in range(0, len(classified), WRITE_CHUNK):
+            queued += await self.write(lambda db, chunk=classified[start : start + WRITE_CHUNK]: save(db, chunk))
+        return queued
+
+    async def verdict_of(self, order_id: str) -> dict[str, Any] | None:
+        return await self.read(lambda db: next(db.query("SELECT * FROM verdicts WHERE order_id = ?", [order_id]), None))
+
+    async def verdict_rows(self, *, stuck_only: bool = False) -> list[dict[str, Any]]:
+        def select(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+            where = "WHERE v.stuck = 1" if stuck_only else ""
+            return list(
+                db.query(
+                    f"SELECT v.*, o.name FROM verdicts v JOIN orders o ON o.id = v.order_id {where} ORDER BY v.since"
+                )
+            )
+
+        return await self.read(select)

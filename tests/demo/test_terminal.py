@@ -1,5 +1,5 @@
-"""The terminal renderer on real payloads: alerts, modals and replies built by bot/slack/blocks.py from the seeded
-store's orders as the bot reads them, and an email as bot/mail/smtp.py builds it."""
+"""The terminal renderer on real payloads: alerts, modals and replies built by bot/slack/alert_blocks.py and
+modal_blocks.py from the seeded store's orders as the bot reads them, and an email as bot/mail/smtp.py builds it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from bot.demo.terminal import (
 from bot.domain.action_words import action_reply, refusal
 from bot.domain.orders import Order
 from bot.domain.rules import Policy, classify
-from bot.slack import blocks
+from bot.slack import alert_blocks, modal_blocks
 from tests.conftest import fetch_seeded_orders
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -36,7 +36,7 @@ def seeded() -> dict[str, Order]:
 
 
 def stuck_alert(order: Order) -> dict:
-    return blocks.alert_message(order, classify(order, NOW, Policy()), shop=SHOP, now=NOW)
+    return alert_blocks.alert_message(order, classify(order, NOW, Policy()), shop=SHOP, now=NOW)
 
 
 # --- mrkdwn -----------------------------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def test_every_stuck_seeded_alert_renders_its_buttons_and_no_raw_mrkdwn(seeded: 
         verdict = classify(order, NOW, Policy())
         if not verdict.stuck:
             continue
-        payload = blocks.alert_message(order, verdict, shop=SHOP, now=NOW)
+        payload = alert_blocks.alert_message(order, verdict, shop=SHOP, now=NOW)
         shown = "\n".join(message_lines(payload, USERS))
         elements = [e for b in payload["blocks"] if b["type"] == "actions" for e in b["elements"]]
         for element in elements:
@@ -105,7 +105,9 @@ def test_a_destructive_buttons_confirm_dialog_shows_its_question_and_choices(see
 def test_a_resolved_alert_names_the_person(seeded: dict[str, Order]):
     order = seeded["#1014"]  # shipped, then archived
     resolution = "<@U0ALEX> archived #1014."
-    payload = blocks.alert_message(order, classify(order, NOW, Policy()), shop=SHOP, now=NOW, resolution=resolution)
+    payload = alert_blocks.alert_message(
+        order, classify(order, NOW, Policy()), shop=SHOP, now=NOW, resolution=resolution
+    )
     assert message_lines(payload, USERS) == [
         "✅ #1014 · James Whitaker · 50.95 USD",
         "Resolved: @Alex Rivera archived #1014.",
@@ -126,7 +128,7 @@ def test_thread_replies_and_refusals_are_text_only_messages():
 
 
 def test_the_fulfil_form_shows_what_ships_its_inputs_and_its_buttons(seeded: dict[str, Order]):
-    view = blocks.fulfill_modal(seeded["#1001"], private_metadata="m")
+    view = modal_blocks.fulfill_modal(seeded["#1001"], private_metadata="m")
     lines = view_lines(view, USERS)
     assert view_title(view) == "Mark as fulfilled"
     assert "• Linen Throw Pillow - Sage × 2" in lines
@@ -139,7 +141,7 @@ def test_the_fulfil_form_shows_what_ships_its_inputs_and_its_buttons(seeded: dic
 
 def test_the_notify_form_shows_the_drafted_email_in_full(seeded: dict[str, Order]):
     body = "Hello Liam,\n\nYour blanket is back-ordered.\n\nJuniper & Oak"
-    view = blocks.notify_modal(
+    view = modal_blocks.notify_modal(
         seeded["#1002"], to_email="liam@example.com", subject="Your order #1002", body=body, private_metadata="m"
     )
     lines = view_lines(view, USERS)
@@ -156,7 +158,7 @@ def test_the_notify_form_shows_the_drafted_email_in_full(seeded: dict[str, Order
 
 
 def test_the_cancel_form_shows_the_reason_select_and_ticked_boxes(seeded: dict[str, Order]):
-    lines = view_lines(blocks.cancel_order_modal(seeded["#1004"], private_metadata="m"), USERS)
+    lines = view_lines(modal_blocks.cancel_order_modal(seeded["#1004"], private_metadata="m"), USERS)
     assert "Why cancel?: [ Choose a reason ▾ ]" in lines
     assert "Stock (optional): ☑ Restock the items" in lines
     assert lines[-1] == "[ Keep order ]  [ Cancel order ]"

@@ -11,6 +11,7 @@ import pytest
 from slack_sdk.models.blocks import Block, DividerBlock
 from slack_sdk.models.views import View
 
+from bot.domain.mrkdwn import escape_mrkdwn
 from bot.domain.orders import (
     Customer,
     Fulfillment,
@@ -23,14 +24,9 @@ from bot.domain.orders import (
 )
 from bot.domain.rules import REASON_TITLES, REASONS, Policy, Verdict, classify
 from bot.slack import blocks
-from bot.slack.blocks import (
-    alert_message,
-    cancel_order_modal,
-    escape_mrkdwn,
-    fulfill_modal,
-    message_payload,
-    notify_modal,
-)
+from bot.slack.alert_blocks import alert_message
+from bot.slack.blocks import message_payload
+from bot.slack.modal_blocks import cancel_order_modal, fulfill_modal, notify_modal
 from tests.conftest import fetch_seeded_orders
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)

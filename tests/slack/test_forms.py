@@ -9,7 +9,7 @@ from bot.slack.forms import cancel_order_form, fulfill_form, notify_form
 
 
 def values(**inputs: tuple[str, object]) -> dict:
-    """Slack's state.values, each input in a block named like its action id (as blocks.py builds them)."""
+    """Slack's state.values, each input in a block named like its action id (as modal_blocks.py builds them)."""
     return input_values({name: {name: spec} for name, spec in inputs.items()})
 
 

@@ -20,7 +20,7 @@ from bot.domain.alerts import from_alert_snapshot
 from bot.domain.orders import Customer, Fulfillment, FulfillmentOrder, Hold, Money, Order, Tracking
 from bot.domain.rules import Policy, classify
 from bot.sandbox.slack import SandboxSlack, SlackCall
-from bot.slack.blocks import alert_message
+from bot.slack.alert_blocks import alert_message
 from bot.slack.history import HISTORY_PAGE
 from bot.slack.outbox import CONFIG_RETRY, OutboxSender
 from bot.store import AlertSync, Classified, Store

@@ -1,0 +1,202 @@
+"""The three modals: mark as fulfilled (or add tracking), email the customer, cancel the order. Each input block's
+block_id equals its element's action_id (blocks.py lists them; forms.py reads what was submitted). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    CheckboxesElement,
+    InputBlock,
+    InteractiveElement,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+    UrlInputElement,
+)
+
+from bot.domain.action_words import CANCEL_REASONS
+from bot.domain.mrkdwn import clip, safe
+from bot.domain.orders import FulfillmentOrder, Order
+from bot.slack.blocks import (
+    CANCEL_ORDER_MODAL,
+    FULFILL_MODAL,
+    MESSAGE,
+    MESSAGE_MAX_LENGTH,
+    NO_TRACKING,
+    NOTIFY_CUSTOMER,
+    NOTIFY_MODAL,
+    OTHER_CARRIER,
+    REASON,
+    REFUND,
+    RESTOCK,
+    STAFF_NOTE,
+    STAFF_NOTE_MAX_LENGTH,
+    SUBJECT,
+    SUBJECT_MAX_LENGTH,
+    TRACKING_COMPANIES,
+    TRACKING_COMPANY,
+    TRACKING_NUMBER,
+    TRACKING_URL,
+    bullets,
+    context,
+    customer_name,
+    first_items,
+    modal_view,
+    place_name,
+    section,
+)
+
+_LINES_PER_FULFILLMENT_ORDER = 8
+
+
+def _input(
+    block_id: str, label: str, element: InteractiveElement, *, optional: bool, hint: str | None = None
+) -> InputBlock:
+    return InputBlock(
+        block_id=block_id,
+        label=PlainTextObject(text=label),
+        element=element,
+        optional=optional,
+        hint=PlainTextObject(text=hint) if hint else None,
+    )
+
+
+def _checkbox(action_id: str, label: str, option_text: str, *, checked: bool) -> InputBlock:
+    """An optional single checkbox."""
+    option = Option(value=action_id, text=PlainTextObject(text=option_text))
+    element = CheckboxesElement(action_id=action_id, options=[option], initial_options=[option] if checked else None)
+    return _input(action_id, label, element, optional=True)
+
+
+def _to_ship(fo: FulfillmentOrder) -> SectionBlock:
+    lines = [
+        f"{safe(line.title or line.sku or 'Untitled item')} × {line.remaining}" for line in fo.lines if line.remaining
+    ]
+    items = first_items(lines, _LINES_PER_FULFILLMENT_ORDER) if lines else ["Every item still to ship"]
+    return section(f"*From {safe(place_name(fo))}*\n{bullets(items)}")
+
+
+def fulfill_modal(order: Order, *, private_metadata: str) -> dict:
+    """Mark as fulfilled: what ships, then tracking number, carrier, URL, "no tracking", and the customer email.
+
+    An empty tracking number is meant to be accepted only when NO_TRACKING is ticked; the submission handler checks.
+    """
+    fos = order.fulfillable()
+    adding_tracking = order.needs_tracking_only()
+    if fos:
+        what = "Shopify will mark these items as shipped:"
+    elif adding_tracking:
+        what = "It has shipped without a tracking number. Enter it here and orderbot adds it to the shipment."
+    else:
+        what = "Nothing on this order can be fulfilled right now."
+    intro = f"*{safe(order.name)}* · {customer_name(order)}\n{what}"
+    carriers = [Option(value=name, text=name) for name in TRACKING_COMPANIES]
+    blocks = [
+        section(intro),
+        *(_to_ship(fo) for fo in fos),
+        _input(
+            TRACKING_NUMBER,
+            "Tracking number",
+            PlainTextInputElement(action_id=TRACKING_NUMBER, max_length=255),
+            optional=True,
+        ),
+        _input(
+            TRACKING_COMPANY,
+            "Carrier",
+            StaticSelectElement(action_id=TRACKING_COMPANY, placeholder="Choose a carrier", options=carriers),
+            optional=True,
+        ),
+        _input(
+            TRACKING_URL,
+            "Tracking link",
+            UrlInputElement(action_id=TRACKING_URL),
+            optional=True,
+            hint=f"Only needed when the carrier is {OTHER_CARRIER}: Shopify builds links for the others.",
+        ),
+    ]
+    if not adding_tracking:  # it has shipped: only the number is missing
+        blocks.append(_checkbox(NO_TRACKING, "No tracking number?", "Ship without a tracking number", checked=False))
+    blocks.append(_checkbox(NOTIFY_CUSTOMER, "Customer", "Email the customer the shipping confirmation", checked=True))
+    return modal_view(
+        callback_id=FULFILL_MODAL,
+        title="Add tracking" if adding_tracking else "Mark as fulfilled",
+        submit="Add tracking" if adding_tracking else "Mark fulfilled",
+        close="Cancel",
+        blocks=blocks,
+        private_metadata=private_metadata,
+    )
+
+
+def notify_modal(order: Order, *, to_email: str, subject: str, body: str, private_metadata: str) -> dict:
+    """Email the customer: the recipient, then the subject and message, both editable."""
+    name = order.customer.name if order.customer and order.customer.name else None
+    recipient = f"{safe(name)} &lt;{safe(to_email)}&gt;" if name else safe(to_email)
+    blocks = [
+        section(f"*To:* {recipient}\n*About:* {safe(order.name)}"),
+        _input(
+            SUBJECT,
+            "Subject",
+            PlainTextInputElement(
+                action_id=SUBJECT, initial_value=clip(subject, SUBJECT_MAX_LENGTH), max_length=SUBJECT_MAX_LENGTH
+            ),
+            optional=False,
+        ),
+        _input(
+            MESSAGE,
+            "Message",
+            PlainTextInputElement(
+                action_id=MESSAGE,
+                multiline=True,
+                initial_value=clip(body, MESSAGE_MAX_LENGTH),
+                max_length=MESSAGE_MAX_LENGTH,
+            ),
+            optional=False,
+        ),
+        context(["orderbot sends this from the shop's email address and tags the order, so the team can see it."]),
+    ]
+    return modal_view(
+        callback_id=NOTIFY_MODAL,
+        title="Email the customer",
+        submit="Send email",
+        close="Cancel",
+        blocks=blocks,
+        private_metadata=private_metadata,
+    )
+
+
+def cancel_order_modal(order: Order, *, private_metadata: str) -> dict:
+    """Cancel the order: a warning, then reason, restock, refund, customer email and a staff note."""
+    reasons = [Option(value=value, text=label) for value, label in CANCEL_REASONS.items()]
+    warning = (
+        f":warning: Cancelling *{safe(order.name)}* ({customer_name(order)}) cannot be undone. Shopify cancels it "
+        "in the background, so it can take a minute; this order's alert updates when it is done."
+    )
+    blocks = [
+        section(warning),
+        _input(
+            REASON,
+            "Why cancel?",
+            StaticSelectElement(action_id=REASON, placeholder="Choose a reason", options=reasons),
+            optional=False,
+        ),
+        _checkbox(RESTOCK, "Stock", "Restock the items", checked=True),
+        _checkbox(REFUND, "Refund", "Refund to the original payment method", checked=True),
+        _checkbox(NOTIFY_CUSTOMER, "Customer", "Email the customer that the order is cancelled", checked=True),
+        _input(
+            STAFF_NOTE,
+            "Note for staff",
+            PlainTextInputElement(action_id=STAFF_NOTE, max_length=STAFF_NOTE_MAX_LENGTH),
+            optional=True,
+            hint="Kept on the order in Shopify; the customer does not see it.",
+        ),
+    ]
+    return modal_view(
+        callback_id=CANCEL_ORDER_MODAL,
+        title=f"Cancel {order.name}",
+        submit="Cancel order",
+        close="Keep order",
+        blocks=blocks,
+        private_metadata=private_metadata,
+    )
