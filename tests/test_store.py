@@ -131,7 +131,7 @@ async def test_storing_deliveries_does_not_stall_the_event_loop(tmp_path):
     lags: list[float] = []
     done = asyncio.Event()
 
-    async def heartbeat():
+    async def heartbeat(lags: list[float], done: asyncio.Event):
         while not done.is_set():
             start = time.perf_counter()
             await asyncio.sleep(0.001)
@@ -144,7 +144,7 @@ async def test_storing_deliveries_does_not_stall_the_event_loop(tmp_path):
 
     t = datetime(2026, 11, 1, tzinfo=UTC)
     bulk = [make_order(t, id=f"gid://shopify/Order/{n}", name=f"#{n}") for n in range(2000)]
-    beat = asyncio.create_task(heartbeat())
+    beat = asyncio.create_task(heartbeat(lags, done))
     started = time.perf_counter()
     await asyncio.gather(*(sender(stream) for stream in range(20)), store.save_orders(bulk, from_webhook=False))
     elapsed = time.perf_counter() - started
@@ -154,9 +154,22 @@ async def test_storing_deliveries_does_not_stall_the_event_loop(tmp_path):
     stored = await store.read(lambda db: db.execute("SELECT count(*) FROM inbox").fetchone()[0])
     await store.close()
     worst = max(lags)
-    print(f"2000 deliveries in {elapsed:.2f}s; worst event-loop lag {worst * 1000:.1f} ms over {len(lags)} beats")
+    # The same heartbeat with nothing else to do, as long again: how late this machine wakes a loop anyway (on a
+    # busy CI box the OS alone pauses the process for tens of milliseconds). Work done on the loop itself would add
+    # seconds: storing 2,000 orders takes about one.
+    idle_lags: list[float] = []
+    idle_done = asyncio.Event()
+    idle = asyncio.create_task(heartbeat(idle_lags, idle_done))
+    await asyncio.sleep(min(elapsed, 2.0))
+    idle_done.set()
+    await idle
+    baseline = max(idle_lags)
+    print(
+        f"2000 deliveries in {elapsed:.2f}s; worst event-loop lag {worst * 1000:.1f} ms over {len(lags)} beats; "
+        f"idle, the same loop's worst {baseline * 1000:.1f} ms"
+    )
     assert stored == 2000
-    assert worst < 0.05
+    assert worst < 0.05 + baseline, (worst, baseline)
 
 
 async def test_a_delivery_is_acknowledged_only_once_committed_and_times_out_while_the_database_is_locked(tmp_path):
