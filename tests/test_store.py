@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlite_utils
 
 from bot.domain.orders import Customer, Fulfillment, Money, Order, Tracking, order_to_record
@@ -155,8 +156,7 @@ async def test_storing_deliveries_does_not_stall_the_event_loop(tmp_path):
     await store.close()
     worst = max(lags)
     # The same heartbeat with nothing else to do, as long again: how late this machine wakes a loop anyway (on a
-    # busy CI box the OS alone pauses the process for tens of milliseconds). Work done on the loop itself would add
-    # seconds: storing 2,000 orders takes about one.
+    # busy CI box the OS alone pauses the process for tens of milliseconds).
     idle_lags: list[float] = []
     idle_done = asyncio.Event()
     idle = asyncio.create_task(heartbeat(idle_lags, idle_done))
@@ -169,6 +169,8 @@ async def test_storing_deliveries_does_not_stall_the_event_loop(tmp_path):
         f"idle, the same loop's worst {baseline * 1000:.1f} ms"
     )
     assert stored == 2000
+    # Off the loop, the worst beat was 29 ms late in 10 runs on 2 cores with one kept busy by another process (9 to
+    # 17 ms on most); the bulk write alone takes about 0.2 s, so on the loop it would hold a beat back that long.
     assert worst < 0.05 + baseline, (worst, baseline)
 
 
@@ -209,72 +211,138 @@ async def test_a_delivery_is_acknowledged_only_once_committed_and_times_out_whil
     await store.close()
 
 
-async def test_processing_yields_to_a_burst_of_deliveries_but_never_for_long(tmp_path):
-    from bot.shopify.webhooks import MAX_DEFERRAL_SECONDS, InboxWriter
+@pytest.mark.parametrize(
+    "busy_for,budget",
+    [(float("inf"), 1.0), (5.0, 1.0), (0.25, 0.25), (0.1, 0.1), (0.01, 0.1), (0.0, 0.1)],
+)
+def test_processing_may_wait_as_long_as_it_worked_within_one_quiet_window_and_the_longest_deferral(busy_for, budget):
+    from bot.shopify.webhooks import INGEST_QUIET_SECONDS, MAX_DEFERRAL_SECONDS, deferral_budget
+
+    assert (INGEST_QUIET_SECONDS, MAX_DEFERRAL_SECONDS) == (0.1, 1.0)  # the numbers above
+    assert deferral_budget(busy_for) == budget
+
+
+class DrivenStream:
+    """Deliveries reaching an InboxWriter on a clock the test moves: each of the writer's sleeps moves the clock on
+    by its length, and `arriving` more deliveries come, one at the end of each sleep."""
+
+    def __init__(self, arriving: int):
+        self.now = 1000.0
+        self.arriving = arriving
+        self.slept: list[float] = []
+        self.submitted: list[asyncio.Task[bool]] = []
+        self.writer = None
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept.append(seconds)
+        if self.arriving > 0:
+            self.arriving -= 1
+            await self.arrive()
+
+    async def arrive(self) -> None:
+        delivery = Delivery(f"d{len(self.submitted)}", None, "orders/updated", None, None, None, "{}")
+        self.submitted.append(asyncio.create_task(self.writer.submit(delivery)))
+        await asyncio.sleep(0)  # the request reaches the writer
+
+    async def paused_for(self) -> float:
+        """How long yield_to_ingest held processing back, on the driven clock."""
+        self.slept = []
+        await self.writer.yield_to_ingest()
+        return sum(self.slept)
+
+
+async def driven_writer(tmp_path, stream: DrivenStream):
+    from bot.shopify.webhooks import InboxWriter
 
     store = await Store(str(tmp_path / "o.db")).open()
-    writer = InboxWriter(store, on_stored=lambda: None)
-    writer.start()
-    loop = asyncio.get_running_loop()
+    stream.writer = InboxWriter(store, on_stored=lambda: None, clock=stream.clock, sleep=stream.sleep)
+    stream.writer.start()
+    return store
 
-    submitted: list[asyncio.Task[bool]] = []
 
-    async def burst():
-        # Concurrent requests, as Shopify sends them: each arrives 5 ms after the last, whether or not the commit
-        # holding the one before has finished (a durable commit can take longer than the quiet window on a busy box).
-        for i in range(400):
-            submitted.append(
-                asyncio.create_task(writer.submit(Delivery(f"b{i}", None, "orders/updated", None, None, None, "{}")))
-            )
-            await asyncio.sleep(0.005)
+async def test_processing_yields_to_a_burst_of_deliveries_but_never_for_long(tmp_path):
+    """The first pause of a burst after a quiet spell lasts MAX_DEFERRAL_SECONDS however long the burst goes on;
+    once no delivery has come for a quiet window, processing goes on at once; a burst that ends while processing
+    waits lets it go on one quiet window after its last delivery."""
+    from bot.shopify.webhooks import INGEST_QUIET_SECONDS, MAX_DEFERRAL_SECONDS
 
-    sender = asyncio.create_task(burst())
-    await asyncio.sleep(0.05)
-    started = loop.time()
-    await writer.yield_to_ingest()  # the first batch of a burst after a quiet spell
-    waited = loop.time() - started
-    sender.cancel()
-    await asyncio.gather(*submitted)
-    assert MAX_DEFERRAL_SECONDS - 0.15 <= waited <= MAX_DEFERRAL_SECONDS + 0.3, waited
+    stream = DrivenStream(arriving=1000)
+    store = await driven_writer(tmp_path, stream)
+    await stream.arrive()
+    assert await stream.paused_for() == pytest.approx(MAX_DEFERRAL_SECONDS)
 
-    await asyncio.sleep(0.15)
-    started = loop.time()
-    await writer.yield_to_ingest()
-    assert loop.time() - started < 0.05, "no deliveries arriving: processing goes on at once"
-    await writer.stop()
+    stream.arriving = 0
+    stream.now += 0.15
+    assert await stream.paused_for() == 0, "no deliveries arriving: processing goes on at once"
+
+    stream.now += 5.0  # a long quiet spell, then a burst of four deliveries a quiet window apart
+    stream.arriving = 3
+    await stream.arrive()
+    assert await stream.paused_for() == pytest.approx(4 * INGEST_QUIET_SECONDS)
+    await asyncio.gather(*stream.submitted)
+    await stream.writer.stop()
     await store.close()
 
 
 async def test_under_a_steady_stream_processing_waits_no_longer_than_it_worked(tmp_path):
     """A stream that never pauses (Shopify's deliveries during a long sale) must not hold processing to one batch a
-    second: after working for 0.2 s, processing waits about as long, not MAX_DEFERRAL_SECONDS."""
-    from bot.shopify.webhooks import INGEST_QUIET_SECONDS, InboxWriter
+    second: after working for 0.25 s, processing waits as long, rounded up to whole quiet windows (0.3 s), not
+    MAX_DEFERRAL_SECONDS."""
+    stream = DrivenStream(arriving=1000)
+    store = await driven_writer(tmp_path, stream)
+    await stream.arrive()
+    await stream.paused_for()  # the first pause of a burst
+    stream.now += 0.25  # a batch processed, while the deliveries keep coming
+    await stream.arrive()
+    assert await stream.paused_for() == pytest.approx(0.3)
+    await asyncio.gather(*stream.submitted)
+    await stream.writer.stop()
+    await store.close()
+
+
+async def test_on_the_event_loop_clock_processing_yields_to_a_burst_and_goes_on_while_it_lasts(tmp_path):
+    """End to end, on real time and real sleeps, while deliveries arrive 5 ms apart for up to 5 s: processing waits
+    at least a quiet window (a delivery came just before) and goes on long before the burst ends. Its pause is
+    MAX_DEFERRAL_SECONDS plus how late the event loop wakes its sleeps, which was 8 to 26 ms in 10 runs on 2 cores
+    with one kept busy by another process: the upper bound leaves a margin of 1 s."""
+    from bot.shopify.webhooks import INGEST_QUIET_SECONDS, MAX_DEFERRAL_SECONDS, InboxWriter
 
     store = await Store(str(tmp_path / "o.db")).open()
     writer = InboxWriter(store, on_stored=lambda: None)
     writer.start()
     loop = asyncio.get_running_loop()
-
     submitted: list[asyncio.Task[bool]] = []
+    processing_went_on = asyncio.Event()
 
-    async def stream():  # concurrent requests, 5 ms apart, each waiting for its own commit
-        for i in range(1000):
-            delivery = Delivery(f"s{i}", None, "orders/updated", None, None, None, "{}")
-            submitted.append(asyncio.create_task(writer.submit(delivery)))
+    def deliver(i: int) -> None:  # a concurrent request, as Shopify sends them, waiting for its own commit
+        submitted.append(
+            asyncio.create_task(writer.submit(Delivery(f"b{i}", None, "orders/updated", None, None, None, "{}")))
+        )
+
+    async def burst():
+        for i in range(1, 1000):
             await asyncio.sleep(0.005)
+            if processing_went_on.is_set():
+                return
+            deliver(i)
 
-    sender = asyncio.create_task(stream())
-    await asyncio.sleep(0.05)
-    await writer.yield_to_ingest()  # the first pause of a burst
-    await asyncio.sleep(0.2)  # a batch processed
+    deliver(0)
+    sender = asyncio.create_task(burst())
+    await asyncio.sleep(0)  # the first delivery reaches the writer
     started = loop.time()
     await writer.yield_to_ingest()
     waited = loop.time() - started
-    sender.cancel()
+    processing_went_on.set()
+    await sender
     await asyncio.gather(*submitted)
     await writer.stop()
     await store.close()
-    assert 0.2 - 0.01 <= waited <= 0.2 + INGEST_QUIET_SECONDS + 0.1, waited
+    print(f"processing waited {waited:.3f} s for a burst of {len(submitted)} deliveries")
+    assert INGEST_QUIET_SECONDS <= waited <= MAX_DEFERRAL_SECONDS + 1.0, waited
 
 
 async def test_an_existing_database_is_brought_to_watching_only_what_reconciliation_must(tmp_path):

@@ -234,6 +234,11 @@ class SandboxShopify:
         on_mutation = on_mutation or kind in MUTATION_FAILURES
         self._failures.extend(_Failure(kind, message, delay, on_mutation) for _ in range(times))
 
+    @property
+    def failures_left(self) -> int:
+        """How many of the failures fail_next queued no request has taken yet: a test's sign that one was taken."""
+        return len(self._failures)
+
     def start_job(self, work: Callable[[], None]) -> dict:
         """Queue `work` as a background job (as orderCancel does); returns the Job as the mutation answers it."""
         job = _Job(f"gid://shopify/Job/{uuid.uuid4()}", self._clock() + self.job_delay, work)

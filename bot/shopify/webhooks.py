@@ -16,8 +16,9 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -71,10 +72,27 @@ def body_key(topic: str, payload: dict[str, Any], body: bytes) -> str | None:
     return f"{topic}|{identity}|{payload.get('updated_at')}|{digest}"
 
 
-class InboxWriter:
-    """Collects deliveries from concurrent requests and stores them in batches, one commit each."""
+def deferral_budget(busy_for: float) -> float:
+    """How long processing may wait for a burst of deliveries to pause, having just processed for `busy_for` seconds:
+    as long as it worked, at least one quiet window and at most MAX_DEFERRAL_SECONDS."""
+    return min(MAX_DEFERRAL_SECONDS, max(INGEST_QUIET_SECONDS, busy_for))
 
-    def __init__(self, store: Store, on_stored: Callable[[], None], *, deadline: float = INGEST_DEADLINE_SECONDS):
+
+class InboxWriter:
+    """Collects deliveries from concurrent requests and stores them in batches, one commit each.
+
+    `clock` and `sleep` pace yield_to_ingest (the event loop's time and asyncio.sleep unless given: tests drive them);
+    deadlines always run on the event loop's time."""
+
+    def __init__(
+        self,
+        store: Store,
+        on_stored: Callable[[], None],
+        *,
+        deadline: float = INGEST_DEADLINE_SECONDS,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
         self._store = store
         self._on_stored = on_stored
         self._deadline = deadline
@@ -85,6 +103,8 @@ class InboxWriter:
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._clock = clock
+        self._sleep = sleep
         self._last_submit = float("-inf")
         self._resumed_at = float("-inf")  # when processing last went on after yielding
 
@@ -103,23 +123,24 @@ class InboxWriter:
         """Called by the processor between batches: while deliveries keep arriving, answering Shopify comes first and
         processing waits, but never longer than it has just been processing (nor MAX_DEFERRAL_SECONDS): under a
         steady stream it still gets half the time, and keeps up instead of falling behind by a batch a second."""
-        busy_for = self._loop_time() - self._resumed_at
-        budget = min(MAX_DEFERRAL_SECONDS, max(INGEST_QUIET_SECONDS, busy_for))
-        waited = 0.0
-        while self._loop_time() - self._last_submit < INGEST_QUIET_SECONDS and waited < budget:
-            await asyncio.sleep(INGEST_QUIET_SECONDS)
-            waited += INGEST_QUIET_SECONDS
-        self._resumed_at = self._loop_time()
+        budget = deferral_budget(self._now() - self._resumed_at)
+        windows = math.ceil(budget / INGEST_QUIET_SECONDS - 1e-9)  # counted, not summed: ten 0.1 s sum to under 1.0
+        for _ in range(windows):
+            if self._now() - self._last_submit >= INGEST_QUIET_SECONDS:
+                break
+            await self._sleep(INGEST_QUIET_SECONDS)
+        self._resumed_at = self._now()
 
-    def _loop_time(self) -> float:
-        return asyncio.get_running_loop().time()
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     async def submit(self, delivery: Delivery) -> bool:
         """Store one delivery; True when it is new, False for a duplicate. Returns after the commit; raises
         TimeoutError when there was none within the deadline (the delivery leaves the queue, unless its batch is
         being written already)."""
         loop = asyncio.get_running_loop()
-        self._last_submit = now = loop.time()
+        now = loop.time()
+        self._last_submit = now if self._clock is None else self._clock()
         future: asyncio.Future[bool] = loop.create_future()
         self._queue.append((delivery, future))
         self._waiting.append((now + self._deadline, future))

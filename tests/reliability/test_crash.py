@@ -387,7 +387,7 @@ async def test_an_order_stored_by_a_killed_batch_is_classified_by_the_next_start
             world.shop.touch(order)  # each delivery below is news: stored, and the open orders re-read
         world.shop.fail_next("timeout", times=2, delay=2.0)  # two re-reads Shopify is slow to answer
         await post_webhook(world, server, ids["#1003"])  # its batch waits on the first slow re-read...
-        await asyncio.sleep(0.5)
+        await wait_for(lambda: world.shop.failures_left == 1, 10)  # (it is under way)
         await post_webhook(world, server, ids["#1001"])  # ...while these two make the next batch,
         await post_webhook(world, server, ids["#1002"])  # held open by the second slow re-read
         await wait_for(lambda: stored("#1001") == (0, 1, "pending"), 10)  # stored as archived, still stuck

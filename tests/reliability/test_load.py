@@ -128,9 +128,15 @@ async def test_a_burst_keeps_slack_pace_answers_within_a_second_and_alerts_each_
                 "SELECT 1 FROM inbox WHERE status = 'pending' LIMIT 1"
             )
 
+        def settled() -> bool:  # nothing left to go out: every delivery processed, no message queued or in flight
+            return not rows(
+                "SELECT 1 FROM inbox WHERE status = 'pending'"
+                " UNION ALL SELECT 1 FROM outbox WHERE status IN ('pending', 'sending') LIMIT 1"
+            )
+
         await wait_for(all_posted, timeout=stuck_count * pace * 2 + 120)
         posting_seconds = time.perf_counter() - started
-        await asyncio.sleep(pace * 5)  # anything else queued would have gone out by now
+        await wait_for(settled, timeout=120)  # then what was posted is all that will be
     finally:
         await runner.cleanup()
         await slack.stop()

@@ -23,7 +23,7 @@ from bot.sandbox.slack import SandboxSlack
 from bot.sandbox.slack_payloads import block_actions_body, input_values, view_submission_body
 from bot.sandbox.smtp import SandboxSMTP
 from bot.slack.listeners import EXPIRED
-from bot.web import create_app
+from bot.web import TASKS, create_app
 from tests.conftest import ADMIN, CHANNEL, World, manifest_scopes, order_gid_of, wait_for, world_settings
 
 ACK_LIMIT = 3.0  # seconds: Slack's limit for acknowledging an envelope
@@ -163,7 +163,8 @@ async def test_a_refused_app_token_is_logged_and_the_server_serves_anyway(
     await world.order_webhook(1003)  # webhooks are processed and alerts posted as ever
     await world.wait_for_alert(1003, lambda a: bool(action_ids(a)))
 
-    await asyncio.sleep(0.1)
+    socket_mode = next(task for task in world.app[TASKS] if task.get_name() == "socket-mode")
+    await wait_for(socket_mode.done, 3)  # given up: nothing more will ask
     assert [c.response["error"] for c in world.slack.calls_to("apps.connections.open")] == [error]  # asked once
     assert world.slack.sockets_opened == 0
 
