@@ -280,11 +280,11 @@ async def test_two_posters_racing_on_one_database_post_once(store: Store, slack:
     ]
 
 
-async def crash_while_posting(first: Digests, db_path: Path) -> None:
+async def crash_while_posting(first: Digests, db_path: Path, slack: SandboxSlack) -> None:
     """Kill an attempt while its chat.postMessage is at Slack (as a process dies): the claim stays, no ts."""
     attempt = asyncio.create_task(first.post_scheduled())
     await wait_for(lambda: bool(db_rows(db_path, "SELECT 1 FROM digests")))
-    await asyncio.sleep(0.3)  # the call is on its way; the sandbox answers it after 1.5 s
+    await wait_for(lambda: slack.failures_left == 0)  # the call is at Slack, which answers it after 1.5 s
     attempt.cancel()
     with pytest.raises(asyncio.CancelledError):
         await attempt
@@ -294,7 +294,7 @@ async def test_after_a_crash_between_claim_and_answer_a_restart_finds_the_messag
     store: Store, slack: SandboxSlack, clock: Clock
 ):
     slack.fail_next("chat.postMessage", "timeout", delay=1.5)  # Slack posts it, then answers late
-    await crash_while_posting(poster(store, slack, clock), Path(store.path))
+    await crash_while_posting(poster(store, slack, clock), Path(store.path), slack)
     await wait_for(lambda: len(digests_in(slack)) == 1)
     await store.close()
 
@@ -315,7 +315,7 @@ async def test_a_restart_finds_the_interrupted_digest_under_more_messages_than_a
     store: Store, slack: SandboxSlack, clock: Clock
 ):
     slack.fail_next("chat.postMessage", "timeout", delay=1.5)
-    await crash_while_posting(poster(store, slack, clock), Path(store.path))
+    await crash_while_posting(poster(store, slack, clock), Path(store.path), slack)
     await wait_for(lambda: len(digests_in(slack)) == 1)
     for i in range(HISTORY_PAGE + 50):  # the team talked in the channel since
         slack.write_as("U0STAFF", CHANNEL, f"chatter {i}")
@@ -327,7 +327,7 @@ async def test_a_restart_finds_the_interrupted_digest_under_more_messages_than_a
 
 async def test_after_a_crash_before_slack_had_it_a_restart_posts_it(store: Store, slack: SandboxSlack, clock: Clock):
     slack.fail_next("chat.postMessage", "http_500", delay=1.5)  # the post never lands
-    await crash_while_posting(poster(store, slack, clock), Path(store.path))
+    await crash_while_posting(poster(store, slack, clock), Path(store.path), slack)
     await wait_for(lambda: bool(slack.calls_to("chat.postMessage")))
     assert digests_in(slack) == []
     await store.close()
@@ -366,8 +366,15 @@ async def test_posting_now_does_not_take_the_scheduled_digest(store: Store, slac
 
 async def run_timer(digests: Digests):
     task = asyncio.create_task(digests.run_forever())
-    await asyncio.sleep(0.2)
+    await wait_for(lambda: digests.looked > 0)  # it has looked at the clock once
     return task
+
+
+async def looked_again(digests: Digests) -> None:
+    """Wake the timer and wait until it has looked at the clock and done what that called for."""
+    before = digests.looked
+    digests.wake()
+    await wait_for(lambda: digests.looked > before)
 
 
 async def stop(task: asyncio.Task) -> None:
@@ -394,15 +401,13 @@ async def test_the_timer_posts_at_nine_local_time_on_both_sides_of_a_dst_change(
             (datetime(2026, 3, 29, 7, 0, 1, tzinfo=UTC), "2026-03-29"),  # 09:00 CEST, 23 hours later
         ):
             clock.at = at - timedelta(seconds=2)
-            digests.wake()
-            await asyncio.sleep(0.2)
+            await looked_again(digests)
             assert day not in days_posted(slack), "not before nine"
             clock.at = at
             digests.wake()
             await wait_for(lambda day=day: day in days_posted(slack))
         clock.at += timedelta(hours=5)
-        digests.wake()
-        await asyncio.sleep(0.2)
+        await looked_again(digests)
     finally:
         await stop(timer)
     assert days_posted(slack) == ["2026-03-28", "2026-03-29"]
@@ -459,8 +464,7 @@ async def test_the_server_posts_the_digest_to_the_channel_once_at_digest_time(wo
         await server.wait_for_alert(1001)
         await server.wait_for_alert(1009)
         digests = server.app[SLACK].digests
-        digests.wake()
-        await asyncio.sleep(0.3)
+        await looked_again(digests)
         assert digests_in(world.slack) == [], "not before the digest time"
 
         clock.at = real_now + timedelta(minutes=2)
@@ -478,8 +482,7 @@ async def test_the_server_posts_the_digest_to_the_channel_once_at_digest_time(wo
         await wait_for(lambda: server.rows("SELECT 1 FROM digests WHERE posted_at IS NOT NULL"))  # stored as posted
         clock.at += timedelta(hours=2)
         server = await restart(server, settings, clock)  # later the same day: already posted
-        server.app[SLACK].digests.wake()
-        await asyncio.sleep(0.5)
+        await looked_again(server.app[SLACK].digests)
     finally:
         await server.stop_server()
     assert len(digests_in(world.slack)) == 1

@@ -101,6 +101,7 @@ class Digests:
             self._zone_known.set()
         self._wake = asyncio.Event()
         self._done_day: str | None = None  # a day this timer needs no digest for (posted, or see run_forever)
+        self.looked = 0  # how often the timer has looked at the clock and done what it called for (tests wait on it)
 
     def learn_shop_zone(self, name: str) -> None:
         """The shop's `ianaTimezone`, used unless TIMEZONE is set."""
@@ -237,6 +238,7 @@ class Digests:
                     wait = RETRY_FIRST
                 else:
                     retry = RETRY_FIRST
+            self.looked += 1
             await self._sleep(min(wait, MAX_SLEEP))
 
     def _due(self, now: datetime) -> bool:

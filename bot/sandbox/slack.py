@@ -237,6 +237,12 @@ class SandboxSlack(SocketMode):
             raise ValueError("a timeout needs a delay longer than the client's timeout")
         self._failures.extend(_Failure(method, kind, retry_after, delay) for _ in range(times))
 
+    @property
+    def failures_left(self) -> int:
+        """How many of the failures fail_next queued no request has taken yet: a test's sign that one was taken (the
+        call has arrived, and is being held or failed)."""
+        return len(self._failures)
+
     def calls_to(self, method: str) -> list[SlackCall]:
         return [call for call in self.calls if call.method == method]
 
