@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BOT = ROOT / "bot"
 
 SLACK_VIEWS = ("bot.slack.blocks", "bot.slack.command_blocks", "bot.slack.bulk_blocks", "bot.slack.digest_blocks",
-               "bot.slack.forms", "bot.slack.metadata")  # fmt: skip
-SLACK_OUTBOUND = ("bot.slack.outbox", "bot.slack.pacing", "bot.slack.history", "bot.slack.permissions")
+               "bot.slack.digest_chart", "bot.slack.forms", "bot.slack.metadata")  # fmt: skip
+SLACK_OUTBOUND = ("bot.slack.outbox", "bot.slack.pacing", "bot.slack.history", "bot.slack.permissions",
+                  "bot.slack.uploads")  # fmt: skip
 SHOPIFY_OUTBOUND = ("bot.shopify.client", "bot.shopify.operations", "bot.shopify.version")
 UTILITIES = ("bot.wakeups", "bot.request_body", "bot.config")
 

@@ -47,7 +47,7 @@ from bot.domain.rules import Verdict, needs_watching
 from bot.store.alerts import AlertSync, AlertTables, sync_alerts
 from bot.store.bulk import BulkTables
 from bot.store.cancellations import CancellationTables
-from bot.store.digests import DigestTables
+from bot.store.digests import DigestTables, snapshot_stuck_counts
 from bot.store.schema import MIGRATIONS
 from bot.store.selection import SelectionQueries
 from bot.store.sql import T, bump_counter, connect, epoch, in_transaction, insert, now_iso, set_version
@@ -477,7 +477,8 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries, Cancellatio
         error: str | None,
         kind: str | None = None,
     ) -> None:
-        """`kind`: "full" or "changes" (scan_plan.ScanPlan); None for a scan that failed before it had one."""
+        """`kind`: "full" or "changes" (scan_plan.ScanPlan); None for a scan that failed before it had one. A scan that
+        succeeded also takes the day's snapshot of the stuck orders by reason (the digest's chart)."""
         row = {
             "kind": kind,
             "started_at": started_at,
@@ -487,7 +488,13 @@ class Store(AlertTables, DigestTables, BulkTables, SelectionQueries, Cancellatio
             "missed_by_webhooks": missed_by_webhooks,
             "error": error,
         }
-        await self.write(lambda db: insert(db, "scans", row))
+
+        def record(db: sqlite_utils.Database) -> None:
+            insert(db, "scans", row)
+            if error is None:
+                snapshot_stuck_counts(db, row["finished_at"])
+
+        await self.write(record)
 
     async def scan_history(self) -> tuple[datetime | None, datetime | None]:
         """When the last successful scan started, and the last successful full sweep (None: there was none)."""
