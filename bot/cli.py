@@ -20,6 +20,7 @@ from bot.domain.durations import format_duration
 from bot.domain.rules import REASON_TITLES
 from bot.flows.digests import terminal_digest
 from bot.flows.service import ScanReport, Service
+from bot.progress import CommandProgress
 from bot.setup_webhooks import setup_webhooks_command
 from bot.shopify.client import ShopifyClient, ShopifyError, client_from_settings
 from bot.shopify.operations import REQUIRED_SCOPES
@@ -31,6 +32,7 @@ from bot.web import LINGER_SECONDS, LISTEN_BACKLOG, create_app
 log = logging.getLogger("bot")
 
 CHART_FILE = "orderbot-digest-chart.png"
+SCAN_PROGRESS = "Reading open orders from Shopify"
 LOG_LEVEL = logging.INFO
 # Libraries logged at another level than LOG_LEVEL (tests/log_guard.py checks what the tests log at these levels):
 # aiohttp logs every request; slack_sdk logs whole request and response bodies at DEBUG, customer names and emails
@@ -136,15 +138,16 @@ async def scan_command(settings: Settings, *, dry_run: bool, sandbox: bool, data
     if not dry_run or database_exists:
         await store.open()
     try:
-        if sandbox:
-            async with sandbox_shopify() as client:
-                report = await Service(store, client).reconcile(dry_run=dry_run)
-        else:
-            client = client_from_settings(settings)
-            try:
-                report = await Service(store, client).reconcile(dry_run=dry_run)
-            finally:
-                await client.close()
+        with CommandProgress(sys.stderr, SCAN_PROGRESS, unit="orders read") as progress:
+            if sandbox:
+                async with sandbox_shopify() as client:
+                    report = await Service(store, client).reconcile(dry_run=dry_run, progress=progress.advance)
+            else:
+                client = client_from_settings(settings)
+                try:
+                    report = await Service(store, client).reconcile(dry_run=dry_run, progress=progress.advance)
+                finally:
+                    await client.close()
     finally:
         if store.is_open:
             await store.close()

@@ -47,7 +47,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 PACKAGES = ("bot", "bot.shopify", "bot.slack")  # their __init__ holds a docstring only
 # The entry modules wire everything; the utilities below them are plain helpers any layer may use.
-ENTRY = ("bot.cli", "bot.web", "bot.setup_webhooks", "bot.__main__", *UTILITIES)
+ENTRY = ("bot.cli", "bot.web", "bot.setup_webhooks", "bot.progress", "bot.__main__", *UTILITIES)
 STAND_INS = ("bot.sandbox", "bot.demo")
 
 # Imports that cross the layers today, each listed in docs/architecture.md: (module, what it imports).
