@@ -20,6 +20,7 @@ from bot.domain.durations import format_duration
 from bot.domain.rules import REASON_TITLES
 from bot.flows.digests import terminal_digest
 from bot.flows.service import ScanReport, Service
+from bot.progress import CommandProgress
 from bot.setup_webhooks import setup_webhooks_command
 from bot.shopify.client import ShopifyClient, ShopifyError, client_from_settings
 from bot.shopify.operations import REQUIRED_SCOPES
@@ -30,6 +31,8 @@ from bot.web import LINGER_SECONDS, LISTEN_BACKLOG, create_app
 
 log = logging.getLogger("bot")
 
+CHART_FILE = "orderbot-digest-chart.png"
+SCAN_PROGRESS = "Reading open orders from Shopify"
 LOG_LEVEL = logging.INFO
 # Libraries logged at another level than LOG_LEVEL (tests/log_guard.py checks what the tests log at these levels):
 # aiohttp logs every request; slack_sdk logs whole request and response bodies at DEBUG, customer names and emails
@@ -47,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="show the configuration and check the credentials live")
     digest = commands.add_parser("digest", help="the daily digest, from the database (the server posts it to Slack)")
     digest.add_argument("--print", action="store_true", required=True, help="print it here")
+    digest.add_argument(
+        "--chart", type=Path, default=Path(CHART_FILE), help=f"where to write its chart (PNG; default ./{CHART_FILE})"
+    )
     demo = commands.add_parser("demo", help="play a day against built-in sandboxes of Shopify, Slack and email")
     demo.add_argument("--keep-running", action="store_true", help="leave the server and the sandboxes up afterwards")
     webhooks = commands.add_parser("setup-webhooks", help="subscribe the shop to every topic orderbot handles")
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "setup-webhooks":
             return asyncio.run(setup_webhooks_command(settings, url=args.url, dry_run=args.dry_run, prune=args.prune))
         if args.command == "digest":
-            return digest_command(settings)
+            return digest_command(settings, chart=args.chart)
         return asyncio.run(check_command(settings))
     except ConfigError as exc:
         for problem in exc.problems:
@@ -132,15 +138,16 @@ async def scan_command(settings: Settings, *, dry_run: bool, sandbox: bool, data
     if not dry_run or database_exists:
         await store.open()
     try:
-        if sandbox:
-            async with sandbox_shopify() as client:
-                report = await Service(store, client).reconcile(dry_run=dry_run)
-        else:
-            client = client_from_settings(settings)
-            try:
-                report = await Service(store, client).reconcile(dry_run=dry_run)
-            finally:
-                await client.close()
+        with CommandProgress(sys.stderr, SCAN_PROGRESS, unit="orders read") as progress:
+            if sandbox:
+                async with sandbox_shopify() as client:
+                    report = await Service(store, client).reconcile(dry_run=dry_run, progress=progress.advance)
+            else:
+                client = client_from_settings(settings)
+                try:
+                    report = await Service(store, client).reconcile(dry_run=dry_run, progress=progress.advance)
+                finally:
+                    await client.close()
     finally:
         if store.is_open:
             await store.close()
@@ -178,11 +185,18 @@ def render_scan(report: ScanReport, *, dry_run: bool) -> str:
 # --- digest -----------------------------------------------------------------------------------------------------
 
 
-def digest_command(settings: Settings) -> int:
+def digest_command(settings: Settings, *, chart: Path) -> int:
     if not Path(settings.database_path).exists():
         print(f"No database at {settings.database_path}: run `python -m bot scan` or `serve` first.", file=sys.stderr)
         return 1
-    print(asyncio.run(terminal_digest(settings.database_path, timezone=settings.timezone, shop=settings.shopify_shop)))
+    from bot.slack.digest_chart import TITLE, chart_png  # matplotlib takes a second to load: only for this command
+
+    text, series = asyncio.run(
+        terminal_digest(settings.database_path, timezone=settings.timezone, shop=settings.shopify_shop)
+    )
+    chart.write_bytes(chart_png(series))
+    print(text)
+    print(f"\nChart ({TITLE.lower()}, and the median time to resolve): {chart.resolve()}")
     return 0
 
 

@@ -22,11 +22,13 @@ from urllib.parse import urlparse
 from bot.config import Settings, require
 from bot.domain.orders import ORDER_TOPICS
 from bot.flows.service import PRIVACY_TOPICS as SERVICE_PRIVACY_TOPICS
+from bot.progress import CommandProgress
 from bot.shopify import operations
 from bot.shopify.client import ShopifyClient, ShopifyUserError, client_from_settings
 from bot.shopify.webhooks import WEBHOOK_PATH
 
 PAGE_SIZE = 100
+CHANGE_PROGRESS = "Changing subscriptions"  # the progress bar's label, on a terminal
 
 # The topics orderbot acts on (Service.on_event), as Shopify names them in X-Shopify-Topic.
 TOPICS = (
@@ -131,9 +133,11 @@ class Outcome:
     refused: int = 0  # changes Shopify answered with userErrors
 
 
-async def apply(client: ShopifyClient, plan: Plan, say: Callable[[str], None]) -> Outcome:
-    """Carry out the plan, one line per change as it happens. A refused change is reported and the rest go on; an
-    outage or an auth problem (not a refusal) stops the run by raising ShopifyError."""
+async def apply(
+    client: ShopifyClient, plan: Plan, say: Callable[[str], None], step: Callable[[], None] = lambda: None
+) -> Outcome:
+    """Carry out the plan, one line per change as it happens (`say`), `step` called after each. A refused change is
+    reported and the rest go on; an outage or an auth problem (not a refusal) stops the run by raising ShopifyError."""
     outcome = Outcome()
     for topic in plan.add:
         variables = {"topic": topic, "webhookSubscription": {"uri": plan.url, "format": "JSON"}}
@@ -142,9 +146,10 @@ async def apply(client: ShopifyClient, plan: Plan, say: Callable[[str], None]) -
         except ShopifyUserError as exc:
             outcome.refused += 1
             say(_line("FAILED", f"{shown(topic)}: Shopify refused to add it: {exc}"))
-            continue
-        outcome.added += 1
-        say(_line("added", shown(topic)))
+        else:
+            outcome.added += 1
+            say(_line("added", shown(topic)))
+        step()
     for subscription in plan.remove:
         try:
             await client.mutate(
@@ -153,9 +158,10 @@ async def apply(client: ShopifyClient, plan: Plan, say: Callable[[str], None]) -
         except ShopifyUserError as exc:
             outcome.refused += 1
             say(_line("FAILED", f"{_described(subscription, plan.url)}: Shopify refused to remove it: {exc}"))
-            continue
-        outcome.removed += 1
-        say(_line("removed", _described(subscription, plan.url)))
+        else:
+            outcome.removed += 1
+            say(_line("removed", _described(subscription, plan.url)))
+        step()
     return outcome
 
 
@@ -233,7 +239,10 @@ async def setup_webhooks_command(settings: Settings, *, url: str, dry_run: bool,
             for line in dry_run_lines(plan):
                 print(line)
         else:
-            outcome = await apply(client, plan, print)
+            changes = len(plan.add) + len(plan.remove)
+            shown_as = CommandProgress(sys.stdout, CHANGE_PROGRESS, unit="changes", total=changes, steps_shown=False)
+            with shown_as as progress:
+                outcome = await apply(client, plan, progress.line, progress.advance)
     finally:
         await client.close()
     print()

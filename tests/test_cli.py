@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.cli import SCAN_PROGRESS
 from bot.domain.rules import REASON_TITLES
+from bot.progress import CommandProgress
 from bot.sandbox.seed import seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
@@ -48,6 +52,57 @@ async def test_scan_dry_run_sandbox_classifies_the_seeded_store_and_writes_nothi
         assert title in out, title
     assert "STUCK" in out and "(dry run: nothing was changed)" in out
     assert list(tmp_path.iterdir()) == [], "a dry run creates no database"
+
+
+class FakeTerminal(io.StringIO):
+    """An output that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_off_a_terminal_progress_is_plain_lines():
+    out = io.StringIO()
+    with CommandProgress(out, "Reading open orders from Shopify", unit="orders read") as progress:
+        progress.advance(250)
+        progress.line("a line of the command's own")
+        progress.advance(12)
+    assert out.getvalue().splitlines() == [
+        "Reading open orders from Shopify: 250 orders read",
+        "a line of the command's own",
+        "Reading open orders from Shopify: 262 orders read",
+        "Reading open orders from Shopify: done, 262 orders read",
+    ]
+    counted = io.StringIO()
+    with pytest.raises(RuntimeError), CommandProgress(counted, "Changing", unit="changes", total=3) as progress:
+        progress.advance()
+        raise RuntimeError("Shopify went away")
+    assert counted.getvalue().splitlines() == ["Changing: 1 of 3 changes", "Changing: stopped, 1 changes"]
+
+
+@pytest.mark.parametrize("total", [None, 4])
+def test_on_a_terminal_progress_draws_a_bar_with_the_lines_above_it(total):
+    terminal = FakeTerminal()
+    with CommandProgress(terminal, "Reading open orders from Shopify", unit="orders read", total=total) as progress:
+        progress.advance(2)
+        progress.line("  added        orders/create")
+        progress.advance(2)
+    drawn = terminal.getvalue()
+    assert "\x1b[" in drawn and "━" in drawn, "an ANSI-drawn bar"
+    assert "Reading open orders from Shopify" in drawn and "  added        orders/create" in drawn
+    assert ("4/4" if total else "4 orders read") in drawn
+    assert "done," not in drawn, "no plain lines on a terminal"
+
+
+async def test_scan_shows_its_progress_on_stderr_as_plain_lines_off_a_terminal(tmp_path):
+    code, out, err = await run_bot("scan", "--dry-run", "--sandbox", env={}, cwd=tmp_path)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith(SCAN_PROGRESS)]
+    checked = int(re.search(r"^(\d+) open orders checked", out, re.M).group(1))
+    counts = [int(re.fullmatch(rf"{SCAN_PROGRESS}: (\d+) orders read", line).group(1)) for line in lines[:-1]]
+    assert counts == sorted(counts) and counts[-1] == checked
+    assert lines[-1] == f"{SCAN_PROGRESS}: done, {checked} orders read"
+    assert SCAN_PROGRESS not in out, "the table alone on stdout"
 
 
 async def test_scan_sandbox_reports_what_reconciliation_found(tmp_path):

@@ -23,6 +23,7 @@ import pytest
 from bot.demo.feed import Console, SlackFeed
 from bot.demo.scenario import TRACKING_NUMBER, Day, DayReport
 from bot.demo.world import ADMIN, CHANNEL, PEOPLE, STAFF, DemoFailure, DemoWorld
+from bot.sandbox.slack_files import png_size
 from bot.slack.outbox import ALERT_EVENT
 
 STUCK_IN_SEED = {f"#{n}" for n in (*range(1001, 1011), 1018)}  # every stuck reason (seed.py)
@@ -134,6 +135,13 @@ def test_the_digest_is_posted_last(day: PlayedDay):
     assert day.report.digest_posted
     messages = day.world.slack.messages(CHANNEL)
     assert (messages[-1].get("metadata") or {}).get("event_type") != ALERT_EVENT
+
+
+def test_the_digests_chart_is_in_its_thread_and_the_terminal_says_where_it_is_saved(day: PlayedDay):
+    path = day.report.chart_saved_at
+    assert path is not None and f"The chart in the digest's thread, as Slack received it: {path}" in day.output
+    assert png_size(path.read_bytes()) == (1200, 600)
+    assert "file shared in a thread" in day.output and "[image/png 1200×600] Stuck orders per day" in day.output
 
 
 async def test_a_day_whose_step_goes_wrong_stops_with_the_reason(tmp_path: Path):

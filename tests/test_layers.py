@@ -16,8 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BOT = ROOT / "bot"
 
 SLACK_VIEWS = ("bot.slack.blocks", "bot.slack.alert_blocks", "bot.slack.modal_blocks", "bot.slack.command_blocks",
-               "bot.slack.bulk_blocks", "bot.slack.digest_blocks", "bot.slack.forms", "bot.slack.metadata")  # fmt: skip
-SLACK_OUTBOUND = ("bot.slack.outbox", "bot.slack.pacing", "bot.slack.history", "bot.slack.permissions")
+               "bot.slack.bulk_blocks", "bot.slack.digest_blocks", "bot.slack.digest_chart", "bot.slack.forms",
+               "bot.slack.metadata")  # fmt: skip
+SLACK_OUTBOUND = ("bot.slack.outbox", "bot.slack.pacing", "bot.slack.history", "bot.slack.permissions",
+                  "bot.slack.uploads")  # fmt: skip
 SHOPIFY_OUTBOUND = ("bot.shopify.client", "bot.shopify.operations", "bot.shopify.version")
 UTILITIES = ("bot.wakeups", "bot.request_body", "bot.config")
 
@@ -45,7 +47,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 PACKAGES = ("bot", "bot.shopify", "bot.slack")  # their __init__ holds a docstring only
 # The entry modules wire everything; the utilities below them are plain helpers any layer may use.
-ENTRY = ("bot.cli", "bot.web", "bot.setup_webhooks", "bot.__main__", *UTILITIES)
+ENTRY = ("bot.cli", "bot.web", "bot.setup_webhooks", "bot.progress", "bot.__main__", *UTILITIES)
 STAND_INS = ("bot.sandbox", "bot.demo")
 
 # Imports that cross the layers today, each listed in docs/architecture.md: (module, what it imports).

@@ -74,6 +74,7 @@ def _add_history(db: sqlite_utils.Database, old: datetime, recent: datetime, anc
             {"order_id": label, "stuck_since": at(started - timedelta(days=2)), "resolved_at": at(started)},
         )
         insert(db, "counters", {"day": at(started)[:10], "name": label, "value": 1})
+        insert(db, "stuck_days", {"day": at(started)[:10], "reason": label, "count": 1, "taken_at": at(started)})
         insert(db, "digests", {"day": at(started)[:10], "claimed_at": at(started), "posted_at": at(started)})
         insert(db, "snoozes", {"order_id": label, "until": at(started), "by": "U1", "at": at(started)})
     insert(
@@ -114,6 +115,7 @@ LABELS = {
     "scans": "error",
     "resolutions": "order_id",
     "counters": "name",
+    "stuck_days": "reason",
     "snoozes": "order_id",
     "bulk_runs": "command",
     "bulk_items": "order_id",
@@ -153,6 +155,7 @@ async def test_history_older_than_its_window_goes_and_pending_work_and_newer_row
         "outbox": 3,
         "scans": 1,
         "resolutions": 1,
+        "stuck_days": 1,
         "counters": 1,
         "digests": 1,
         "bulk_items": 9,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 from graphql import GraphQLEnumType
 
+from bot.config import load_settings
 from bot.sandbox.shopify import SandboxShopify, load_schema
-from bot.setup_webhooks import PRIVACY_TOPICS, TOPICS, enum_name
+from bot.setup_webhooks import CHANGE_PROGRESS, PRIVACY_TOPICS, TOPICS, enum_name, setup_webhooks_command
 from bot.shopify import operations
 from bot.shopify.client import ShopifyClient, ShopifyUserError
 from tests.conftest import WEBHOOK_EXAMPLES, WEBHOOK_SECRET
-from tests.test_cli import run_bot
+from tests.test_cli import FakeTerminal, run_bot
 
 URL = "https://orderbot.example.com/shopify/webhooks"
 OLD_URL = "https://old-host.example.com/shopify/webhooks"
@@ -180,3 +183,18 @@ async def test_the_sandbox_refuses_a_second_subscription_to_the_same_topic_and_a
         assert shop.webhook_subscriptions.pairs() == set()
     finally:
         await client.close()
+
+
+async def test_on_a_terminal_the_changes_show_a_bar_with_each_line_above_it(sandbox, tmp_path, monkeypatch):
+    shop, shop_url = sandbox
+    for name, value in {**shop_env(shop, shop_url), "DATABASE_PATH": str(tmp_path / "o.db")}.items():
+        monkeypatch.setenv(name, value)
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    code = await setup_webhooks_command(load_settings(), url=URL, dry_run=False, prune=False)
+    drawn = terminal.getvalue()
+    assert code == 0 and shop.webhook_subscriptions.pairs() == everything_at(URL)
+    assert CHANGE_PROGRESS in drawn and "━" in drawn and f"{len(TOPICS)}/{len(TOPICS)}" in drawn
+    for topic in TOPICS:
+        assert f"  added        {topic}" in drawn
+    assert f"{len(TOPICS)} added, 0 kept, 0 removed." in drawn

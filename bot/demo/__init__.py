@@ -99,7 +99,8 @@ def _summarise(console: Console, report: DayReport, seconds: float) -> None:
         ("emails", f"{len(report.emails)} sent: " + "; ".join(report.emails) if report.emails else "none"),
         ("resolved", ", ".join(report.resolved) or "none"),
         ("stuck", f"{_n(report.still_stuck, 'order')} still stuck, each with its alert and buttons"),
-        ("digest", f"posted to #{CHANNEL_NAME}"),
+        ("digest", f"posted to #{CHANNEL_NAME}, its chart in the thread"),
+        ("chart", str(report.chart_saved_at)),
         ("time", f"{seconds:.1f} s"),
     ]
     for label, text in lines:

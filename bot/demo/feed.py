@@ -15,7 +15,16 @@ from bot.demo import terminal
 from bot.sandbox.slack import ResponsePost, SlackCall
 from bot.slack.outbox import ALERT_EVENT
 
-_UNSEEN = frozenset({"auth.test", "conversations.history", "conversations.info", "usergroups.users.list", "users.info"})
+_UNSEEN = frozenset(
+    {
+        "auth.test",
+        "conversations.history",
+        "conversations.info",
+        "usergroups.users.list",
+        "users.info",
+        "files.getUploadURLExternal",
+    }
+)
 
 
 class Console:
@@ -82,6 +91,8 @@ class SlackFeed:
             self._show(args.get("channel"), title, args)
         elif call.method == "chat.postEphemeral":
             self._show(args.get("channel"), f"only {self._person(args.get('user'))} sees this", args)
+        elif call.method == "files.completeUploadExternal":
+            self._file_shared(args, response)
         elif call.method in ("views.open", "views.update"):
             view = response.get("view") or {}
             verb = "opens" if call.method == "views.open" else "changes"
@@ -104,6 +115,15 @@ class SlackFeed:
             self._show(args.get("channel"), f"new alert for {name}", args)
         else:
             self._show(args.get("channel"), "new message", args)
+
+    def _file_shared(self, args: dict, response: dict) -> None:
+        where = f"#{self.channels.get(str(args.get('channel_id')), args.get('channel_id'))}"
+        thread = " in a thread" if args.get("thread_ts") else ""
+        lines = [
+            f"[{f['mimetype']} {f.get('original_w', '?')}×{f.get('original_h', '?')}] {f['title']}"
+            for f in response.get("files", [])
+        ]
+        self.console.card(f"Slack {where} · orderbot · file shared{thread}", lines)
 
     # --- response_url posts (Bolt's respond()) ------------------------------------------------------------------
 

@@ -9,9 +9,11 @@ sandbox store, Slack or the mail server; a step whose effect does not come raise
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.demo import terminal
 from bot.demo.feed import Console, SlackFeed
@@ -24,6 +26,7 @@ TRACKING_NUMBER = "1Z999AA10123456784"  # UPS's own example number
 SHIPBOB_TRACKING = "9400111202555842761023"
 NOTIFIED_TAG = "orderbot-notified"
 RETRIED = (1001, 1007)  # deliveries Shopify sends twice
+CHART_SAVED_AT = Path(tempfile.gettempdir()) / "orderbot-demo-digest-chart.png"  # outlives the demo's own directory
 FULFILLED, ARCHIVED, NOTIFIED, REFUSED, SHIPPED_BY_SERVICE = 1001, 1003, 1002, 1004, 1009
 
 
@@ -46,6 +49,7 @@ class DayReport:
     resolved: list[str] = field(default_factory=list)
     still_stuck: int = 0
     digest_posted: bool = False
+    chart_saved_at: Path | None = None  # the digest's chart as Slack received it
 
 
 class Day:
@@ -236,6 +240,16 @@ class Day:
         await wait_until(lambda: len(self._other_messages()) > before, "the digest to be posted in the channel")
         await self.world.settled()
         self.report.digest_posted = True
+        slack = self.world.slack
+
+        def shared() -> list[dict]:
+            return [c.response for c in slack.calls_to("files.completeUploadExternal") if (c.response or {}).get("ok")]
+
+        await wait_until(lambda: bool(shared()), "the digest's chart to be shared in its thread")
+        CHART_SAVED_AT.write_bytes(slack.files[shared()[-1]["files"][0]["id"]].content or b"")
+        self.report.chart_saved_at = CHART_SAVED_AT
+        self.say(f"The chart in the digest's thread, as Slack received it: {CHART_SAVED_AT}")
+        self.say("(`python -m bot digest --print` writes the same picture from the database, and says where.)")
 
     # --- shared -------------------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """How long finished history is kept: a window for operational history (processed webhook deliveries, sent Slack
-messages, scans, counters, resolutions, digests, ended bulk runs) and a longer one for the audit log. Pure.
+messages, scans, counters, digests, ended bulk runs), a longer one for the audit log, and for what the digest's chart
+draws (resolutions, daily stuck snapshots) the history window or the chart's days, whichever is longer. Pure.
 
 Why a window of days is safe for deduplication: an inbox row is what makes a redelivered webhook a duplicate. Shopify
 retries a failed delivery 8 times over 4 hours (19 times over 48 hours before September 2024) and says a delivery may
@@ -13,10 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.domain.digest_chart import CHART_DAYS
+
 MIN_DAYS = 3
 MAX_DAYS = 36_500  # a century: longer is "forever", and would not fit in a date
 DEFAULT_DAYS = 30
 DEFAULT_AUDIT_DAYS = 400
+CHART_KEPT_DAYS = CHART_DAYS + 1  # a day to spare: the cutoff is a moment, the chart draws whole days
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,10 @@ class Retention:
     def history_cutoff(self, now: datetime) -> datetime:
         """Finished history from before this goes."""
         return now - timedelta(days=self.history_days)
+
+    def chart_cutoff(self, now: datetime) -> datetime:
+        """What the digest's chart draws goes once older than this: never within the chart's days."""
+        return now - timedelta(days=max(self.history_days, CHART_KEPT_DAYS))
 
     def audit_cutoff(self, now: datetime) -> datetime | None:
         """Audit rows from before this go; None: the audit log is kept forever."""

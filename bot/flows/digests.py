@@ -11,8 +11,14 @@ digest if it was not posted yet; after midnight it is the next day's digest that
 
 The flow decides what the digest says (`Digest`, plain figures); how it looks is the Slack side's (`draw`).
 
+The chart: once the digest is in the channel, a PNG of stuck orders per day by reason and the median time to resolve
+(`ChartSeries`, bot/domain/digest_chart.py, from the store's daily snapshots and resolutions; drawn by the `chart`
+drawer the Slack side gives) is shared in the digest's thread through Slack's file upload flow. Its failure is
+logged and changes nothing else: the digest's text is out, and the day counts as posted.
+
 Public API (the `/orders digest` command and the demo use it):
 - `build()` -> Digest: the digest as of now; `message(digest)` -> {"text", "blocks"} for Slack, as `draw` makes it.
+- `chart_series()` -> ChartSeries: the figures behind the chart, as of now.
 - `post_now(channel)`: posts a digest at once and claims nothing (`/orders digest post`): the scheduled digest still
   comes, and "change since the last digest" keeps comparing with the scheduled ones.
 - `post_scheduled()`: posts today's digest unless it is out already, whatever the time of day; the timer calls it
@@ -25,12 +31,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.digest import (
@@ -43,9 +50,11 @@ from bot.domain.digest import (
     digest_text,
     next_digest_at,
 )
+from bot.domain.digest_chart import ChartSeries, chart_days, chart_series
 from bot.domain.durations import parse_time_of_day
 from bot.slack.history import find_message, has_metadata
 from bot.slack.pacing import ChannelPacer
+from bot.slack.uploads import UPLOAD_ERRORS, share_in_thread
 from bot.store import Store
 from bot.wakeups import wait_for_wakeup
 
@@ -61,9 +70,28 @@ ZONE_WAIT = 30.0  # at start, how long the timer waits for the shop's time zone 
 PostResult = Literal["posted", "found", "already", "busy", "failed"]
 
 
+@dataclass(frozen=True, slots=True)
+class ChartDrawer:
+    """How the Slack side draws the chart (bot/slack/digest_chart.py): the PNG, its words for a screen reader, and
+    the file's name and title in Slack."""
+
+    png: Callable[[ChartSeries], bytes]
+    alt_text: Callable[[ChartSeries], str]
+    filename: str
+    title: str
+
+
 async def build_digest_from(store: Store, *, now: datetime, zone: tzinfo, shop: str | None) -> Digest:
     facts = await store.digest_facts(since=now - WINDOW, archive_before=now - ARCHIVE_AFTER)
     return build_digest(facts, now=now, zone=zone, shop=shop)
+
+
+async def chart_series_from(store: Store, *, now: datetime) -> ChartSeries:
+    """The chart's figures as of `now`, after taking today's snapshot (so that today's bar is the digest's count)."""
+    await store.snapshot_stuck(now)
+    today = now.astimezone(UTC).date()
+    snapshots, resolutions = await store.chart_rows(since=chart_days(today)[0])
+    return chart_series(snapshots, resolutions, today=today)
 
 
 class Digests:
@@ -80,15 +108,18 @@ class Digests:
         timezone: str | None,
         shop_zone_expected: bool,
         draw: Callable[[Digest], dict[str, Any]],
+        chart: ChartDrawer | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         pacer: ChannelPacer | None = None,
     ):
         """`timezone`: TIMEZONE, or None for the shop's. `shop_zone_expected`: Shopify is configured, so the shop's
         time zone will be learned (`learn_shop_zone`); the timer waits a little for it before going on in UTC.
-        `draw`: the digest's message from its figures, from the Slack side (bot/slack/digest_blocks.py)."""
+        `draw`: the digest's message from its figures, from the Slack side (bot/slack/digest_blocks.py). `chart`: how
+        to draw the chart shared in the digest's thread; None: no chart."""
         self.store = store
         self.client = client
         self.draw = draw
+        self.chart = chart
         self.pacer = pacer or ChannelPacer(0.0)  # the channels' posting pace, shared with the outbox (none: unpaced)
         self.channel = channel
         self.shop = shop
@@ -139,6 +170,9 @@ class Digests:
     def message(self, digest: Digest) -> dict[str, Any]:
         return self.draw(digest)
 
+    async def chart_series(self, now: datetime | None = None) -> ChartSeries:
+        return await chart_series_from(self.store, now=now or self.now())
+
     # --- posting ----------------------------------------------------------------------------------------------
 
     async def post_now(self, channel: str | None = None) -> str:
@@ -150,6 +184,7 @@ class Digests:
         payload = self.message(await self.build())
         async with self.pacer.turn(target):
             response = await self.client.chat_postMessage(channel=target, unfurl_links=False, **payload)
+        await self._share_chart(target, response["ts"])
         return response["ts"]
 
     async def post_scheduled(self) -> PostResult:
@@ -179,7 +214,35 @@ class Digests:
         await self.store.digest_posted(day, channel=self.channel, ts=ts, counts=digest.counts, now=now)
         self._done_day = day
         log.info("posted the daily digest for %s", day)
-        return "found" if found else "posted"
+        if found:
+            return "found"  # the attempt that posted it may have shared the chart: not twice
+        await self._share_chart(self.channel, ts)
+        return "posted"
+
+    async def _share_chart(self, channel: str, ts: str) -> None:
+        """Share the chart in the thread of the digest (`ts`). The digest is out already: a failure is logged, and
+        the chart is not tried again."""
+        if self.chart is None:
+            return
+        try:
+            series = await self.chart_series()
+            png = await asyncio.to_thread(self.chart.png, series)  # a few hundred ms of drawing, off the loop
+        except Exception:  # a bug in the drawing, or the database busy: the digest stands without its chart
+            log.exception("could not draw the digest's chart; the digest is posted without it")
+            return
+        try:
+            async with self.pacer.turn(channel):
+                await share_in_thread(
+                    self.client,
+                    channel=channel,
+                    thread_ts=ts,
+                    filename=self.chart.filename,
+                    content=png,
+                    title=self.chart.title,
+                    alt_text=self.chart.alt_text(series),
+                )
+        except UPLOAD_ERRORS as exc:
+            log.warning("the digest's chart was not shared in its thread (%s); the digest is posted", _describe(exc))
 
     async def _post(self, day: str, digest: Digest) -> str:
         async with self.pacer.turn(self.channel):
@@ -254,16 +317,19 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, SlackApiError):
         error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
         return error or f"HTTP {exc.response.status_code}"
+    if isinstance(exc, SlackRequestError):
+        return str(exc)
     return f"Slack could not be reached: {exc.__class__.__name__} {exc}".strip()
 
 
-async def terminal_digest(database_path: str, *, timezone: str | None, shop: str | None) -> str:
-    """`python -m bot digest --print`: the digest as text, from the database alone (no Slack, no Shopify)."""
+async def terminal_digest(database_path: str, *, timezone: str | None, shop: str | None) -> tuple[str, ChartSeries]:
+    """`python -m bot digest --print`: the digest as text and the figures of its chart, from the database alone (no
+    Slack, no Shopify). Taking the chart's figures stores today's snapshot of the stuck counts."""
     store = await Store(database_path).open()
+    now = datetime.now(UTC)
     try:
-        digest = await build_digest_from(
-            store, now=datetime.now(UTC), zone=ZoneInfo(timezone) if timezone else UTC, shop=shop
-        )
+        digest = await build_digest_from(store, now=now, zone=ZoneInfo(timezone) if timezone else UTC, shop=shop)
+        series = await chart_series_from(store, now=now)
     finally:
         await store.close()
-    return digest_text(digest)
+    return digest_text(digest), series

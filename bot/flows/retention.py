@@ -79,9 +79,11 @@ class Pruner:
         now = self.now()
         report = PruneReport()
         for rule in RULES:
-            cutoff = (
-                self.retention.history_cutoff(now) if rule.window == "history" else self.retention.audit_cutoff(now)
-            )
+            cutoff = {
+                "history": self.retention.history_cutoff,
+                "chart": self.retention.chart_cutoff,
+                "audit": self.retention.audit_cutoff,
+            }[rule.window](now)
             if cutoff is not None:
                 report.deleted[rule.table] = await self._prune_rule(rule, cutoff)
         while freed := await self._step(lambda db: give_back_pages(db, CHUNK_PAGES, CHUNK_SECONDS)):

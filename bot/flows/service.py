@@ -336,17 +336,18 @@ class Service:
 
     # --- reconciliation -------------------------------------------------------------------------------------
 
-    async def reconcile(self, *, dry_run: bool = False) -> ScanReport:
+    async def reconcile(self, *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> ScanReport:
         """Read the open work from Shopify (see `_reconcile`), store it, re-classify, and count stuck orders webhooks
         never told us about.
 
         A scan asked for while one runs (the timer and `/orders scan`, or two people) joins it: one pass over
         Shopify's budget, and the counts of what webhooks missed are not taken twice. A caller cancelled meanwhile
-        (a timer stopping, a person's request abandoned) does not cancel the scan for the others."""
+        (a timer stopping, a person's request abandoned) does not cancel the scan for the others. `progress` is told
+        how many orders each page read from Shopify brought (a caller joining a scan already running is not)."""
         if dry_run:
-            return await self._reconcile(dry_run=True)
+            return await self._reconcile(dry_run=True, progress=progress)
         if self._scan is None or self._scan.done():
-            self._scan = asyncio.create_task(self._reconcile(dry_run=False), name="reconcile")
+            self._scan = asyncio.create_task(self._reconcile(dry_run=False, progress=progress), name="reconcile")
         return await asyncio.shield(self._scan)  # a caller that goes away (cancelled) leaves it to the others
 
     async def close(self) -> None:
@@ -355,7 +356,7 @@ class Service:
             self._scan.cancel()
             await asyncio.gather(self._scan, return_exceptions=True)
 
-    async def _reconcile(self, *, dry_run: bool) -> ScanReport:
+    async def _reconcile(self, *, dry_run: bool, progress: Callable[[int], None] | None = None) -> ScanReport:
         """One scan as `scan_plan` plans it: a full sweep of the open work, or what changed since the last scan. The
         watched orders (rules.needs_watching) are classified again either way, from the database when Shopify had
         nothing new about them; a dry run reads what a first sweep would and stores nothing."""
@@ -364,13 +365,13 @@ class Service:
         report = ScanReport(started_at=self.now())
         self.forget_policy()
         if dry_run:
-            found = await self._search(first_sweep_queries(report.started_at))
+            found = await self._search(first_sweep_queries(report.started_at), progress)
             policy, snoozes = await self.policy() if self.store.is_open else (Policy(), {})
             report.classified = [(o, classify(o, report.started_at, policy, snoozes.get(o.id))) for o in found.values()]
             return report
         plan = plan_scan(report.started_at, *await self.store.scan_history())
         report.kind = plan.kind
-        found = await self._search(plan.order_queries)
+        found = await self._search(plan.order_queries, progress)
         # A sweep re-reads every watched order its search missed; a change-scan, those still unknown (a webhook stored
         # them and the re-read failed) and those whose fulfillment orders changed.
         reread = await self.store.watched_order_ids(unknown_only=plan.kind != "full")
@@ -401,11 +402,15 @@ class Service:
         )
         return report
 
-    async def _search(self, queries: tuple[str, ...]) -> dict[str, Order]:
+    async def _search(
+        self, queries: tuple[str, ...], progress: Callable[[int], None] | None = None
+    ) -> dict[str, Order]:
         found: dict[str, Order] = {}
         for query in queries:
             async for page in self.shopify.orders(query):
                 found.update((o.id, o) for o in page)
+                if progress is not None:
+                    progress(len(page))
         return found
 
     async def reconcile_forever(self, interval: timedelta) -> None:

@@ -11,7 +11,8 @@ Socket Mode (slack_socket.py): `apps.connections.open`, called with the app-leve
 WebSocket URL on this server (`ws://…/socket-mode/{ticket}`). A client that connects gets Slack's `hello`;
 `send_envelope` then delivers an `interactive`, `slash_commands` or `events_api` envelope to it and waits for its
 ack (`{"envelope_id", "payload"?}`); `disconnect_sockets` sends Slack's `disconnect` message, after which a client
-fetches a new URL and reconnects. How calls are read and checked: slack_checks.py.
+fetches a new URL and reconnects. File uploads (files.getUploadURLExternal, the upload URL on this server,
+files.completeUploadExternal): slack_files.py. How calls are read and checked: slack_checks.py.
 
 Failures can be injected per method (`fail_next`), and an optional per-channel limit of one post a second
 (`channel_rate_limit`) lets tests prove that the bot paces its posts.
@@ -45,6 +46,7 @@ from bot.sandbox.slack_checks import (
     is_reply,
     truthy,
 )
+from bot.sandbox.slack_files import FileUploads, SandboxFile
 from bot.sandbox.slack_socket import SocketEnvelope, SocketMessage, SocketMode, _Socket
 
 TEAM_NAME = "Juniper & Oak"
@@ -52,7 +54,15 @@ TEAM_DOMAIN = "juniper-oak"
 BOT_NAME = "orderbot"
 BOT_ID = "B0ORDERBOT"
 API_APP_ID = "A0ORDERBOT"
-DEFAULT_SCOPES = ("chat:write", "commands", "users:read", "usergroups:read", "channels:read", "channels:history")
+DEFAULT_SCOPES = (
+    "chat:write",
+    "commands",
+    "users:read",
+    "usergroups:read",
+    "channels:read",
+    "channels:history",
+    "files:write",
+)
 # The bot scope each method needs (Slack's method reference); a call without it answers `missing_scope`.
 METHOD_SCOPES = {
     "chat.postMessage": "chat:write",
@@ -62,6 +72,8 @@ METHOD_SCOPES = {
     "users.info": "users:read",
     "conversations.info": "channels:read",
     "conversations.history": "channels:history",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
 }
 DEFAULT_USERS = {"U0ADMIN": "Alex Admin", "U0STAFF": "Sam Staff"}
 DEFAULT_USERGROUPS = {"S0ADMINS": ["U0ADMIN"]}
@@ -114,7 +126,7 @@ class _ResponseUrl:
     message_ts: str | None
 
 
-class SandboxSlack(SocketMode):
+class SandboxSlack(SocketMode, FileUploads):
     """One workspace with the bot installed. Serve `.app` (or call `start()`); the bot's base URL is `api_url`."""
 
     def __init__(
@@ -160,6 +172,10 @@ class SandboxSlack(SocketMode):
         self._last_post_at: dict[str, float] = {}
         self._last_ts = 0
         self._view_ids = itertools.count(1)
+        # File uploads (slack_files.py)
+        self.files: dict[str, SandboxFile] = {}
+        self._file_ids = itertools.count(1)
+        self._tickets_to_files: dict[str, str] = {}
         self._runner: web.AppRunner | None = None
         # Socket Mode
         self.envelopes: list[SocketEnvelope] = []
@@ -183,11 +199,13 @@ class SandboxSlack(SocketMode):
             "usergroups.users.list": self._usergroup_users,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            **self._file_methods(),
         }
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._api)
         self.app.router.add_post("/response/{id}", self._response)
         self.app.router.add_get("/socket-mode/{ticket}", self._socket)
+        self._add_file_routes(self.app)
 
     # --- serving ------------------------------------------------------------------------------------------------------
 

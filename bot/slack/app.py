@@ -36,6 +36,7 @@ BOT_SCOPES = {
     "usergroups:read": "admins named by user group in SLACK_ADMINS",
     "channels:history": "finding an alert whose post was interrupted, in a public channel",
     "groups:history": "finding an alert whose post was interrupted, in a private channel",
+    "files:write": "the daily digest's chart, shared in its thread",
 }
 MAX_SLACK_BODY = 1024 * 1024  # Slack's interaction payloads are a few KB; a modal's state at most tens of KB
 REPLAY_WINDOW = 5 * 60  # seconds either side of its timestamp during which Bolt accepts a signed request

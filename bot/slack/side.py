@@ -15,12 +15,12 @@ from bot.domain.rules import Verdict
 from bot.flows.actions import Actions
 from bot.flows.bulk import BulkDrawer, BulkRuns
 from bot.flows.cancellations import DEFAULT_FOLLOW_UP, FollowUp
-from bot.flows.digests import Digests
+from bot.flows.digests import ChartDrawer, Digests
 from bot.flows.installation import Installation
 from bot.flows.service import Service
 from bot.flows.slash import SlashCommands
 from bot.mail.smtp import Mailer
-from bot.slack import alert_blocks, bulk_blocks
+from bot.slack import alert_blocks, bulk_blocks, digest_chart
 from bot.slack.app import bolt_app, web_client
 from bot.slack.bulk_listeners import BulkListeners
 from bot.slack.commands_listener import CommandListener
@@ -90,6 +90,12 @@ class SlackSide:
             timezone=settings.timezone,
             shop_zone_expected=settings.has_shopify_credentials,
             draw=digest_message,
+            chart=ChartDrawer(
+                png=digest_chart.chart_png,
+                alt_text=digest_chart.chart_alt_text,
+                filename=digest_chart.FILENAME,
+                title=digest_chart.TITLE,
+            ),
             now=service.now,
             pacer=self.outbox.pacer,
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.store.digests import snapshot_stuck_counts
 from bot.store.sql import bump_counter, insert, now_iso
 
 
@@ -73,7 +74,8 @@ class AuditTables:
         error: str | None,
         kind: str | None = None,
     ) -> None:
-        """`kind`: "full" or "changes" (scan_plan.ScanPlan); None for a scan that failed before it had one."""
+        """`kind`: "full" or "changes" (scan_plan.ScanPlan); None for a scan that failed before it had one. A scan that
+        succeeded also takes the day's snapshot of the stuck orders by reason (the digest's chart)."""
         row = {
             "kind": kind,
             "started_at": started_at,
@@ -83,7 +85,13 @@ class AuditTables:
             "missed_by_webhooks": missed_by_webhooks,
             "error": error,
         }
-        await self.write(lambda db: insert(db, "scans", row))
+
+        def record(db: sqlite_utils.Database) -> None:
+            insert(db, "scans", row)
+            if error is None:
+                snapshot_stuck_counts(db, row["finished_at"])
+
+        await self.write(record)
 
     async def scan_history(self) -> tuple[datetime | None, datetime | None]:
         """When the last successful scan started, and the last successful full sweep (None: there was none)."""

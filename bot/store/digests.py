@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import sqlite_utils
 
 from bot.domain.digest import OLDEST_SHOWN, AuditCount, DigestFacts, StuckOrder, WebhookHealth
+from bot.domain.digest_chart import Resolution, StuckSnapshot
+from bot.domain.rules import REASONS
 
 LEASE = timedelta(minutes=5)  # longer than any attempt takes: a few Slack calls of at most 10 s each, and retries
 
@@ -48,6 +50,14 @@ class DigestTables:
         """Everything the digest says, read at once: stuck counts now and at the last posted digest, the stuck
         longest, and what happened since `since`."""
         return await self.read(lambda db: _facts(db, _iso(since), archive_before))
+
+    async def snapshot_stuck(self, now: datetime) -> None:
+        """Take today's snapshot of the stuck orders by reason (the chart's; a scan takes one too)."""
+        await self.write(lambda db: snapshot_stuck_counts(db, _iso(now)))
+
+    async def chart_rows(self, *, since: date) -> tuple[list[StuckSnapshot], list[Resolution]]:
+        """The chart's rows from the UTC day `since` on: the daily snapshots and the resolutions."""
+        return await self.read(lambda db: (stuck_snapshots(db, since), resolutions_since(db, since)))
 
     async def had_digests(self) -> bool:
         """Whether any day's digest was ever claimed here."""
@@ -165,6 +175,29 @@ def webhook_health(db: sqlite_utils.Database, since: str) -> WebhookHealth:
         found_by_reconcile=counters.get("stuck_found_by_reconcile", 0),
         parked=parked[0],
     )
+
+
+def snapshot_stuck_counts(db: sqlite_utils.Database, at: str) -> None:
+    """Replace the UTC day's snapshot with the stuck orders by reason now, a row for every reason (0 included): a day
+    with a snapshot and nothing stuck is told apart from a day without one. `at`: a time as the store writes them."""
+    day = at[:10]
+    counts = stuck_counts(db)
+    db.execute("DELETE FROM stuck_days WHERE day = ?", [day])
+    db.conn.executemany(
+        "INSERT INTO stuck_days (day, reason, count, taken_at) VALUES (?, ?, ?, ?)",
+        [(day, reason, counts.get(reason, 0), at) for reason in dict.fromkeys([*REASONS, *counts])],
+    )
+
+
+def stuck_snapshots(db: sqlite_utils.Database, since: date) -> list[StuckSnapshot]:
+    rows = db.execute("SELECT day, reason, count FROM stuck_days WHERE day >= ?", [since.isoformat()])
+    return [StuckSnapshot(date.fromisoformat(day), reason, count) for day, reason, count in rows]
+
+
+def resolutions_since(db: sqlite_utils.Database, since: date) -> list[Resolution]:
+    rows = db.execute("SELECT stuck_since, resolved_at FROM resolutions WHERE resolved_at >= ?", [since.isoformat()])
+    resolved = [(datetime.fromisoformat(started), datetime.fromisoformat(at)) for started, at in rows]
+    return [Resolution(at, at - started) for started, at in resolved]
 
 
 def archive_candidates(db: sqlite_utils.Database, before: datetime) -> int:

@@ -26,7 +26,7 @@ class Rule:
     the store writes times (UTC ISO 8601, so text order is time order)."""
 
     table: str
-    window: Literal["history", "audit"]
+    window: Literal["history", "chart", "audit"]
     old: str
 
 
@@ -41,7 +41,8 @@ RULES: tuple[Rule, ...] = (
         "outbox", "history", f"created_at < ? AND status IN ('sent', 'failed', 'dropped') AND {_not_newest('outbox')}"
     ),
     Rule("scans", "history", f"started_at < ? AND {_not_newest('scans')}"),
-    Rule("resolutions", "history", f"resolved_at < ? AND {_not_newest('resolutions')}"),
+    Rule("resolutions", "chart", f"resolved_at < ? AND {_not_newest('resolutions')}"),
+    Rule("stuck_days", "chart", "day < substr(?, 1, 10)"),
     Rule("counters", "history", "day < substr(?, 1, 10)"),
     Rule(
         "digests",

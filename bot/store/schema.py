@@ -268,6 +268,16 @@ def _m7_cancellations(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m8_stuck_days(db: sqlite_utils.Database) -> None:
+    """The digest's chart: stuck orders by reason per UTC day (the day's last snapshot, taken at each successful scan
+    and each digest), since the verdicts hold only the present and a snooze leaves no resolution behind."""
+    db["stuck_days"].create(
+        {"day": str, "reason": str, "count": int, "taken_at": str},
+        pk=("day", "reason"),
+        not_null={"count", "taken_at"},
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m1_initial,
     _m2_slack,
@@ -276,4 +286,5 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m5_scan,
     _m6_retention,
     _m7_cancellations,
+    _m8_stuck_days,
 )

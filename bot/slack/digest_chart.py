@@ -1,0 +1,90 @@
+"""The digest's chart as a PNG: stuck orders per day stacked by reason (bars), and the median time to resolve (a line
+on its own axis). Drawn from `ChartSeries` alone (bot/domain/digest_chart.py): no Slack, no store.
+
+matplotlib's Agg canvas, on a `Figure` of its own rather than through pyplot: no display is needed, and no global
+state is shared between two digests drawn at once (the flow draws in a worker thread).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import timedelta
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from bot.domain.digest import reason_title
+from bot.domain.digest_chart import CHART_DAYS, ChartSeries
+
+WIDTH, HEIGHT, DPI = 1200, 600, 100  # pixels of the PNG, and pixels per inch of the figure
+FILENAME = "orderbot-digest-chart.png"
+TITLE = f"Stuck orders per day, last {CHART_DAYS} days"
+# Reason colours, in the rules' order (matplotlib's tab10); a reason past these takes grey.
+COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
+OTHER = "#bab0ac"
+LINE = "#222222"
+LEGEND_LINE = "median time to resolve"
+
+
+def chart_png(series: ChartSeries) -> bytes:
+    """The chart, WIDTH × HEIGHT pixels."""
+    figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
+    FigureCanvasAgg(figure)
+    bars = figure.subplots()
+    positions = range(len(series.days))
+    bottom = [0] * len(series.days)
+    for n, (reason, counts) in enumerate(series.stuck):
+        colour = COLOURS[n] if n < len(COLOURS) else OTHER
+        bars.bar(positions, counts, bottom=bottom, color=colour, label=reason_title(reason), width=0.8)
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    for i, recorded in enumerate(series.recorded):
+        if not recorded:
+            bars.axvspan(i - 0.4, i + 0.4, color="#eeeeee", zorder=0)  # no snapshot that day: a gap, not a zero
+    bars.set_ylabel("stuck orders")
+    bars.set_ylim(0, max([*bottom, 1]) * 1.15)
+    bars.yaxis.get_major_locator().set_params(integer=True)
+    step = max(1, math.ceil(len(series.days) / 10))
+    bars.set_xticks(list(positions)[::step], [f"{day:%b} {day.day}" for day in series.days[::step]])
+    bars.set_xlim(-0.6, len(series.days) - 0.4)
+    bars.set_title(f"{TITLE} (UTC days); line: median time to resolve")
+
+    unit, seconds = _unit(series.median_to_resolve)
+    line = bars.twinx()
+    # Joined across the days nobody resolved anything: those have no median, and a broken line reads as dots.
+    points = [(i, m.total_seconds() / seconds) for i, m in enumerate(series.median_to_resolve) if m is not None]
+    line.plot([i for i, _ in points], [m for _, m in points], color=LINE, marker="o", markersize=4, label=LEGEND_LINE)
+    line.set_ylabel(f"{LEGEND_LINE} ({unit})")
+    line.set_ylim(0, max([m for _, m in points] + [1]) * 1.15)
+
+    handles, labels = bars.get_legend_handles_labels()
+    more_handles, more_labels = line.get_legend_handles_labels()
+    bars.legend(
+        handles + more_handles,
+        labels + more_labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.08),
+        ncols=min(len(labels) + 1, 5),
+        fontsize="small",
+        frameon=False,
+    )
+    figure.subplots_adjust(left=0.06, right=0.93, top=0.93, bottom=0.15)
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=DPI)
+    return out.getvalue()
+
+
+def _unit(medians: tuple[timedelta | None, ...]) -> tuple[str, float]:
+    """Hours, or days once a median passes three days."""
+    longest = max((m for m in medians if m is not None), default=timedelta(0))
+    return ("days", 86400.0) if longest > timedelta(days=3) else ("hours", 3600.0)
+
+
+def chart_alt_text(series: ChartSeries) -> str:
+    """What the chart shows, for a screen reader (Slack's alt text)."""
+    today = series.total_stuck(-1) if series.recorded[-1] else None
+    now = f"{today} stuck today" if today is not None else "no count yet today"
+    return (
+        f"Bar chart of stuck orders per day over the last {len(series.days)} days, stacked by reason, with the median "
+        f"time to resolve as a line; {now}, {sum(series.resolved)} resolved in those days."
+    )
