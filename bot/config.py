@@ -59,6 +59,7 @@ VARIABLES = (
     Variable("DIGEST_TIME", "when the daily digest is posted"),
     Variable("TIMEZONE", "the digest's time zone (`Europe/Stockholm`); unset: the shop's"),
     Variable("SCAN_INTERVAL", "how often to reconcile with Shopify (`15m`, `1h`; at least `1m`)"),
+    Variable("HOME_REFRESH", "at most how often a person's Home tab is published again for changes (`5s`)"),
     Variable("RETENTION_DAYS", "days history is kept (3 to 36500)"),
     Variable("AUDIT_RETENTION_DAYS", "days the audit log is kept (`0`: forever)"),
     Variable("PORT", "the HTTP port"),
@@ -97,6 +98,7 @@ class Settings:
     digest_time: time = time(9, 0)
     timezone: str | None = None  # None: the shop's time zone
     scan_interval: timedelta = timedelta(minutes=15)
+    home_refresh: timedelta = timedelta(seconds=5)  # a Home tab is published again for changes at most this often
     port: int = 3000
     retention_days: int = DEFAULT_DAYS  # processed deliveries, sent Slack messages, scans … are kept this long
     audit_retention_days: int = DEFAULT_AUDIT_DAYS  # 0: the audit log is kept forever
@@ -191,6 +193,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     take("DIGEST_TIME", convert=parse_time_of_day)
     take("TIMEZONE", convert=_check_timezone)
     take("SCAN_INTERVAL", convert=_parse_interval)
+    take("HOME_REFRESH", convert=_parse_home_refresh)
     take("PORT", lambda v: v.isdigit() and 0 < int(v) < 65536, "must be a port number", int)
     take(
         "RETENTION_DAYS",
@@ -263,6 +266,13 @@ def _check_timezone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"{value!r} is not a time zone name like Europe/Stockholm") from None
     return value
+
+
+def _parse_home_refresh(value: str) -> timedelta:
+    refresh = parse_duration(value)
+    if refresh < timedelta(seconds=1):
+        raise ValueError("must be at least 1s: Slack allows a Home tab about one views.publish a second")
+    return refresh
 
 
 def _parse_interval(value: str) -> timedelta:

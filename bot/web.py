@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -44,18 +45,20 @@ def create_app(
     slack_pace: float = PACE,
     cancel_follow_up: FollowUp = DEFAULT_FOLLOW_UP,
     prune_timer: PruneTimer | None = None,
+    home_clock: Callable[[], float] = time.monotonic,
 ) -> web.Application:
     """The server: POST /shopify/webhooks, POST /slack/events (with Slack credentials) and GET /healthz, with the
     inbox processor, the reconcile timer, the Slack outbox and the daily digest's timer. `now`: the clock (tests pass
     a fixed one). `slack_pace`: seconds between two posts to a channel (Slack's limit is one a second; the load test
     compresses time by shortening it). `cancel_follow_up`: how an order's cancellation is followed until Shopify
-    confirms it (tests shorten it). `prune_timer`: when old history is pruned."""
+    confirms it (tests shorten it). `prune_timer`: when old history is pruned. `home_clock`: the monotonic clock of the
+Home tab's refresh window (tests pass one they move)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = Store(settings.database_path)
     service = Service(store, client_from_settings(settings), now=now)
     writer = InboxWriter(store, service.inbox_changed)
     slack = (
-        SlackSide(settings, service, pace=slack_pace, cancel_follow_up=cancel_follow_up)
+        SlackSide(settings, service, pace=slack_pace, cancel_follow_up=cancel_follow_up, home_clock=home_clock)
         if settings.has_slack_credentials
         else None
     )
@@ -77,6 +80,7 @@ def create_app(
                 await slack.bulk.resume()  # runs a restart interrupted carry on with their pending orders
             app[TASKS].append(asyncio.create_task(slack.outbox.run_forever(), name="slack-outbox"))
             app[TASKS].append(asyncio.create_task(slack.learn_shop_name(service.installation), name="shop-name"))
+            app[TASKS].append(asyncio.create_task(slack.home.run_forever(), name="home-tab"))
             if settings.slack_channel_id:
                 app[TASKS].append(asyncio.create_task(slack.digests.run_forever(), name="digest-timer"))
             if slack.app_token:

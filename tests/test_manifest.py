@@ -25,6 +25,7 @@ def test_manifest_urls_use_the_slack_route():
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
     urls = [c["url"] for c in manifest["features"]["slash_commands"]]
     urls.append(manifest["settings"]["interactivity"]["request_url"])
+    urls.append(manifest["settings"]["event_subscriptions"]["request_url"])
     assert {urlparse(u).path for u in urls} == {"/slack/events"}
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/orders"]
 
@@ -41,3 +42,9 @@ def test_orders_escapes_mentions_and_its_usage_hint_names_real_subcommands():
     assert orders["should_escape"] is True
     hinted = [part.split()[0] for part in orders["usage_hint"].split("|")]
     assert hinted and set(hinted) <= set(ACTION_COMMANDS) | set(INFO_COMMANDS), hinted
+
+
+def test_manifest_enables_the_home_tab_and_its_event():
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]

@@ -127,11 +127,12 @@ class SlashCommands:
     async def _settings(self, command: Command, actor: str) -> Answer:
         if "key" in command.args:
             return Answer(await self._change_setting(command, actor))
-        values = await self._setting_values()
+        values = await self.setting_values()
         may_change = await self.permissions.may(actor, "settings")
         return Answer(SettingsShown(values, may_change), command.share)
 
-    async def _setting_values(self) -> dict[str, str]:
+    async def setting_values(self) -> dict[str, str]:
+        """Every setting `/orders settings` shows and changes, as text (the Home tab shows them to admins too)."""
         values = Policy.from_settings(await self.store.settings()).to_settings()
         if self.digests is not None:
             values[DIGEST_TIME_SETTING] = f"{self.digests.digest_time:%H:%M}"
@@ -145,7 +146,7 @@ class SlashCommands:
             await self._audit(actor, "settings", {"key": key, "value": value}, "refused")
             return SettingRefused(self.permissions.refusal("settings"))
         stored = await self.store.settings()
-        before = await self._setting_values()
+        before = await self.setting_values()
         if key not in before:
             return UnknownSetting(key, list(before))
         try:

@@ -194,7 +194,7 @@ def _stuck_alert(order: Order, verdict: Verdict, shop: str, now: datetime) -> di
         context(_facts(order, verdict)),
     ]
     if verdict.actions:
-        blocks.append(ActionsBlock(elements=[_action_element(action, order) for action in verdict.actions]))
+        blocks.append(action_buttons(order, verdict.actions))
     return message_payload(f"{safe(order.name)} is stuck: {title} ({lasted})", blocks)
 
 
@@ -284,6 +284,12 @@ _BUTTONS = {
     NOTIFY_CUSTOMER: _Button("Email customer"),
     CANCEL_ORDER: _Button("Cancel order", "danger", _confirm_cancel_order),
 }
+
+
+def action_buttons(order: Order, actions: Iterable[str]) -> ActionsBlock:
+    """The buttons (and the snooze menu) for `actions` on `order`: the same ids, labels and confirm dialogs wherever
+    they are drawn (the alert, the Home tab), so the same listeners answer them."""
+    return ActionsBlock(elements=[_action_element(action, order) for action in actions])
 
 
 def _action_element(action: str, order: Order) -> InteractiveElement:

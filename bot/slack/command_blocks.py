@@ -120,7 +120,7 @@ def order_card(
         blocks.append(section("*Fulfillment orders*\n" + "\n".join(fos[:10])).to_dict())
     if not verdict.stuck:
         blocks.append(context([f"*Verdict:* {escape_mrkdwn(verdict.explanation)}"]).to_dict())
-    history = [_log_line(row, with_order=False) for row in actions[:CARD_ACTIONS]]
+    history = [log_line(row, with_order=False) for row in actions[:CARD_ACTIONS]]
     blocks.append(context(["*Last actions:* " + ("; ".join(history) if history else "none yet")]).to_dict())
     return {"text": alert["text"], "blocks": blocks}
 
@@ -139,14 +139,14 @@ def log_message(rows: Sequence[Mapping[str, Any]], *, about: str) -> dict:
     """The audit log, newest first. `about` is mrkdwn: an order name or a mention."""
     if not rows:
         return text_message(f"Nothing has been done about {about} through orderbot yet.")
-    lines = [_log_line(row, with_order=True) for row in rows]
+    lines = [log_line(row, with_order=True) for row in rows]
     more = f" (the latest {LOG_LIMIT})" if len(rows) >= LOG_LIMIT else ""
     return message_payload(
         f"What was done about {about}", [section(f"*What was done about {about}*{more}\n" + "\n".join(lines))]
     )
 
 
-def _log_line(row: Mapping[str, Any], *, with_order: bool) -> str:
+def log_line(row: Mapping[str, Any], *, with_order: bool) -> str:
     at = slack_date(datetime.fromisoformat(row["at"]))
     action = _ACTION_NAMES.get(row["action"], row["action"].replace("_", " "))
     order = f" {safe(row['order_name'] or row['order_id'] or '')}" if with_order and row.get("order_id") else ""

@@ -3,6 +3,10 @@
 Slack needs the ack within 3 s and a `trigger_id` is only good for 3 s, so modals open right after the ack; the
 action itself (a Shopify mutation, an email) runs after, and its answer reaches the person as an ephemeral message.
 One `@app.error` handler logs what escaped, without the request body.
+
+A click on the Home tab (a block_actions payload whose container is the `home` view) names no channel, and Slack has
+no ephemeral message outside a channel: its answer goes to `home_answer` (bot/slack/home.py), which puts it at the top
+of the person's Home and publishes it again.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -46,6 +50,8 @@ class SlackListeners:
         self.store = actions.store
         self.secret = signing_secret
         self._tasks: set[asyncio.Task] = set()
+        # (person, text): how a click that names no channel (the Home tab) is answered; None: it is not
+        self.home_answer: Callable[[str, str], Awaitable[None]] | None = None
 
     def register(self, app: AsyncApp) -> None:
         app.action(BUTTONS)(self.on_button)
@@ -208,6 +214,8 @@ class SlackListeners:
 
     async def _tell(self, client: AsyncWebClient, request: ActionRequest, text: str) -> None:
         if request.channel is None:
+            if self.home_answer is not None:
+                await self.home_answer(request.actor, text)
             return
         try:
             await client.chat_postEphemeral(channel=request.channel, user=request.actor, text=text)

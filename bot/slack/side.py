@@ -1,9 +1,11 @@
 """The Slack half of the server, wired from Settings: the outbox that posts alerts, the actions and listeners behind
-the buttons, the Bolt app, and Socket Mode when SLACK_APP_TOKEN is set."""
+the buttons, the Home tab, the Bolt app, and Socket Mode when SLACK_APP_TOKEN is set."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -16,6 +18,7 @@ from bot.flows.actions import Actions
 from bot.flows.bulk import BulkDrawer, BulkRuns
 from bot.flows.cancellations import DEFAULT_FOLLOW_UP, FollowUp
 from bot.flows.digests import ChartDrawer, Digests
+from bot.flows.home import HomeBoards
 from bot.flows.installation import Installation
 from bot.flows.service import Service
 from bot.flows.slash import SlashCommands
@@ -25,6 +28,7 @@ from bot.slack.app import bolt_app, web_client
 from bot.slack.bulk_listeners import BulkListeners
 from bot.slack.commands_listener import CommandListener
 from bot.slack.digest_blocks import digest_message
+from bot.slack.home import HomeTab
 from bot.slack.listeners import SlackListeners
 from bot.slack.outbox import PACE, OutboxSender
 from bot.slack.permissions import Permissions
@@ -42,7 +46,9 @@ class SlackSide:
         *,
         pace: float = PACE,
         cancel_follow_up: FollowUp = DEFAULT_FOLLOW_UP,
+        home_clock: Callable[[], float] = time.monotonic,
     ):
+        """`home_clock`: the monotonic clock the Home tab's refresh window reads (tests pass one they move)."""
         self.outbox = OutboxSender(
             service.store,
             web_client(settings, retry_rate_limits=False),
@@ -101,11 +107,25 @@ class SlackSide:
         )
         self.slash = SlashCommands(self.actions, bulk=self.bulk, digests=self.digests)
         CommandListener(self.slash, self.listeners, shop=settings.shopify_shop or "").register(self.bolt)
+        self.home = HomeTab(
+            HomeBoards(self.slash),
+            self.client,
+            self.listeners,
+            shop=settings.shopify_shop or "",
+            every=settings.home_refresh.total_seconds(),
+            clock=home_clock,
+        )
+        self.home.register(self.bolt)
         if settings.slack_channel_id:
             service.alert_channel = settings.slack_channel_id
-            service.alerts_queued = self.outbox.wake
+            service.alerts_queued = self._alerts_queued
         else:
             log.warning("SLACK_CHANNEL_ID is not set: stuck orders are found, but no alerts are posted")
+
+    def _alerts_queued(self) -> None:
+        """Verdicts changed and their alerts were queued: post them, and bring open Home tabs up to date."""
+        self.outbox.wake()
+        self.home.changed()
 
     @staticmethod
     def _renderer(settings: Settings, service: Service):
