@@ -48,11 +48,11 @@ def create_app(
     home_clock: Callable[[], float] = time.monotonic,
 ) -> web.Application:
     """The server: POST /shopify/webhooks, POST /slack/events (with Slack credentials) and GET /healthz, with the
-    inbox processor, the reconcile timer, the Slack outbox and the daily digest's timer. `now`: the clock (tests pass
-    a fixed one). `slack_pace`: seconds between two posts to a channel (Slack's limit is one a second; the load test
-    compresses time by shortening it). `cancel_follow_up`: how an order's cancellation is followed until Shopify
-    confirms it (tests shorten it). `prune_timer`: when old history is pruned. `home_clock`: the monotonic clock of the
-Home tab's refresh window (tests pass one they move)."""
+    inbox processor, the reconcile timer, the Slack outbox, the Home tab and the daily digest's timer. `now`: the clock
+    (tests pass a fixed one). `slack_pace`: seconds between two posts to a channel (Slack's limit is one a second; the
+    load test compresses time by shortening it). `cancel_follow_up`: how an order's cancellation is followed until
+    Shopify confirms it (tests shorten it). `prune_timer`: when old history is pruned. `home_clock`: the monotonic
+    clock of the Home tab's refresh window (tests pass one they move)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = Store(settings.database_path)
     service = Service(store, client_from_settings(settings), now=now)

@@ -2,8 +2,9 @@
 
 `POST|GET /api/{method}` takes its arguments as JSON, form fields or query parameters (slack_sdk sends each method
 one way or another, and Slack accepts all three), checks the bot token, applies the call to an in-memory workspace
-(channels, messages and threads, ephemeral messages, modals, users, user groups) and records it. Errors come back as
-Slack sends them: HTTP 200 with `{"ok": false, "error": code}`; rate limits as HTTP 429 with `Retry-After`.
+(channels, messages and threads, ephemeral messages, modals, each person's Home tab, users, user groups) and records
+it. Errors come back as Slack sends them: HTTP 200 with `{"ok": false, "error": code}`; rate limits as HTTP 429 with
+`Retry-After`.
 
 `POST /response/{id}` plays the `response_url`s that Slack puts in interaction payloads (see `response_url`).
 
@@ -41,6 +42,7 @@ from bot.sandbox.slack_checks import (
     SlackError,
     arguments,
     bearer,
+    checked_home_view,
     checked_view,
     content,
     is_reply,
@@ -144,7 +146,9 @@ class SandboxSlack(SocketMode, FileUploads):
         post_interval: float = 1.0,
         scopes: Iterable[str] = DEFAULT_SCOPES,
         app_token: str | None = "xapp-sandbox-token",
+        home_tab_enabled: bool = True,
     ):
+        """`home_tab_enabled`: the app's manifest turns the Home tab on (views.publish answers not_enabled if not)."""
         self.bot_token = bot_token
         self.app_id = API_APP_ID
         self.app_token = app_token
@@ -166,6 +170,8 @@ class SandboxSlack(SocketMode, FileUploads):
         self._messages: dict[str, dict[str, dict]] = {}  # channel -> ts -> message, threads' replies included
         self._ephemerals: list[dict] = []
         self._views: dict[str, dict] = {}
+        self.home_tab_enabled = home_tab_enabled
+        self._homes: dict[str, dict] = {}  # user -> their Home tab as last published
         self._exchanged_triggers: set[str] = set()
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._failures: deque[_Failure] = deque()
@@ -196,6 +202,7 @@ class SandboxSlack(SocketMode, FileUploads):
             "chat.postEphemeral": self._post_ephemeral,
             "views.open": self._views_open,
             "views.update": self._views_update,
+            "views.publish": self._views_publish,
             "usergroups.users.list": self._usergroup_users,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
@@ -292,6 +299,19 @@ class SandboxSlack(SocketMode, FileUploads):
     def opened_views(self) -> list[dict]:
         """Every modal opened, in the order opened, as it stands after any views.update."""
         return [copy.deepcopy(view) for view in self._views.values()]
+
+    def home(self, user: str) -> dict | None:
+        """The person's Home tab as last published (None: never)."""
+        found = self._homes.get(user)
+        return copy.deepcopy(found) if found is not None else None
+
+    def publishes(self, user: str | None = None) -> list[SlackCall]:
+        """The views.publish calls that succeeded, for `user` (None: anyone), oldest first."""
+        return [
+            call
+            for call in self.calls_to("views.publish")
+            if (call.response or {}).get("ok") and (user is None or call.args.get("user_id") == user)
+        ]
 
     # --- HTTP ---------------------------------------------------------------------------------------------------------
 
@@ -518,6 +538,23 @@ class SandboxSlack(SocketMode, FileUploads):
         view.setdefault("external_id", stored["external_id"])  # the view keeps its identity
         self._views[stored["id"]] = self._stored_view(stored["id"], view)
         return {"ok": True, "view": copy.deepcopy(self._views[stored["id"]])}
+
+    def _views_publish(self, args: dict) -> dict:
+        """A person's Home tab, published (created or replaced); `hash`, when given, must be the current one."""
+        user_id = args.get("user_id")
+        if not isinstance(user_id, str) or not user_id:
+            raise SlackError("invalid_arguments", ["[ERROR] missing required field: user_id"])
+        if user_id not in self.users:
+            raise SlackError("user_not_found")
+        view = checked_home_view(args.get("view"))
+        if not self.home_tab_enabled:
+            raise SlackError("not_enabled")
+        stored = self._homes.get(user_id)
+        if args.get("hash") and (stored is None or args["hash"] != stored["hash"]):
+            raise SlackError("hash_conflict")
+        view_id = stored["id"] if stored else f"V{next(self._view_ids):08d}"
+        self._homes[user_id] = self._stored_view(view_id, view)
+        return {"ok": True, "view": copy.deepcopy(self._homes[user_id])}
 
     def _usergroup_users(self, args: dict) -> dict:
         members = self.usergroups.get(args.get("usergroup"))

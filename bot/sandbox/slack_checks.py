@@ -137,3 +137,24 @@ def checked_view(view: Any) -> dict:
     if problems:
         raise SlackError("invalid_arguments", problems)
     return copy.deepcopy(view)
+
+
+def checked_home_view(view: Any) -> dict:
+    """A Home tab view as views.publish accepts it (type "home", at most 100 blocks); otherwise invalid_arguments."""
+    if not isinstance(view, dict):
+        raise SlackError("invalid_arguments", ["[ERROR] failed to match all allowed schemas [json-pointer:/view]"])
+    problems = []
+    if view.get("type") != "home":
+        problems.append("[ERROR] must be one of the allowed values: home [json-pointer:/view/type]")
+    blocks = view.get("blocks")
+    if not is_block_list(blocks):
+        problems.append("[ERROR] missing required field: blocks [json-pointer:/view]")
+    else:
+        problems.extend(block_problems(blocks, "/view/blocks", MAX_VIEW_BLOCKS))
+    if len(view.get("callback_id") or "") > 255:
+        problems.append("[ERROR] must be less than 256 characters [json-pointer:/view/callback_id]")
+    if len(view.get("private_metadata") or "") > 3000:
+        problems.append("[ERROR] must be less than 3001 characters [json-pointer:/view/private_metadata]")
+    if problems:
+        raise SlackError("invalid_arguments", problems)
+    return copy.deepcopy(view)

@@ -1,8 +1,10 @@
-"""Requests as Slack sends them to the bot's `/slack/events`: slash commands, button clicks, modal submissions.
+"""Requests as Slack sends them to the bot's `/slack/events`: slash commands, button clicks (on a message or on the
+Home tab), modal submissions, and the `app_home_opened` event.
 
-Pure builders: each returns the raw body (form-encoded, as Slack sends these three), and `sign_request` the headers
-that make Bolt accept it. Shapes follow Slack's documentation of the slash command request and of the
-`block_actions` and `view_submission` interaction payloads.
+Pure builders: each returns the raw body (form-encoded for the first three, as Slack sends them; JSON for the Events
+API's `event_callback`), and `sign_request` the headers that make Bolt accept it. Shapes follow Slack's documentation
+of the slash command request, the `block_actions` and `view_submission` interaction payloads, and the
+`app_home_opened` event.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from bot.sandbox.slack import API_APP_ID, BOT_ID, TEAM_DOMAIN, SandboxSlack
 
 VERIFICATION_TOKEN = "sandbox-verification-token"  # deprecated by Slack, still sent in every payload
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 _VALUE_INPUTS = ("plain_text_input", "url_text_input", "email_text_input", "number_input")
 _OPTION_INPUTS = ("static_select", "radio_buttons")
 
@@ -119,6 +122,92 @@ def click_on_message(
         selected_option_value=option,
         response_url=slack.response_url(channel, user, message["ts"]),
         user_name=user_name,
+    )
+
+
+def home_opened_event(*, user_id: str, view: dict | None = None, team_id: str = "T0SANDBOX", tab: str = "home") -> dict:
+    """The Events API's `event_callback` for `app_home_opened`: `user_id` opened the app's Home tab (`tab`: "home",
+    or "messages"). `view`: their Home as last published, which Slack includes once one was. Over HTTP it is sent as
+    JSON (`json.dumps`, content type JSON); over Socket Mode as an `events_api` envelope's payload."""
+    now = time.time()
+    event: dict[str, Any] = {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": "D0ORDERBOT",
+        "tab": tab,
+        "event_ts": f"{now:.6f}",
+    }
+    if view is not None:
+        event["view"] = view
+    return {
+        "token": VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "api_app_id": API_APP_ID,
+        "event": event,
+        "type": "event_callback",
+        "event_id": f"Ev{secrets.token_hex(5).upper()}",
+        "event_time": int(now),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": "U0ORDERBOT",
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+    }
+
+
+def home_click_payload(
+    view: dict,
+    action_id: str,
+    *,
+    user_id: str,
+    value: str | None = None,
+    option: str | None = None,
+    team_id: str = "T0SANDBOX",
+) -> dict:
+    """A click on the Home tab `view` (as SandboxSlack.home returns it): a `block_actions` payload whose container is
+    the view (`type: "view"`) and which carries the view, with no channel and no message. The element is the one with
+    `action_id` whose value is `value` (several orders' buttons share an action id), or whose options hold `option`
+    (the snooze menu's value)."""
+    found_block, element = _find_element(view.get("blocks") or [], action_id, value=value, option=option)
+    assert element is not None, f"the Home view has no {action_id} element with value {value or option}"
+    action: dict[str, Any] = {
+        "action_id": action_id,
+        "block_id": (found_block or {}).get("block_id") or "home",
+        "type": element.get("type", "button"),
+        "action_ts": f"{time.time():.6f}",
+    }
+    if option is not None:
+        action["selected_option"] = next(o for o in element["options"] if o.get("value") == option)
+    else:
+        action["text"] = element.get("text")
+        action["value"] = element.get("value")
+    payload = {
+        "type": "block_actions",
+        "user": _user(user_id, None, team_id),
+        "api_app_id": API_APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": new_trigger_id(),
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view,
+        "actions": [action],
+    }
+    return payload
+
+
+def home_click_body(
+    view: dict, action_id: str, *, user_id: str, value: str | None = None, option: str | None = None
+) -> bytes:
+    """`home_click_payload`, form-encoded as Slack posts it."""
+    return _form(
+        {"payload": json.dumps(home_click_payload(view, action_id, user_id=user_id, value=value, option=option))}
     )
 
 
@@ -227,12 +316,20 @@ def _user(user_id: str, user_name: str | None, team_id: str) -> dict:
     return {"id": user_id, "username": name, "name": name, "team_id": team_id}
 
 
-def _find_element(blocks: list[dict], action_id: str) -> tuple[dict | None, dict | None]:
-    """The block and element with `action_id`: an element of an actions block, or a section's accessory."""
+def _find_element(
+    blocks: list[dict], action_id: str, *, value: str | None = None, option: str | None = None
+) -> tuple[dict | None, dict | None]:
+    """The block and element with `action_id`: an element of an actions block, or a section's accessory; with
+    `value` or `option`, the one whose value (or one of whose options' values) it is."""
     for block in blocks:
         for element in [*(block.get("elements") or []), block.get("accessory") or {}]:
-            if element.get("action_id") == action_id:
-                return block, element
+            if element.get("action_id") != action_id:
+                continue
+            if value is not None and element.get("value") != value:
+                continue
+            if option is not None and option not in [o.get("value") for o in element.get("options") or ()]:
+                continue
+            return block, element
     return None, None
 
 
