@@ -23,7 +23,10 @@ from bot.sandbox.shopify import SandboxShopify
 from bot.sandbox.shopify_payloads import webhook_headers
 from bot.sandbox.slack import SandboxSlack
 from bot.sandbox.slack_payloads import (
+    JSON,
     click_on_message,
+    home_click_body,
+    home_opened_event,
     input_values,
     sign_request,
     slash_command_body,
@@ -240,6 +243,24 @@ class World(Server):
             user_id=user,
         )
         return await self.post_slack(body)
+
+    async def open_home(self, user: str = ADMIN) -> dict:
+        """`user` opens orderbot's Home tab (the `app_home_opened` event, as Slack sends it); returns the board once
+        it was published again."""
+        before = len(self.slack.publishes(user))
+        event = home_opened_event(user_id=user, view=self.slack.home(user))
+        response = await self.post_slack(json.dumps(event).encode(), headers={"Content-Type": JSON})
+        assert response.status == 200
+        await wait_for(lambda: len(self.slack.publishes(user)) > before)
+        return self.slack.home(user)
+
+    async def click_home(
+        self, action_id: str, *, user: str = ADMIN, value: str | None = None, option: str | None = None
+    ) -> aiohttp.ClientResponse:
+        """Click a button (the one whose value is `value`) or pick `option` on `user`'s Home tab as it stands."""
+        view = self.slack.home(user)
+        assert view is not None, f"{user} has no Home tab"
+        return await self.post_slack(home_click_body(view, action_id, user_id=user, value=value, option=option))
 
     def audit(self, number: int) -> list[dict]:
         with closing(sqlite3.connect(self.db_path)) as conn:
