@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
 from bot.sandbox.slack import SandboxSlack
-from bot.sandbox.slack_payloads import block_actions_body, input_values, view_submission_body
+from bot.sandbox.slack_payloads import block_actions_body, home_opened_event, input_values, view_submission_body
 from bot.sandbox.smtp import SandboxSMTP
 from bot.slack.listeners import EXPIRED
 from bot.web import TASKS, create_app
@@ -219,3 +219,15 @@ async def test_the_sandbox_says_hello_sends_envelopes_and_waits_for_acks(bare_sl
         assert [m.envelope_id for m in bare_slack.socket_messages] == [envelope["envelope_id"]]
     with pytest.raises(ValueError):
         await bare_slack.send_envelope("message", {})
+
+
+async def test_opening_the_home_tab_over_socket_mode_publishes_the_board(start_world: WorldFactory):
+    world = await start_world(None)
+    await world.slack.wait_for_socket()
+    await world.order_webhook(1003)
+
+    ack = await world.slack.send_envelope("events_api", home_opened_event(user_id=ADMIN), within=ACK_LIMIT)
+
+    assert ack == {"envelope_id": world.slack.envelopes[-1].envelope_id}
+    await wait_for(lambda: world.slack.publishes(ADMIN))
+    assert "#1003" in str(world.slack.home(ADMIN)["blocks"])
