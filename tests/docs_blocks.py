@@ -263,12 +263,14 @@ SLACK_IDS = {
     "bulk_confirm": "a bulk preview's Confirm",
     "bulk_cancel": "a bulk preview's Cancel",
     "bulk_stop": "a bulk run's progress message's Stop",
+    "home_setting": "a setting's Change on the Home tab, for admins (its `value` is the setting's key)",
 }
 MODALS = {
     blocks.FULFILL_MODAL: "Mark as fulfilled; inputs `tracking_number`, `tracking_company`, `tracking_url`,"
     " `no_tracking`, `notify_customer`",
     blocks.NOTIFY_MODAL: "Email customer; inputs `subject`, `message`",
     blocks.CANCEL_ORDER_MODAL: "Cancel order; inputs `reason`, `restock`, `refund`, `notify_customer`, `staff_note`",
+    "home_setting_modal": "Change a setting, from the Home tab; input `setting_value`",
 }
 
 
@@ -317,7 +319,14 @@ def slack_ids(orders: dict) -> str:
     rows = [f"| `{i}` | action | {SLACK_IDS[i].format(control=controls.get(i))} |" for i in SLACK_IDS]
     rows += [f"| `{i}` | form (`callback_id`) | {MODALS[i]} |" for i in MODALS]
     return "\n".join(
-        ["| id | kind | what |", "|---|---|---|", "| `/orders` | slash command | docs/commands.md |", *rows, ""]
+        [
+            "| id | kind | what |",
+            "|---|---|---|",
+            "| `/orders` | slash command | docs/commands.md |",
+            "| `app_home_opened` | event | someone opened the Home tab: their board is published |",
+            *rows,
+            "",
+        ]
     )
 
 
