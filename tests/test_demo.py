@@ -144,6 +144,16 @@ def test_the_digests_chart_is_in_its_thread_and_the_terminal_says_where_it_is_sa
     assert "file shared in a thread" in day.output and "[image/png 1200×600] Stuck orders per day" in day.output
 
 
+def test_the_home_tab_is_published_for_who_opened_it_and_shown_in_the_terminal(day: PlayedDay):
+    assert day.report.home_opened_by == PEOPLE[STAFF].split()[0]
+    (published,) = day.world.slack.publishes(STAFF)  # nothing changed after it opened: no refresh
+    assert published.args["view"]["type"] == "home" and not day.world.slack.publishes(ADMIN)
+    board = day.output[day.output.index(f"Slack · orderbot's Home tab, as {PEOPLE[STAFF]} sees it") :]
+    assert "STUCK ORDERS" in board and "MOST URGENT" in board and "YOUR LAST ACTIONS" in board
+    assert f"@{PEOPLE[STAFF]} fulfil #1001: done" in board and "[ Email customer ]" in board
+    assert "SETTINGS" not in board  # Sam is no admin
+
+
 async def test_a_day_whose_step_goes_wrong_stops_with_the_reason(tmp_path: Path):
     world = await DemoWorld.start(tmp_path)
     world.webhook_secret = "not-the-apps-secret"  # Shopify signs with another secret: the server refuses it all
@@ -173,6 +183,7 @@ def test_python_m_bot_demo_needs_no_settings_and_exits_0(tmp_path: Path):
     assert done.stderr == ""  # the server's log goes to a file, not the terminal
     assert "== Summary" in done.stdout and f"{len(STUCK_IN_SEED)} alerts posted" in done.stdout
     assert "new alert for #1001" in done.stdout and "[ Mark as fulfilled ]" in done.stdout
+    assert "  home      Sam opened it: the stuck counts" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]  # nothing left behind
 
 

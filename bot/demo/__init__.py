@@ -101,6 +101,7 @@ def _summarise(console: Console, report: DayReport, seconds: float) -> None:
         ("stuck", f"{_n(report.still_stuck, 'order')} still stuck, each with its alert and buttons"),
         ("digest", f"posted to #{CHANNEL_NAME}, its chart in the thread"),
         ("chart", str(report.chart_saved_at)),
+        ("home", f"{report.home_opened_by} opened it: the stuck counts, the most urgent orders, their last actions"),
         ("time", f"{seconds:.1f} s"),
     ]
     for label, text in lines:

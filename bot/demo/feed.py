@@ -1,8 +1,8 @@
 """The demo's terminal: narration lines, and a card for everything Slack shows the moment the sandbox Slack records it.
 
 `SlackFeed` is the sandbox Slack's observer: each Web API call a person would see (a new message, an update in place,
-a thread reply, an ephemeral answer, a form opening) and each `response_url` post becomes a card; calls nobody sees
-(auth.test, conversations.history, …) are left out, and a call Slack refused is one line.
+a thread reply, an ephemeral answer, a form opening, a Home tab published) and each `response_url` post becomes a
+card; calls nobody sees (auth.test, conversations.history, …) are left out, and a call Slack refused is one line.
 """
 
 from __future__ import annotations
@@ -98,6 +98,12 @@ class SlackFeed:
             verb = "opens" if call.method == "views.open" else "changes"
             self.console.card(
                 f"Slack form {verb}: {terminal.view_title(view)}", terminal.view_lines(view, self.console.users)
+            )
+        elif call.method == "views.publish":
+            view = response.get("view") or {}
+            self.console.card(
+                f"Slack · orderbot's Home tab, as {self._person(args.get('user_id'))} sees it",
+                terminal.view_lines(view, self.console.users, ansi=self.console.ansi),
             )
 
     def _posted(self, args: dict, response: dict) -> None:

@@ -2,8 +2,9 @@
 
 Shopify's webhooks arrive (two of them twice, one late), alerts appear, Sam ships an order with tracking, Alex
 archives one, Sam emails a customer and is refused a cancel, ShipBob ships an order and its webhook resolves the
-alert, and Alex posts the digest with `/orders digest post`. Each step waits for what it caused and checks it in the
-sandbox store, Slack or the mail server; a step whose effect does not come raises DemoFailure.
+alert, Alex posts the digest with `/orders digest post`, and Sam opens orderbot's Home tab. Each step waits for what
+it caused and checks it in the sandbox store, Slack or the mail server; a step whose effect does not come raises
+DemoFailure.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class DayReport:
     still_stuck: int = 0
     digest_posted: bool = False
     chart_saved_at: Path | None = None  # the digest's chart as Slack received it
+    home_opened_by: str | None = None  # who opened orderbot's Home tab, and saw their board published
 
 
 class Day:
@@ -75,6 +77,7 @@ class Day:
         await self.ask_what_is_stuck()
         await self.service_ships_and_a_late_webhook()
         await self.post_digest()
+        await self.open_home()
         await self._count()
         return self.report
 
@@ -250,6 +253,15 @@ class Day:
         self.report.chart_saved_at = CHART_SAVED_AT
         self.say(f"The chart in the digest's thread, as Slack received it: {CHART_SAVED_AT}")
         self.say("(`python -m bot digest --print` writes the same picture from the database, and says where.)")
+
+    async def open_home(self) -> None:
+        who = STAFF
+        self.console.heading(f"10. {self.name(who)} opens orderbot's Home tab in Slack")
+        self.say("orderbot publishes a board for whoever opens it, and keeps it current while they watch.")
+        published = len(self.world.slack.publishes(who))
+        self._expect_ok(await self.world.open_home(who), "the Home tab opening")
+        await wait_until(lambda: len(self.world.slack.publishes(who)) > published, f"{self.name(who)}'s Home tab")
+        self.report.home_opened_by = self.name(who)
 
     # --- shared -------------------------------------------------------------------------------------------------
 

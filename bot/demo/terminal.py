@@ -27,6 +27,9 @@ _EMOJI = {  # the ones orderbot's messages use
     "information_source": "ℹ️",
     "octagonal_sign": "🛑",
     "tada": "🎉",
+    "arrow_up": "⬆️",
+    "arrow_down": "⬇️",
+    "speech_balloon": "💬",
 }
 _ANGLE = re.compile(r"<([^<>]*)>")
 _BOLD_SPAN = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")

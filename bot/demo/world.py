@@ -30,6 +30,7 @@ from bot.sandbox.shopify_payloads import webhook_headers
 from bot.sandbox.slack import SandboxSlack
 from bot.sandbox.slack_payloads import (
     click_on_message,
+    home_opened_event,
     input_values,
     sign_request,
     slash_command_body,
@@ -258,6 +259,12 @@ class DemoWorld:
 
     async def post_slack(self, body: bytes) -> Answer:
         return await self._post("/slack/events", body, sign_request(body, self.signing_secret))
+
+    async def open_home(self, user: str) -> Answer:
+        """`user` opens orderbot's Home tab: the `app_home_opened` event, sent as JSON as Slack sends it."""
+        body = json.dumps(home_opened_event(user_id=user, view=self.slack.home(user))).encode()
+        headers = sign_request(body, self.signing_secret) | {"Content-Type": "application/json"}
+        return await self._post("/slack/events", body, headers)
 
     async def opened_view(self, callback_id: str, after: int) -> dict:
         """The first modal with `callback_id` opened after the first `after` ones."""

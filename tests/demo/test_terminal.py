@@ -1,5 +1,6 @@
-"""The terminal renderer on real payloads: alerts, modals and replies built by bot/slack/alert_blocks.py and
-modal_blocks.py from the seeded store's orders as the bot reads them, and an email as bot/mail/smtp.py builds it."""
+"""The terminal renderer on real payloads: alerts, modals, replies and the Home board built by
+bot/slack/alert_blocks.py, modal_blocks.py and home_blocks.py from the seeded store's orders as the bot reads them,
+and an email as bot/mail/smtp.py builds it."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from bot.demo.terminal import (
     view_title,
 )
 from bot.domain.action_words import action_reply, refusal
+from bot.domain.home import Board, Health, ReasonTrend, UrgentOrder
 from bot.domain.orders import Order
 from bot.domain.rules import Policy, classify
-from bot.slack import alert_blocks, modal_blocks
+from bot.slack import alert_blocks, home_blocks, modal_blocks
 from tests.conftest import fetch_seeded_orders
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -165,6 +167,38 @@ def test_the_cancel_form_shows_the_reason_select_and_ticked_boxes(seeded: dict[s
 
 
 # --- other blocks, email, cards ---------------------------------------------------------------------------------------
+
+
+def test_the_home_board_shows_counts_urgent_orders_with_buttons_actions_and_health(seeded: dict[str, Order]):
+    urgent = []
+    for name in ("#1004", "#1001"):
+        verdict = classify(seeded[name], NOW, Policy())
+        urgent.append(UrgentOrder(seeded[name], verdict.reason, verdict.severity, verdict.since, verdict.actions[:2]))
+    mine = [{"at": NOW.isoformat(), "actor": "U0SAM", "action": "fulfill", "order_id": "1", "order_name": "#1001",
+             "outcome": "done", "error": None}]  # fmt: skip
+    board = Board(
+        viewer="U0SAM",
+        now=NOW,
+        trends=[ReasonTrend("unfulfilled_overdue", 3, 1), ReasonTrend("payment_pending", 1, 1)],
+        urgent=urgent,
+        more=4,
+        my_actions=mine,
+        health=Health(last_delivery=NOW, last_scan=None, last_scan_error=None, parked=0, pending=0),
+        settings=None,
+    )
+    lines = view_lines(home_blocks.home_view(board, shop=SHOP), USERS)
+    assert lines[:4] == [
+        "STUCK ORDERS",
+        "",
+        "Unfulfilled: 3 (⬆️ 2 since yesterday)",
+        "Payment pending: 1 (same as yesterday)",
+    ]
+    assert any(line.startswith("🚨 #1004 · Payment pending for ") for line in lines)
+    assert "4 more: `/orders stuck`" in lines
+    assert "27 Nov 2026 12:00 UTC @Sam Okoye fulfil #1001: done" in lines
+    assert "Last scan: none yet" in lines and "Parked deliveries: 0" in lines
+    buttons = [line for line in lines if line.startswith("[ ")]
+    assert len(buttons) == 2 and all(line.count("[ ") == 2 for line in buttons)
 
 
 def test_headers_dividers_fields_and_accessories_as_slack_documents_them():
