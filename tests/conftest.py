@@ -128,6 +128,11 @@ class Server:
         """Wait until every stored delivery has been processed."""
         await wait_for(lambda: not self.rows("SELECT 1 FROM inbox WHERE status = 'pending'"), timeout)
 
+    async def slack_caught_up(self, timeout: float = 10.0) -> None:
+        """Wait until Slack has every queued message and the outbox knows it (none pending or in flight): a server
+        stopped earlier leaves a call in flight, which the next start looks up only after Slack's timeout."""
+        await wait_for(lambda: not self.rows("SELECT 1 FROM outbox WHERE status IN ('pending', 'sending')"), timeout)
+
 
 async def wait_for(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0) -> None:
     if not await came_true(condition, timeout):

@@ -178,6 +178,7 @@ async def test_a_restart_while_shopify_is_cancelling_still_settles_it(world: Wor
     await stuck_alert(world, ORDER)
     await act(world, ORDER, "cancel_order")
     await requested(world)
+    await world.slack_caught_up()
     await world.stop_server()
     assert world.rows("SELECT count(*) FROM cancellations WHERE job_id IS NOT NULL") == [(1,)]
 
@@ -198,6 +199,7 @@ async def test_the_orders_cancelled_webhook_resolves_the_alert_and_the_follow_up
         await world.order_webhook(ORDER, "orders/cancelled")  # Shopify tells once its job has cancelled the order
         done = await world.wait_for_alert(ORDER, lambda a: "Resolved" in alert_text(a))
         assert "Now cancelled" in alert_text(done) and not sent(world, "Job")
+        await world.slack_caught_up()
         await world.stop_server()
 
         reads = len(world.sandbox.operations)
