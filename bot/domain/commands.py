@@ -42,6 +42,7 @@ ACTION_COMMANDS: Mapping[str, str] = MappingProxyType(
         "notify": "notify_customer",
         "cancel": "cancel_order",
         "snooze": "snooze",
+        "delete": "delete",
     }
 )
 # action ids that may run over many orders at once (preview, confirm, progress, summary)
@@ -55,6 +56,7 @@ BULK_ACTIONS = frozenset(
         "unfulfill",
         "notify_customer",
         "snooze",
+        "delete",
     }
 )
 INFO_COMMANDS = ("help", "stuck", "show", "log", "settings", "scan", "digest")
@@ -168,6 +170,7 @@ USAGE: Mapping[str, str] = MappingProxyType(
         "archive": "archive #1001 [more orders or a filter]",
         "unarchive": "unarchive #1001 [more orders or a filter]",
         "unfulfill": "unfulfill #1001 [more orders or a filter]",
+        "delete": "delete #1001 [more orders or a filter]",
         "cancel": "cancel #1001",
         "scan": "scan",
         "digest": "digest [post]",
@@ -189,6 +192,7 @@ EXAMPLES: Mapping[str, str] = MappingProxyType(
         "archive": "archive stuck:awaiting_tracking older:7d",
         "unarchive": "unarchive #1001",
         "unfulfill": "unfulfill #1001",
+        "delete": "delete #1001-#1020",
         "cancel": "cancel #1001",
         "scan": "scan",
         "digest": "digest post",
@@ -559,7 +563,8 @@ _ONE_AT_A_TIME = MappingProxyType(
 
 
 def _orders(name: str, words: Sequence[_Word]) -> Command:
-    """An action over any orders and filters: archive, unarchive, request, cancel-request, notify, unfulfill."""
+    """An action over any orders and filters: archive, unarchive, request, cancel-request, notify, unfulfill,
+    delete."""
     return Command(name, _select(name, words))
 
 
@@ -716,6 +721,7 @@ _PARSERS: Mapping[str, Callable[[str, Sequence[_Word]], Command]] = MappingProxy
         "archive": _orders,
         "unarchive": _orders,
         "unfulfill": _orders,
+        "delete": _orders,
         "cancel": _one_order,
         "scan": _scan,
         "digest": _digest,
