@@ -172,6 +172,20 @@ async def test_delete_of_an_order_unarchived_in_shopify_meanwhile_is_refused_in_
     assert audit_of(world, order_id, "delete")[0]["outcome"] == "refused"
 
 
+async def test_a_delete_whose_answer_was_lost_counts_as_done_when_shopify_no_longer_has_the_order(world: World):
+    order_id = order_gid_of(world.sandbox, 1003)
+    await stuck_alert(world, 1003)
+    await world.click(1003, "archive")
+    await world.wait_for_alert(1003, lambda a: action_ids(a) == ["delete"])
+    world.sandbox.fail_next("lost_answer")
+    await world.click(1003, "delete")
+    await wait_for(lambda: audit_of(world, order_id, "delete"))
+    (row,) = audit_of(world, order_id, "delete")
+    assert row["outcome"] == "done" and order_id not in world.sandbox.orders
+    await wait_for(lambda: "<@U0ADMIN> deleted #1003" in alert_text(message_at(world, order_id)))
+    assert len(mutations(world, "OrderDelete")) == 1
+
+
 async def test_orders_delete_over_many_orders_deletes_the_archived_and_cancelled_and_skips_open_ones(world: World):
     ids = {number: order_gid_of(world.sandbox, number) for number in (1012, 1014, 1015)}  # open, archived, cancelled
     for number in ids:
