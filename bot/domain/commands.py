@@ -59,6 +59,8 @@ BULK_ACTIONS = frozenset(
         "delete",
     }
 )
+# action ids that cannot be undone and have no form to stop at: even one order gets the preview, and its Confirm
+CONFIRMED_ACTIONS = frozenset({"delete"})
 INFO_COMMANDS = ("help", "stuck", "show", "log", "settings", "scan", "digest")
 MAX_ORDERS = 5000  # the most orders one command may name (a range of 5,000 is already a big bulk run)
 # How much an answer reads: the orders on a page of `/orders stuck`, the audit rows of `/orders log`, the last
@@ -125,7 +127,10 @@ class Command:
 
     @property
     def bulk(self) -> bool:
-        return self.action is not None and self.selection is not None and not self.selection.single
+        """Run through a preview and its Confirm: many orders, or an action that cannot be undone."""
+        if self.action is None or self.selection is None:
+            return False
+        return not self.selection.single or self.action in CONFIRMED_ACTIONS
 
 
 class CommandError(ValueError):

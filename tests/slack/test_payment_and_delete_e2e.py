@@ -203,3 +203,16 @@ async def test_orders_delete_over_many_orders_deletes_the_archived_and_cancelled
     assert audit_of(world, ids[1012], "delete")[0]["outcome"] == "refused"
     for number in (1014, 1015):
         assert [r["outcome"] for r in audit_of(world, ids[number], "delete")] == ["done"]
+
+
+async def test_orders_delete_of_one_order_still_asks_to_confirm_naming_it(world: World):
+    order_id = order_gid_of(world.sandbox, 1015)  # cancelled
+    await world.order_webhook(1015)
+    preview = await world.command("delete #1015")
+    assert "#1015" in str(preview) and "cannot be undone" in str(preview)
+    assert order_id in world.sandbox.orders and not mutations(world, "OrderDelete")  # nothing yet
+    run_id = int(buttons(preview)[BULK_CONFIRM]["value"])
+    await click(world, preview, BULK_CONFIRM)
+    await finished(world, run_id)
+    assert order_id not in world.sandbox.orders
+    assert [r["outcome"] for r in audit_of(world, order_id, "delete")] == ["done"]
