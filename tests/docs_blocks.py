@@ -38,7 +38,7 @@ from bot.domain.rules import DEFAULT_THRESHOLDS, REASON_TITLES, REASONS, Policy,
 from bot.setup_webhooks import PRIVACY_TOPICS, TOPICS
 from bot.shopify.operations import REQUIRED_SCOPES
 from bot.slack import alert_blocks, blocks
-from bot.slack.permissions import ADMIN_ACTIONS
+from bot.slack.permissions import ADMIN_ACTIONS, PAYMENT_ACTIONS
 
 ROOT = Path(__file__).parent.parent
 FILES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
@@ -112,10 +112,13 @@ BUTTONS = {
     blocks.CANCEL_REQUEST: "ask the service to cancel its fulfilment request",
     blocks.RELEASE_HOLD: "release the fulfilment holds shown",
     blocks.ARCHIVE: "archive the order; its fulfilment status does not change",
-    blocks.UNARCHIVE: "unarchive (`/orders unarchive`: an archived order's alert has no buttons)",
+    blocks.UNARCHIVE: "unarchive (`/orders unarchive`: an archived order's alert has no buttons but Delete)",
     blocks.NOTIFY_CUSTOMER: "email the customer a short delay notice you can edit (a form)",
     blocks.CANCEL_ORDER: "cancel the order, with restock and refund choices (a form)",
     blocks.SNOOZE: "no alert for 4 hours, 1 day, 3 days or 1 week; nothing changes in Shopify",
+    blocks.CAPTURE_PAYMENT: "capture an authorized payment; the confirmation shows the amount and its expiry",
+    blocks.MARK_AS_PAID: "record a manual payment (bank deposit, cash on delivery) once the money has arrived",
+    blocks.DELETE: "on the resolved alert of an archived or cancelled order: delete it in Shopify, for good",
 }
 
 
@@ -128,13 +131,16 @@ def _controls(orders: dict) -> dict[str, str]:
     return {e["action_id"]: element_text(e) for e in elements}
 
 
+def _who(action: str) -> str:
+    if action in PAYMENT_ACTIONS:
+        return "admins (a setting opens it to everyone)"
+    return "admins" if action in ADMIN_ACTIONS else "anyone"
+
+
 def buttons(orders: dict) -> str:
     assert set(BUTTONS) == set(blocks.ACTION_IDS), "the buttons' words and blocks.ACTION_IDS differ"
     controls = _controls(orders)
-    rows = [
-        f"| `{controls[a]}` | {BUTTONS[a]} | {'admins' if a in ADMIN_ACTIONS else 'anyone'} |"
-        for a in blocks.ACTION_IDS
-    ]
+    rows = [f"| `{controls[a]}` | {BUTTONS[a]} | {_who(a)} |" for a in blocks.ACTION_IDS]
     return "\n".join(["| button | what it does | who |", "|---|---|---|", *rows, ""])
 
 
@@ -200,7 +206,8 @@ def command_line(_orders: dict) -> str:
 
 SCOPES = {
     "read_orders": "read orders, their fulfilments and fulfilment orders; the `orders/*` webhooks",
-    "write_orders": "archive and unarchive (`orderClose`, `orderOpen`), cancel (`orderCancel`), tag (`tagsAdd`)",
+    "write_orders": "archive and unarchive (`orderClose`, `orderOpen`), cancel (`orderCancel`), tag (`tagsAdd`),"
+    " capture a payment and mark an order as paid (`orderCapture`, `orderMarkAsPaid`), delete (`orderDelete`)",
     "read_merchant_managed_fulfillment_orders": "fulfilment orders at your own locations; their webhooks",
     "write_merchant_managed_fulfillment_orders": "fulfil with tracking, release holds, cancel a fulfilment",
     "read_third_party_fulfillment_orders": "fulfilment orders assigned to a fulfilment service or 3PL; their webhooks",
@@ -257,6 +264,8 @@ SLACK_IDS = {
         for a in blocks.ACTION_IDS
     },
     blocks.SNOOZE: "the alert's `{control}` menu (an option's `value` is `<order gid>\\|<4h, 1d, 3d or 1w>`)",
+    blocks.DELETE: "the `{control}` button on a resolved alert of an archived or cancelled order (its `value` is the "
+    "order's `gid://shopify/Order/…`)",
     "stuck_more": "More, under a long `/orders stuck` list",
     "show_stuck": "the digest's Show all stuck",
     "bulk_suggestion": "the digest's suggestion to archive old shipped orders (a bulk preview)",

@@ -43,13 +43,16 @@ DESCRIPTIONS = {
     "unarchive": "unarchive (`orderOpen`), also for an order orderbot has not seen yet",
     "unfulfill": "cancel the order's fulfilment (`fulfillmentCancel`): its items become unfulfilled again. It does not"
     " recall a parcel that has left",
+    "delete": "delete archived or cancelled orders in Shopify (`orderDelete`), for good; open orders are refused. The"
+    " audit log keeps their rows",
     "cancel": "opens the Cancel order form",
     "scan": "reconcile with Shopify now: how many open orders, which are stuck, which are newly stuck, what webhooks"
     " missed",
     "digest": "the digest now, to you; `digest post` posts it in the channel",
     "settings": "the store's settings; `settings set` changes one: `threshold.<reason>` (`48h`; `0` for at once),"
     " `ignore_tag`, `include_test_orders` (`true`/`false`), then re-checks every open order and says how many are"
-    " stuck; `digest_time` (`08:30`, in the digest's time zone; wins over `DIGEST_TIME` from then on)",
+    " stuck; `payment_actions` (`admins` or `everyone`: who may capture payments and mark orders as paid);"
+    " `digest_time` (`08:30`, in the digest's time zone; wins over `DIGEST_TIME` from then on)",
     "help": "the commands, or one command's usage and example",
 }
 

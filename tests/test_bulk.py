@@ -22,7 +22,7 @@ from bot.slack.bulk_blocks import BULK_CANCEL, BULK_CONFIRM, BULK_STOP
 from bot.web import create_app
 from tests.conftest import ADMIN, CHANNEL, STAFF, World, wait_for
 
-ORDER_REQUESTED_COST = 589  # what the sandbox charges up front for the `Order` re-read (its requestedQueryCost)
+ORDER_REQUESTED_COST = 593  # what the sandbox charges up front for the `Order` re-read (its requestedQueryCost)
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------

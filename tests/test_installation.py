@@ -77,7 +77,7 @@ async def test_an_uninstall_pauses_shopify_and_alerts_until_a_probe_finds_orderb
         assert action_ids(world.alert(1001)) == action_ids(alert), "Slack still shows what it showed"
 
         world.sandbox.reinstall()  # with client credentials the grant works again; here the token simply does
-        await world.wait_for_alert(1001, lambda a: not action_ids(a) and "archived" in a["text"])
+        await world.wait_for_alert(1001, lambda a: action_ids(a) == ["delete"] and "archived" in a["text"])
         status, health = await healthz(world)
         assert (status, health["shopify"]) == (200, "installed") and "shopify_error" not in health
         assert world.rows("SELECT value, updated_by FROM settings WHERE key = 'app_installed'") == [

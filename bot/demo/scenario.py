@@ -294,7 +294,7 @@ class Day:
         await wait_until(answered, f"an answer to /orders {text}")
 
     async def _resolved(self, number: int, *, replied: bool = True) -> None:
-        """Wait until the order's alert has lost its buttons (and has a thread reply naming who acted)."""
+        """Wait until the order's alert has lost its buttons but Delete (and has a thread reply naming who acted)."""
 
         def done() -> bool:
             alert = self.world.alert(number)
@@ -363,7 +363,14 @@ def _topic(order: dict) -> str:
 
 
 def _has_buttons(message: dict) -> bool:
-    return any(block.get("type") == "actions" for block in message.get("blocks") or ())
+    """Whether the alert still offers something to do about a stuck order (a resolved alert of an archived or
+    cancelled order offers only Delete)."""
+    return any(
+        element.get("action_id") != "delete"
+        for block in message.get("blocks") or ()
+        if block.get("type") == "actions"
+        for element in block.get("elements") or ()
+    )
 
 
 def _element(message: dict, action_id: str) -> dict | None:

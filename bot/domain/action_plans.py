@@ -46,6 +46,9 @@ class Mutation:
     # Set when what went before cannot be undone (an email is out): Shopify refusing this step does not fail the
     # action, and the detail adds these words and Shopify's error.
     if_refused: str | None = None
+    # Once it applies Shopify no longer has the order (orderDelete): a re-read that finds none shows it did, and the
+    # order is forgotten, its alert saying who deleted it.
+    removes_order: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +368,51 @@ def plan_unfulfill(order: Order, inputs: Mapping[str, Any], facts: Facts) -> Dec
     return Plan((Mutation("FulfillmentCancel", "fulfillmentCancel", {"id": latest.id}),), detail)
 
 
+_PAID = frozenset({"PAID", "PARTIALLY_REFUNDED", "REFUNDED"})
+
+
+def plan_capture_payment(order: Order, inputs: Mapping[str, Any], facts: Facts) -> Decision:
+    """Capture all the authorization holds, in the customer's currency (which Shopify wants named when it differs
+    from the shop's)."""
+    amount, authorization = order.capturable_amount, order.authorization_id
+    if not order.capturable or amount is None or authorization is None:
+        if order.financial_status in _PAID or order.financial_status == "PARTIALLY_PAID":
+            return AlreadyDone(f"The payment for {order.name} was captured already.")
+        if order.cancelled:
+            return Refused(f"{order.name} is cancelled; there is no payment left to capture.")
+        return Refused(f"Shopify shows no authorized payment to capture on {order.name}. Check its payment in Shopify.")
+    capture = {"id": order.id, "parentTransactionId": authorization, "amount": amount.amount}
+    if amount.currency:
+        capture["currency"] = amount.currency
+    return Plan((Mutation("OrderCapture", "orderCapture", {"input": capture}),), f"{amount.amount} {amount.currency}")
+
+
+def plan_mark_as_paid(order: Order, inputs: Mapping[str, Any], facts: Facts) -> Decision:
+    """Record a payment received outside Shopify (a bank deposit, cash on delivery) for what is outstanding."""
+    if order.financial_status in _PAID:
+        return AlreadyDone(f"{order.name} is paid already.")
+    if order.cancelled:
+        return Refused(f"{order.name} is cancelled; Shopify does not mark cancelled orders as paid.")
+    if order.capturable:
+        return Refused(f"{order.name} has an authorized payment: capture it instead, so the customer is charged.")
+    if not order.can_mark_as_paid:
+        return Refused(
+            f"Shopify does not let {order.name} be marked as paid (a payment may still be processing). Check its "
+            "payment in Shopify."
+        )
+    methods = ", ".join(order.payment_gateways)
+    return Plan((Mutation("OrderMarkAsPaid", "orderMarkAsPaid", {"input": {"id": order.id}}),), methods)
+
+
+def plan_delete(order: Order, inputs: Mapping[str, Any], facts: Facts) -> Decision:
+    """Delete the order in Shopify, for good. Shopify deletes only archived or cancelled orders."""
+    if not (order.closed or order.cancelled):
+        return Refused(
+            f"{order.name} is open; Shopify deletes only archived or cancelled orders. Archive or cancel it first."
+        )
+    return Plan((Mutation("OrderDelete", "orderDelete", {"orderId": order.id}, removes_order=True),))
+
+
 Planner = Callable[[Order, Mapping[str, Any], Facts], Decision]
 PLANNERS: Mapping[str, Planner] = {
     "fulfill": plan_fulfill,
@@ -377,6 +425,9 @@ PLANNERS: Mapping[str, Planner] = {
     "cancel_order": plan_cancel_order,
     "snooze": plan_snooze,
     "unfulfill": plan_unfulfill,
+    "capture_payment": plan_capture_payment,
+    "mark_as_paid": plan_mark_as_paid,
+    "delete": plan_delete,
 }
 
 

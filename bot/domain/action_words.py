@@ -56,6 +56,9 @@ _ACTION_WORDS = {
     "unfulfill": _Words(
         "cancelled the fulfillment of {order}", "cancel the fulfillment of {order}", " It is unfulfilled again."
     ),
+    "capture_payment": _Words("captured the payment for {order}", "capture the payment for {order}"),
+    "mark_as_paid": _Words("marked {order} as paid", "mark {order} as paid"),
+    "delete": _Words("deleted {order}", "delete {order}", " It is gone from Shopify; orderbot's log keeps its past."),
     # not order actions, but refused like them
     "bulk": _Words("ran a bulk action", "run an action on many orders at once"),
     "settings": _Words("changed orderbot's settings", "change orderbot's settings"),

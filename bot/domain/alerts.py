@@ -66,18 +66,29 @@ def plan_alert(
     *,
     unsent: bool = False,
     stale: bool = False,
+    restated: bool = False,
 ) -> Step | None:
     """What to do with an order's alert, given what orderbot last queued for it (`known_*`, None: no alert) and the
     new verdict. `posted`: Slack has the message, or a call posting it is in flight. `unsent`: a version of the
     alert is queued or in flight, so Slack may not show `known_state` yet. `stale`: its words ("for 3 days") were
-    written long enough ago to be out of date."""
-    if known_state is None or (known_state == "resolved" and not unsent):
+    written long enough ago to be out of date. `restated`: a person acted on a resolved alert (deleted its order), and
+    it says so."""
+    if known_state is None or (known_state == "resolved" and not unsent and not (restated and state == "resolved")):
         return "post" if state == "stuck" else None
     if fingerprint == known_fingerprint:
         return "update" if stale and state == "stuck" and posted and not unsent else None
     if state == "resolved" and not posted:
         return "forget"  # resolved before Slack ever saw it: nothing to tell
     return "update"  # (a resolution Slack has not shown yet is replaced: still one message per order)
+
+
+# Verdicts of orders Shopify can delete (archived or cancelled): their resolved alert offers Delete.
+_DELETABLE = frozenset({"closed", "cancelled"})
+
+
+def resolved_actions(verdict: Verdict) -> tuple[str, ...]:
+    """The buttons a resolved alert offers: Delete for an archived or cancelled order, the only ones Shopify deletes."""
+    return ("delete",) if verdict.status in _DELETABLE else ()
 
 
 def stuck_again(known_state: str | None, state: AlertState) -> bool:

@@ -42,6 +42,7 @@ ACTION_COMMANDS: Mapping[str, str] = MappingProxyType(
         "notify": "notify_customer",
         "cancel": "cancel_order",
         "snooze": "snooze",
+        "delete": "delete",
     }
 )
 # action ids that may run over many orders at once (preview, confirm, progress, summary)
@@ -55,8 +56,11 @@ BULK_ACTIONS = frozenset(
         "unfulfill",
         "notify_customer",
         "snooze",
+        "delete",
     }
 )
+# action ids that cannot be undone and have no form to stop at: even one order gets the preview, and its Confirm
+CONFIRMED_ACTIONS = frozenset({"delete"})
 INFO_COMMANDS = ("help", "stuck", "show", "log", "settings", "scan", "digest")
 MAX_ORDERS = 5000  # the most orders one command may name (a range of 5,000 is already a big bulk run)
 # How much an answer reads: the orders on a page of `/orders stuck`, the audit rows of `/orders log`, the last
@@ -123,7 +127,10 @@ class Command:
 
     @property
     def bulk(self) -> bool:
-        return self.action is not None and self.selection is not None and not self.selection.single
+        """Run through a preview and its Confirm: many orders, or an action that cannot be undone."""
+        if self.action is None or self.selection is None:
+            return False
+        return not self.selection.single or self.action in CONFIRMED_ACTIONS
 
 
 class CommandError(ValueError):
@@ -168,6 +175,7 @@ USAGE: Mapping[str, str] = MappingProxyType(
         "archive": "archive #1001 [more orders or a filter]",
         "unarchive": "unarchive #1001 [more orders or a filter]",
         "unfulfill": "unfulfill #1001 [more orders or a filter]",
+        "delete": "delete #1001 [more orders or a filter]",
         "cancel": "cancel #1001",
         "scan": "scan",
         "digest": "digest [post]",
@@ -189,6 +197,7 @@ EXAMPLES: Mapping[str, str] = MappingProxyType(
         "archive": "archive stuck:awaiting_tracking older:7d",
         "unarchive": "unarchive #1001",
         "unfulfill": "unfulfill #1001",
+        "delete": "delete #1001-#1020",
         "cancel": "cancel #1001",
         "scan": "scan",
         "digest": "digest post",
@@ -559,7 +568,8 @@ _ONE_AT_A_TIME = MappingProxyType(
 
 
 def _orders(name: str, words: Sequence[_Word]) -> Command:
-    """An action over any orders and filters: archive, unarchive, request, cancel-request, notify, unfulfill."""
+    """An action over any orders and filters: archive, unarchive, request, cancel-request, notify, unfulfill,
+    delete."""
     return Command(name, _select(name, words))
 
 
@@ -716,6 +726,7 @@ _PARSERS: Mapping[str, Callable[[str, Sequence[_Word]], Command]] = MappingProxy
         "archive": _orders,
         "unarchive": _orders,
         "unfulfill": _orders,
+        "delete": _orders,
         "cancel": _one_order,
         "scan": _scan,
         "digest": _digest,

@@ -116,6 +116,15 @@ class Order:
     fulfillments: tuple[Fulfillment, ...] = ()
     fulfillment_orders: tuple[FulfillmentOrder, ...] | None = None
     authorization_expires_at: datetime | None = None  # the first capturable authorization's, when Shopify gives it
+    # The payment, as Shopify reads it (order webhooks carry none of it: the stored copy's is kept). `capturable`: an
+    # authorized payment can be captured, `capturable_amount` of it (in the customer's currency) against the
+    # authorization `authorization_id`; `can_mark_as_paid`: Shopify lets staff record the payment by hand (a manual
+    # method such as a bank deposit or cash on delivery); `payment_gateways`: the methods' names, as Shopify gives them.
+    capturable: bool = False
+    capturable_amount: Money | None = None
+    authorization_id: str | None = None
+    can_mark_as_paid: bool = False
+    payment_gateways: tuple[str, ...] = ()
 
     @property
     def legacy_id(self) -> int:
@@ -151,14 +160,19 @@ class Order:
         return any(t.lower() == wanted for t in self.tags)
 
     def with_fulfillment_orders_of(self, other: Order | None) -> Order:
-        """Keep what we knew of the fulfillment orders, and of the authorization's expiry, when a webhook brings none
-        (webhooks carry neither)."""
+        """Keep what we knew of the fulfillment orders, and of the payment (the authorization's expiry, what can be
+        captured or marked as paid), when a webhook brings none (webhooks carry neither)."""
         if self.fulfillment_orders is not None or other is None:
             return self
         return replace(
             self,
             fulfillment_orders=other.fulfillment_orders,
             authorization_expires_at=other.authorization_expires_at,
+            capturable=other.capturable,
+            capturable_amount=other.capturable_amount,
+            authorization_id=other.authorization_id,
+            can_mark_as_paid=other.can_mark_as_paid,
+            payment_gateways=other.payment_gateways,
         )
 
 
@@ -351,6 +365,8 @@ def order_from_graphql(node: dict[str, Any]) -> Order:
     name = customer.get("displayName")
     email = node.get("email") or customer_email
     money = (node.get("totalPriceSet") or {}).get("shopMoney") or {}
+    capturable = (node.get("totalCapturableSet") or {}).get("presentmentMoney")
+    authorizations = node.get("transactions") or ()
     return Order(
         id=node["id"],
         name=node["name"],
@@ -368,12 +384,18 @@ def order_from_graphql(node: dict[str, Any]) -> Order:
         fulfillment_orders=tuple(
             _fulfillment_order_from_graphql(fo) for fo in (node.get("fulfillmentOrders") or {}).get("nodes") or ()
         ),
-        authorization_expires_at=_first_expiry(node.get("transactions") or ()),
+        authorization_expires_at=_first_expiry(authorizations),
+        capturable=bool(node.get("capturable")),
+        capturable_amount=Money(str(capturable["amount"]), capturable["currencyCode"]) if capturable else None,
+        authorization_id=next((t["id"] for t in authorizations if t.get("id")), None),
+        can_mark_as_paid=bool(node.get("canMarkAsPaid")),
+        payment_gateways=tuple(node.get("paymentGatewayNames") or ()),
     )
 
 
 def _first_expiry(transactions: Any) -> datetime | None:
-    """The earliest authorizationExpiresAt of the order's capturable transactions; None when Shopify gives none."""
+    """The earliest authorizationExpiresAt of the order's capturable transactions read; None when Shopify gives
+    none."""
     expiries = [moment for t in transactions if (moment := parse_time(t.get("authorizationExpiresAt")))]
     return min(expiries, default=None)
 
@@ -448,6 +470,11 @@ def order_to_record(order: Order) -> dict[str, Any]:
             for f in order.fulfillments
         ],
         "authorization_expires_at": _iso(order.authorization_expires_at),
+        "capturable": order.capturable,
+        "capturable_amount": _money(order.capturable_amount),
+        "authorization_id": order.authorization_id,
+        "can_mark_as_paid": order.can_mark_as_paid,
+        "payment_gateways": list(order.payment_gateways),
         "fulfillment_orders": None
         if order.fulfillment_orders is None
         else [
@@ -481,6 +508,10 @@ def order_to_record(order: Order) -> dict[str, Any]:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def _money(money: Money | None) -> dict[str, str] | None:
+    return {"amount": money.amount, "currency": money.currency} if money else None
 
 
 def order_from_record(record: dict[str, Any]) -> Order:
@@ -529,4 +560,9 @@ def order_from_record(record: dict[str, Any]) -> Order:
             for fo in fos
         ),
         authorization_expires_at=parse_time(record.get("authorization_expires_at")),
+        capturable=bool(record.get("capturable")),
+        capturable_amount=Money(**record["capturable_amount"]) if record.get("capturable_amount") else None,
+        authorization_id=record.get("authorization_id"),
+        can_mark_as_paid=bool(record.get("can_mark_as_paid")),
+        payment_gateways=tuple(record.get("payment_gateways") or ()),
     )

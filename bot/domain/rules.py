@@ -346,11 +346,17 @@ class Verdict:
         return now - self.since if self.stuck and self.since is not None else None
 
 
+PAYMENT_ACTIONS_SETTING = "payment_actions"
+_PAYMENT_ACTIONS_FOR = ("admins", "everyone")
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     thresholds: Mapping[str, timedelta] = field(default_factory=lambda: DEFAULT_THRESHOLDS)
     ignore_tag: str = DEFAULT_IGNORE_TAG
     include_test_orders: bool = False
+    # Who may capture a payment or mark an order as paid: "admins" (SLACK_ADMINS), or "everyone".
+    payment_actions_for: str = "admins"
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.thresholds) - set(REASONS))
@@ -361,11 +367,14 @@ class Policy:
             raise ValueError(f"the threshold for {negative[0]} must not be negative")
         if not self.ignore_tag.strip():
             raise ValueError("ignore_tag must not be empty")
+        if self.payment_actions_for not in _PAYMENT_ACTIONS_FOR:
+            raise ValueError(f"payment_actions_for must be one of {', '.join(_PAYMENT_ACTIONS_FOR)}")
         object.__setattr__(self, "thresholds", MappingProxyType({**DEFAULT_THRESHOLDS, **self.thresholds}))
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, str]) -> Policy:
-        """Read `threshold.<reason>` ("48h"; "0" for at once), `ignore_tag`, `include_test_orders` ("true"/"false").
+        """Read `threshold.<reason>` ("48h"; "0" for at once), `ignore_tag`, `include_test_orders` ("true"/"false"),
+        `payment_actions` ("admins"/"everyone": who may capture payments and mark orders as paid).
 
         Other keys are left to their owners. Raises ValueError naming the key for a bad value.
         """
@@ -379,13 +388,22 @@ class Policy:
         ignore_tag = settings.get("ignore_tag", DEFAULT_IGNORE_TAG).strip()
         if not ignore_tag:
             raise ValueError("ignore_tag: must not be empty")
-        return cls(thresholds, ignore_tag, _parse_bool("include_test_orders", settings.get("include_test_orders")))
+        payment_actions_for = settings.get(PAYMENT_ACTIONS_SETTING, "admins").strip().lower()
+        if payment_actions_for not in _PAYMENT_ACTIONS_FOR:
+            raise ValueError(f"{PAYMENT_ACTIONS_SETTING}: {payment_actions_for!r} is not admins or everyone")
+        return cls(
+            thresholds,
+            ignore_tag,
+            _parse_bool("include_test_orders", settings.get("include_test_orders")),
+            payment_actions_for,
+        )
 
     def to_settings(self) -> dict[str, str]:
         """The inverse of `from_settings`: every key, exactly."""
         settings = {THRESHOLD_PREFIX + reason: _format_threshold(self.thresholds[reason]) for reason in REASONS}
         settings["ignore_tag"] = self.ignore_tag
         settings["include_test_orders"] = "true" if self.include_test_orders else "false"
+        settings[PAYMENT_ACTIONS_SETTING] = self.payment_actions_for
         return settings
 
 
@@ -498,6 +516,16 @@ def _matches(order: Order, now: datetime) -> list[_Match]:
             since = fo.fulfill_at if status == "SCHEDULED" and fo.fulfill_at else order.created_at
             found.append(_Match(_UNFULFILLED, since, fo, due_at=fo.fulfill_by))
     return found
+
+
+def payment_actions(order: Order) -> tuple[str, ...]:
+    """What Shopify lets staff do about an unpaid order: capture an authorized payment, else record one received by
+    hand (a manual method: a bank deposit, cash on delivery)."""
+    if order.capturable and order.capturable_amount is not None and order.authorization_id is not None:
+        return ("capture_payment",)
+    if order.can_mark_as_paid:
+        return ("mark_as_paid",)
+    return ()
 
 
 def _scheduled_later(fo: FulfillmentOrder, now: datetime) -> bool:
@@ -649,6 +677,8 @@ def _reason_verdict(order: Order, now: datetime, matches: list[_Match], threshol
         specific = tuple([action for action, needs in specific if needs in supported])
         if priority == _TRACKING and fo is None and "fulfill" not in specific:
             specific = ("fulfill", *specific)  # a shipment without tracking: "fulfill" adds the number to it
+    elif priority == _PAYMENT:
+        specific = payment_actions(order)
     customer = order.customer
     actions = specific + _GENERIC_ACTIONS[bool(customer and customer.email), stuck]
     spec = _SPEC_BY_PRIORITY[priority]

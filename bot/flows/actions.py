@@ -239,6 +239,7 @@ class Actions:
             if isinstance(decision, Refused):
                 return Outcome("refused", decision.message), decision.message
             detail, changed = await self._send(request, order, decision)
+            removed = any(isinstance(step, Mutation) and step.removes_order for step in decision.steps)
         except ActionError as exc:
             return Outcome("refused", str(exc)), str(exc)
         except _AnswerLost as lost:
@@ -263,7 +264,8 @@ class Actions:
             return Outcome("failed", f"The email to the customer of {name} was not sent. {exc}"), str(exc)
         reply = action_reply(request.action, request.actor, detail or None, order_name=name)
         resolution = action_resolution(request.action, request.actor, detail or None, order_name=name)
-        return Outcome("done", reply, in_thread=await self._after(request, reply, resolution, changed)), None
+        in_thread = await self._after(request, reply, resolution, changed, removed=removed)
+        return Outcome("done", reply, in_thread=in_thread), None
 
     async def _settle_lost_answer(
         self, request: ActionRequest, name: str, lost: _AnswerLost
@@ -274,14 +276,18 @@ class Actions:
         else to send first, it did. One Shopify does in the background (a cancellation) may be under way without
         showing yet: the person is told so, and it is followed until Shopify settles it."""
         error = f"answer lost: {lost.cause}"
+        fetch_failed = False
         try:
             current = await self.service.shopify.fetch_order(request.order_id, urgent=request.urgent)
         except ShopifyError as exc:
             log.warning("could not re-read %s after a lost answer to %s: %s", name, request.action, exc)
-            current = None
+            current, fetch_failed = None, True
         applied: bool | None = None
         under_way = False
-        if current is not None:
+        removed = lost.mutation.removes_order
+        if current is None and removed and not fetch_failed:
+            applied = True  # Shopify no longer has the order: the deletion applied
+        elif current is not None:
             replanned = await self._plan(request, current)
             applied = lost_answer_applied(replanned, lost.mutation)
             under_way = isinstance(replanned, AlreadyDone) and replanned.under_way
@@ -306,7 +312,7 @@ class Actions:
             return Outcome("done", reply, in_thread=in_thread), error + "; may be under way"
         reply = action_reply(request.action, request.actor, None, order_name=name)
         log.info("%s on %s: Shopify's answer was lost, the re-read shows it applied", request.action, name)
-        return Outcome("done", reply, in_thread=await self._after(request, reply, resolution)), None
+        return Outcome("done", reply, in_thread=await self._after(request, reply, resolution, removed=removed)), None
 
     async def _catch_up(self, request: ActionRequest) -> None:
         """Show on the alert whatever did change before a mutation was refused; best effort."""
@@ -334,13 +340,24 @@ class Actions:
         return current
 
     async def _after(
-        self, request: ActionRequest, reply: str, resolution: str | None = None, changed: Order | None = None
+        self,
+        request: ActionRequest,
+        reply: str,
+        resolution: str | None = None,
+        changed: Order | None = None,
+        *,
+        removed: bool = False,
     ) -> bool:
         """Bring the stored order, its verdict and its alert up to date (`resolution`: what the alert says resolved
         it, if it did; default `reply`; `changed`: the order after the action, as its mutation's payload showed it,
-        else it is read again), and tell the alert's thread; False when the thread reply could not be queued (the
-        database stayed locked)."""
-        if request.action == "snooze":
+        else it is read again; `removed`: Shopify no longer has it, so it is forgotten, its alert saying why), and
+        tell the alert's thread; False when the thread reply could not be queued (the database stayed locked)."""
+        if removed:
+            try:
+                await self.service.forget(request.order_id, resolution=resolution or reply, in_bulk=request.in_bulk)
+            except sqlite3.Error as exc:  # deleted in Shopify: the next scan finds it gone
+                log.warning("%s is deleted, but orderbot could not forget it yet: %s", request.order_id, exc)
+        elif request.action == "snooze":
             self.service.forget_policy()
             order = await self.store.get_order(request.order_id)
             if order is not None:

@@ -2,9 +2,9 @@
 
 Each order goes through `Actions.run`, the buttons' path (permission, lock, check against Shopify, mutation, audit
 row, alert and thread), so every order gets its own audit row and nothing is done twice: an order changed since the
-preview comes back "already done". An archive or unarchive checks its orders ORDER_STATES_BATCH at a time with the
-few fields that tell whether the stored copy is still Shopify's (one point an order); only an order that changed is
-read in full, and the alert catches up from the mutation's payload. A few orders run at once (CONCURRENCY), so that
+preview comes back "already done". An archive, unarchive or delete checks its orders ORDER_STATES_BATCH at a time with
+the few fields that tell whether the stored copy is still Shopify's (one point an order); only an order that changed
+is read in full, and the alert catches up from the mutation's payload. A few orders run at once (CONCURRENCY), so that
 round trips do not leave Shopify's cost budget unused; the Shopify client waits for the budget and retries THROTTLED
 itself.
 
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 # the same points.
 CONCURRENCY = 4
 UPDATE_EVERY = 1.0  # seconds between two updates of the progress message, at least
-STATE_CHECKED = frozenset({"archive", "unarchive"})  # actions whose check needs only an order's OrderState
+STATE_CHECKED = frozenset({"archive", "unarchive", "delete"})  # actions whose check needs only an order's OrderState
 PERMISSION = "bulk"
 
 

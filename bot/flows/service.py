@@ -9,7 +9,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
@@ -206,9 +206,12 @@ class Service:
             return await self._reread(order.id)  # unsettled: a same-second copy; Shopify says which is current
         return await self._classified([current])
 
-    async def forget(self, order_id: str) -> None:
-        """Shopify no longer has the order: drop it, and resolve its alert saying so."""
-        sync = self._alert_sync({order_id: "The order was deleted in Shopify."})
+    async def forget(self, order_id: str, *, resolution: str | None = None, in_bulk: bool = False) -> None:
+        """Shopify no longer has the order: drop it, and resolve its alert saying so. `resolution`: who deleted it
+        from orderbot (said on the alert even when it was resolved already); else it was deleted in Shopify."""
+        sync = self._alert_sync({order_id: resolution or "The order was deleted in Shopify."}, in_bulk)
+        if sync is not None and resolution is not None:
+            sync = replace(sync, restated=frozenset({order_id}))
         if await self.store.forget_order(order_id, alerts=sync):
             self.alerts_queued()
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from bot.sandbox.state import (
+    can_mark_as_paid,
+    capturable,
     legacy_id,
+    order_total,
     record_fulfillment,
     refresh_fulfillment_order_status,
     supported_actions,
     tracking_entries,
 )
-from bot.sandbox.views import fo_view, fulfillment_view, order_view
+from bot.sandbox.views import authorization_id, fo_view, fulfillment_view, money_view, order_view
 
 if TYPE_CHECKING:
     from bot.sandbox.shopify import SandboxShopify
@@ -203,6 +207,64 @@ def order_cancel(
     return {"job": shop.start_job(cancel), "orderCancelUserErrors": [], "userErrors": []}
 
 
+def order_capture(shop: SandboxShopify, input: dict) -> dict:
+    """Capture an authorization, once (the sandbox's are not multi-capturable): all of it pays the order, part of it
+    leaves the order partly paid and the rest is released."""
+    order = shop.orders.get(input["id"])
+    if order is None:
+        return {"transaction": None, "userErrors": [_error(["input", "id"], "Order does not exist")]}
+    if not capturable(order) or input["parentTransactionId"] != authorization_id(order):
+        error = _error(["input", "parentTransactionId"], "The transaction is not capturable.")
+        return {"transaction": None, "userErrors": [error]}
+    if input.get("currency") not in (None, shop.currency):
+        error = _error(["input", "currency"], f"Currency must be the order's presentment currency, {shop.currency}.")
+        return {"transaction": None, "userErrors": [error]}
+    total = order_total(order)
+    try:
+        amount = Decimal(str(input["amount"]))
+    except InvalidOperation:
+        return {"transaction": None, "userErrors": [_error(["input", "amount"], "Amount is invalid.")]}
+    if not Decimal(0) < amount <= total:
+        error = _error(["input", "amount"], "Amount must be more than 0 and at most the authorized amount.")
+        return {"transaction": None, "userErrors": [error]}
+    order["financial_status"] = "PAID" if amount == total else "PARTIALLY_PAID"
+    shop.touch(order)
+    transaction = {
+        "__typename": "OrderTransaction",
+        "id": shop.gid("OrderTransaction"),
+        "kind": "CAPTURE",
+        "status": "SUCCESS",
+        "gateway": "shopify_payments",
+        "amountSet": money_view(amount, shop.currency),
+        "parentTransaction": {"__typename": "OrderTransaction", "id": input["parentTransactionId"]},
+        "test": order["test"],
+    }
+    return {"transaction": transaction, "userErrors": []}
+
+
+def order_mark_as_paid(shop: SandboxShopify, input: dict) -> dict:
+    order = shop.orders.get(input["id"])
+    if order is None:
+        return {"order": None, "userErrors": [_error(["input", "id"], "Order does not exist")]}
+    if not can_mark_as_paid(order):
+        return {"order": None, "userErrors": [_error(["input", "id"], "Order cannot be marked as paid.")]}
+    order["financial_status"] = "PAID"
+    shop.touch(order)
+    return {"order": order_view(order, shop.currency), "userErrors": []}
+
+
+def order_delete(shop: SandboxShopify, orderId: str) -> dict:
+    """Shopify deletes only archived or cancelled orders, for good."""
+    order = shop.orders.get(orderId)
+    if order is None:
+        return {"deletedId": None, "userErrors": [_error(["orderId"], "Order does not exist", "NOT_FOUND")]}
+    if order["closed_at"] is None and order["cancelled_at"] is None:
+        error = _error(["orderId"], "Only archived or canceled orders can be deleted.", "INVALID")
+        return {"deletedId": None, "userErrors": [error]}
+    del shop.orders[orderId]
+    return {"deletedId": orderId, "userErrors": []}
+
+
 def tags_add(shop: SandboxShopify, id: str, tags: list[str]) -> dict:
     order = shop.orders.get(id)
     if order is None:
@@ -240,4 +302,7 @@ HANDLERS: dict[str, tuple[Callable[..., dict], str, list[str]]] = {
     "fulfillmentCancel": (fulfillment_cancel, "userErrors", ["id"]),
     "orderCancel": (order_cancel, "orderCancelUserErrors", ["orderId"]),
     "tagsAdd": (tags_add, "userErrors", ["id"]),
+    "orderCapture": (order_capture, "userErrors", ["input", "parentTransactionId"]),
+    "orderMarkAsPaid": (order_mark_as_paid, "userErrors", ["input", "id"]),
+    "orderDelete": (order_delete, "userErrors", ["orderId"]),
 }

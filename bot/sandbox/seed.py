@@ -108,9 +108,10 @@ def _order(
     financial_status: str = "PAID",
     tags: tuple[str, ...] = (),
     test: bool = False,
+    payment_gateway: str = "shopify_payments",
 ) -> dict:
     """A fresh order: one fulfillment order at `location`, OPEN and unsubmitted, holding every line.
-    `items` are (index in PRODUCTS, quantity)."""
+    `items` are (index in PRODUCTS, quantity); `payment_gateway` as Shopify names it (paymentGatewayNames)."""
     created = now - timedelta(hours=age_hours)
     person = _customer(number, *customer)
     line_items = [
@@ -153,6 +154,7 @@ def _order(
         "cancel_reason": None,
         "test": test,
         "financial_status": financial_status,
+        "payment_gateway": payment_gateway,
         "tags": list(tags),
         "email": person["email"],
         "note": None,
@@ -248,7 +250,15 @@ def seed_orders(now: datetime) -> list[dict]:
             2,
         ),
         # payment_pending: bank transfer not received; card authorised 6 days ago (expires at 7)
-        _order(1003, now, customer=("Priya", "Raman"), items=[(1, 1)], age_hours=76, financial_status="PENDING"),
+        _order(
+            1003,
+            now,
+            customer=("Priya", "Raman"),
+            items=[(1, 1)],
+            age_hours=76,
+            financial_status="PENDING",
+            payment_gateway="Bank Deposit",
+        ),
         _order(
             1004, now, customer=("Daniel", "Kim"), items=[(8, 1), (6, 2)], age_hours=146, financial_status="AUTHORIZED"
         ),

@@ -132,3 +132,28 @@ def legacy_id(gid: str) -> int:
 def order_total(order: dict) -> Decimal:
     items = sum(Decimal(line["price"]) * line["quantity"] for line in order["line_items"])
     return items + Decimal(order.get("shipping_price", "0"))
+
+
+# Payment methods a merchant settles by hand; an order paid by one shows no transaction Shopify can process.
+MANUAL_GATEWAYS = frozenset({"Bank Deposit", "Cash on Delivery (COD)", "Money Order", "manual"})
+DEFAULT_GATEWAY = "shopify_payments"
+
+
+def gateway(order: dict) -> str:
+    return order.get("payment_gateway") or DEFAULT_GATEWAY
+
+
+def capturable(order: dict) -> bool:
+    """Order.capturable: an authorized payment not yet captured (a cancelled order's was voided)."""
+    return order["financial_status"] == "AUTHORIZED" and order["cancelled_at"] is None
+
+
+def can_mark_as_paid(order: dict) -> bool:
+    """Order.canMarkAsPaid: something is owed, the order is not cancelled, and no Shopify Payments transaction is
+    pending (a manual method's pending payment may be recorded by hand; an authorization may be captured this way)."""
+    if order["cancelled_at"] is not None:
+        return False
+    status = order["financial_status"]
+    if status == "PENDING":
+        return gateway(order) in MANUAL_GATEWAYS
+    return status in ("AUTHORIZED", "PARTIALLY_PAID")

@@ -10,7 +10,16 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from bot.sandbox.pagination import positional
-from bot.sandbox.state import display_fulfillment_status, legacy_id, order_total, supported_actions
+from bot.sandbox.state import (
+    MANUAL_GATEWAYS,
+    can_mark_as_paid,
+    capturable,
+    display_fulfillment_status,
+    gateway,
+    legacy_id,
+    order_total,
+    supported_actions,
+)
 
 # --- GraphQL-shaped views -----------------------------------------------------------------------------------------
 
@@ -51,6 +60,10 @@ def order_view(order: dict, currency: str) -> dict:
         "customer": _customer_view(customer) if customer else None,
         "totalPriceSet": total,
         "currentTotalPriceSet": total,
+        "capturable": capturable(order),
+        "totalCapturableSet": total if capturable(order) else _money(Decimal(0), currency),
+        "canMarkAsPaid": can_mark_as_paid(order),
+        "paymentGatewayNames": [gateway(order)],
         "fulfillments": lambda info, first=None, **_: [
             fulfillment_view(order, f, currency) for f in order["fulfillments"]
         ][:first],
@@ -132,26 +145,36 @@ def _transactions_view(order: dict, total: dict) -> list[dict]:
     kind, status = _PAYMENT_TRANSACTIONS.get(order["financial_status"], (None, None))
     if kind is None:
         return []
-    capturable = kind == "AUTHORIZATION"
+    is_capturable = kind == "AUTHORIZATION" and capturable(order)
+    name = gateway(order)
     return [
         {
             "__typename": "OrderTransaction",
-            "id": f"gid://shopify/OrderTransaction/{legacy_id(order['id']) + 1}",
+            "id": authorization_id(order),
             "kind": kind,
             "status": status,
-            "gateway": "shopify_payments",
-            "formattedGateway": "Shopify Payments",
+            "gateway": name,
+            "formattedGateway": "Shopify Payments" if name == "shopify_payments" else name,
             "createdAt": _iso(order["created_at"]),
             "processedAt": _iso(order["created_at"]),
             "amountSet": total,
-            "authorizationExpiresAt": _iso(order.get("authorization_expires_at")) if capturable else None,
-            "manuallyCapturable": capturable,
+            "authorizationExpiresAt": _iso(order.get("authorization_expires_at")) if is_capturable else None,
+            "manuallyCapturable": is_capturable,
             "multiCapturable": False,
-            "manualPaymentGateway": False,
+            "manualPaymentGateway": name in MANUAL_GATEWAYS,
             "test": order["test"],
             "fees": [],
         }
     ]
+
+
+def authorization_id(order: dict) -> str:
+    """The id of the order's one payment transaction (its authorization, while it is AUTHORIZED)."""
+    return f"gid://shopify/OrderTransaction/{legacy_id(order['id']) + 1}"
+
+
+def money_view(amount: Decimal, currency: str) -> dict:
+    return _money(amount, currency)
 
 
 def _customer_view(customer: dict) -> dict:

@@ -14,8 +14,11 @@ fragment FulfillmentFields on Fulfillment {
 }
 """
 
-# What the rules need of an order. Sizes are bounded so that a page stays under Shopify's 1,000-point maximum
-# requested cost per query (connections cost 2 + first × node); line items are only fetched for one order at a time.
+# What the rules need of an order. Of its payment: whether it can be captured (against which authorization, and when
+# that expires) or marked as paid, and its methods' names, all free; how much can be captured costs 2 points, so only
+# single-order reads ask for it (CAPTURABLE_AMOUNT). Sizes are bounded so that a page stays under Shopify's
+# 1,000-point maximum requested cost per query (connections cost 2 + first × node); line items are only fetched for
+# one order at a time.
 ORDER_FIELDS = (
     """
 fragment OrderFields on Order {
@@ -35,7 +38,10 @@ fragment OrderFields on Order {
   totalPriceSet { shopMoney { amount currencyCode } }
   fulfillments(first: 5) { ...FulfillmentFields }
   fulfillmentsCount { count }
-  transactions(capturable: true, first: 3) { authorizationExpiresAt }
+  capturable
+  canMarkAsPaid
+  paymentGatewayNames
+  transactions(capturable: true, first: 3) { id authorizationExpiresAt }
   fulfillmentOrders(first: 10) {
     nodes {
       id
@@ -120,12 +126,17 @@ query ChangedFulfillmentOrders($first: Int!, $after: String, $query: String) {
 }
 """
 
-# An action's check before acting when it needs no line items (all but a fulfilment): requests 71 points, not ORDER's
-# 589, so a click does not wait for budget it will not be charged.
+# What an authorized payment still holds, in the customer's currency (an order's page leaves it out: see ORDER_FIELDS).
+CAPTURABLE_AMOUNT = "totalCapturableSet { presentmentMoney { amount currencyCode } }"
+
+# An action's check before acting when it needs no line items (all but a fulfilment): requests 73 points, not ORDER's
+# 593, so a click does not wait for budget it will not be charged.
 ORDER_WITHOUT_LINES = (
     """
 query OrderWithoutLines($id: ID!) {
-  order(id: $id) { ...OrderFields }
+  order(id: $id) { ...OrderFields """
+    + CAPTURABLE_AMOUNT
+    + """ }
 }
 """
     + ORDER_FIELDS
@@ -136,6 +147,9 @@ ORDER = (
 query Order($id: ID!) {
   order(id: $id) {
     ...OrderFields
+    """
+    + CAPTURABLE_AMOUNT
+    + """
     fulfillmentOrders(first: 10) {
       nodes { id lineItems(first: 50) { nodes { id productTitle sku remainingQuantity totalQuantity } } }
     }
@@ -275,6 +289,37 @@ mutation OrderCancel(
 }
 """
 
+# Capture what the authorization holds (OrderCaptureInput: the amount in the customer's currency, which must be named
+# when it differs from the shop's).
+ORDER_CAPTURE = """
+mutation OrderCapture($input: OrderCaptureInput!) {
+  orderCapture(input: $input) {
+    transaction { id kind status }
+    userErrors { field message }
+  }
+}
+"""
+
+# Record a payment received outside Shopify (a bank deposit, cash on delivery) for the outstanding balance.
+ORDER_MARK_AS_PAID = """
+mutation OrderMarkAsPaid($input: OrderMarkAsPaidInput!) {
+  orderMarkAsPaid(input: $input) {
+    order { id displayFinancialStatus updatedAt }
+    userErrors { field message }
+  }
+}
+"""
+
+# Shopify deletes only some orders (archived or cancelled ones); it cannot be undone.
+ORDER_DELETE = """
+mutation OrderDelete($orderId: ID!) {
+  orderDelete(orderId: $orderId) {
+    deletedId
+    userErrors { field message code }
+  }
+}
+"""
+
 TAGS_ADD = """
 mutation TagsAdd($id: ID!, $tags: [String!]!) {
   tagsAdd(id: $id, tags: $tags) {
@@ -334,6 +379,9 @@ ALL_DOCUMENTS = {
     "OrderOpen": ORDER_OPEN,
     "FulfillmentCancel": FULFILLMENT_CANCEL,
     "OrderCancel": ORDER_CANCEL,
+    "OrderCapture": ORDER_CAPTURE,
+    "OrderMarkAsPaid": ORDER_MARK_AS_PAID,
+    "OrderDelete": ORDER_DELETE,
     "TagsAdd": TAGS_ADD,
     "WebhookSubscriptions": WEBHOOK_SUBSCRIPTIONS,
     "WebhookSubscriptionCreate": WEBHOOK_SUBSCRIPTION_CREATE,

@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
+from bot.domain.alerts import resolved_actions
 from bot.domain.durations import format_duration
 from bot.domain.mrkdwn import NAME_LIMIT, clip, escape_mrkdwn, person, safe
 from bot.domain.orders import FINISHED_FO_STATUSES, LIVE_FULFILLMENT_STATUSES, FulfillmentOrder, Order
@@ -28,7 +29,10 @@ from bot.slack.blocks import (
     ARCHIVE,
     CANCEL_ORDER,
     CANCEL_REQUEST,
+    CAPTURE_PAYMENT,
+    DELETE,
     FULFILL,
+    MARK_AS_PAID,
     NOTIFY_CUSTOMER,
     RELEASE_HOLD,
     REQUEST_FULFILLMENT,
@@ -170,12 +174,13 @@ def alert_message(
     In order of precedence: stuck (the reason, how long, what to do, and buttons for `verdict.actions`); resolved,
     when `resolution` is given (mrkdwn written by the caller, which may hold `<@U…>` mentions: escape shop text in it
     with `escape_mrkdwn`); snoozed, when `snoozed_until` is given or the verdict is "snoozed" (`snoozed_by`: a Slack
-    user id); otherwise what orderbot is waiting for. Only a stuck alert has buttons.
+    user id); otherwise what orderbot is waiting for. A stuck alert has its verdict's buttons; a resolved one, Delete
+    when Shopify can delete its order (archived or cancelled).
     """
     if verdict.stuck:
         return _stuck_alert(order, verdict, shop, now)
     if resolution is not None:
-        return _resolved_alert(order, shop, resolution, deleted=verdict.status == "deleted")
+        return _resolved_alert(order, verdict, shop, resolution)
     until = snoozed_until or (verdict.due_at if verdict.status == "snoozed" else None)
     if until is not None:
         return _snoozed_alert(order, shop, until, snoozed_by)
@@ -198,10 +203,14 @@ def _stuck_alert(order: Order, verdict: Verdict, shop: str, now: datetime) -> di
     return message_payload(f"{safe(order.name)} is stuck: {title} ({lasted})", blocks)
 
 
-def _resolved_alert(order: Order, shop: str, resolution: str, *, deleted: bool = False) -> dict:
+def _resolved_alert(order: Order, verdict: Verdict, shop: str, resolution: str) -> dict:
     line = _order_line(order, shop, ":white_check_mark:")
+    deleted = verdict.status == "deleted"
     status = "" if deleted else f"\n{_final_status(order)}"  # a deleted order has no status left to give
-    blocks = [section(f"{line}\n*Resolved:* {resolution}{status}")]
+    blocks: list[Block] = [section(f"{line}\n*Resolved:* {resolution}{status}")]
+    actions = resolved_actions(verdict)
+    if actions:
+        blocks.append(ActionsBlock(elements=[_action_element(action, order) for action in actions]))
     return message_payload(f"{safe(order.name)} resolved: {resolution}", blocks)
 
 
@@ -267,6 +276,45 @@ def _confirm_cancel_order(order: Order) -> ConfirmObject:
     )
 
 
+def _confirm_capture_payment(order: Order) -> ConfirmObject:
+    amount = order.capturable_amount
+    money = f"{amount.amount} {amount.currency}".strip() if amount else "the authorized amount"
+    expires = order.authorization_expires_at
+    if expires is None:
+        expiry = "Shopify gives no expiry for this authorization; most expire 7 days after the order."
+    else:
+        expiry = f"The authorization expires on {expires.astimezone(UTC):%d %b %Y %H:%M} UTC."
+    return confirm(
+        f"Capture {money} for {order.name}?",
+        f"orderbot will capture {money}, the amount the customer's payment authorized, so the customer is charged. "
+        f"{expiry}",
+        "Capture",
+        "Go back",
+    )
+
+
+def _confirm_mark_as_paid(order: Order) -> ConfirmObject:
+    methods = ", ".join(order.payment_gateways)
+    paid_by = f" ({methods})" if methods else ""
+    return confirm(
+        f"Mark {order.name} as paid?",
+        f"Do this only once the money has arrived{paid_by}. Shopify records a payment for what is still owed; it "
+        "charges no one.",
+        "Mark as paid",
+        "Go back",
+    )
+
+
+def _confirm_delete(order: Order) -> ConfirmObject:
+    return confirm(
+        f"Delete {order.name}?",
+        f"Shopify deletes {order.name} for good: this cannot be undone. orderbot's log keeps what was done to it.",
+        "Delete",
+        "Go back",
+        style="danger",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Button:
     label: str
@@ -283,6 +331,9 @@ _BUTTONS = {
     UNARCHIVE: _Button("Unarchive"),
     NOTIFY_CUSTOMER: _Button("Email customer"),
     CANCEL_ORDER: _Button("Cancel order", "danger", _confirm_cancel_order),
+    CAPTURE_PAYMENT: _Button("Capture payment", "primary", _confirm_capture_payment),
+    MARK_AS_PAID: _Button("Mark as paid", confirm=_confirm_mark_as_paid),
+    DELETE: _Button("Delete", "danger", _confirm_delete),
 }
 
 

@@ -52,6 +52,9 @@ NOTIFY_CUSTOMER = "notify_customer"
 CANCEL_ORDER = "cancel_order"
 SNOOZE = "snooze"
 UNFULFILL = "unfulfill"  # no button: `/orders unfulfill` only (cancels a fulfillment; Shopify's only way back)
+CAPTURE_PAYMENT = "capture_payment"
+MARK_AS_PAID = "mark_as_paid"
+DELETE = "delete"  # on a resolved alert of an archived or cancelled order
 ACTION_IDS = (
     FULFILL,
     REQUEST_FULFILLMENT,
@@ -62,6 +65,9 @@ ACTION_IDS = (
     NOTIFY_CUSTOMER,
     CANCEL_ORDER,
     SNOOZE,
+    CAPTURE_PAYMENT,
+    MARK_AS_PAID,
+    DELETE,
 )
 # The snooze select's option values are f"{order.id}|{code}".
 SNOOZE_CHOICES = {"4h": "4 hours", "1d": "1 day", "3d": "3 days", "1w": "1 week"}

@@ -78,6 +78,13 @@ _WORDS = {
     "snooze": _Words(
         "Snooze", "Snoozing", "snoozed", "Each order is snoozed for {for}; orderbot looks at it again then."
     ),
+    "delete": _Words(
+        "Delete",
+        "Deleting",
+        "deleted",
+        "Each archived or cancelled order is deleted in Shopify, for good: this cannot be undone. Open orders are "
+        "skipped. orderbot's log keeps what was done to them.",
+    ),
 }
 
 

@@ -30,7 +30,9 @@ from bot.slack.metadata import ModalContext, TamperedMetadata, claimed_order_id,
 log = logging.getLogger(__name__)
 
 ORDER_ID = re.compile(r"^gid://shopify/Order/[0-9]{1,20}$")
-BUTTONS = re.compile(r"^(request_fulfillment|cancel_request|release_hold|archive|unarchive)$")
+BUTTONS = re.compile(
+    r"^(request_fulfillment|cancel_request|release_hold|archive|unarchive|capture_payment|mark_as_paid|delete)$"
+)
 FORMS = {"fulfill": modal_blocks.fulfill_modal, "cancel_order": modal_blocks.cancel_order_modal}
 EXPIRED = "This form has expired or was changed; open it again from the alert."
 STALE_BUTTON = "That button names no order orderbot knows; use the buttons on the order's latest alert."

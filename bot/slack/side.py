@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.domain.orders import Order
-from bot.domain.rules import Verdict
+from bot.domain.rules import Policy, Verdict
 from bot.flows.actions import Actions
 from bot.flows.bulk import BulkDrawer, BulkRuns
 from bot.flows.cancellations import DEFAULT_FOLLOW_UP, FollowUp
@@ -60,7 +60,7 @@ class SlackSide:
         mailer = Mailer(settings.smtp_url, settings.smtp_from or "") if settings.smtp_url else None
         self.actions = Actions(
             service,
-            Permissions(settings.slack_admins, self.client),
+            Permissions(settings.slack_admins, self.client, policy=lambda: _settings_policy(service)),
             mailer,
             shop_name=_shop_handle(settings),
             cancel_follow_up=cancel_follow_up,
@@ -177,3 +177,9 @@ async def connect_socket_mode(handler: AsyncSocketModeHandler) -> None:
     await handler.connect_async()
     if not handler.client.closed:
         log.info("Socket Mode: connected")
+
+
+async def _settings_policy(service: Service) -> Policy:
+    """The store's settings as they are now (who may do the payment actions)."""
+    policy, _ = await service.policy()
+    return policy

@@ -39,6 +39,8 @@ class AlertSync:
     resolutions: Mapping[str, str] = field(default_factory=dict)  # order id -> who resolved it (a click in Slack)
     in_bulk: bool = False  # the resolutions come from a bulk run: after news, so new alerts are not held back
     refresh_after: timedelta = timedelta(hours=6)  # re-word a stuck alert this old, at the lowest priority
+    # Orders whose alert says what a person did even if it was resolved already (an archived order deleted).
+    restated: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +247,7 @@ def sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]]
             fingerprint,
             unsent=bool(unsent),
             stale=bool(row and row[5] and row[5] < stale_before),
+            restated=order.id in sync.restated,
         )
         if step is None:
             continue

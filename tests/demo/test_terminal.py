@@ -114,6 +114,8 @@ def test_a_resolved_alert_names_the_person(seeded: dict[str, Order]):
         "✅ #1014 · James Whitaker · 50.95 USD",
         "Resolved: @Alex Rivera archived #1014.",
         "Now fulfilled and archived.",
+        "",
+        "[ Delete ]",
     ]
 
 

@@ -61,11 +61,10 @@ def order(**fields) -> Order:
         name="#1001",
         created_at=NOW - timedelta(days=3),
         updated_at=NOW - timedelta(days=1),
-        financial_status="PAID",
         fulfillment_status="UNFULFILLED",
         total=Money("10.00", "USD"),
         customer=Customer("Ada", "ada@example.com"),
-        **fields,
+        **{"financial_status": "PAID", **fields},
     )
 
 
@@ -76,6 +75,14 @@ def mutations(plan: Plan) -> list[tuple[str, dict]]:
 # --- every planned mutation is a document orderbot has ------------------------------------------------------------
 
 
+AUTHORIZED = order(
+    financial_status="AUTHORIZED",
+    capturable=True,
+    capturable_amount=Money("54.90", "EUR"),
+    authorization_id="gid://shopify/OrderTransaction/7",
+    can_mark_as_paid=True,
+)
+BANK_DEPOSIT = order(financial_status="PENDING", can_mark_as_paid=True, payment_gateways=("Bank Deposit",))
 REQUESTABLE = fo(1, supported_actions=("REQUEST_FULFILLMENT",))
 REQUESTED = fo(1, supported_actions=("REQUEST_CANCELLATION",))
 HELD = fo(1, holds=(Hold("h", "OTHER"),), supported_actions=("RELEASE_HOLD",))
@@ -90,6 +97,9 @@ PLANNED = [
     plan_action("notify_customer", order(), {"message": "Soon."}, FACTS),
     plan_action("cancel_order", order(), {"reason": "CUSTOMER"}, FACTS),
     plan_action("unfulfill", order(fulfillments=(shipment(1),)), {}, FACTS),
+    plan_action("capture_payment", AUTHORIZED, {}, FACTS),
+    plan_action("mark_as_paid", BANK_DEPOSIT, {}, FACTS),
+    plan_action("delete", order(closed_at=NOW), {}, FACTS),
 ]
 
 
@@ -114,6 +124,9 @@ def test_every_action_has_a_planner():
         "cancel_order",
         "snooze",
         "unfulfill",
+        "capture_payment",
+        "mark_as_paid",
+        "delete",
     }
 
 
@@ -422,3 +435,106 @@ def test_a_lost_cancellation_under_way_applied_and_a_refused_replan_cannot_tell(
     in_flight = replace(FACTS, cancellation=CancellationInFlight("U0ALEX", NOW))
     assert lost_answer_applied(plan_action("cancel_order", order(), {}, in_flight), cancel) is True
     assert lost_answer_applied(Refused("Shopify no longer accepts that."), cancel) is None
+
+
+# --- payment ------------------------------------------------------------------------------------------------------
+
+
+def test_capture_takes_all_the_authorization_holds_in_the_customers_currency():
+    plan = plan_action("capture_payment", AUTHORIZED, {}, FACTS)
+    assert mutations(plan) == [
+        (
+            "OrderCapture",
+            {
+                "input": {
+                    "id": ORDER_ID,
+                    "parentTransactionId": "gid://shopify/OrderTransaction/7",
+                    "amount": "54.90",
+                    "currency": "EUR",
+                }
+            },
+        )
+    ]
+    assert plan.detail == "54.90 EUR"
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        pytest.param(
+            replace(AUTHORIZED, financial_status="PAID", capturable=False),
+            AlreadyDone("The payment for #1001 was captured already."),
+            id="captured",
+        ),
+        pytest.param(
+            BANK_DEPOSIT,
+            Refused("Shopify shows no authorized payment to capture on #1001. Check its payment in Shopify."),
+            id="nothing-authorized",
+        ),
+        pytest.param(
+            replace(AUTHORIZED, capturable=False, financial_status="VOIDED", cancelled_at=NOW),
+            Refused("#1001 is cancelled; there is no payment left to capture."),
+            id="cancelled",
+        ),
+    ],
+)
+def test_capture_of_an_order_with_nothing_to_capture(subject, expected):
+    assert plan_action("capture_payment", subject, {}, FACTS) == expected
+
+
+def test_mark_as_paid_records_a_manual_payment():
+    plan = plan_action("mark_as_paid", BANK_DEPOSIT, {}, FACTS)
+    assert mutations(plan) == [("OrderMarkAsPaid", {"input": {"id": ORDER_ID}})]
+    assert plan.detail == "Bank Deposit"
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        pytest.param(
+            replace(BANK_DEPOSIT, financial_status="PAID", can_mark_as_paid=False),
+            AlreadyDone("#1001 is paid already."),
+            id="paid",
+        ),
+        pytest.param(
+            AUTHORIZED,
+            Refused("#1001 has an authorized payment: capture it instead, so the customer is charged."),
+            id="authorized",
+        ),
+        pytest.param(
+            replace(BANK_DEPOSIT, can_mark_as_paid=False, payment_gateways=("shopify_payments",)),
+            Refused(
+                "Shopify does not let #1001 be marked as paid (a payment may still be processing). Check its "
+                "payment in Shopify."
+            ),
+            id="card-processing",
+        ),
+    ],
+)
+def test_mark_as_paid_where_shopify_would_not(subject, expected):
+    assert plan_action("mark_as_paid", subject, {}, FACTS) == expected
+
+
+def test_a_lost_capture_answer_applied_when_the_order_shows_it_paid():
+    plan = plan_action("capture_payment", AUTHORIZED, {}, FACTS)
+    paid = replace(AUTHORIZED, financial_status="PAID", capturable=False, capturable_amount=Money("0.00", "EUR"))
+    assert lost_answer_applied(plan_action("capture_payment", paid, {}, FACTS), plan.first_sent) is True
+    assert lost_answer_applied(plan_action("capture_payment", AUTHORIZED, {}, FACTS), plan.first_sent) is False
+
+
+# --- delete -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "subject", [order(closed_at=NOW), order(cancelled_at=NOW, closed_at=NOW)], ids=["archived", "cancelled"]
+)
+def test_delete_an_archived_or_cancelled_order(subject):
+    plan = plan_action("delete", subject, {}, FACTS)
+    assert mutations(plan) == [("OrderDelete", {"orderId": ORDER_ID})]
+    assert plan.steps[0].removes_order
+
+
+def test_delete_refuses_an_open_order():
+    assert plan_action("delete", order(), {}, FACTS) == Refused(
+        "#1001 is open; Shopify deletes only archived or cancelled orders. Archive or cancel it first."
+    )

@@ -446,6 +446,7 @@ def test_single_and_bulk():
     assert parse("archive #1001 #1002").bulk
     assert parse("archive #1001 stuck").bulk
     assert parse("snooze stuck:on_hold 1d").bulk
+    assert parse("delete #1001").bulk  # it cannot be undone: even one order is previewed, to be confirmed
     assert parse("cancel #1001").action == "cancel_order"
     assert not parse("show #1001 #1001").bulk  # an information command is never bulk
     assert parse("fulfill #1001 1Z999").selection.single

@@ -443,6 +443,21 @@ def test_order_level_reason_offers_the_actions_of_any_fo() -> None:
     assert (verdict.status, verdict.actions) == ("payment_pending", GENERIC)  # payment has no FO action of its own
 
 
+def test_an_unpaid_order_offers_what_shopify_allows_for_its_payment() -> None:
+    """Capture for an authorized payment, mark as paid for a manual one (a bank deposit), neither otherwise."""
+    pending = order(fo(), ago=5 * D, financial="AUTHORIZED")
+    authorized = replace(
+        pending, capturable=True, capturable_amount=Money("20.00", "EUR"), authorization_id="gid://shopify/T/1"
+    )
+    assert classify(authorized, NOW, Policy()).actions == ("capture_payment", *GENERIC)
+    manual = replace(order(fo(), ago=5 * D, financial="PENDING"), can_mark_as_paid=True)
+    assert classify(manual, NOW, Policy()).actions == ("mark_as_paid", *GENERIC)
+    both = replace(authorized, can_mark_as_paid=True)  # Shopify would mark it paid by capturing: capture says so
+    assert classify(both, NOW, Policy()).actions == ("capture_payment", *GENERIC)
+    card_pending = order(fo(), ago=5 * D, financial="PENDING")  # a card payment still processing: nothing to do
+    assert classify(card_pending, NOW, Policy()).actions == GENERIC
+
+
 def test_policy_thresholds_are_used() -> None:
     subject = order(fo(), ago=2 * H)
     assert classify(subject, NOW, Policy()).status == "waiting"
@@ -510,6 +525,7 @@ def test_policy_defaults_from_empty_settings() -> None:
         "threshold.awaiting_tracking": "72h",
         "ignore_tag": "orderbot-ignore",
         "include_test_orders": "false",
+        "payment_actions": "admins",
     }
 
 
@@ -518,6 +534,7 @@ def test_policy_settings_round_trip() -> None:
         thresholds={"unfulfilled_overdue": 90 * MIN, "request_rejected": H, "awaiting_tracking": timedelta(seconds=45)},
         ignore_tag="skip",
         include_test_orders=True,
+        payment_actions_for="everyone",
     )
     settings = custom.to_settings()
     assert settings["threshold.unfulfilled_overdue"] == "90m"
@@ -549,6 +566,7 @@ def test_policy_reads_human_values_and_ignores_other_keys() -> None:
         pytest.param({"threshold.lost_in_post": "1d"}, "threshold.lost_in_post", id="unknown-reason"),
         pytest.param({"include_test_orders": "maybe"}, "include_test_orders", id="bad-bool"),
         pytest.param({"ignore_tag": "  "}, "ignore_tag", id="empty-tag"),
+        pytest.param({"payment_actions": "managers"}, "payment_actions", id="bad-payment-actions"),
     ],
 )
 def test_policy_bad_settings_name_the_key(settings: dict[str, str], message: str) -> None:

@@ -475,6 +475,8 @@ FORGED_CASES = {
     "fulfill-order-of-another-shop": (button("fulfill", UNKNOWN_ORDER), UNKNOWN, REFUSED_AND_AUDITED),
     "cancel-order-of-another-shop": (button("cancel_order", UNKNOWN_ORDER), UNKNOWN, REFUSED_AND_AUDITED),
     "snooze-order-of-another-shop": (snooze_option(f"{UNKNOWN_ORDER}|1d"), UNKNOWN, REFUSED_AND_AUDITED),
+    "capture-order-of-another-shop": (button("capture_payment", UNKNOWN_ORDER), UNKNOWN, REFUSED_AND_AUDITED),
+    "delete-order-of-another-shop": (button("delete", UNKNOWN_ORDER), UNKNOWN, REFUSED_AND_AUDITED),
     "archive-value-sql": (button("archive", "'; DROP TABLE orders; --"), STALE_BUTTON, REFUSED_IN_WORDS),
     "archive-value-empty": (button("archive", ""), STALE_BUTTON, REFUSED_IN_WORDS),
     "archive-value-gid-of-a-customer": (button("archive", "gid://shopify/Customer/1"), STALE_BUTTON, REFUSED_IN_WORDS),

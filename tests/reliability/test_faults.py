@@ -121,7 +121,10 @@ async def stuck_alert(world: World, number: int) -> dict:
 
 
 async def resolved(world: World, number: int) -> dict:
-    return await world.wait_for_alert(number, lambda a: not action_ids(a) and "Resolved" in a["text"] + str(a))
+    # resolved: no button left but Delete (an archived or cancelled order's, which Shopify can delete)
+    return await world.wait_for_alert(
+        number, lambda a: set(action_ids(a)) <= {"delete"} and "Resolved" in a["text"] + str(a)
+    )
 
 
 async def ephemeral_to(world: World, user: str, count: int = 1, timeout: float = 10) -> str:

@@ -51,6 +51,8 @@ CASES = [
     pytest.param(1008, "request_fulfillment", "FulfillmentRequestSubmit", None, id="request"),
     pytest.param(1009, "cancel_request", "CancellationRequestSubmit", None, id="cancel-request"),
     pytest.param(1004, "cancel_order", "OrderCancel", lambda o: o["cancelled_at"] is not None, id="cancel-order"),
+    pytest.param(1004, "capture_payment", "OrderCapture", lambda o: o["financial_status"] == "PAID", id="capture"),
+    pytest.param(1003, "mark_as_paid", "OrderMarkAsPaid", lambda o: o["financial_status"] == "PAID", id="mark-paid"),
 ]
 
 

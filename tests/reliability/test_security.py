@@ -456,6 +456,17 @@ WAYS_IN = {
         shopify_did("CancellationRequestSubmit"),
         ("cancel_request", 1007),
     ),
+    "capture_payment button": WayIn(
+        lambda w, u: alert_button(w, u, 1004, "capture_payment"),
+        shopify_did("OrderCapture"),
+        ("capture_payment", 1004),
+        refusal="only orderbot admins can. ask an admin",
+    ),
+    "crafted mark_as_paid value": WayIn(
+        lambda w, u: crafted_value(w, u, 1003, "mark_as_paid"),
+        shopify_did("OrderMarkAsPaid"),
+        ("mark_as_paid", 1003),
+    ),
     "crafted cancel_request value": WayIn(
         lambda w, u: crafted_value(w, u, 1009, "cancel_request"),
         shopify_did("CancellationRequestSubmit"),

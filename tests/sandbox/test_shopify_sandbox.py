@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from bot.domain.orders import order_from_graphql, order_from_webhook
+from bot.domain.orders import Money, order_from_graphql, order_from_webhook
 from bot.sandbox.search import search_predicate
 from bot.sandbox.seed import generate_orders, seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify, load_schema
+from bot.sandbox.state import order_total
+from bot.sandbox.views import authorization_id
 from bot.shopify import operations
 from tests.conftest import wait_for
 
@@ -137,6 +139,9 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
         "OrderOpen": {"input": {"id": by_name(shopify, "#1014")["id"]}},
         "FulfillmentCancel": {"id": by_name(shopify, "#1013")["fulfillments"][0]["id"]},
         "OrderCancel": {"orderId": by_name(shopify, "#1012")["id"], "reason": "CUSTOMER", "restock": True},
+        "OrderCapture": {"input": capture_all(shopify, "#1004")},
+        "OrderMarkAsPaid": {"input": {"id": by_name(shopify, "#1003")["id"]}},
+        "OrderDelete": {"orderId": by_name(shopify, "#1015")["id"]},
         "TagsAdd": {"id": order_1001, "tags": ["orderbot-alerted"]},
         "WebhookSubscriptions": {"first": 100},
         "WebhookSubscriptionCreate": {
@@ -146,6 +151,17 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
         "WebhookSubscriptionDelete": {
             "id": shopify.webhook_subscriptions.add("ORDERS_UPDATED", "https://old.example.com/shopify/webhooks")["id"]
         },
+    }
+
+
+def capture_all(shopify: SandboxShopify, name: str) -> dict:
+    """OrderCaptureInput for all an order's authorization holds."""
+    order = by_name(shopify, name)
+    return {
+        "id": order["id"],
+        "parentTransactionId": authorization_id(order),
+        "amount": str(order_total(order)),
+        "currency": shopify.currency,
     }
 
 
@@ -190,6 +206,10 @@ async def test_every_seeded_order_parses_and_the_cases_are_all_there(api: Api) -
     assert orders["#1002"].fulfillment_orders[0].holds[0].reason == "INVENTORY_OUT_OF_STOCK"
     assert orders["#1002"].fulfillment_status == "ON_HOLD"
     assert {orders["#1003"].financial_status, orders["#1004"].financial_status} == {"PENDING", "AUTHORIZED"}
+    assert orders["#1003"].can_mark_as_paid and orders["#1003"].payment_gateways == ("Bank Deposit",)
+    assert not orders["#1003"].capturable and orders["#1003"].authorization_id is None
+    assert orders["#1004"].capturable and orders["#1004"].authorization_id is not None
+    assert orders["#1004"].capturable_amount is None  # a page leaves the amount out (its cost); one order's read has it
     assert orders["#1006"].fulfillment_orders[0].holds[0].reason == "HIGH_RISK_OF_FRAUD"
     assert orders["#1007"].fulfillment_orders[0].request_status == "SUBMITTED"
     assert orders["#1007"].fulfillment_orders[0].service == "DSers"
@@ -274,9 +294,10 @@ async def test_throttled_when_the_bucket_is_empty_then_restored_as_time_passes()
 async def test_actual_cost_counts_what_was_returned(api: Api, shopify: SandboxShopify) -> None:
     _, answer = await api.post(operations.ORDER, {"id": by_name(shopify, "#1001")["id"]})
     cost = answer["extensions"]["cost"]
-    assert cost["requestedQueryCost"] == 591  # 1 + 2 + 2 + 2 + 1 + 1 + (2 + 10 × (1 + 3 + 1 + 1 + (2 + 50)))
-    # no fulfillments (their count is 1), no capturable transaction (an empty list is 1), 2 lines
-    assert cost["actualQueryCost"] == 1 + 2 + 2 + 0 + 1 + 1 + (2 + 1 * (1 + 3 + 1 + 1 + (2 + 2)))
+    # 1 + 2 + 2 + 2 + 1 + 1 + (2 + 10 × (1 + 3 + 1 + 1 + (2 + 50))), and 2 for what can be captured
+    assert cost["requestedQueryCost"] == 593
+    # no fulfillments (their count is 1), no capturable transaction (an empty list is 1), 2 lines, nothing to capture
+    assert cost["actualQueryCost"] == 1 + 2 + 2 + 0 + 1 + 1 + (2 + 1 * (1 + 3 + 1 + 1 + (2 + 2))) + 2
     assert cost["throttleStatus"]["currentlyAvailable"] == 2000 - cost["actualQueryCost"]
 
 
@@ -602,6 +623,48 @@ async def test_order_cancel_runs_in_the_background_and_its_job_says_when_it_is_d
         shopify.finish_jobs(succeed=False)  # Shopify gave up: the job is done, the order is not cancelled
         assert (await api.data(operations.JOB, {"id": failed["id"]}))["job"]["done"] is True
         assert not (await api.order(shopify, "#1004")).cancelled
+
+
+async def test_order_capture_charges_the_authorization_once(shopify: SandboxShopify, api: Api) -> None:
+    before = await api.order(shopify, "#1004")
+    assert before.capturable and before.capturable_amount == Money(str(order_total(by_name(shopify, "#1004"))), "USD")
+    done = (await api.data(operations.ORDER_CAPTURE, {"input": capture_all(shopify, "#1004")}))["orderCapture"]
+    assert done["userErrors"] == [] and (done["transaction"]["kind"], done["transaction"]["status"]) == (
+        "CAPTURE",
+        "SUCCESS",
+    )
+    after = await api.order(shopify, "#1004")
+    assert after.financial_status == "PAID" and not after.capturable and after.capturable_amount == Money("0.00", "USD")
+    again = (await api.data(operations.ORDER_CAPTURE, {"input": capture_all(shopify, "#1004")}))["orderCapture"]
+    assert again["transaction"] is None and again["userErrors"][0]["message"] == "The transaction is not capturable."
+    too_much = {**capture_all(shopify, "#1010"), "parentTransactionId": "gid://shopify/OrderTransaction/1"}
+    refused = (await api.data(operations.ORDER_CAPTURE, {"input": too_much}))["orderCapture"]
+    assert refused["userErrors"][0]["field"] == ["input", "parentTransactionId"]  # a paid order: nothing to capture
+
+
+async def test_order_mark_as_paid_only_where_shopify_allows_it(shopify: SandboxShopify, api: Api) -> None:
+    manual = {"input": {"id": by_name(shopify, "#1003")["id"]}}  # a bank deposit not received
+    done = (await api.data(operations.ORDER_MARK_AS_PAID, manual))["orderMarkAsPaid"]
+    assert done["userErrors"] == [] and done["order"]["displayFinancialStatus"] == "PAID"
+    assert not (await api.order(shopify, "#1003")).can_mark_as_paid
+    again = (await api.data(operations.ORDER_MARK_AS_PAID, manual))["orderMarkAsPaid"]
+    assert again["order"] is None and again["userErrors"][0]["message"] == "Order cannot be marked as paid."
+    shopify.orders[by_name(shopify, "#1012")["id"]]["financial_status"] = "PENDING"  # a card payment processing
+    card = {"input": {"id": by_name(shopify, "#1012")["id"]}}
+    assert (await api.data(operations.ORDER_MARK_AS_PAID, card))["orderMarkAsPaid"]["userErrors"]
+
+
+async def test_order_delete_only_archived_or_cancelled_orders(shopify: SandboxShopify, api: Api) -> None:
+    open_order = {"orderId": by_name(shopify, "#1001")["id"]}
+    refused = (await api.data(operations.ORDER_DELETE, open_order))["orderDelete"]
+    assert refused["deletedId"] is None and refused["userErrors"][0]["code"] == "INVALID"
+    for name in ("#1014", "#1015"):  # archived, cancelled
+        order_id = by_name(shopify, name)["id"]
+        done = (await api.data(operations.ORDER_DELETE, {"orderId": order_id}))["orderDelete"]
+        assert done == {"deletedId": order_id, "userErrors": []}
+        assert (await api.data(operations.ORDER_WITHOUT_LINES, {"id": order_id}))["order"] is None
+        gone = (await api.data(operations.ORDER_DELETE, {"orderId": order_id}))["orderDelete"]
+        assert gone["userErrors"][0]["code"] == "NOT_FOUND"
 
 
 async def test_tags_add_merges_case_insensitively(shopify: SandboxShopify, api: Api) -> None:

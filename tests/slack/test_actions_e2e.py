@@ -31,7 +31,10 @@ async def stuck_alert(world: World, number: int) -> dict:
 
 
 async def resolved(world: World, number: int) -> dict:
-    return await world.wait_for_alert(number, lambda a: not action_ids(a) and "Resolved" in alert_text(a))
+    # resolved: no button left but Delete (an archived or cancelled order's, which Shopify can delete)
+    return await world.wait_for_alert(
+        number, lambda a: set(action_ids(a)) <= {"delete"} and "Resolved" in alert_text(a)
+    )
 
 
 async def opened_view(world: World, callback_id: str) -> dict:

@@ -42,8 +42,19 @@ BOUND_ACTION_IDS = (
     "notify_customer",
     "cancel_order",
     "snooze",
+    "capture_payment",
+    "mark_as_paid",
+    "delete",
 )
-DESTRUCTIVE = ("cancel_request", "release_hold", "archive", "cancel_order")
+DESTRUCTIVE = (
+    "cancel_request",
+    "release_hold",
+    "archive",
+    "cancel_order",
+    "capture_payment",
+    "mark_as_paid",
+    "delete",
+)
 RESOLUTION = "<@U0ADMIN> fulfilled it from Slack (tracking 1Z999)"
 
 
@@ -148,11 +159,36 @@ def test_resolved_alert(seeded, name):
     if verdict.stuck:  # still stuck: the alert stays open whatever the caller says
         assert actions_block(payload) is not None
         return
-    assert actions_block(payload) is None
+    actions = actions_block(payload)
+    if verdict.status in ("closed", "cancelled"):  # Shopify can delete it: Delete, confirmed
+        (delete,) = actions["elements"]
+        assert (delete["action_id"], delete["value"], delete["style"]) == ("delete", order.id, "danger")
+        assert delete["confirm"]["title"]["text"] == f"Delete {order.name}?"
+        assert "cannot be undone" in delete["confirm"]["text"]["text"]
+    else:
+        assert actions is None
     text = payload["blocks"][0]["text"]["text"]
     assert f"*Resolved:* {RESOLUTION}" in text and text.startswith(":white_check_mark:")
     assert f"/orders/{order.legacy_id}|{order.name}>" in text
     assert payload["text"] == f"{order.name} resolved: {RESOLUTION}"
+
+
+def test_capture_confirms_the_authorized_amount_and_its_expiry(seeded):
+    order = replace(seeded["#1004"], authorization_expires_at=NOW + timedelta(hours=20))
+    (button,) = [e for e in actions_block(alert_message(order, verdict_of(order), shop=SHOP, now=NOW))["elements"]
+                 if e["action_id"] == "capture_payment"]  # fmt: skip
+    amount = f"{order.capturable_amount.amount} {order.capturable_amount.currency}"
+    assert button["confirm"]["title"]["text"] == f"Capture {amount} for #1004?"
+    assert amount in button["confirm"]["text"]["text"]
+    assert "expires on 28 Nov 2026 08:00 UTC" in button["confirm"]["text"]["text"]
+
+
+def test_mark_as_paid_names_the_manual_method(seeded):
+    order = seeded["#1003"]
+    (button,) = [e for e in actions_block(alert_message(order, verdict_of(order), shop=SHOP, now=NOW))["elements"]
+                 if e["action_id"] == "mark_as_paid"]  # fmt: skip
+    assert button["confirm"]["title"]["text"] == "Mark #1003 as paid?"
+    assert "(Bank Deposit)" in button["confirm"]["text"]["text"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -100,7 +100,7 @@ async def test_a_click_over_socket_mode_is_acked_in_time_and_archives_the_order(
     await wait_for(lambda: any(op.operation_name == "OrderClose" for op in world.sandbox.operations), 3)
     closes = [op.variables for op in world.sandbox.operations if op.operation_name == "OrderClose"]
     assert closes == [{"input": {"id": order_gid}}]
-    resolved = await world.wait_for_alert(1003, lambda a: not action_ids(a) and bool(a["replies"]), 3)
+    resolved = await world.wait_for_alert(1003, lambda a: action_ids(a) == ["delete"] and bool(a["replies"]), 3)
     assert "Resolved" in resolved["text"] + str(resolved["blocks"])
     assert any(ADMIN in reply["text"] for reply in resolved["replies"])
     assert [row["outcome"] for row in world.audit(1003) if row["action"] == "archive"] == ["done"]
