@@ -3,7 +3,8 @@
 An order has at most one alert, a message that lives through these states and is updated in place:
 `stuck` (buttons), `snoozed` and `waiting` (no buttons, orderbot is watching), `resolved` (no buttons, says who or
 what resolved it). An order that becomes stuck again after its alert was resolved gets a new message, so the channel
-notices.
+notices. Before all of these, an alert may be `held`: a scan found more stuck orders than it alerts at once
+(bot/domain/burst.py), so it has no message yet.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from bot.domain.orders import Order, order_from_record, order_to_record, parse_t
 from bot.domain.rules import REASON_TITLES, Verdict
 
 AlertState = Literal["stuck", "snoozed", "waiting", "resolved"]
-Step = Literal["post", "update", "forget"]
+HELD = "held"  # an alert a scan held back (bot/domain/burst.py): the order is stuck, Slack has no message
+Step = Literal["post", "hold", "update", "forget"]
 
 _WATCHING = frozenset({"waiting", "scheduled", "unknown", "cancelling"})
 
@@ -67,14 +69,21 @@ def plan_alert(
     unsent: bool = False,
     stale: bool = False,
     restated: bool = False,
+    hold: bool = False,
 ) -> Step | None:
     """What to do with an order's alert, given what orderbot last queued for it (`known_*`, None: no alert) and the
     new verdict. `posted`: Slack has the message, or a call posting it is in flight. `unsent`: a version of the
     alert is queued or in flight, so Slack may not show `known_state` yet. `stale`: its words ("for 3 days") were
     written long enough ago to be out of date. `restated`: a person acted on a resolved alert (deleted its order), and
-    it says so."""
+    it says so. `hold`: a new alert would wait (bot/domain/burst.py): "hold" instead of "post"."""
+    if known_state == HELD:  # no message yet
+        if state != "stuck":
+            return "forget"
+        return None if hold else "post"
     if known_state is None or (known_state == "resolved" and not unsent and not (restated and state == "resolved")):
-        return "post" if state == "stuck" else None
+        if state != "stuck":
+            return None
+        return "hold" if hold else "post"
     if fingerprint == known_fingerprint:
         return "update" if stale and state == "stuck" and posted and not unsent else None
     if state == "resolved" and not posted:

@@ -348,6 +348,8 @@ class Verdict:
 
 PAYMENT_ACTIONS_SETTING = "payment_actions"
 _PAYMENT_ACTIONS_FOR = ("admins", "everyone")
+ALERT_BURST_SETTING = "alert_burst"
+DEFAULT_ALERT_BURST = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +359,8 @@ class Policy:
     include_test_orders: bool = False
     # Who may capture a payment or mark an order as paid: "admins" (SLACK_ADMINS), or "everyone".
     payment_actions_for: str = "admins"
+    # At most this many new alerts per scan, the most urgent first (bot/domain/burst.py); the others wait.
+    alert_burst: int = DEFAULT_ALERT_BURST
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.thresholds) - set(REASONS))
@@ -369,12 +373,15 @@ class Policy:
             raise ValueError("ignore_tag must not be empty")
         if self.payment_actions_for not in _PAYMENT_ACTIONS_FOR:
             raise ValueError(f"payment_actions_for must be one of {', '.join(_PAYMENT_ACTIONS_FOR)}")
+        if self.alert_burst < 1:
+            raise ValueError("alert_burst must be at least 1")
         object.__setattr__(self, "thresholds", MappingProxyType({**DEFAULT_THRESHOLDS, **self.thresholds}))
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, str]) -> Policy:
         """Read `threshold.<reason>` ("48h"; "0" for at once), `ignore_tag`, `include_test_orders` ("true"/"false"),
-        `payment_actions` ("admins"/"everyone": who may capture payments and mark orders as paid).
+        `payment_actions` ("admins"/"everyone": who may capture payments and mark orders as paid), `alert_burst` (a
+        whole number, at least 1: new alerts per scan).
 
         Other keys are left to their owners. Raises ValueError naming the key for a bad value.
         """
@@ -396,6 +403,7 @@ class Policy:
             ignore_tag,
             _parse_bool("include_test_orders", settings.get("include_test_orders")),
             payment_actions_for,
+            _parse_alert_burst(settings.get(ALERT_BURST_SETTING)),
         )
 
     def to_settings(self) -> dict[str, str]:
@@ -404,6 +412,7 @@ class Policy:
         settings["ignore_tag"] = self.ignore_tag
         settings["include_test_orders"] = "true" if self.include_test_orders else "false"
         settings[PAYMENT_ACTIONS_SETTING] = self.payment_actions_for
+        settings[ALERT_BURST_SETTING] = str(self.alert_burst)
         return settings
 
 
@@ -427,6 +436,18 @@ def _format_threshold(value: timedelta) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def _parse_alert_burst(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_ALERT_BURST
+    try:
+        burst = int(value.strip())
+    except ValueError:
+        raise ValueError(f"{ALERT_BURST_SETTING}: {value!r} is not a whole number") from None
+    if burst < 1:
+        raise ValueError(f"{ALERT_BURST_SETTING}: must be at least 1")
+    return burst
 
 
 def _parse_bool(key: str, value: str | None) -> bool:

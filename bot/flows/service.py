@@ -310,9 +310,14 @@ class Service:
         resolutions: dict[str, str] | None = None,
         in_bulk: bool = False,
     ) -> list[tuple[Order, Verdict]]:
-        """Classify and store; alerts follow. `resolutions`: who resolved which order, when a person acted."""
+        """Classify and store; alerts follow. `resolutions`: who resolved which order, when a person acted. A scan
+        (`found_by="reconcile"`) posts at most the policy's `alert_burst` new alerts (bot/domain/burst.py)."""
         classified = await self._classified(orders)
-        if await self.store.save_verdicts(classified, found_by=found_by, alerts=self._alert_sync(resolutions, in_bulk)):
+        sync = self._alert_sync(resolutions, in_bulk)
+        if sync is not None and found_by == "reconcile":
+            policy, _ = await self.policy()
+            sync = replace(sync, alert_burst=policy.alert_burst)
+        if await self.store.save_verdicts(classified, found_by=found_by, alerts=sync):
             self.alerts_queued()
         return [(c.order, c.verdict) for c in classified]
 

@@ -1,4 +1,5 @@
-"""Deliver queued alerts and thread replies to Slack: paced, retried, never dropped for a passing failure.
+"""Deliver queued alerts, thread replies and scans' summaries to Slack: paced, retried, never dropped for a
+passing failure.
 
 Messages wait in SQLite (store `outbox`) until Slack has them, so a Slack outage or a restart delays an alert but
 loses none. At most one call per PACE seconds per channel (Slack's posting limit, bot/slack/pacing.py); a 429 waits
@@ -22,8 +23,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.alerts import from_alert_snapshot
+from bot.domain.burst import from_summary_snapshot
 from bot.domain.orders import Order
 from bot.domain.rules import Verdict
+from bot.slack.burst_blocks import burst_summary_message
 from bot.slack.history import find_message, has_metadata
 from bot.slack.pacing import ChannelPacer
 from bot.store import OutboxItem, Store
@@ -192,15 +195,22 @@ class OutboxSender:
         return found["ts"]
 
     def _message(self, item: OutboxItem) -> dict[str, Any]:
-        """What Slack gets: a reply as queued; an alert drawn now from what was queued (a message queued by a
-        version before alerts were queued as data is sent as it was rendered then)."""
+        """What Slack gets: a reply as queued; an alert or a scan's summary drawn now from what was queued (a message
+        queued by a version before alerts were queued as data is sent as it was rendered then)."""
         if item.kind == "reply" or "blocks" in item.payload:
             return item.payload
+        if item.kind == "summary":
+            return burst_summary_message(from_summary_snapshot(item.payload))
         return self.render(*from_alert_snapshot(item.payload))
 
     async def _call(self, item: OutboxItem, message: dict[str, Any]) -> str | None:
         if item.kind == "reply":
             await self.client.chat_postMessage(channel=item.channel, thread_ts=item.ts, text=message["text"])
+            return None
+        if item.kind == "summary":
+            await self.client.chat_postMessage(
+                channel=item.channel, text=message["text"], blocks=message["blocks"], unfurl_links=False
+            )
             return None
         if item.ts is None:
             response = await self.client.chat_postMessage(

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
 from bot.domain.alerts import (
+    HELD,
+    AlertState,
+    Step,
     alert_fingerprint,
     alert_snapshot,
     alert_state,
@@ -20,6 +23,8 @@ from bot.domain.alerts import (
     stuck_again,
     stuck_again_text,
 )
+from bot.domain.burst import BurstSummary, summary_snapshot
+from bot.domain.home import StuckRow
 from bot.domain.orders import Order
 from bot.domain.rules import Verdict
 from bot.store.sql import insert, now_iso
@@ -41,16 +46,25 @@ class AlertSync:
     refresh_after: timedelta = timedelta(hours=6)  # re-word a stuck alert this old, at the lowest priority
     # Orders whose alert says what a person did even if it was resolved already (an archived order deleted).
     restated: frozenset[str] = frozenset()
+    # A scan's limit on new alerts (bot/domain/burst.py); None elsewhere: a new alert is posted at once, and one a
+    # scan held back stays held back. `held_back` and `summary`: the scan's decision (Store.save_verdicts makes it).
+    alert_burst: int | None = None
+    held_back: frozenset[str] = frozenset()
+    summary: BurstSummary | None = None
+
+    def holds(self, order_id: str, known_state: str | None) -> bool:
+        """Whether the order's new alert waits: as the scan decided; outside scans, only one held back already."""
+        return order_id in self.held_back if self.alert_burst is not None else known_state == HELD
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
     id: int
-    kind: str  # "alert" or "reply"
+    kind: str  # "alert", "reply", or "summary" (a scan's, bot/domain/burst.py; no order: `order_id` is "")
     order_id: str
-    payload: dict[str, Any]  # an alert: its `alert_snapshot`; a reply: {"text": mrkdwn}
+    payload: dict[str, Any]  # an alert: its `alert_snapshot`; a reply: {"text": mrkdwn}; a summary: `summary_snapshot`
     attempts: int
-    channel: str | None  # the alert's channel; None when the alert is gone
+    channel: str | None  # the alert's channel (a summary's own); None when the alert is gone
     ts: str | None  # the alert's message ts; None until it is posted
     maybe_posted: bool = False  # look in the channel before posting again
     created_at: str = ""
@@ -68,10 +82,11 @@ class AlertTables:
         return await self.read(lambda db: next(db.query("SELECT * FROM alerts WHERE order_id = ?", [order_id]), None))
 
     async def enqueue_reply(self, order_id: str, text: str, *, in_bulk: bool = False) -> bool:
-        """Queue a reply in the order's alert thread; False when the order has no alert to reply to."""
+        """Queue a reply in the order's alert thread; False when the order has no alert to reply to (none, or one a
+        scan held back: it will have no thread until it is posted)."""
 
         def queue(db: sqlite_utils.Database) -> bool:
-            if not db.execute("SELECT 1 FROM alerts WHERE order_id = ?", [order_id]).fetchone():
+            if not db.execute("SELECT 1 FROM alerts WHERE order_id = ? AND state != ?", [order_id, HELD]).fetchone():
                 return False
             insert(
                 db,
@@ -93,8 +108,8 @@ class AlertTables:
 
         def select(db: sqlite_utils.Database) -> list[OutboxItem]:
             rows = db.execute(
-                "SELECT o.id, o.kind, o.order_id, o.payload, o.attempts, a.channel, a.ts, o.maybe_posted,"
-                " o.created_at FROM outbox o LEFT JOIN alerts a ON a.order_id = o.order_id"
+                "SELECT o.id, o.kind, o.order_id, o.payload, o.attempts, coalesce(o.channel, a.channel), a.ts,"
+                " o.maybe_posted, o.created_at FROM outbox o LEFT JOIN alerts a ON a.order_id = o.order_id"
                 " WHERE o.status = 'pending' AND o.not_before <= ? ORDER BY o.priority, o.id LIMIT ?",
                 [now, limit],
             ).fetchall()
@@ -215,20 +230,9 @@ class AlertTables:
 
 
 def sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]], sync: AlertSync) -> int:
-    """Queue a post or an update for every alert the verdicts change (domain.alerts decides); return how many."""
-    known: dict[str, tuple] = {}
-    ids = [o.id for o, _ in verdicts]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in db.execute(
-            "SELECT a.order_id, a.ts, a.state, a.fingerprint,"
-            " (SELECT group_concat(o.status) FROM outbox o WHERE o.order_id = a.order_id AND o.kind = 'alert'"
-            "  AND o.status IN ('pending', 'sending')), a.updated_at"
-            f" FROM alerts a WHERE a.order_id IN ({marks})",
-            chunk,
-        ):
-            known[row[0]] = row
+    """Queue a post or an update for every alert the verdicts change (domain.alerts decides); return how many. A scan's
+    summary (`sync.summary`) is queued by `queue_burst_summary`."""
+    known = _known_alerts(db, [o.id for o, _ in verdicts])
     queued = 0
     now = now_iso()
     stale_before = (datetime.fromisoformat(now) - sync.refresh_after).isoformat()
@@ -238,22 +242,19 @@ def sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]]
         if row is None and state != "stuck":
             continue
         fingerprint = alert_fingerprint(order, verdict)
-        unsent = (row[4] or "") if row else ""  # statuses of the alert's messages Slack does not have yet
-        step = plan_alert(
-            row[2] if row else None,
-            bool(row and (row[1] or "sending" in unsent)),
-            row[3] if row else None,
-            state,
-            fingerprint,
-            unsent=bool(unsent),
-            stale=bool(row and row[5] and row[5] < stale_before),
-            restated=order.id in sync.restated,
-        )
+        step = _step(row, order.id, state, fingerprint, sync, stale_before)
         if step is None:
             continue
         if step == "forget":
             db.execute("DELETE FROM alerts WHERE order_id = ?", [order.id])
             db.execute("DELETE FROM outbox WHERE order_id = ? AND kind = 'alert' AND status = 'pending'", [order.id])
+            continue
+        if step == "hold":  # no message: the order waits for a later scan (bot/domain/burst.py)
+            db.execute(
+                "INSERT OR REPLACE INTO alerts (order_id, channel, ts, state, posted_at, updated_at, fingerprint,"
+                " reason, resolution) VALUES (?, ?, NULL, ?, NULL, ?, NULL, ?, NULL)",
+                [order.id, sync.channel, HELD, now, verdict.reason],
+            )
             continue
         clicked = sync.resolutions.get(order.id)
         resolution = (clicked or inferred_resolution(order, verdict)) if state == "resolved" else None
@@ -291,6 +292,82 @@ def sync_alerts(db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]]
                 },
             )
     return queued
+
+
+def waiting_for_alerts(
+    db: sqlite_utils.Database, verdicts: list[tuple[Order, Verdict]], sync: AlertSync
+) -> tuple[list[StuckRow], set[str]]:
+    """The stuck orders of `verdicts` that `sync_alerts` would give a new message if nothing were held back, and
+    which of them a scan held back before: what bot/domain/burst.py chooses from."""
+    known = _known_alerts(db, [o.id for o, v in verdicts if v.stuck])
+    unlimited = replace(sync, alert_burst=None, held_back=frozenset())
+    stale_before = (datetime.fromisoformat(now_iso()) - sync.refresh_after).isoformat()
+    waiting, held_before = [], set()
+    for order, verdict in verdicts:
+        if not verdict.stuck or verdict.since is None:
+            continue
+        row = known.get(order.id)
+        if row is not None and row[2] == HELD:
+            held_before.add(order.id)
+        elif _step(row, order.id, "stuck", alert_fingerprint(order, verdict), unlimited, stale_before) != "post":
+            continue
+        waiting.append(
+            StuckRow(order.id, order.name, verdict.reason or "", verdict.severity, verdict.since, verdict.actions)
+        )
+    return waiting, held_before
+
+
+def queue_burst_summary(db: sqlite_utils.Database, sync: AlertSync) -> int:
+    """Queue the scan's summary message (bot/domain/burst.py), after the alerts it queued; return how many (0 or 1)."""
+    if sync.summary is None:
+        return 0
+    insert(
+        db,
+        "outbox",
+        {
+            "kind": "summary",
+            "order_id": "",
+            "channel": sync.channel,
+            "priority": PRIORITY_NEWS,
+            "payload": json.dumps(summary_snapshot(sync.summary)),
+            "created_at": now_iso(),
+        },
+    )
+    return 1
+
+
+def _known_alerts(db: sqlite_utils.Database, ids: list[str]) -> dict[str, tuple]:
+    """Each order's alert row: (order id, ts, state, fingerprint, statuses of its unsent messages, updated_at)."""
+    known: dict[str, tuple] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(
+            "SELECT a.order_id, a.ts, a.state, a.fingerprint,"
+            " (SELECT group_concat(o.status) FROM outbox o WHERE o.order_id = a.order_id AND o.kind = 'alert'"
+            "  AND o.status IN ('pending', 'sending')), a.updated_at"
+            f" FROM alerts a WHERE a.order_id IN ({marks})",
+            chunk,
+        ):
+            known[row[0]] = row
+    return known
+
+
+def _step(
+    row: tuple | None, order_id: str, state: AlertState, fingerprint: str, sync: AlertSync, stale_before: str
+) -> Step | None:
+    unsent = (row[4] or "") if row else ""  # statuses of the alert's messages Slack does not have yet
+    return plan_alert(
+        row[2] if row else None,
+        bool(row and (row[1] or "sending" in unsent)),
+        row[3] if row else None,
+        state,
+        fingerprint,
+        unsent=bool(unsent),
+        stale=bool(row and row[5] and row[5] < stale_before),
+        restated=order_id in sync.restated,
+        hold=sync.holds(order_id, row[2] if row else None),
+    )
 
 
 PRIORITY_CLICK, PRIORITY_NEWS, PRIORITY_BULK, PRIORITY_REWORD = 0, 1, 2, 3

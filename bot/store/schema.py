@@ -278,6 +278,13 @@ def _m8_stuck_days(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m9_alert_burst(db: sqlite_utils.Database) -> None:
+    """A scan that finds many stuck orders at once alerts the most urgent and posts one summary for the others
+    (bot/domain/burst.py): the summary belongs to no order's alert, so the outbox keeps its channel itself. The
+    alerts held back are rows of `alerts` in state `held` (no message yet); no column is needed for them."""
+    db["outbox"].add_column("channel", str)
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m1_initial,
     _m2_slack,
@@ -287,4 +294,5 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m6_retention,
     _m7_cancellations,
     _m8_stuck_days,
+    _m9_alert_burst,
 )

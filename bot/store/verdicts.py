@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
 from bot.domain.alerts import alert_state
+from bot.domain.burst import plan_burst
 from bot.domain.orders import Order, order_to_record
 from bot.domain.rules import Verdict
-from bot.store.alerts import AlertSync, sync_alerts
+from bot.store.alerts import AlertSync, queue_burst_summary, sync_alerts, waiting_for_alerts
 from bot.store.sql import WRITE_CHUNK, insert, now_iso
 
 
@@ -111,15 +112,26 @@ class VerdictTables:
         self, classified: list[Classified], *, found_by: str, alerts: AlertSync | None = None
     ) -> int:
         """Store the verdicts that are still current (above) and queue the alerts they change; return
-        how many alert messages were queued."""
+        how many alert messages were queued. With a limit on new alerts (a scan's `alerts.alert_burst`), which of them
+        wait is decided first, over all the verdicts (bot/domain/burst.py), and the summary, if any, is queued with the
+        last chunk."""
+        if alerts is not None and alerts.alert_burst is not None:
+            verdicts = [(c.order, c.verdict) for c in classified]
+            waiting, held_before = await self.read(lambda db: waiting_for_alerts(db, verdicts, alerts))
+            plan = plan_burst(waiting, held_before, alerts.alert_burst)
+            alerts = replace(alerts, held_back=plan.held_back, summary=plan.summary)
 
-        def save(db: sqlite_utils.Database, chunk: list[Classified]) -> int:
+        def save(db: sqlite_utils.Database, chunk: list[Classified], last: bool) -> int:
             written = save_current_verdicts(db, chunk, found_by)
-            return sync_alerts(db, [(c.order, c.verdict) for c in written], alerts) if alerts else 0
+            if alerts is None:
+                return 0
+            queued = sync_alerts(db, [(c.order, c.verdict) for c in written], alerts)
+            return queued + (queue_burst_summary(db, alerts) if last else 0)
 
         queued = 0
         for start in range(0, len(classified), WRITE_CHUNK):
-            queued += await self.write(lambda db, chunk=classified[start : start + WRITE_CHUNK]: save(db, chunk))
+            chunk, last = classified[start : start + WRITE_CHUNK], start + WRITE_CHUNK >= len(classified)
+            queued += await self.write(lambda db, chunk=chunk, last=last: save(db, chunk, last))
         return queued
 
     async def verdict_of(self, order_id: str) -> dict[str, Any] | None:

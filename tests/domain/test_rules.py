@@ -526,6 +526,7 @@ def test_policy_defaults_from_empty_settings() -> None:
         "ignore_tag": "orderbot-ignore",
         "include_test_orders": "false",
         "payment_actions": "admins",
+        "alert_burst": "20",
     }
 
 
@@ -535,6 +536,7 @@ def test_policy_settings_round_trip() -> None:
         ignore_tag="skip",
         include_test_orders=True,
         payment_actions_for="everyone",
+        alert_burst=50,
     )
     settings = custom.to_settings()
     assert settings["threshold.unfulfilled_overdue"] == "90m"
@@ -567,6 +569,8 @@ def test_policy_reads_human_values_and_ignores_other_keys() -> None:
         pytest.param({"include_test_orders": "maybe"}, "include_test_orders", id="bad-bool"),
         pytest.param({"ignore_tag": "  "}, "ignore_tag", id="empty-tag"),
         pytest.param({"payment_actions": "managers"}, "payment_actions", id="bad-payment-actions"),
+        pytest.param({"alert_burst": "lots"}, "alert_burst", id="bad-alert-burst"),
+        pytest.param({"alert_burst": "0"}, "alert_burst", id="no-alert-burst"),
     ],
 )
 def test_policy_bad_settings_name_the_key(settings: dict[str, str], message: str) -> None:
