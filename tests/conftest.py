@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import sqlite3
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from bot.config import Settings
+from bot.domain.rules import Policy, classify
 from bot.sandbox.seed import seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
@@ -61,6 +63,28 @@ async def fetch_seeded_orders(now: datetime, shop_domain: str) -> dict:
         await client.close()
         await runner.cleanup()
     return {order.name: order for order in orders}
+
+
+async def classified(orders: list[dict], now: datetime) -> tuple[list[str], list[str]]:
+    """The ids of the stuck orders and of the others, each read once through a sandbox of its own (with no cost limit,
+    so that the server's bucket starts full) and classified by the rules, as the server will."""
+    shop = SandboxShopify(orders, shop_domain=SHOP, bucket_size=1e9, restore_rate=1e9)
+    runner, url = await serve(shop.app)
+    client = ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", access_token=shop.access_token)
+    gate = asyncio.Semaphore(16)
+
+    async def stuck(order_id: str) -> bool:
+        async with gate:
+            order = await client.fetch_order(order_id)
+        return order is not None and classify(order, now, Policy()).stuck
+
+    try:
+        verdicts = await asyncio.gather(*(stuck(order_id) for order_id in shop.orders))
+    finally:
+        await client.close()
+        await runner.cleanup()
+    pairs = list(zip(shop.orders, verdicts, strict=True))
+    return [i for i, is_stuck in pairs if is_stuck], [i for i, is_stuck in pairs if not is_stuck]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -30,44 +30,20 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.domain.rules import Policy, classify
 from bot.sandbox.seed import generate_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
 from bot.sandbox.shopify_payloads import webhook_headers
 from bot.sandbox.slack import SandboxSlack
-from bot.shopify.client import ShopifyClient
 from bot.slack.outbox import PACE as SLACK_PACE
 from bot.web import create_app
-from tests.conftest import CHANNEL, SHOP, WEBHOOK_SECRET, manifest_scopes, wait_for, world_settings
+from tests.conftest import CHANNEL, SHOP, WEBHOOK_SECRET, classified, manifest_scopes, wait_for, world_settings
 
 FULL = (2_000, 500)  # webhooks, of which for stuck orders
 SHORT = (1_000, 250)
 PACE = 0.05  # the compressed second of the default run: twenty times faster than Slack's
 CONNECTIONS = 64  # Shopify delivers concurrently; this many at once
 ANSWER_LIMIT = 1.0  # seconds: Shopify gives up after 5; the issue asks for under 1
-
-
-async def classified(orders: list[dict], now: datetime) -> tuple[list[str], list[str]]:
-    """The ids of the stuck orders and of the others, each read once through a sandbox of its own (with no cost limit,
-    so that the server's bucket starts full) and classified by the rules, as the server will."""
-    shop = SandboxShopify(orders, shop_domain=SHOP, bucket_size=1e9, restore_rate=1e9)
-    runner, url = await serve(shop.app)
-    client = ShopifyClient(graphql_url=f"{url}/admin/api/2026-04/graphql.json", access_token=shop.access_token)
-    gate = asyncio.Semaphore(16)
-
-    async def stuck(order_id: str) -> bool:
-        async with gate:
-            order = await client.fetch_order(order_id)
-        return order is not None and classify(order, now, Policy()).stuck
-
-    try:
-        verdicts = await asyncio.gather(*(stuck(order_id) for order_id in shop.orders))
-    finally:
-        await client.close()
-        await runner.cleanup()
-    pairs = list(zip(shop.orders, verdicts, strict=True))
-    return [i for i, is_stuck in pairs if is_stuck], [i for i, is_stuck in pairs if not is_stuck]
 
 
 async def post(http: aiohttp.ClientSession, url: str, body: bytes, gate: asyncio.Semaphore) -> tuple[int, float]:
