@@ -52,6 +52,7 @@ DESCRIPTIONS = {
     "settings": "the store's settings; `settings set` changes one: `threshold.<reason>` (`48h`; `0` for at once),"
     " `ignore_tag`, `include_test_orders` (`true`/`false`), then re-checks every open order and says how many are"
     " stuck; `payment_actions` (`admins` or `everyone`: who may capture payments and mark orders as paid);"
+    " `alert_burst` (`20`: at most this many new alerts per scan, the most urgent first, the rest in one summary);"
     " `digest_time` (`08:30`, in the digest's time zone; wins over `DIGEST_TIME` from then on)",
     "help": "the commands, or one command's usage and example",
 }
