@@ -7,7 +7,8 @@ it. Errors come back as Slack sends them: HTTP 200 with `{"ok": false, "error": 
 `Retry-After`.
 
 `POST /response/{id}` plays the `response_url`s that Slack puts in interaction payloads (see `response_url`): each is
-good for 5 posts within 30 minutes, as Slack documents; past that it answers HTTP 404 `expired_url`.
+good for 5 posts within 30 minutes, as Slack documents; past that the sandbox answers HTTP 404 `expired_url` (an
+app cannot count on Slack's exact words: orderbot treats any refusal alike).
 
 Socket Mode (slack_socket.py): `apps.connections.open`, called with the app-level token (`xapp-…`), answers a
 WebSocket URL on this server (`ws://…/socket-mode/{ticket}`). A client that connects gets Slack's `hello`;
