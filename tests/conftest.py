@@ -26,6 +26,7 @@ from bot.sandbox.shopify_payloads import webhook_headers
 from bot.sandbox.slack import SandboxSlack
 from bot.sandbox.slack_payloads import (
     JSON,
+    click_on_ephemeral,
     click_on_message,
     home_click_body,
     home_opened_event,
@@ -251,11 +252,16 @@ class World(Server):
         assert alert is not None, f"#{number} has no alert"
         return await self.post_slack(click_on_message(self.slack, CHANNEL, alert, action_id, user=user, option=option))
 
-    async def command(self, text: str, *, user: str = ADMIN) -> dict:
-        """Type `/orders <text>`: what the person sees — the ack's own answer, or the post to the response_url."""
+    async def command(self, text: str, *, user: str = ADMIN, channel: str = CHANNEL) -> dict:
+        """Type `/orders <text>` in `channel`: what the person sees — the ack's own answer, or the post to the
+        response_url."""
         before = len(self.slack.responses)
         body = slash_command_body(
-            text=text, user_id=user, channel_id=CHANNEL, response_url=self.slack.response_url(CHANNEL, user)
+            text=text,
+            user_id=user,
+            channel_id=channel,
+            response_url=self.slack.response_url(channel, user),
+            channel_name=self.slack.channels.get(channel, channel),
         )
         response = await self.post_slack(body)
         assert response.status == 200
@@ -263,6 +269,23 @@ class World(Server):
             return json.loads(response.text_body)
         await wait_for(lambda: len(self.slack.responses) > before)
         return self.slack.responses[before].body
+
+    async def show_card(self, number: int, *, channel: str, user: str = ADMIN) -> dict:
+        """Type `/orders show #number` in `channel`: the card as `user` sees it there (an ephemeral message)."""
+        await self.command(f"show #{number}", user=user, channel=channel)
+        return [e for e in self.slack.ephemerals(user) if e["channel"] == channel][-1]
+
+    def card(self, shown: dict) -> dict | None:
+        """A card `show_card` gave, as Slack shows it now (None once removed)."""
+        return next((e for e in self.slack.ephemerals(shown["user"]) if e["ts"] == shown["ts"]), None)
+
+    async def click_card(
+        self, card: dict, action_id: str, *, option: str | None = None, response_url: str | None = None
+    ) -> aiohttp.ClientResponse:
+        """Click a button (or pick `option` in the snooze menu) on a card `show_card` gave, as Slack sends a click on
+        an ephemeral message; `response_url`: the one the click carries (default: a fresh one)."""
+        body = click_on_ephemeral(self.slack, card, action_id, option=option, response_url=response_url)
+        return await self.post_slack(body)
 
     async def submit(self, view: dict, values: dict, *, user: str = ADMIN) -> aiohttp.ClientResponse:
         body = view_submission_body(

@@ -109,11 +109,20 @@ class SlashCommands:
 
     async def _show(self, command: Command, actor: str) -> Answer:
         order = await self.one_order(command.selection)
+        return Answer(await self._card_of(order), command.share)
+
+    async def card(self, order_id: str) -> OrderCard | None:
+        """The order's card as `/orders show` gives it, from the order as stored now (a click on a card re-draws it
+        after the action); None when orderbot no longer has the order (deleted, or forgotten)."""
+        order = await self.store.get_order(order_id)
+        return None if order is None else await self._card_of(order)
+
+    async def _card_of(self, order: Order) -> OrderCard:
         policy, snoozes = await self.service.policy()
         now = self.service.now()
         verdict = classify(order, now, policy, snoozes.get(order.id), self.service.cancelling.get(order.id))
         history = await self.store.read(partial(audit_log, order_id=order.id, limit=CARD_ACTIONS))
-        return Answer(OrderCard(order, verdict, history, now), command.share)
+        return OrderCard(order, verdict, history, now)
 
     async def _log(self, command: Command, actor: str) -> Answer:
         if command.selection is not None:

@@ -6,7 +6,9 @@ one way or another, and Slack accepts all three), checks the bot token, applies 
 it. Errors come back as Slack sends them: HTTP 200 with `{"ok": false, "error": code}`; rate limits as HTTP 429 with
 `Retry-After`.
 
-`POST /response/{id}` plays the `response_url`s that Slack puts in interaction payloads (see `response_url`).
+`POST /response/{id}` plays the `response_url`s that Slack puts in interaction payloads (see `response_url`): each is
+good for 5 posts within 30 minutes, as Slack documents; past that the sandbox answers HTTP 404 `expired_url` (an
+app cannot count on Slack's exact words: orderbot treats any refusal alike).
 
 Socket Mode (slack_socket.py): `apps.connections.open`, called with the app-level token (`xapp-…`), answers a
 WebSocket URL on this server (`ws://…/socket-mode/{ticket}`). A client that connects gets Slack's `hello`;
@@ -121,11 +123,16 @@ class _Failure:
     delay: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _ResponseUrl:
     channel: str
     user: str
     message_ts: str | None
+    made_at: float
+    uses: int = 0
+
+
+RESPONSE_URL_USES, RESPONSE_URL_LIFETIME = 5, 30 * 60  # Slack: a response_url takes 5 posts within 30 minutes
 
 
 class SandboxSlack(SocketMode, FileUploads):
@@ -238,10 +245,15 @@ class SandboxSlack(SocketMode, FileUploads):
 
     def response_url(self, channel: str, user: str, message_ts: str | None = None) -> str:
         """A `response_url` for an interaction by `user` in `channel`, as Slack puts in the payload. With
-        `message_ts` (the message whose button was clicked), `replace_original` and `delete_original` act on it."""
+        `message_ts` (the message whose button was clicked, in the channel or one of `user`'s ephemeral messages
+        there), `replace_original` and `delete_original` act on it."""
         url_id = secrets.token_urlsafe(12)
-        self._response_urls[url_id] = _ResponseUrl(channel, user, message_ts)
+        self._response_urls[url_id] = _ResponseUrl(channel, user, message_ts, self._clock())
         return f"{self._base()}/response/{url_id}"
+
+    def expire_response_url(self, url: str) -> None:
+        """Use up `url` (as 5 posts, or 30 minutes, would): the next post to it answers `expired_url`."""
+        self._response_urls[url.rpartition("/")[2]].uses = RESPONSE_URL_USES
 
     def _base(self) -> str:
         if self.base_url is None:
@@ -393,6 +405,9 @@ class SandboxSlack(SocketMode, FileUploads):
         url = self._response_urls.get(request.match_info["id"])
         if url is None:
             return web.Response(status=404, text="no_such_url")
+        if url.uses >= RESPONSE_URL_USES or self._clock() - url.made_at > RESPONSE_URL_LIFETIME:
+            return web.Response(status=404, text="expired_url")
+        url.uses += 1
         try:
             body = await request.json()
         except ValueError:
@@ -406,11 +421,18 @@ class SandboxSlack(SocketMode, FileUploads):
         return web.json_response({"ok": True})
 
     def _apply_response(self, url: _ResponseUrl, body: dict) -> None:
-        """What Slack shows after a `response_url` post: the clicked message replaced or deleted, a new channel
-        message (`response_type: in_channel`), or else an ephemeral message to the user."""
+        """What Slack shows after a `response_url` post: the clicked message (in the channel, or the user's ephemeral
+        one) replaced or deleted, a new channel message (`response_type: in_channel`), or else an ephemeral message to
+        the user."""
         channel = self._messages.setdefault(url.channel, {})
         original = channel.get(url.message_ts or "")
-        if original is not None and truthy(body.get("delete_original")):
+        ephemeral = self._ephemeral_at(url)
+        if ephemeral is not None and truthy(body.get("delete_original")):
+            self._ephemerals.remove(ephemeral)
+        elif ephemeral is not None and truthy(body.get("replace_original")):
+            ephemeral["text"] = body.get("text") or ""
+            ephemeral["blocks"] = body.get("blocks") or []
+        elif original is not None and truthy(body.get("delete_original")):
             del channel[original["ts"]]
         elif original is not None and truthy(body.get("replace_original")):
             original["text"] = body.get("text") or ""
@@ -420,6 +442,13 @@ class SandboxSlack(SocketMode, FileUploads):
             self._store_message(url.channel, body.get("text") or "", body.get("blocks") or [], thread_ts)
         else:
             self._ephemerals.append(self._ephemeral(url.channel, url.user, body, "response_url"))
+
+    def _ephemeral_at(self, url: _ResponseUrl) -> dict | None:
+        """The ephemeral message a response_url's click was on: the user's own, in that channel."""
+        found = (
+            e for e in self._ephemerals if (e["channel"], e["user"], e["ts"]) == (url.channel, url.user, url.message_ts)
+        )
+        return next(found, None)
 
     # --- methods ------------------------------------------------------------------------------------------------------
 

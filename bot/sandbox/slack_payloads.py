@@ -1,5 +1,6 @@
-"""Requests as Slack sends them to the bot's `/slack/events`: slash commands, button clicks (on a message or on the
-Home tab), modal submissions, and the `app_home_opened` event.
+"""Requests as Slack sends them to the bot's `/slack/events`: slash commands, button clicks (on a channel message, on
+an ephemeral one such as an `/orders show` card, or on the Home tab), modal submissions, and the `app_home_opened`
+event.
 
 Pure builders: each returns the raw body (form-encoded for the first three, as Slack sends them; JSON for the Events
 API's `event_callback`), and `sign_request` the headers that make Bolt accept it. Shapes follow Slack's documentation
@@ -57,13 +58,18 @@ def block_actions_body(
     message: dict | None = None,
     channel_name: str = "orders",
     user_name: str | None = None,
+    is_ephemeral: bool = False,
 ) -> bytes:
     """A click on a button (or a choice in a static_select) in a channel message.
 
     Given the `message` as posted (e.g. `SandboxSlack.message(channel, ts)`), the clicked element is found in its
     blocks by `action_id`, and its `value`, `text` and `block_id` fill in what was not given. Without a
     `response_url` (e.g. `SandboxSlack.response_url(...)`) the payload has none, so `respond()` fails loudly
-    rather than reaching for Slack."""
+    rather than reaching for Slack.
+
+    `is_ephemeral`: the message is one only the clicker sees (an answer to a slash command): Slack then says so in
+    the container (`is_ephemeral: true`) and sends no `message`, since it keeps no copy of it; the channel and the
+    `response_url` are all an app has to answer with."""
     message = {"type": "message", "ts": message_ts, "text": "", "blocks": []} if message is None else message
     message = {k: v for k, v in message.items() if k != "replies"}  # SandboxSlack's view of the thread, not Slack's
     found_block, element = _find_element(message.get("blocks") or [], action_id)
@@ -85,7 +91,12 @@ def block_actions_body(
         "user": _user(user_id, user_name, team_id),
         "api_app_id": API_APP_ID,
         "token": VERIFICATION_TOKEN,
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id, "is_ephemeral": False},
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": is_ephemeral,
+        },
         "trigger_id": trigger_id or new_trigger_id(),
         "team": {"id": team_id, "domain": TEAM_DOMAIN},
         "enterprise": None,
@@ -95,6 +106,8 @@ def block_actions_body(
         "state": {"values": {}},
         "actions": [action],
     }
+    if is_ephemeral:
+        del payload["message"]
     if response_url is not None:
         payload["response_url"] = response_url
     return _form({"payload": json.dumps(payload)})
@@ -122,6 +135,32 @@ def click_on_message(
         selected_option_value=option,
         response_url=slack.response_url(channel, user, message["ts"]),
         user_name=user_name,
+    )
+
+
+def click_on_ephemeral(
+    slack: SandboxSlack,
+    ephemeral: dict,
+    action_id: str,
+    *,
+    option: str | None = None,
+    response_url: str | None = None,
+) -> bytes:
+    """The person who sees `ephemeral` (as `SandboxSlack.ephemerals()` returns it, e.g. an `/orders show` card)
+    clicking `action_id` on it (choosing `option`, when it is a select), with a `response_url` that can replace it
+    (a new one unless given)."""
+    channel, user = ephemeral["channel"], ephemeral["user"]
+    return block_actions_body(
+        action_id=action_id,
+        user_id=user,
+        channel_id=channel,
+        message_ts=ephemeral["ts"],
+        message={"type": "message", "ts": ephemeral["ts"], "text": ephemeral["text"], "blocks": ephemeral["blocks"]},
+        element_type="static_select" if option else "button",
+        selected_option_value=option,
+        response_url=response_url or slack.response_url(channel, user, ephemeral["ts"]),
+        channel_name=slack.channels.get(channel, channel),
+        is_ephemeral=True,
     )
 
 

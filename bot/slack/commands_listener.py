@@ -30,6 +30,12 @@ class CommandListener:
         self.slash = slash
         self.listeners = listeners
         self.shop = shop  # the myshopify domain admin links point to
+        listeners.card_of = self.card_of
+
+    async def card_of(self, order_id: str) -> dict | None:
+        """The order's `/orders show` card as it stands now, drawn; None when orderbot no longer has the order."""
+        card = await self.slash.card(order_id)
+        return None if card is None else draw(card, shop=self.shop)
 
     def register(self, app: AsyncApp) -> None:
         app.command(COMMAND)(self.on_command)

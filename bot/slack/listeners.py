@@ -7,6 +7,12 @@ One `@app.error` handler logs what escaped, without the request body.
 A click on the Home tab (a block_actions payload whose container is the `home` view) names no channel, and Slack has
 no ephemeral message outside a channel: its answer goes to `home_answer` (bot/slack/home.py), which puts it at the top
 of the person's Home and publishes it again.
+
+A click on an `/orders show` card (an ephemeral message, in whatever channel the command was typed: the container
+says `is_ephemeral`) is answered through the click's `response_url`, the only way to reach that message: the outcome
+in words, then the card re-drawn from the order as it stands (`card_of`, bot/slack/commands_listener.py) in place of
+the one clicked. Slack takes 5 posts to a response_url within 30 minutes; past that (a form left open, a long wait
+for the database) the words go by chat.postEphemeral instead and the card stays as it was.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.domain.notices import customer_notice
 from bot.flows.actions import ActionRequest, Actions
@@ -54,6 +62,8 @@ class SlackListeners:
         self._tasks: set[asyncio.Task] = set()
         # (person, text): how a click that names no channel (the Home tab) is answered; None: it is not
         self.home_answer: Callable[[str, str], Awaitable[None]] | None = None
+        # order id -> its `/orders show` card drawn as it stands now (None: orderbot no longer has the order)
+        self.card_of: Callable[[str], Awaitable[dict | None]] | None = None
 
     def register(self, app: AsyncApp) -> None:
         app.action(BUTTONS)(self.on_button)
@@ -84,7 +94,7 @@ class SlackListeners:
         await ack()
         request = await self._request(client, body, body["actions"][0]["action_id"], body["actions"][0].get("value"))
         if request is not None:
-            self.spawn(self._run(client, request))
+            self.spawn(self._run(client, request, _card_url(body)))
 
     async def on_snooze(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
         await ack()
@@ -92,7 +102,7 @@ class SlackListeners:
         order_id, _, span = chosen.partition("|")
         request = await self._request(client, body, "snooze", order_id, {"for": span})
         if request is not None:
-            self.spawn(self._run(client, request))
+            self.spawn(self._run(client, request, _card_url(body)))
 
     async def on_fulfill(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
         await ack()
@@ -109,17 +119,19 @@ class SlackListeners:
     async def _form_for_click(self, client: AsyncWebClient, body: dict, action: str) -> None:
         request = await self._request(client, body, action, body["actions"][0].get("value"))
         if request is not None:
-            await self.open_form(client, body["trigger_id"], request)
+            await self.open_form(client, body["trigger_id"], request, _card_url(body))
 
-    async def open_form(self, client: AsyncWebClient, trigger_id: str, request: ActionRequest) -> None:
+    async def open_form(
+        self, client: AsyncWebClient, trigger_id: str, request: ActionRequest, card_url: str | None = None
+    ) -> None:
         """The modal an action needs (fulfill, notify_customer, cancel_order) — or, when it could not be used
         (no email set up, no address, not an admin), the action runs at once to be refused with the reason and
-        audited."""
+        audited. `card_url`: the click was on an `/orders show` card, answered through this response_url."""
         if await self.actions.refused_before_form(request):
-            self.spawn(self._run(client, request))
+            self.spawn(self._run(client, request, card_url))
             return
         if request.action != "notify_customer":
-            await self._open_modal(client, trigger_id, request, FORMS[request.action])
+            await self._open_modal(client, trigger_id, request, FORMS[request.action], card_url)
             return
         order = await self.store.get_order(request.order_id)
         email = order.customer.email
@@ -131,7 +143,7 @@ class SlackListeners:
                 order, to_email=email, subject=notice.subject, body=notice.body, private_metadata=private_metadata
             )
 
-        await self._open_modal(client, trigger_id, request, view)
+        await self._open_modal(client, trigger_id, request, view, card_url)
 
     # --- modals ---------------------------------------------------------------------------------------------
 
@@ -169,7 +181,7 @@ class SlackListeners:
         request = ActionRequest(
             action, context.order_id, body["user"]["id"], form.inputs, context.channel, context.message_ts
         )
-        self.spawn(self._run(client, request))
+        self.spawn(self._run(client, request, context.card_url))
 
     # --- shared -------------------------------------------------------------------------------------------------
 
@@ -182,39 +194,54 @@ class SlackListeners:
         request = ActionRequest(action, order_id or "", body["user"]["id"], inputs or {}, channel, message_ts)
         if not order_id or not ORDER_ID.match(order_id):
             log.warning("ignored a %s click naming no order", action)
-            await self._tell(client, request, STALE_BUTTON)
+            await self._tell(client, request, STALE_BUTTON, _card_url(body))
             return None
         return request
 
-    async def _open_modal(self, client: AsyncWebClient, trigger_id: str, request: ActionRequest, build) -> None:
+    async def _open_modal(
+        self, client: AsyncWebClient, trigger_id: str, request: ActionRequest, build, card_url: str | None
+    ) -> None:
         order = await self.store.get_order(request.order_id)
         if order is None:
-            await self._tell(client, request, "orderbot does not know that order; check the order number.")
+            await self._tell(client, request, "orderbot does not know that order; check the order number.", card_url)
             return
-        metadata = pack(ModalContext(order.id, request.channel, request.message_ts), self.secret)
+        metadata = pack(ModalContext(order.id, request.channel, request.message_ts, card_url), self.secret)
         try:
             await client.views_open(trigger_id=trigger_id, view=build(order, private_metadata=metadata))
         except SlackApiError as exc:
             log.warning("Slack did not open the %s form: %s", request.action, exc.response.get("error"))
-            await self._tell(client, request, "Slack did not open the form in time; click the button again.")
+            await self._tell(client, request, "Slack did not open the form in time; click the button again.", card_url)
 
-    async def _run(self, client: AsyncWebClient, request: ActionRequest) -> None:
-        """Run the action and tell the person how it went. This task is the boundary: whatever escapes the action
-        (the database locked past its busy timeout, a bug) still reaches the person, instead of silence."""
+    async def _run(self, client: AsyncWebClient, request: ActionRequest, card_url: str | None = None) -> None:
+        """Run the action and tell the person how it went (`card_url`: on the `/orders show` card they clicked, which
+        is then re-drawn). This task is the boundary: whatever escapes the action (the database locked past its busy
+        timeout, a bug) still reaches the person, instead of silence."""
         try:
             outcome = await self.actions.run(request)
         except sqlite3.OperationalError as exc:
             log.error("%s on %s by %s: the database failed: %s", request.action, request.order_id, request.actor, exc)
-            await self._tell(client, request, DATABASE_BUSY.format(error=exc))
+            await self._tell(client, request, DATABASE_BUSY.format(error=exc), card_url)
             return
         except Exception:
             log.exception("%s on %s by %s failed", request.action, request.order_id, request.actor)
-            await self._tell(client, request, WENT_WRONG)
+            await self._tell(client, request, WENT_WRONG, card_url)
             return
-        if not outcome.done or request.message_ts is None or not outcome.in_thread:
+        if card_url is not None:  # the alert's thread may be in another channel: the answer goes where they clicked
+            await self._tell(client, request, outcome.message, card_url)
+            await self._redraw_card(client, request, card_url)
+        elif not outcome.done or request.message_ts is None or not outcome.in_thread:
             await self._tell(client, request, outcome.message)
 
-    async def _tell(self, client: AsyncWebClient, request: ActionRequest, text: str) -> None:
+    async def _tell(
+        self, client: AsyncWebClient, request: ActionRequest, text: str, card_url: str | None = None
+    ) -> None:
+        """`text` to the person, only: under the card they clicked (`card_url`), on their Home (a click without a
+        channel), else as an ephemeral message in the channel."""
+        if card_url is not None:
+            answer = {"text": text, "response_type": "ephemeral", "replace_original": False}
+            if await self._post_to_card(client, card_url, answer):
+                return
+            log.warning("the card took no answer, so %s is answered by chat.postEphemeral instead", request.actor)
         if request.channel is None:
             if self.home_answer is not None:
                 await self.home_answer(request.actor, text)
@@ -224,9 +251,45 @@ class SlackListeners:
         except SlackApiError as exc:
             log.warning("could not answer %s in Slack: %s", request.actor, exc.response.get("error"))
 
+    async def _redraw_card(self, client: AsyncWebClient, request: ActionRequest, card_url: str) -> None:
+        """The card clicked, replaced by the order's card as it stands after the action (its buttons the ones that
+        now apply); removed when orderbot no longer has the order."""
+        if self.card_of is None:
+            return
+        card = await self.card_of(request.order_id)
+        redrawn = {"delete_original": True} if card is None else {**card, "replace_original": True}
+        if not await self._post_to_card(client, card_url, redrawn):
+            log.warning(
+                "the card %s clicked (%s) could not be re-drawn; it stays as it was", request.actor, request.action
+            )
+
+    @staticmethod
+    async def _post_to_card(client: AsyncWebClient, card_url: str, body: dict) -> bool:
+        """Post to a click's response_url (with the Web API client's proxy and TLS settings); False when Slack took
+        no post (expired, used up) or could not be reached."""
+        webhook = AsyncWebhookClient(card_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy)
+        try:
+            response = await webhook.send_dict(body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("a card's response_url could not be reached: %s", exc.__class__.__name__)
+            return False
+        if response.status_code != 200:
+            log.warning("a card's response_url answered %s %s", response.status_code, response.body[:40])
+            return False
+        return True
+
     async def on_error(self, error: Exception, body: dict) -> None:
         kind = body.get("type") if isinstance(body, dict) else None
         log.error("a Slack %s request failed: %s: %s", kind or "unknown", error.__class__.__name__, error)
+
+
+def _card_url(body: dict) -> str | None:
+    """The click's response_url when it was on an ephemeral message (an `/orders show` card): the only way to
+    answer on it, or to change it. None for a click on a channel message or on the Home tab."""
+    container = body.get("container") or {}
+    if container.get("type") == "message" and container.get("is_ephemeral"):
+        return body.get("response_url")
+    return None
 
 
 def _values(body: dict) -> dict:

@@ -19,6 +19,7 @@ class ModalContext:
     order_id: str
     channel: str | None  # where the button was clicked (for the ephemeral answer)
     message_ts: str | None  # the alert the modal was opened from
+    card_url: str | None = None  # opened from an `/orders show` card: the click's response_url, to answer there
 
 
 def pack(context: ModalContext, secret: str) -> str:
@@ -31,7 +32,9 @@ def unpack(metadata: str, secret: str) -> ModalContext:
     if not body or not hmac.compare_digest(signature.encode(), _signature(body, secret).encode()):
         raise TamperedMetadata("the modal's metadata was not written by orderbot")
     fields = json.loads(body)
-    return ModalContext(str(fields["order_id"]), fields.get("channel"), fields.get("message_ts"))
+    return ModalContext(
+        str(fields["order_id"]), fields.get("channel"), fields.get("message_ts"), fields.get("card_url")
+    )
 
 
 def claimed_order_id(metadata: str) -> str | None:

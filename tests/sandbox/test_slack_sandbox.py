@@ -22,6 +22,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.sandbox.slack import SandboxSlack
 from bot.sandbox.slack_payloads import (
     block_actions_body,
+    click_on_ephemeral,
     input_values,
     new_trigger_id,
     sign_request,
@@ -436,6 +437,55 @@ async def test_response_urls_replace_delete_post_or_whisper(slack: SandboxSlack,
 
     with pytest.raises(RuntimeError):
         SandboxSlack().response_url(CHANNEL, "U0ADMIN")
+
+
+async def test_a_click_on_an_ephemeral_message_replaces_it_through_its_response_url(slack: SandboxSlack) -> None:
+    answer = AsyncWebhookClient(slack.response_url("C0ELSEWHERE", "U0ADMIN"))  # a slash command's, typed elsewhere
+    await answer.send(text="#1001 awaiting tracking", blocks=alert_blocks())
+    (card,) = slack.ephemerals("U0ADMIN")
+
+    click = click_on_ephemeral(slack, card, "fulfill")
+
+    payload = json.loads(parse_qs(click.decode())["payload"][0])
+    # Slack's shape for a click on an ephemeral message: said in the container, and no copy of the message
+    assert payload["container"] == {
+        "type": "message",
+        "message_ts": card["ts"],
+        "channel_id": "C0ELSEWHERE",
+        "is_ephemeral": True,
+    }
+    assert payload["channel"] == {"id": "C0ELSEWHERE", "name": "elsewhere"} and "message" not in payload
+    assert payload["actions"][0]["value"] == ORDER
+    respond = AsyncWebhookClient(payload["response_url"])
+    await respond.send(text="Fulfilled #1001.", response_type="ephemeral", replace_original=False)
+    await respond.send(text="#1001 fulfilled", blocks=[], replace_original=True)
+    assert [(e["ts"], e["text"]) for e in slack.ephemerals("U0ADMIN")] == [
+        (card["ts"], "#1001 fulfilled"),
+        (slack.ephemerals("U0ADMIN")[1]["ts"], "Fulfilled #1001."),
+    ]
+    await respond.send(delete_original=True)
+    assert [e["text"] for e in slack.ephemerals("U0ADMIN")] == ["Fulfilled #1001."]
+
+
+async def test_a_response_url_takes_five_posts_within_thirty_minutes() -> None:
+    clock = FakeClock()
+    sandbox = SandboxSlack(clock=clock)
+    await sandbox.start()
+    try:
+        used = AsyncWebhookClient(sandbox.response_url(CHANNEL, "U0ADMIN"))
+        assert [(await used.send(text=f"{n}")).status_code for n in range(6)] == [200] * 5 + [404]
+        assert (await used.send(text="again")).body == "expired_url"
+
+        old = AsyncWebhookClient(sandbox.response_url(CHANNEL, "U0ADMIN"))
+        clock.now += 30 * 60 + 1
+        assert (await old.send(text="late")).status_code == 404
+
+        expired = sandbox.response_url(CHANNEL, "U0ADMIN")
+        sandbox.expire_response_url(expired)
+        assert (await AsyncWebhookClient(expired).send(text="x")).status_code == 404
+        assert [e["text"] for e in sandbox.ephemerals("U0ADMIN")] == ["0", "1", "2", "3", "4"]
+    finally:
+        await sandbox.stop()
 
 
 # --- signed requests and Bolt -----------------------------------------------------------------------------------------
