@@ -175,7 +175,11 @@ def populate(path: str, *, orders: int, audit: int, deliveries: int, seed: int =
         digests.append((day.date().isoformat(), iso(day), iso(day), "C0ORDERS", f"{day.timestamp():.6f}", counts))
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", order_rows)
+    conn.executemany(
+        "INSERT INTO orders (id, name, updated_ts, created_ts, is_open, fulfillment_status, customer_email, record,"
+        " first_seen_at, last_seen_at, webhook_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        order_rows,
+    )
     conn.executemany(
         "INSERT INTO verdicts (order_id, status, stuck, reason, severity, since, due_at, explanation, next_steps,"
         " actions, classified_at, stuck_since_seen, found_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
