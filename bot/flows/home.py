@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from bot.domain.home import MY_ACTIONS_SHOWN, Board, Health, UrgentOrder, most_urgent, trends
 from bot.flows.slash import SlashCommands
 from bot.store.digests import stuck_counts
-from bot.store.home import day_counts, last_delivery, stuck_rows
+from bot.store.home import day_counts, last_delivery, orders_by_id, stuck_rows
 from bot.store.lookup import audit_log
 
 
@@ -33,9 +33,10 @@ class HomeBoards:
             )
         )
         shown, more = most_urgent(rows)
+        orders = await self.store.read(lambda db: orders_by_id(db, [row.order_id for row in shown]))
         urgent = []
         for row in shown:
-            order = await self.store.get_order(row.order_id)
+            order = orders.get(row.order_id)
             if order is None:  # forgotten since the read (a privacy webhook)
                 more = max(more - 1, 0)
                 continue
