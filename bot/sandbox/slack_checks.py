@@ -130,6 +130,11 @@ def checked_view(view: Any) -> dict:
         problems.extend(block_problems(blocks, "/view/blocks", MAX_VIEW_BLOCKS))
         if any(b["type"] == "input" for b in blocks) and not view.get("submit"):
             problems.append("[ERROR] must provide submit when using input blocks [json-pointer:/view/submit]")
+    return _accepted(view, problems)
+
+
+def _accepted(view: dict, problems: list[str]) -> dict:
+    """The checks every view shares (callback_id, private_metadata), then the view or Slack's invalid_arguments."""
     if len(view.get("callback_id") or "") > 255:
         problems.append("[ERROR] must be less than 256 characters [json-pointer:/view/callback_id]")
     if len(view.get("private_metadata") or "") > 3000:
@@ -151,10 +156,4 @@ def checked_home_view(view: Any) -> dict:
         problems.append("[ERROR] missing required field: blocks [json-pointer:/view]")
     else:
         problems.extend(block_problems(blocks, "/view/blocks", MAX_VIEW_BLOCKS))
-    if len(view.get("callback_id") or "") > 255:
-        problems.append("[ERROR] must be less than 256 characters [json-pointer:/view/callback_id]")
-    if len(view.get("private_metadata") or "") > 3000:
-        problems.append("[ERROR] must be less than 3001 characters [json-pointer:/view/private_metadata]")
-    if problems:
-        raise SlackError("invalid_arguments", problems)
-    return copy.deepcopy(view)
+    return _accepted(view, problems)
