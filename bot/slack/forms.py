@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.domain.action_words import CANCEL_REASONS
 from bot.slack import blocks
+from bot.slack.home_blocks import SETTING_VALUE
 
 MAX_TRACKING_NUMBER = 255
 MAX_TRACKING_URL = 2000  # the modal's URL input has no max_length of its own; a longer link is no carrier's
@@ -78,6 +79,13 @@ def cancel_order_form(values: dict) -> Form:
         "staff_note": note or None,
     }
     return Form(inputs, errors)
+
+
+def setting_form(values: dict) -> Form:
+    """The Home tab's one-field settings form: `inputs["value"]`, checked further as `/orders settings set` checks
+    it."""
+    value = _text(values, SETTING_VALUE)
+    return Form({"value": value}, {} if value else {SETTING_VALUE: "Type the new value."})
 
 
 def _element(values: dict, action_id: str) -> dict:

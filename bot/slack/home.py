@@ -24,13 +24,12 @@ from bot.domain.home import REFRESH_EVERY, WATCHING_FOR, due_now, watching
 from bot.flows.home import HomeBoards
 from bot.flows.slash import Answer
 from bot.slack.command_answers import draw
-from bot.slack.home_blocks import HOME_SETTING, HOME_SETTING_MODAL, SETTING_VALUE, home_view, setting_modal
+from bot.slack.forms import setting_form
+from bot.slack.home_blocks import HOME_SETTING, HOME_SETTING_MODAL, home_view, setting_modal
 from bot.slack.listeners import SlackListeners
 from bot.wakeups import wait_for_wakeup
 
 log = logging.getLogger(__name__)
-
-EMPTY_VALUE = "Type the new value."
 
 
 class HomeTab:
@@ -140,14 +139,13 @@ class HomeTab:
         goes at the top of the person's Home. A setting that changes thresholds re-classifies every open order,
         which can take longer than Slack's 3 s for an ack, so the modal closes first."""
         view = body["view"]
-        state = ((view.get("state") or {}).get("values") or {}).get(SETTING_VALUE) or {}
-        value = ((state.get(SETTING_VALUE) or {}).get("value") or "").strip()
-        if not value:
-            await ack(response_action="errors", errors={SETTING_VALUE: EMPTY_VALUE})
+        form = setting_form((view.get("state") or {}).get("values") or {})
+        if form.errors:
+            await ack(response_action="errors", errors=form.errors)
             return
         await ack()
         key, viewer = view.get("private_metadata") or "", body["user"]["id"]
-        self.listeners.spawn(self._change_setting(viewer, key, value))
+        self.listeners.spawn(self._change_setting(viewer, key, form.inputs["value"]))
 
     async def _change_setting(self, viewer: str, key: str, value: str) -> None:
         command = Command("settings", args={"key": key, "value": value})
