@@ -8,8 +8,9 @@ stuck orders found at install are alerted 20 a scan, most urgent first, unless t
 scan holds back orders it had not held back before, one summary message says how many, by reason, with a button
 that lists them.
 
-Only scans are limited. An order a webhook (or a click, or a command) finds stuck is alerted at once, as before; one
-held back stays held back until a scan alerts it, and is forgotten once it is no longer stuck.
+Only scans, and a settings change (which classifies every open order again, so a lower threshold can make hundreds
+stuck at once), are limited. An order a webhook (or a click, or a command) finds stuck is alerted at once, as before;
+one held back stays held back until a scan alerts it, and is forgotten once it is no longer stuck.
 """
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ class ScanDone:
     stuck: Sequence[str]  # names
     newly_stuck: Sequence[str]
     missed: Sequence[str]  # stuck orders no webhook told orderbot about
+    held_back: Sequence[str] = ()  # newly stuck orders whose alert waits: the scan posted the most urgent only
 
 
 @dataclass(frozen=True, slots=True)

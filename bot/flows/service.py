@@ -38,6 +38,7 @@ INBOX_IDLE_RECHECK = timedelta(minutes=1)
 BATCH_SIZE = 50
 BatchPause = Callable[[], Awaitable[None]]
 
+_BURST_LIMITED = frozenset({"reconcile", "settings"})  # the `found_by` of a classification over every open order
 PRIVACY_TOPICS = frozenset({"customers/redact", "customers/data_request", "shop/redact", "app/uninstalled"})
 T = TypeVar("T")
 
@@ -49,6 +50,7 @@ class ScanReport:
     classified: list[tuple[Order, Verdict]] = field(default_factory=list)
     missed_by_webhooks: list[str] = field(default_factory=list)  # names of stuck orders no webhook told us about
     newly_stuck: list[str] = field(default_factory=list)
+    held_back: list[str] = field(default_factory=list)  # names of newly stuck orders whose alert waits (burst.py)
 
     @property
     def stuck(self) -> list[tuple[Order, Verdict]]:
@@ -311,10 +313,11 @@ class Service:
         in_bulk: bool = False,
     ) -> list[tuple[Order, Verdict]]:
         """Classify and store; alerts follow. `resolutions`: who resolved which order, when a person acted. A scan
-        (`found_by="reconcile"`) posts at most the policy's `alert_burst` new alerts (bot/domain/burst.py)."""
+        and a settings change, which classify every open order again, post at most the policy's `alert_burst` new
+        alerts (bot/domain/burst.py)."""
         classified = await self._classified(orders)
         sync = self._alert_sync(resolutions, in_bulk)
-        if sync is not None and found_by == "reconcile":
+        if sync is not None and found_by in _BURST_LIMITED:
             policy, _ = await self.policy()
             sync = replace(sync, alert_burst=policy.alert_burst)
         if await self.store.save_verdicts(classified, found_by=found_by, alerts=sync):
@@ -396,6 +399,8 @@ class Service:
         before = {r["order_id"] for r in await self.store.verdict_rows(stuck_only=True)}
         report.classified = await self.classify_and_save(current, found_by="reconcile")
         report.newly_stuck = [o.name for o, v in report.classified if v.stuck and o.id not in before]
+        held = await self.store.held_back_alerts()
+        report.held_back = [o.name for o, v in report.classified if v.stuck and o.id not in before and o.id in held]
         report.missed_by_webhooks = [o.name for o, v in report.stuck if o.id not in told_by_webhook]
         newly_missed = set(report.newly_stuck) & set(report.missed_by_webhooks)
         if newly_missed:

@@ -180,7 +180,7 @@ class SlashCommands:
     async def _scan(self, command: Command, actor: str) -> Answer:
         report = await self.service.reconcile()
         stuck = [order.name for order, _ in report.stuck]
-        found = ScanDone(len(report.classified), stuck, report.newly_stuck, report.missed_by_webhooks)
+        found = ScanDone(len(report.classified), stuck, report.newly_stuck, report.missed_by_webhooks, report.held_back)
         return Answer(found, command.share)
 
     async def _digest(self, command: Command, actor: str) -> Answer:

@@ -55,8 +55,8 @@ def draw(result: Result, *, shop: str) -> dict:
             return views.text_message(views.unknown_setting(key, keys))
         case SettingNotSaved(reason):
             return views.text_message(views.setting_not_saved(reason))
-        case ScanDone(checked, stuck, newly_stuck, missed):
-            return views.scan_message(checked, stuck, newly_stuck, missed)
+        case ScanDone(checked, stuck, newly_stuck, missed, held_back):
+            return views.scan_message(checked, stuck, newly_stuck, missed, held_back)
         case DigestPosted(channel):
             return views.digest_posted(channel)
         case DigestRefused(error):

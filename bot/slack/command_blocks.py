@@ -171,10 +171,20 @@ def settings_message(values: Mapping[str, str], *, may_change: bool) -> dict:
     return message_payload("orderbot settings", [section("*orderbot settings*\n" + "\n".join(lines)), context([how])])
 
 
-def scan_message(seen: int, stuck: Sequence[str], newly_stuck: Sequence[str], missed: Sequence[str]) -> dict:
-    """After `/orders scan`: what Shopify said, and what changed."""
+def scan_message(
+    seen: int, stuck: Sequence[str], newly_stuck: Sequence[str], missed: Sequence[str], held_back: Sequence[str] = ()
+) -> dict:
+    """After `/orders scan`: what Shopify said, and what changed. `held_back`: newly stuck orders whose alert waits
+    (a scan posts the most urgent `alert_burst` only)."""
     parts = [f"Checked {seen} open order{'s' if seen != 1 else ''} in Shopify: {len(stuck)} stuck."]
-    if newly_stuck:
+    if held_back:
+        alerted = len(newly_stuck) - len(held_back)
+        posted = f"alerts are on the way for the {alerted} most urgent, " if alerted else ""
+        parts.append(
+            f"Newly stuck: {_names(newly_stuck)}; {posted}{len(held_back)} wait for the next scans "
+            "(one scan posts a few at a time). `/orders stuck` lists them all."
+        )
+    elif newly_stuck:
         parts.append(f"Newly stuck: {_names(newly_stuck)}; their alerts are on the way.")
     if missed:
         parts.append(f"No webhook had told orderbot about {_names(missed)}.")

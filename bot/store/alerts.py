@@ -81,6 +81,11 @@ class AlertTables:
     async def alert(self, order_id: str) -> dict[str, Any] | None:
         return await self.read(lambda db: next(db.query("SELECT * FROM alerts WHERE order_id = ?", [order_id]), None))
 
+    async def held_back_alerts(self) -> set[str]:
+        """The order ids whose alert a scan held back (bot/domain/burst.py)."""
+        rows = await self.read(lambda db: db.execute("SELECT order_id FROM alerts WHERE state = ?", [HELD]).fetchall())
+        return {order_id for (order_id,) in rows}
+
     async def enqueue_reply(self, order_id: str, text: str, *, in_bulk: bool = False) -> bool:
         """Queue a reply in the order's alert thread; False when the order has no alert to reply to (none, or one a
         scan held back: it will have no thread until it is posted)."""

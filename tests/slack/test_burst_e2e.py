@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.alerts import HELD
+from bot.domain.rules import Policy
 from bot.sandbox.seed import generate_orders, placed
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify
@@ -124,3 +125,36 @@ async def test_webhooks_alert_a_newly_stuck_order_at_once_and_leave_a_held_back_
     await world.order_webhook(2001)
     await world.wait_for_alert(2001)
     assert len(world.slack.calls_to("chat.postMessage")) == posts + 1
+
+
+async def test_a_scan_says_which_newly_stuck_orders_wait_for_their_alert(world: World):
+    await world.command("settings set alert_burst 2")
+    answer = await world.command("scan")
+    await world.slack_caught_up()
+    waiting = len(held_back(world))
+    assert waiting and len(alerted(world)) == 2
+    assert f"alerts are on the way for the 2 most urgent, {waiting} wait for the next scans" in answer["text"]
+    assert "`/orders stuck` lists them all" in answer["text"]
+
+
+async def test_a_settings_change_that_makes_many_orders_stuck_posts_the_20_most_urgent_and_a_summary(
+    first_day: World,
+):
+    world = first_day
+    thresholds = [key for key in Policy().to_settings() if key.startswith("threshold.")]
+    for key in thresholds:
+        await world.command(f"settings set {key} 9000h")
+    await world.service.reconcile()
+    await world.slack_caught_up(timeout=120)
+    alerted_before = alerted(world)
+    stuck_before = world.rows("SELECT count(*) FROM verdicts WHERE stuck")[0][0]
+    assert len(alerted_before) == stuck_before <= 20 and not summaries(world)  # the few stuck whatever the threshold
+
+    await world.command("settings set threshold.unfulfilled_overdue 0h")  # hundreds are stuck at once
+    await world.slack_caught_up(timeout=120)
+    stuck = world.rows("SELECT count(*) FROM verdicts WHERE stuck")[0][0]
+    assert stuck - stuck_before > 20
+    assert len(alerted(world) - alerted_before) == 20
+    assert len(held_back(world)) == stuck - stuck_before - 20
+    (summary,) = summaries(world)
+    assert f"{stuck - stuck_before - 20} more stuck orders" in summary["text"]

@@ -111,3 +111,11 @@ def test_scan_names_what_is_new_and_what_webhooks_missed():
     assert text.startswith("Checked 12 open orders in Shopify: 2 stuck.")
     assert "Newly stuck: #1002" in text and "No webhook had told orderbot about #1002" in text
     assert "Nothing new" in views.scan_message(3, [], [], [])["text"]
+
+
+def test_scan_says_how_many_newly_stuck_orders_wait_for_their_alert():
+    text = views.scan_message(40, ["#1001", "#1002", "#1003"], ["#1001", "#1002", "#1003"], [], ["#1003"])["text"]
+    assert "alerts are on the way for the 2 most urgent, 1 wait for the next scans" in text
+    assert "`/orders stuck` lists them all" in text
+    text = views.scan_message(40, ["#1001"], ["#1001"], [], ["#1001"])["text"]
+    assert "on the way for the 0" not in text and "1 wait for the next scans" in text
