@@ -56,6 +56,7 @@ CONFIGURATION_ERRORS = frozenset(
 )
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 ALERT_EVENT = "orderbot_alert"  # message metadata naming the order, so a doubtful post can be found again
+SUMMARY_EVENT = "orderbot_scan_summary"  # a scan's summary's metadata: its outbox id, for the same reason
 MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 AlertRenderer = Callable[[Order, Verdict, str | None], dict[str, Any]]  # (order, verdict, resolution) -> message
@@ -172,26 +173,28 @@ class OutboxSender:
 
     @staticmethod
     def _first_post(item: OutboxItem) -> bool:
-        return item.kind == "alert" and item.ts is None
+        """A new top-level message: an alert's first post, or a scan's summary (a reply lives in a thread)."""
+        return (item.kind == "alert" and item.ts is None) or item.kind == "summary"
 
     async def _find_earlier_post(self, item: OutboxItem) -> str | None:
         """A first post whose call failed may have reached Slack anyway (a timeout, a 5xx after the write, a
         restart mid-call). Look for it by its metadata, page by page back to when it was queued, before posting
-        again: one alert per order."""
+        again: one alert per order, one summary per scan."""
         oldest = datetime.fromisoformat(item.created_at).timestamp() - 60 if item.created_at else 0
+        event, payload = _metadata(item)
         try:
             found = await find_message(
                 self.client,
                 item.channel,
                 since=oldest,
-                matches=lambda message: has_metadata(message, ALERT_EVENT, order_id=item.order_id),
+                matches=lambda message: has_metadata(message, event, **payload),
             )
         except SlackApiError as exc:  # e.g. missing_scope: rather a duplicate than a lost alert
             log.warning("could not check %s for an earlier post: %s", item.channel, exc.response.get("error"))
             return None
         if found is None:
             return None
-        log.info("the alert for %s had reached Slack before the failure; not posting it again", item.order_id)
+        log.info("the %s for %s had reached Slack before the failure; not posting it again", item.kind, item.order_id)
         return found["ts"]
 
     def _message(self, item: OutboxItem) -> dict[str, Any]:
@@ -208,17 +211,23 @@ class OutboxSender:
             await self.client.chat_postMessage(channel=item.channel, thread_ts=item.ts, text=message["text"])
             return None
         if item.kind == "summary":
+            event, payload = _metadata(item)
             await self.client.chat_postMessage(
-                channel=item.channel, text=message["text"], blocks=message["blocks"], unfurl_links=False
+                channel=item.channel,
+                text=message["text"],
+                blocks=message["blocks"],
+                unfurl_links=False,
+                metadata={"event_type": event, "event_payload": payload},
             )
             return None
         if item.ts is None:
+            event, payload = _metadata(item)
             response = await self.client.chat_postMessage(
                 channel=item.channel,
                 text=message["text"],
                 blocks=message["blocks"],
                 unfurl_links=False,
-                metadata={"event_type": ALERT_EVENT, "event_payload": {"order_id": item.order_id}},
+                metadata={"event_type": event, "event_payload": payload},
             )
             return response["ts"]
         await self.client.chat_update(channel=item.channel, ts=item.ts, text=message["text"], blocks=message["blocks"])
@@ -261,3 +270,11 @@ def _fix_for(error: str) -> str:
     if error in AUTH_ERRORS:
         return "Check SLACK_BOT_TOKEN; the app may have been uninstalled."
     return "Check the Slack app's configuration."
+
+
+def _metadata(item: OutboxItem) -> tuple[str, dict[str, Any]]:
+    """The metadata a first post carries, by which a doubtful one is found again: the order of an alert, the outbox
+    row of a scan's summary (a summary belongs to no order)."""
+    if item.kind == "summary":
+        return SUMMARY_EVENT, {"summary_id": item.id}
+    return ALERT_EVENT, {"order_id": item.order_id}

@@ -17,6 +17,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.alerts import from_alert_snapshot
+from bot.domain.burst import BurstSummary
 from bot.domain.orders import Customer, Fulfillment, FulfillmentOrder, Hold, Money, Order, Tracking
 from bot.domain.rules import Policy, classify
 from bot.sandbox.slack import SandboxSlack, SlackCall
@@ -24,7 +25,7 @@ from bot.slack.alert_blocks import alert_message
 from bot.slack.history import HISTORY_PAGE
 from bot.slack.outbox import CONFIG_RETRY, OutboxSender
 from bot.store import AlertSync, Classified, Store
-from bot.store.alerts import PRIORITY_NEWS, PRIORITY_REWORD
+from bot.store.alerts import PRIORITY_NEWS, PRIORITY_REWORD, queue_burst_summary
 from tests.conftest import SHOP, wait_for
 
 ORDERS = "C0ORDERS"
@@ -524,6 +525,22 @@ async def test_a_first_post_that_reached_slack_before_the_timeout_is_not_posted_
     clock.advance(1.0)
     await sender.send_due()
     assert len(slack.messages(ORDERS)) == 1
+
+
+async def test_a_scans_summary_that_reached_slack_before_the_timeout_is_not_posted_twice(store, slack, clock):
+    sender = OutboxSender(store, render=render, client=client_of(slack, timeout=0.05), pace=1.0, clock=clock)
+    summary = BurstSummary(alerted=20, held_back=280, by_reason=(("unfulfilled_overdue", 280),), alert_burst=20)
+    await store.write(lambda db: queue_burst_summary(db, AlertSync(ORDERS, alert_burst=20, summary=summary)))
+    slack.fail_next("chat.postMessage", "timeout", delay=0.1)  # answers after the client gave up
+    await sender.send_due()
+    await wait_for(lambda: slack.calls_to("chat.postMessage"), timeout=2)  # Slack finished the slow call
+    slack.write_as("U0STAFF", ORDERS, "anyone on this?")  # the channel moved on
+    clock.advance(1.0)
+    await send_everything(sender, clock)
+    assert len(posts(slack)) == 1, "the summary was posted twice"
+    assert slack.calls_to("conversations.history")
+    (row,) = await outbox(store)
+    assert row["status"] == "sent"
 
 
 async def test_a_post_in_flight_when_the_process_died_is_found_in_the_channel_not_posted_again(store, slack, clock):
