@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.commands import Command
 from bot.domain.home import REFRESH_EVERY, WATCHING_FOR, due_now, watching
-from bot.flows.home import HomeBoards
+from bot.flows.home import HomeBoards, StoreView
 from bot.flows.slash import Answer
 from bot.slack.command_answers import draw
 from bot.slack.forms import setting_form
@@ -92,11 +92,12 @@ class HomeTab:
 
     # --- publishing -----------------------------------------------------------------------------------------------
 
-    async def publish(self, viewer: str) -> None:
+    async def publish(self, viewer: str, seen: StoreView | None = None) -> None:
+        """`seen`: the store as read once for a round of publishes (read for this board alone when not given)."""
         self.published[viewer] = self.clock()
         self.stale.discard(viewer)
         try:
-            board = await self.boards.board(viewer, notice=self.notices.get(viewer))
+            board = await self.boards.board(viewer, notice=self.notices.get(viewer), seen=seen)
             await self.client.views_publish(user_id=viewer, view=home_view(board, shop=self.shop))
         except SlackApiError as exc:
             log.warning("could not publish the Home tab of %s: %s", viewer, exc.response.get("error"))
@@ -106,9 +107,14 @@ class HomeTab:
         while True:
             self._wake.clear()
             ready, next_at = due_now(sorted(self.stale), self.published, self.clock(), self.every)
+            try:
+                seen = await self.boards.store_view() if ready else None
+            except Exception:  # the database busy, a bug: each board then reads the store itself
+                log.exception("could not read the Home tab's orders for %d boards", len(ready))
+                seen = None
             for viewer in ready:
                 try:
-                    await self.publish(viewer)
+                    await self.publish(viewer, seen)
                 except Exception:  # the database busy, a bug: the others' boards still go out
                     log.exception("could not draw the Home tab of %s", viewer)
             self.looked += 1
