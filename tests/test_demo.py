@@ -167,7 +167,8 @@ async def test_a_day_whose_step_goes_wrong_stops_with_the_reason(tmp_path: Path)
 
 
 def test_python_m_bot_demo_needs_no_settings_and_exits_0(tmp_path: Path):
-    """As a new user runs it: from a directory whose .env and environment say nonsense, which the demo ignores."""
+    """As a new user runs it: from a directory whose .env and environment say nonsense, which the demo ignores, and
+    behind a proxy (pointing nowhere) that NO_PROXY bypasses for 127.0.0.1, where the demo's pieces all run."""
     (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=not-a-token\nSHOPIFY_SHOP=nowhere\nPORT=abc\n")
     env = {
         **os.environ,
@@ -175,6 +176,9 @@ def test_python_m_bot_demo_needs_no_settings_and_exits_0(tmp_path: Path):
         "SLACK_SIGNING_SECRET": "0123456789abcdef",
         "SHOPIFY_SHOP": "someone-elses.myshopify.com",
         "DATABASE_PATH": str(tmp_path / "must-not-exist.db"),
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
     }
     done = subprocess.run(
         [sys.executable, "-m", "bot", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
