@@ -116,6 +116,17 @@ def test_a_non_admin_is_refused_a_cancel_and_sees_why(day: PlayedDay):
     assert f"only {PEOPLE[STAFF]} sees this" in day.output
 
 
+def test_an_admin_captured_the_card_payment_and_the_alert_stayed_for_the_shipping(day: PlayedDay):
+    captures = day.mutations("OrderCapture")
+    assert [c["input"]["amount"] for c in captures] == ["108.95"]
+    names = day.world.order_names()
+    assert names[captures[0]["input"]["id"]] == "#1004"
+    assert ("#1004", "capture_payment", ADMIN, "done") in day.audit()
+    alert = day.world.alert(1004)
+    assert "Unfulfilled" in str(alert["blocks"]) and "capture_payment" not in str(alert["blocks"])
+    assert "@Alex Rivera captured the payment for #1004 (108.95 USD)." in day.output
+
+
 def test_a_later_webhook_resolved_the_service_shipped_order(day: PlayedDay):
     alert = day.world.alert(1009)
     assert not [b for b in alert["blocks"] if b["type"] == "actions"]
