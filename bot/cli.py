@@ -244,7 +244,11 @@ async def _check_slack(settings: Settings) -> int:
     from slack_sdk.errors import SlackApiError
     from slack_sdk.web.async_client import AsyncWebClient
 
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    from bot.slack.proxies import use_proxy_for
+
+    client = use_proxy_for(
+        AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url), settings.slack_api_url
+    )
     try:
         auth = await client.auth_test()
     except SlackApiError as exc:

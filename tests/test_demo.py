@@ -116,6 +116,17 @@ def test_a_non_admin_is_refused_a_cancel_and_sees_why(day: PlayedDay):
     assert f"only {PEOPLE[STAFF]} sees this" in day.output
 
 
+def test_an_admin_captured_the_card_payment_and_the_alert_stayed_for_the_shipping(day: PlayedDay):
+    captures = day.mutations("OrderCapture")
+    assert [c["input"]["amount"] for c in captures] == ["108.95"]
+    names = day.world.order_names()
+    assert names[captures[0]["input"]["id"]] == "#1004"
+    assert ("#1004", "capture_payment", ADMIN, "done") in day.audit()
+    alert = day.world.alert(1004)
+    assert "Unfulfilled" in str(alert["blocks"]) and "capture_payment" not in str(alert["blocks"])
+    assert "@Alex Rivera captured the payment for #1004 (108.95 USD)." in day.output
+
+
 def test_a_later_webhook_resolved_the_service_shipped_order(day: PlayedDay):
     alert = day.world.alert(1009)
     assert not [b for b in alert["blocks"] if b["type"] == "actions"]
@@ -167,7 +178,8 @@ async def test_a_day_whose_step_goes_wrong_stops_with_the_reason(tmp_path: Path)
 
 
 def test_python_m_bot_demo_needs_no_settings_and_exits_0(tmp_path: Path):
-    """As a new user runs it: from a directory whose .env and environment say nonsense, which the demo ignores."""
+    """As a new user runs it: from a directory whose .env and environment say nonsense, which the demo ignores, and
+    behind a proxy (pointing nowhere) that NO_PROXY bypasses for 127.0.0.1, where the demo's pieces all run."""
     (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=not-a-token\nSHOPIFY_SHOP=nowhere\nPORT=abc\n")
     env = {
         **os.environ,
@@ -175,6 +187,9 @@ def test_python_m_bot_demo_needs_no_settings_and_exits_0(tmp_path: Path):
         "SLACK_SIGNING_SECRET": "0123456789abcdef",
         "SHOPIFY_SHOP": "someone-elses.myshopify.com",
         "DATABASE_PATH": str(tmp_path / "must-not-exist.db"),
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
     }
     done = subprocess.run(
         [sys.executable, "-m", "bot", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120

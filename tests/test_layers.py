@@ -19,7 +19,7 @@ SLACK_VIEWS = ("bot.slack.blocks", "bot.slack.alert_blocks", "bot.slack.modal_bl
                "bot.slack.bulk_blocks", "bot.slack.digest_blocks", "bot.slack.digest_chart", "bot.slack.forms",
                "bot.slack.metadata", "bot.slack.home_blocks", "bot.slack.burst_blocks")  # fmt: skip
 SLACK_OUTBOUND = ("bot.slack.outbox", "bot.slack.pacing", "bot.slack.history", "bot.slack.permissions",
-                  "bot.slack.uploads")  # fmt: skip
+                  "bot.slack.uploads", "bot.slack.proxies")  # fmt: skip
 SHOPIFY_OUTBOUND = ("bot.shopify.client", "bot.shopify.operations", "bot.shopify.version")
 UTILITIES = ("bot.wakeups", "bot.request_body", "bot.config")
 

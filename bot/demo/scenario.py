@@ -2,9 +2,9 @@
 
 Shopify's webhooks arrive (two of them twice, one late), alerts appear, Sam ships an order with tracking, Alex
 archives one, Sam emails a customer and is refused a cancel, ShipBob ships an order and its webhook resolves the
-alert, Alex posts the digest with `/orders digest post`, and Sam opens orderbot's Home tab. Each step waits for what
-it caused and checks it in the sandbox store, Slack or the mail server; a step whose effect does not come raises
-DemoFailure.
+alert, Alex captures a card payment before its authorisation lapses, Alex posts the digest with `/orders digest
+post`, and Sam opens orderbot's Home tab. Each step waits for what it caused and checks it in the sandbox store,
+Slack or the mail server; a step whose effect does not come raises DemoFailure.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ NOTIFIED_TAG = "orderbot-notified"
 RETRIED = (1001, 1007)  # deliveries Shopify sends twice
 CHART_SAVED_AT = Path(tempfile.gettempdir()) / "orderbot-demo-digest-chart.png"  # outlives the demo's own directory
 FULFILLED, ARCHIVED, NOTIFIED, REFUSED, SHIPPED_BY_SERVICE = 1001, 1003, 1002, 1004, 1009
+CAPTURED = 1004  # its card payment authorised, not yet charged
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Day:
         await self.cancel_refused()
         await self.ask_what_is_stuck()
         await self.service_ships_and_a_late_webhook()
+        await self.capture_payment()
         await self.post_digest()
         await self.open_home()
         await self._count()
@@ -235,9 +237,30 @@ class Day:
         self.report.late_delivery_ignored = True
         self.say("It is older than what the server has, so it changes nothing: the alert stays resolved.")
 
+    # --- payment --------------------------------------------------------------------------------------------------
+
+    async def capture_payment(self) -> None:
+        number, who = CAPTURED, ADMIN
+        self.console.heading(f"9. {self.name(who)} captures the card payment of #{number} before it lapses")
+        self.say("Daniel's card was authorised 6 days ago but not charged, and authorisations lapse after about 7.")
+        order = self.world.order(number)
+        amount = f"{order_total(order):.2f} {self.world.shop.currency}"
+        replies = len(self.world.alert(number)["replies"])
+        await self._click(number, "capture_payment", who)
+        await wait_until(lambda: self.world.order(number)["financial_status"] == "PAID", f"Shopify to charge #{number}")
+
+        def updated() -> bool:
+            alert = self.world.alert(number)
+            return _element(alert, "capture_payment") is None and len(alert["replies"]) > replies
+
+        await wait_until(updated, f"#{number}'s alert to drop its payment reason")
+        await self.world.settled()
+        self.say(f"In Shopify: #{number} is paid ({amount}). Its alert stays, for the shipping it still waits for.")
+        self.report.actions.append(f"#{number}'s payment captured by {self.name(who)} ({amount})")
+
     async def post_digest(self) -> None:
         who = ADMIN
-        self.console.heading(f"9. End of the day: {self.name(who)} posts the digest: /orders digest post")
+        self.console.heading(f"10. End of the day: {self.name(who)} posts the digest: /orders digest post")
         before = len(self._other_messages())
         await self._command("digest post", who)
         await wait_until(lambda: len(self._other_messages()) > before, "the digest to be posted in the channel")
@@ -256,7 +279,7 @@ class Day:
 
     async def open_home(self) -> None:
         who = STAFF
-        self.console.heading(f"10. {self.name(who)} opens orderbot's Home tab in Slack")
+        self.console.heading(f"11. {self.name(who)} opens orderbot's Home tab in Slack")
         self.say("orderbot publishes a board for whoever opens it, and keeps it current while they watch.")
         published = len(self.world.slack.publishes(who))
         self._expect_ok(await self.world.open_home(who), "the Home tab opening")

@@ -19,10 +19,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+from urllib.request import getproxies_environment
 
 import aiohttp
 
 from bot.domain.orders import Order, OrderState, order_from_graphql, order_state_from_graphql
+from bot.domain.proxies import proxy_for
 from bot.shopify import operations
 
 if TYPE_CHECKING:
@@ -131,6 +133,7 @@ class ShopifyClient:
         client_secret: str | None = None,
         token_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
+        proxy: str | None = None,
         timeout: float = 10.0,
         max_attempts: int = 4,
         backoff: float = 0.5,
@@ -145,6 +148,7 @@ class ShopifyClient:
         self._token_expires = float("inf") if access_token else 0.0
         self._own_session = session is None
         self._session = session
+        self._proxy = proxy  # for the token URL too: the same host
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_attempts = max_attempts
         self._backoff = backoff
@@ -178,7 +182,9 @@ class ShopifyClient:
             raise ShopifyAuthError("No Shopify access token: set SHOPIFY_ACCESS_TOKEN or SHOPIFY_CLIENT_ID and SECRET.")
         form = {"grant_type": "client_credentials", "client_id": self._client_id, "client_secret": self._client_secret}
         try:
-            async with self._http().post(self._token_url, data=form, timeout=self._timeout) as response:
+            async with self._http().post(
+                self._token_url, data=form, proxy=self._proxy, timeout=self._timeout
+            ) as response:
                 body = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ShopifyUnavailable(
@@ -259,7 +265,10 @@ class ShopifyClient:
     async def _post(self, document: str, variables: dict[str, Any] | None) -> tuple[int, Any]:
         headers = {"X-Shopify-Access-Token": await self._access_token(), "Content-Type": "application/json"}
         payload = {"query": document, "variables": variables or {}}
-        async with self._http().post(self.graphql_url, json=payload, headers=headers, timeout=self._timeout) as resp:
+        request = self._http().post(
+            self.graphql_url, json=payload, headers=headers, proxy=self._proxy, timeout=self._timeout
+        )
+        async with request as resp:
             self._note_version(resp.headers.get("X-Shopify-API-Version"))
             try:
                 return resp.status, await resp.json(content_type=None)
@@ -460,7 +469,8 @@ def _unavailable_text(exc: BaseException, maybe_applied: bool) -> str:
 
 
 def client_from_settings(settings: Settings) -> ShopifyClient | None:
-    """The client the settings describe; None without Shopify credentials (the bot then only reads what it stored)."""
+    """The client the settings describe; None without Shopify credentials (the bot then only reads what it stored).
+    Its proxy is the one HTTPS_PROXY and NO_PROXY give for the shop's URL (bot/domain/proxies.py)."""
     if not settings.has_shopify_credentials:
         return None
     return ShopifyClient(
@@ -468,4 +478,5 @@ def client_from_settings(settings: Settings) -> ShopifyClient | None:
         access_token=settings.shopify_access_token,
         client_id=settings.shopify_client_id,
         client_secret=settings.shopify_client_secret,
+        proxy=proxy_for(settings.graphql_url, getproxies_environment()),
     )

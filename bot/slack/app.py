@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.request_body import read_at_most
+from bot.slack.proxies import ProxyRoutes, use_proxy_for
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,18 @@ _SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
 
 def web_client(settings: Settings, *, retry_rate_limits: bool = True) -> AsyncWebClient:
     """A Web API client for SLACK_API_URL. Listeners' calls wait out a 429 (Retry-After) and retry; the outbox's
-    client does not, because the outbox paces and retries itself without holding up other messages."""
+    client does not, because the outbox paces and retries itself without holding up other messages. Its proxy is the
+    one HTTPS_PROXY and NO_PROXY give for SLACK_API_URL (bot/slack/proxies.py)."""
     handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=1)]
     if retry_rate_limits:
         handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
-    return AsyncWebClient(
+    client = AsyncWebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=SLACK_TIMEOUT,
         retry_handlers=handlers,
     )
+    return use_proxy_for(client, settings.slack_api_url)
 
 
 def bolt_app(settings: Settings, client: AsyncWebClient) -> AsyncApp:
@@ -67,6 +70,7 @@ def bolt_app(settings: Settings, client: AsyncWebClient) -> AsyncApp:
         client=client,
         logger=quiet,
         name="orderbot",
+        before_authorize=ProxyRoutes(),  # the client Bolt builds for each request, before its auth.test uses it
     )
     app.use(ReplayGuard())  # after Bolt's own middleware: the signature is checked by then
     return app

@@ -28,12 +28,12 @@ import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.domain.notices import customer_notice
 from bot.flows.actions import ActionRequest, Actions
 from bot.slack import blocks, forms, modal_blocks
 from bot.slack.metadata import ModalContext, TamperedMetadata, claimed_order_id, pack, unpack
+from bot.slack.proxies import webhook_client
 
 log = logging.getLogger(__name__)
 
@@ -265,9 +265,9 @@ class SlackListeners:
 
     @staticmethod
     async def _post_to_card(client: AsyncWebClient, card_url: str, body: dict) -> bool:
-        """Post to a click's response_url (with the Web API client's proxy and TLS settings); False when Slack took
-        no post (expired, used up) or could not be reached."""
-        webhook = AsyncWebhookClient(card_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy)
+        """Post to a click's response_url (through the proxy chosen for it, with the Web API client's TLS settings);
+        False when Slack took no post (expired, used up) or could not be reached."""
+        webhook = webhook_client(card_url, timeout=client.timeout, ssl=client.ssl)
         try:
             response = await webhook.send_dict(body)
         except (aiohttp.ClientError, TimeoutError) as exc:

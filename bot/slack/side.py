@@ -32,6 +32,7 @@ from bot.slack.home import HomeTab
 from bot.slack.listeners import SlackListeners
 from bot.slack.outbox import PACE, OutboxSender
 from bot.slack.permissions import Permissions
+from bot.slack.proxies import use_proxy_for
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +160,13 @@ def _shop_handle(settings: Settings) -> str:
 async def connect_socket_mode(handler: AsyncSocketModeHandler) -> None:
     """Socket Mode (SLACK_APP_TOKEN), connected beside the server rather than before it: slack_sdk's connect() retries
     forever, so a refused token would otherwise keep webhooks and /healthz down. A token Slack refuses is logged once
-    and Socket Mode stays off; a Slack it cannot reach is left to slack_sdk's own retries."""
+    and Socket Mode stays off; a Slack it cannot reach is left to slack_sdk's own retries. The socket goes through the
+    proxy chosen for its own URL once Slack names it, for the Web API's until then."""
+    use_proxy_for(handler.client, handler.client.web_client.base_url)
     try:
         opened = await handler.client.web_client.apps_connections_open(app_token=handler.app_token)
         handler.client.wss_uri = opened["url"]
+        use_proxy_for(handler.client, opened["url"])
     except SlackApiError as exc:
         if exc.response.status_code == 200:  # Slack answered: invalid_auth, not_allowed_token_type, ...
             log.error(

@@ -231,3 +231,19 @@ async def test_opening_the_home_tab_over_socket_mode_publishes_the_board(start_w
     assert ack == {"envelope_id": world.slack.envelopes[-1].envelope_id}
     await wait_for(lambda: world.slack.publishes(ADMIN))
     assert "#1003" in str(world.slack.home(ADMIN)["blocks"])
+
+
+async def test_behind_a_proxy_no_proxy_bypasses_the_socket_and_the_web_api_go_straight_to_slack(
+    start_world: WorldFactory, monkeypatch: pytest.MonkeyPatch
+):
+    """slack_sdk alone would send both through HTTPS_PROXY (here pointing nowhere) whatever NO_PROXY says."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    world = await start_world(None)
+    await world.slack.wait_for_socket()
+    await world.order_webhook(1003)
+
+    await world.slack.send_envelope("events_api", home_opened_event(user_id=ADMIN), within=ACK_LIMIT)
+
+    await wait_for(lambda: world.slack.publishes(ADMIN))
+    assert "#1003" in str(world.slack.home(ADMIN)["blocks"])
