@@ -149,3 +149,10 @@ def test_the_product_cli_loads_the_sandbox_only_when_asked():
     demo and --sandbox paths)."""
     tops = [name for name, top in _imports(BOT / "cli.py") if top]
     assert not [name for name in tops if _under(name, STAND_INS)]
+
+
+def test_no_two_test_files_share_a_name():
+    """The test folders are not packages: pytest imports each test file by its base name, so a second file of the
+    same name fails the whole run at collection (alone, each passes)."""
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
