@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.action_words import CANCEL_REASONS
 from bot.domain.moves import LocationForMove, out_of_stock_holds
-from bot.domain.mrkdwn import clip, safe
+from bot.domain.mrkdwn import clip, escape_mrkdwn, safe
 from bot.domain.orders import FulfillmentOrder, Order
 from bot.slack.blocks import (
     CANCEL_ORDER_MODAL,
@@ -230,7 +230,7 @@ def move_nowhere_modal(order: Order, why: str) -> dict:
         title=f"Move {order.name}",
         submit=None,
         close="Close",
-        blocks=[section(safe(why))],
+        blocks=[section(escape_mrkdwn(why))],
         private_metadata="",
     )
 
@@ -262,7 +262,7 @@ def move_modal(order: Order, fo: FulfillmentOrder, locations: list[LocationForMo
         ),
     ]
     if others:
-        cannot = [f"{safe(place.name)}: {safe(place.words)}" for place in others]
+        cannot = [f"{safe(place.name)} ({safe(place.words)})" for place in others]
         blocks.append(context(["*Cannot take it:* " + "; ".join(first_items(cannot))]))
     if out_of_stock_holds(fo) and all(line.remaining == line.total for line in fo.lines):
         blocks.append(
