@@ -179,7 +179,7 @@ class SlackListeners:
             log.exception("the move form for %s could not be filled in", request.order_id)
             choices = WENT_WRONG
         if isinstance(choices, MoveChoices):
-            offered = {place.id: place.name for place in choices.locations if place.movable}
+            offered = modal_blocks.offered_locations(choices.locations)
             context = ModalContext(
                 request.order_id, request.channel, request.message_ts, card_url, choices.fulfillment_order.id, offered
             )

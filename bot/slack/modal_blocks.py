@@ -235,16 +235,24 @@ def move_nowhere_modal(order: Order, why: str) -> dict:
     )
 
 
+def offered_locations(locations: list[LocationForMove]) -> dict[str, str]:
+    """The locations the Move form lets one pick (id -> name, as shown): the first that can take the fulfillment
+    order, as many as radio buttons hold. The listener keeps them in the form's signed metadata."""
+    movable = [place for place in locations if place.movable][:_RADIO_OPTION_LIMIT]
+    return {place.id: clip(place.name, _OPTION_TEXT_LIMIT) for place in movable}
+
+
 def move_modal(order: Order, fo: FulfillmentOrder, locations: list[LocationForMove], *, private_metadata: str) -> dict:
     """Move: where it ships from now and what, the locations that can take every item (radio buttons, saying what
     each stocks), the ones that cannot and why, and whether to release the out-of-stock hold once moved (only when
     the whole fulfillment order moves, none of it shipped: then it keeps the hold, and its id)."""
-    movable = [place for place in locations if place.movable][:_RADIO_OPTION_LIMIT]
+    offered = offered_locations(locations)
+    movable = [place for place in locations if place.id in offered]
     others = [place for place in locations if not place.movable]
     options = [
         Option(
             value=place.id,
-            text=PlainTextObject(text=clip(place.name, _OPTION_TEXT_LIMIT)),
+            text=PlainTextObject(text=offered[place.id]),
             description=PlainTextObject(text=clip(place.words[:1].upper() + place.words[1:], _OPTION_TEXT_LIMIT)),
         )
         for place in movable
