@@ -29,6 +29,7 @@ NOTIFIED_TAG = "orderbot-notified"
 RETRIED = (1001, 1007)  # deliveries Shopify sends twice
 CHART_SAVED_AT = Path(tempfile.gettempdir()) / "orderbot-demo-digest-chart.png"  # outlives the demo's own directory
 FULFILLED, ARCHIVED, NOTIFIED, REFUSED, SHIPPED_BY_SERVICE = 1001, 1003, 1002, 1004, 1009
+MOVED = 1002  # out of stock at the warehouse; the storefront has it (seed.STOCKED)
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Day:
         await self.fulfil_with_tracking()
         await self.archive()
         await self.email_customer()
+        await self.move_to_stock()
         await self.cancel_refused()
         await self.ask_what_is_stuck()
         await self.service_ships_and_a_late_webhook()
@@ -186,6 +188,39 @@ class Day:
         self.say(f"In Shopify: #{number} is tagged {NOTIFIED_TAG}, so the team can see the customer was told.")
         self.report.emails.append(f"to {', '.join(mail.rcpt_tos)}: “{mail.message['Subject']}”")
         self.report.actions.append(f"#{number}: customer emailed by {self.name(who)}, order tagged {NOTIFIED_TAG}")
+
+    async def move_to_stock(self) -> None:
+        number, who = MOVED, STAFF
+        self.console.heading(f"5b. {self.name(who)} moves #{number} to a location that has it in stock")
+        self.say("The warehouse is out of the blanket; orderbot asks Shopify which locations stock every item.")
+        views = len(self.world.slack.opened_views)
+        await self._click(number, "move", who)
+        await self.world.opened_view("move_modal", views)
+
+        def filled() -> dict | None:
+            view = self.world.slack.opened_views[views]
+            return view if view.get("submit") else None
+
+        await wait_until(lambda: filled() is not None, "orderbot to fill in the form with Shopify's locations")
+        (radio,) = [b["element"] for b in filled()["blocks"] if b.get("block_id") == "location"]
+        choice = radio["options"][0]
+        where = choice["text"]["text"]
+        self.say(f"{self.name(who)} picks {where} ({choice['description']['text'].lower()}), keeps the hold's")
+        self.say("release ticked, and submits.", indent=4)
+        values = {
+            "location": ("radio_buttons", choice["value"]),
+            "release_stock_hold": ("checkboxes", ["release_stock_hold"]),
+        }
+        self._expect_ok(await self.world.submit(filled(), values, user=who), "the form")
+
+        def moved() -> bool:
+            fo = self.world.order(number)["fulfillment_orders"][0]
+            return fo["location"]["id"] == choice["value"] and not fo["holds"]
+
+        await wait_until(moved, f"Shopify to move #{number} and release its hold")
+        await self.world.settled()
+        self.say(f"In Shopify: #{number} ships from {where} now, its hold released; its alert follows it.")
+        self.report.actions.append(f"#{number} moved to {where} by {self.name(who)}")
 
     async def cancel_refused(self) -> None:
         number, who = REFUSED, STAFF
