@@ -119,6 +119,8 @@ BUTTONS = {
     blocks.CAPTURE_PAYMENT: "capture an authorized payment; the confirmation shows the amount and its expiry",
     blocks.MARK_AS_PAID: "record a manual payment (bank deposit, cash on delivery) once the money has arrived",
     blocks.DELETE: "on the resolved alert of an archived or cancelled order: delete it in Shopify, for good",
+    blocks.MOVE: "on an out-of-stock alert: move it to a location Shopify lists as stocking every item (a form), "
+    "and release the stock hold",
 }
 
 
@@ -279,6 +281,8 @@ MODALS = {
     " `no_tracking`, `notify_customer`",
     blocks.NOTIFY_MODAL: "Email customer; inputs `subject`, `message`",
     blocks.CANCEL_ORDER_MODAL: "Cancel order; inputs `reason`, `restock`, `refund`, `notify_customer`, `staff_note`",
+    blocks.MOVE_MODAL: "Move; inputs `location` (radio buttons: a location's `gid://shopify/Location/…`), "
+    "`release_stock_hold`. It opens saying it asks Shopify, then is filled in (views.update)",
     "home_setting_modal": "Change a setting, from the Home tab; input `setting_value`",
 }
 

@@ -226,3 +226,12 @@ def test_keep_running_leaves_the_server_up_and_stops_cleanly_on_ctrl_c(tmp_path:
     finally:
         demo.kill()
         demo.wait()
+
+
+def test_the_out_of_stock_order_moved_to_the_location_that_has_it(day: PlayedDay):
+    (moved,) = day.mutations("FulfillmentOrderMove")
+    fo = day.world.order(1002)["fulfillment_orders"][0]
+    assert moved == {"id": fo["id"], "newLocationId": fo["location"]["id"]} and not fo["holds"]
+    assert fo["location"]["name"] == "Juniper & Oak Storefront"
+    assert ("#1002", "move", STAFF, "done") in day.audit()
+    assert "Slack form changes: Move #1002" in day.output and "◉ Juniper & Oak Storefront (Has the item)" in day.output

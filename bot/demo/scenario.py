@@ -30,6 +30,7 @@ RETRIED = (1001, 1007)  # deliveries Shopify sends twice
 CHART_SAVED_AT = Path(tempfile.gettempdir()) / "orderbot-demo-digest-chart.png"  # outlives the demo's own directory
 FULFILLED, ARCHIVED, NOTIFIED, REFUSED, SHIPPED_BY_SERVICE = 1001, 1003, 1002, 1004, 1009
 CAPTURED = 1004  # its card payment authorised, not yet charged
+MOVED = 1002  # out of stock at the warehouse; the storefront has it (seed.STOCKED)
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Day:
         await self.fulfil_with_tracking()
         await self.archive()
         await self.email_customer()
+        await self.move_to_stock()
         await self.cancel_refused()
         await self.ask_what_is_stuck()
         await self.service_ships_and_a_late_webhook()
@@ -189,9 +191,42 @@ class Day:
         self.report.emails.append(f"to {', '.join(mail.rcpt_tos)}: “{mail.message['Subject']}”")
         self.report.actions.append(f"#{number}: customer emailed by {self.name(who)}, order tagged {NOTIFIED_TAG}")
 
+    async def move_to_stock(self) -> None:
+        number, who = MOVED, STAFF
+        self.console.heading(f"6. {self.name(who)} moves #{number} to a location that has it in stock")
+        self.say("The warehouse is out of the blanket; orderbot asks Shopify which locations stock every item.")
+        views = len(self.world.slack.opened_views)
+        await self._click(number, "move", who)
+        await self.world.opened_view("move_modal", views)
+
+        def filled() -> dict | None:
+            view = self.world.slack.opened_views[views]
+            return view if view.get("submit") else None
+
+        await wait_until(lambda: filled() is not None, "orderbot to fill in the form with Shopify's locations")
+        (radio,) = [b["element"] for b in filled()["blocks"] if b.get("block_id") == "location"]
+        choice = radio["options"][0]
+        where = choice["text"]["text"]
+        self.say(f"{self.name(who)} picks {where} ({choice['description']['text'].lower()}), keeps the hold's")
+        self.say("release ticked, and submits.", indent=4)
+        values = {
+            "location": ("radio_buttons", choice["value"]),
+            "release_stock_hold": ("checkboxes", ["release_stock_hold"]),
+        }
+        self._expect_ok(await self.world.submit(filled(), values, user=who), "the form")
+
+        def moved() -> bool:
+            fo = self.world.order(number)["fulfillment_orders"][0]
+            return fo["location"]["id"] == choice["value"] and not fo["holds"]
+
+        await wait_until(moved, f"Shopify to move #{number} and release its hold")
+        await self.world.settled()
+        self.say(f"In Shopify: #{number} ships from {where} now, its hold released; its alert follows it.")
+        self.report.actions.append(f"#{number} moved to {where} by {self.name(who)}")
+
     async def cancel_refused(self) -> None:
         number, who = REFUSED, STAFF
-        self.console.heading(f"6. {self.name(who)} tries to cancel #{number}, and is not allowed")
+        self.console.heading(f"7. {self.name(who)} tries to cancel #{number}, and is not allowed")
         self.say("Cancelling an order cannot be undone, so only the admins in SLACK_ADMINS may.")
         views, answers = len(self.world.slack.opened_views), len(self.world.slack.ephemerals(who))
         await self._click(number, "cancel_order", who)
@@ -204,7 +239,7 @@ class Day:
 
     async def ask_what_is_stuck(self) -> None:
         who = STAFF
-        self.console.heading(f"7. {self.name(who)} asks what is still stuck: /orders stuck")
+        self.console.heading(f"8. {self.name(who)} asks what is still stuck: /orders stuck")
         await self._command("stuck", who)
 
     # --- Shopify again ----------------------------------------------------------------------------------------
@@ -212,7 +247,7 @@ class Day:
     async def service_ships_and_a_late_webhook(self) -> None:
         number = SHIPPED_BY_SERVICE
         self.console.heading(
-            f"8. ShipBob ships #{number}; Shopify's webhook resolves the alert, and a late one arrives"
+            f"9. ShipBob ships #{number}; Shopify's webhook resolves the alert, and a late one arrives"
         )
         # The late delivery must be older by Shopify's clock (whole seconds) than the shipment's.
         await asyncio.sleep(max(0.0, 1.1 - (time.monotonic() - self._late_made_at)))
@@ -241,7 +276,7 @@ class Day:
 
     async def capture_payment(self) -> None:
         number, who = CAPTURED, ADMIN
-        self.console.heading(f"9. {self.name(who)} captures the card payment of #{number} before it lapses")
+        self.console.heading(f"10. {self.name(who)} captures the card payment of #{number} before it lapses")
         self.say("Daniel's card was authorised 6 days ago but not charged, and authorisations lapse after about 7.")
         order = self.world.order(number)
         amount = f"{order_total(order):.2f} {self.world.shop.currency}"
@@ -260,7 +295,7 @@ class Day:
 
     async def post_digest(self) -> None:
         who = ADMIN
-        self.console.heading(f"10. End of the day: {self.name(who)} posts the digest: /orders digest post")
+        self.console.heading(f"11. End of the day: {self.name(who)} posts the digest: /orders digest post")
         before = len(self._other_messages())
         await self._command("digest post", who)
         await wait_until(lambda: len(self._other_messages()) > before, "the digest to be posted in the channel")
@@ -279,7 +314,7 @@ class Day:
 
     async def open_home(self) -> None:
         who = STAFF
-        self.console.heading(f"11. {self.name(who)} opens orderbot's Home tab in Slack")
+        self.console.heading(f"12. {self.name(who)} opens orderbot's Home tab in Slack")
         self.say("orderbot publishes a board for whoever opens it, and keeps it current while they watch.")
         published = len(self.world.slack.publishes(who))
         self._expect_ok(await self.world.open_home(who), "the Home tab opening")

@@ -78,7 +78,8 @@ def _text_of(obj: dict | None, users: Mapping[str, str], ansi: bool) -> str:
 
 
 def element_text(element: dict, users: Mapping[str, str] | None = None) -> str:
-    """An interactive element as a control: `[ Archive ]`, `[ Snooze… ▾ ]`, `[ 1Z999 ]`, `☑ Restock the items`."""
+    """An interactive element as a control: `[ Archive ]`, `[ Snooze… ▾ ]`, `[ 1Z999 ]`, `☑ Restock the items`,
+    `◉ Storefront (Has the item)`."""
     people = users or {}
     kind = element.get("type")
     label = _text_of(element.get("text"), people, False)
@@ -95,6 +96,13 @@ def element_text(element: dict, users: Mapping[str, str] | None = None) -> str:
         ticked = {o.get("value") for o in element.get("initial_options") or ()}
         return "  ".join(
             f"{'☑' if o.get('value') in ticked else '☐'} {_text_of(o.get('text'), people, False)}"
+            for o in element.get("options") or ()
+        )
+    if kind == "radio_buttons":
+        chosen = (element.get("initial_option") or {}).get("value")
+        return "  ".join(
+            f"{'◉' if o.get('value') == chosen else '○'} {_text_of(o.get('text'), people, False)}"
+            + (f" ({_text_of(o['description'], people, False)})" if o.get("description") else "")
             for o in element.get("options") or ()
         )
     return f"[ {label or kind} ]"

@@ -16,7 +16,8 @@ from typing import Any
 
 from bot.domain.action_words import CANCEL_REASONS
 from bot.domain.durations import format_duration, parse_duration
-from bot.domain.orders import FulfillmentOrder, Order, parse_time
+from bot.domain.moves import out_of_stock_holds
+from bot.domain.orders import FINISHED_FO_STATUSES, FulfillmentOrder, Order, parse_time
 
 NOTIFIED_TAG = "orderbot-notified"
 NOTIFY_AGAIN_AFTER = timedelta(minutes=10)  # a second "notify" inside this window is taken for a double click
@@ -27,6 +28,8 @@ MAYBE_SENT = "may have been sent"  # starts the audit error of a notice the mail
 NO_MAIL = "Email is not set up. Set SMTP_URL and SMTP_FROM for orderbot, then try again."
 LONGEST_SNOOZE = timedelta(days=30)
 _OPEN_FO = frozenset({"OPEN", "IN_PROGRESS"})
+# Request statuses that keep a fulfillment order with its fulfillment service: Shopify does not move it.
+_REQUESTED = frozenset({"SUBMITTED", "ACCEPTED", "CANCELLATION_REQUESTED", "CANCELLATION_REJECTED"})
 
 
 # --- what a plan holds ------------------------------------------------------------------------------------------
@@ -413,6 +416,53 @@ def plan_delete(order: Order, inputs: Mapping[str, Any], facts: Facts) -> Decisi
     return Plan((Mutation("OrderDelete", "orderDelete", {"orderId": order.id}, removes_order=True),))
 
 
+def plan_move(order: Order, inputs: Mapping[str, Any], facts: Facts) -> Decision:
+    """Assign a fulfillment order (`fulfillment_order_id`, chosen when the form opened) to another location
+    (`location_id`, named `location_name`): every item still to ship moves. Then, with `release_hold`, release its
+    out-of-stock holds, which a move leaves in place: only when the whole fulfillment order moves (none of it
+    shipped), for then it keeps its id; else the moved items are in a new one, whose hold is released from its alert."""
+    fo_id, target = str(inputs.get("fulfillment_order_id") or ""), str(inputs.get("location_id") or "")
+    place = str(inputs.get("location_name") or "the chosen location")
+    fos = order.fulfillment_orders or ()
+    fo = next((f for f in fos if f.id == fo_id), None)
+    if fo is None or not target:
+        return Refused(f"{order.name} has no such fulfillment order any more; open the form again from the alert.")
+    if fo.location_id == target:
+        return AlreadyDone(f"{order.name} ships from {place} already.")
+    if fo.status in FINISHED_FO_STATUSES and any(
+        f.location_id == target and f.status not in FINISHED_FO_STATUSES for f in fos
+    ):
+        return AlreadyDone(f"{order.name} ships from {place} already.")  # moved with a part shipped: a new one
+    if "MOVE" not in fo.supported_actions:
+        if fo.status in FINISHED_FO_STATUSES:
+            return AlreadyDone(f"Nothing of {order.name} is left to move: it shipped or was cancelled.")
+        if fo.request_status in _REQUESTED:
+            return Refused(
+                f"{fo.service or 'The fulfillment service'} has the fulfillment request for {order.name}, so Shopify "
+                "does not move it. Cancel the request first."
+            )
+        state = fo.status.lower().replace("_", " ")
+        return Refused(f"Shopify does not let {order.name} move while it is {state}. Check the order in Shopify.")
+    steps: list[Step] = [
+        Mutation("FulfillmentOrderMove", "fulfillmentOrderMove", {"id": fo.id, "newLocationId": target})
+    ]
+    detail = f"to {place}"
+    holds = out_of_stock_holds(fo)
+    whole = all(line.remaining == line.total for line in fo.lines)
+    if inputs.get("release_hold") and holds and whole:
+        release = Mutation(
+            "HoldRelease",
+            "fulfillmentOrderReleaseHold",
+            {"id": fo.id, "holdIds": holds},
+            if_refused="the out-of-stock hold could not be released",
+        )
+        steps.append(release)
+        detail += ", out-of-stock hold released"
+    elif holds:
+        detail += "; still on hold for stock: release the hold once it can ship"
+    return Plan(tuple(steps), detail)
+
+
 Planner = Callable[[Order, Mapping[str, Any], Facts], Decision]
 PLANNERS: Mapping[str, Planner] = {
     "fulfill": plan_fulfill,
@@ -428,6 +478,7 @@ PLANNERS: Mapping[str, Planner] = {
     "capture_payment": plan_capture_payment,
     "mark_as_paid": plan_mark_as_paid,
     "delete": plan_delete,
+    "move": plan_move,
 }
 
 

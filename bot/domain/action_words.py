@@ -58,6 +58,7 @@ _ACTION_WORDS = {
     ),
     "capture_payment": _Words("captured the payment for {order}", "capture the payment for {order}"),
     "mark_as_paid": _Words("marked {order} as paid", "mark {order} as paid"),
+    "move": _Words("moved {order}", "move {order} to another location"),
     "delete": _Words("deleted {order}", "delete {order}", " It is gone from Shopify; orderbot's log keeps its past."),
     # not order actions, but refused like them
     "bulk": _Words("ran a bulk action", "run an action on many orders at once"),

@@ -73,6 +73,7 @@ class FulfillmentOrder:
     holds: tuple[Hold, ...] = ()
     supported_actions: tuple[str, ...] = ()  # FulfillmentOrderAction
     lines: tuple[FulfillmentOrderLine, ...] = ()  # known only from a single-order fetch (operations.ORDER)
+    location_id: str | None = None  # gid://shopify/Location/…; None when not read (a copy stored before it was)
 
     @property
     def remaining_quantity(self) -> int:
@@ -423,6 +424,7 @@ def _fulfillment_order_from_graphql(node: dict[str, Any]) -> FulfillmentOrder:
         updated_at=_required_time(node["updatedAt"]),
         location=assigned.get("name"),
         service=service,
+        location_id=(assigned.get("location") or {}).get("id"),
         fulfill_at=parse_time(node.get("fulfillAt")),
         fulfill_by=parse_time(node.get("fulfillBy")),
         holds=tuple(Hold(h["id"], h["reason"], h.get("reasonNotes")) for h in node.get("fulfillmentHolds") or ()),
@@ -485,6 +487,7 @@ def order_to_record(order: Order) -> dict[str, Any]:
                 "created_at": fo.created_at.isoformat(),
                 "updated_at": fo.updated_at.isoformat(),
                 "location": fo.location,
+                "location_id": fo.location_id,
                 "service": fo.service,
                 "fulfill_at": _iso(fo.fulfill_at),
                 "fulfill_by": _iso(fo.fulfill_by),
@@ -550,6 +553,7 @@ def order_from_record(record: dict[str, Any]) -> Order:
                 created_at=_required_time(fo["created_at"]),
                 updated_at=_required_time(fo["updated_at"]),
                 location=fo.get("location"),
+                location_id=fo.get("location_id"),
                 service=fo.get("service"),
                 fulfill_at=parse_time(fo.get("fulfill_at")),
                 fulfill_by=parse_time(fo.get("fulfill_by")),

@@ -255,7 +255,7 @@ _SPECS: dict[str, _Spec] = {
             "Release the hold once it can ship",
             "Tell the customer about the delay",
         ),
-        ("release_hold",),
+        ("move", "release_hold"),
         _out_of_stock_facts,
     ),
     "on_hold": _Spec(
@@ -317,6 +317,7 @@ _FO_ACTIONS = {
     "request_fulfillment": "REQUEST_FULFILLMENT",
     "cancel_request": "REQUEST_CANCELLATION",
     "release_hold": "RELEASE_HOLD",
+    "move": "MOVE",
 }
 
 

@@ -36,7 +36,14 @@ from bot.domain.action_plans import (
     plan_action,
 )
 from bot.domain.action_words import action_reply, action_resolution, cancellation_unanswered_reply
-from bot.domain.orders import Order, OrderState
+from bot.domain.moves import (
+    LocationForMove,
+    elsewhere,
+    fulfillment_order_to_move,
+    locations_for_move_from_graphql,
+    nowhere_to_move,
+)
+from bot.domain.orders import FulfillmentOrder, Order, OrderState
 from bot.flows.cancellations import DEFAULT_FOLLOW_UP, Cancellations, FollowUp
 from bot.flows.service import Service
 from bot.mail.smtp import Mailer, MailError
@@ -79,6 +86,16 @@ class Outcome:
     @property
     def done(self) -> bool:
         return self.status == "done"
+
+
+@dataclass(frozen=True, slots=True)
+class MoveChoices:
+    """What the Move form offers: the order as Shopify has it now, the fulfillment order that moves, and the other
+    locations (those that can take it first)."""
+
+    order: Order
+    fulfillment_order: FulfillmentOrder
+    locations: list[LocationForMove]
 
 
 class ActionError(Exception):
@@ -224,6 +241,34 @@ class Actions:
             return False
         return self.mailer is None or not (order.customer and order.customer.email)
 
+    async def move_choices(self, request: ActionRequest) -> MoveChoices | str:
+        """Where the order's fulfillment order may move, read from Shopify as the Move form opens (a read, not an
+        action: no audit row); or, in words, why there is nothing to choose and what to do instead."""
+        shopify = self.service.shopify
+        if shopify is None:
+            return NO_SHOPIFY
+        known = await self.store.get_order(request.order_id)
+        name = known.name if known else "the order"
+        try:
+            order = await shopify.fetch_order(request.order_id, urgent=True)
+            if order is None:
+                return f"Shopify no longer has {name}; it may have been deleted."
+            fo = fulfillment_order_to_move(order)
+            if fo is None:
+                await self.service.store_and_classify(order)  # the alert offered a move Shopify no longer allows
+                return (
+                    f"Shopify does not let {order.name} move now: nothing of it is waiting to ship from a location "
+                    "that can change. The alert shows the order as it is."
+                )
+            variables = {"id": fo.id, "first": ops.LOCATIONS_FOR_MOVE_FIRST}
+            data = await shopify.execute(ops.LOCATIONS_FOR_MOVE, variables, urgent=True)
+        except ShopifyError as exc:
+            return f"orderbot could not ask Shopify where {name} can move, so the form has nothing to show. {exc}"
+        places = elsewhere(fo, locations_for_move_from_graphql(data.get("fulfillmentOrder")))
+        if not any(place.movable for place in places):
+            return nowhere_to_move(order, fo, places)
+        return MoveChoices(order, fo, places)
+
     async def _carry_out(self, request: ActionRequest) -> tuple[Outcome, str | None]:
         known = await self.store.get_order(request.order_id)
         name = known.name if known else request.order_id  # until Shopify's copy is read: a failed read names it too
@@ -323,7 +368,7 @@ class Actions:
 
     async def _current_order(self, request: ActionRequest) -> Order:
         """The order as Shopify has it now (as stored, for a snooze, which changes nothing in Shopify, and while a
-        batch check finds the stored copy current). Only a fulfilment reads its line items."""
+        batch check finds the stored copy current). Only a fulfilment and a move read its line items."""
         known = await self.store.get_order(request.order_id)
         if known is None:
             raise ActionError("orderbot does not know that order; check the order number.")
@@ -331,7 +376,7 @@ class Actions:
             return known
         if request.checked is not None and request.checked.matches(known):
             return known
-        if request.action == "fulfill":
+        if request.action in ("fulfill", "move"):
             current = await self.service.shopify.fetch_order(request.order_id, urgent=request.urgent)
         else:
             current = await self.service.shopify.fetch_order_without_lines(request.order_id, urgent=request.urgent)

@@ -10,11 +10,13 @@ from bot.sandbox.state import (
     can_mark_as_paid,
     capturable,
     legacy_id,
+    move_refusal,
     order_total,
     record_fulfillment,
     refresh_fulfillment_order_status,
     supported_actions,
     tracking_entries,
+    unfulfilled_lines,
 )
 from bot.sandbox.views import authorization_id, fo_view, fulfillment_view, money_view, order_view
 
@@ -265,6 +267,100 @@ def order_delete(shop: SandboxShopify, orderId: str) -> dict:
     return {"deletedId": orderId, "userErrors": []}
 
 
+def fulfillment_order_move(
+    shop: SandboxShopify, id: str, newLocationId: str, fulfillmentOrderLineItems: list[dict] | None = None
+) -> dict:
+    """Assign unfulfilled items to another location. When all of a fulfillment order's items move and none of it has
+    shipped, the fulfillment order itself moves (same id, new assignedLocation; its status and holds stay); otherwise
+    the moved items go to a new fulfillment order there, and the original keeps the rest (closed once it has nothing
+    left to ship). Shopify refuses a closed fulfillment order, one without MOVE in its supportedActions (a request
+    out at a fulfillment service, work under way), and a location that does not stock every item moved."""
+    nothing = {"movedFulfillmentOrder": None, "originalFulfillmentOrder": None, "remainingFulfillmentOrder": None}
+    order, fo = shop.fulfillment_order(id)
+    if fo is None:
+        return {**nothing, "userErrors": [_error(["id"], "Fulfillment order does not exist.")]}
+    if fo["status"] in ("CLOSED", "CANCELLED", "INCOMPLETE"):
+        return {**nothing, "userErrors": [_error(["id"], "Cannot move a fulfillment order that is closed.")]}
+    if "MOVE" not in supported_actions(fo):
+        error = _error(["id"], "Cannot move a fulfillment order in its current state.")
+        return {**nothing, "userErrors": [error]}
+    location = shop.locations.get(newLocationId)
+    if location is None:
+        return {**nothing, "userErrors": [_error(["newLocationId"], "Location does not exist.")]}
+    moving, errors = _lines_to_move(fo, fulfillmentOrderLineItems)
+    if errors:
+        return {**nothing, "userErrors": errors}
+    refusal = move_refusal(order, fo, [line for line, _ in moving], location)
+    if refusal is not None:
+        return {**nothing, "userErrors": [_error(["newLocationId"], refusal)]}
+    place = {key: location[key] for key in ("id", "name", "service")}
+    untouched = all(line["remaining_quantity"] == line["total_quantity"] for line in fo["line_items"])
+    everything = sum(quantity for _, quantity in moving) == sum(line["remaining_quantity"] for line in fo["line_items"])
+    if untouched and everything:
+        fo["location"] = place
+        shop.touch(order, fo)
+        view = fo_view(order, fo, shop.currency)
+        return {**nothing, "movedFulfillmentOrder": view, "originalFulfillmentOrder": view, "userErrors": []}
+    moved = _split(shop, fo, moving, place)
+    order["fulfillment_orders"].append(moved)
+    if unfulfilled_lines(fo):
+        refresh_fulfillment_order_status(fo)
+    else:  # what is left of it shipped already
+        fo.update(status="CLOSED", holds=[])
+    shop.touch(order, fo, moved)
+    return {
+        "movedFulfillmentOrder": fo_view(order, moved, shop.currency),
+        "originalFulfillmentOrder": fo_view(order, fo, shop.currency),
+        "remainingFulfillmentOrder": None,
+        "userErrors": [],
+    }
+
+
+def _lines_to_move(fo: dict, requested: list[dict] | None) -> tuple[list[tuple[dict, int]], list[dict]]:
+    """(line, quantity) pairs to move: every unfulfilled line in full, or the ones asked for."""
+    if requested is None:
+        return [(line, line["remaining_quantity"]) for line in unfulfilled_lines(fo)], []
+    lines = {line["id"]: line for line in fo["line_items"]}
+    moving = []
+    for index, item in enumerate(requested):
+        line = lines.get(item["id"])
+        if line is None or not 0 < item["quantity"] <= line["remaining_quantity"]:
+            path = ["fulfillmentOrderLineItems", str(index), "quantity"]
+            return [], [_error(path, "Invalid fulfillment order line item quantity requested.")]
+        moving.append((line, item["quantity"]))
+    return moving, []
+
+
+def _split(shop: SandboxShopify, fo: dict, moving: list[tuple[dict, int]], place: dict) -> dict:
+    """A new fulfillment order at `place` with the moved quantities, taken off the original's lines."""
+    at = shop.now()
+    lines = []
+    for line, quantity in moving:
+        line["remaining_quantity"] -= quantity
+        line["total_quantity"] -= quantity
+        lines.append(
+            {
+                "id": shop.gid("FulfillmentOrderLineItem"),
+                "line_item_id": line["line_item_id"],
+                "total_quantity": quantity,
+                "remaining_quantity": quantity,
+            }
+        )
+    held = fo["status"] in ("ON_HOLD", "SCHEDULED")
+    return {
+        "id": shop.gid("FulfillmentOrder"),
+        "status": fo["status"] if held else "OPEN",
+        "request_status": "UNSUBMITTED",
+        "created_at": at,
+        "updated_at": at,
+        "fulfill_at": fo.get("fulfill_at"),
+        "fulfill_by": fo.get("fulfill_by"),
+        "location": place,
+        "holds": [dict(hold, id=shop.gid("FulfillmentHold")) for hold in fo["holds"]] if held else [],
+        "line_items": lines,
+    }
+
+
 def tags_add(shop: SandboxShopify, id: str, tags: list[str]) -> dict:
     order = shop.orders.get(id)
     if order is None:
@@ -305,4 +401,5 @@ HANDLERS: dict[str, tuple[Callable[..., dict], str, list[str]]] = {
     "orderCapture": (order_capture, "userErrors", ["input", "parentTransactionId"]),
     "orderMarkAsPaid": (order_mark_as_paid, "userErrors", ["input", "id"]),
     "orderDelete": (order_delete, "userErrors", ["orderId"]),
+    "fulfillmentOrderMove": (fulfillment_order_move, "userErrors", ["id"]),
 }

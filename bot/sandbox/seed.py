@@ -15,6 +15,7 @@ from bot.sandbox.state import record_fulfillment, refresh_fulfillment_order_stat
 WAREHOUSE = {"id": "gid://shopify/Location/70412365211", "name": "Juniper & Oak Warehouse", "service": None}
 SHIPBOB = {"id": "gid://shopify/Location/70412365212", "name": "ShipBob Fulfillment", "service": "ShipBob"}
 DSERS = {"id": "gid://shopify/Location/70412365213", "name": "DSers", "service": "DSers"}
+STOREFRONT = {"id": "gid://shopify/Location/70412365214", "name": "Juniper & Oak Storefront", "service": None}
 
 # (title, sku, price)
 PRODUCTS = (
@@ -29,6 +30,21 @@ PRODUCTS = (
     ("Cast Iron Skillet 10in", "JO-CI-SK10", "58.00"),
     ("Herb Planter Kit", "JO-PLT-HERB", "26.00"),
 )
+
+# What each location stocks (SKUs): the warehouse everything; the storefront textiles and candles, so #1002, held for
+# stock at the warehouse, can move there; each fulfillment service what the shop sends it.
+STOCKED = {
+    WAREHOUSE["id"]: tuple(sku for _, sku, _ in PRODUCTS),
+    STOREFRONT["id"]: ("JO-PIL-SAGE", "JO-CAN-TRIO", "JO-BLK-OAT", "JO-TWL-WFL"),
+    SHIPBOB["id"]: ("JO-CER-POUR", "JO-MUG-SET4", "JO-TWL-WFL", "JO-BSK-RAT"),
+    DSERS["id"]: ("JO-PLT-HERB",),
+}
+
+
+def seed_locations() -> list[dict]:
+    """The shop's locations, each with the SKUs it stocks (`stocked`)."""
+    return [dict(place, stocked=list(STOCKED[place["id"]])) for place in (WAREHOUSE, STOREFRONT, SHIPBOB, DSERS)]
+
 
 FIRST_NAMES = (
     "Maya",

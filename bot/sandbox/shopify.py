@@ -54,6 +54,7 @@ from bot.sandbox.search import (
     fulfillment_order_predicate,
     search_predicate,
 )
+from bot.sandbox.seed import seed_locations
 from bot.sandbox.state import record_fulfillment, tracking_entries
 from bot.sandbox.views import fo_view, fulfillment_view, order_view, webhook_order
 from bot.shopify.operations import REQUIRED_SCOPES
@@ -172,9 +173,12 @@ class SandboxShopify:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         job_delay: float = 0.0,
+        locations: Iterable[dict] | None = None,
     ):
         """`job_delay`: seconds (on `clock`) before a background job runs, at the first request after; math.inf holds
-        every job until `finish_jobs()`. With 0 a job runs at the next request, as a quick Shopify job would."""
+        every job until `finish_jobs()`. With 0 a job runs at the next request, as a quick Shopify job would.
+        `locations`: the shop's locations, each `{"id", "name", "service", "stocked": [SKU, …]}` (default: the
+        seeded shop's, `seed.seed_locations()`); fulfillment orders move between them."""
         self.shop_domain = shop_domain
         self.shop_name = shop_name
         self.timezone = timezone
@@ -192,6 +196,9 @@ class SandboxShopify:
         self.jobs: dict[str, _Job] = {}
         self.operations: list[Operation] = []
         self.orders: dict[str, dict] = {}
+        self.locations: dict[str, dict] = {
+            place["id"]: copy.deepcopy(place) for place in (seed_locations() if locations is None else locations)
+        }
         self._clock = clock
         self.now = now
         self._available = bucket_size
@@ -424,6 +431,7 @@ class SandboxShopify:
                 root_value=self.mutation_root() if prepared.is_mutation else self._query_root(),
                 variable_values=prepared.variables,
                 operation_name=prepared.operation.name.value if prepared.operation.name else None,
+                context_value={"locations": list(self.locations.values())},
             )
         finally:
             self._forced_user_error = None

@@ -157,3 +157,34 @@ def can_mark_as_paid(order: dict) -> bool:
     if status == "PENDING":
         return gateway(order) in MANUAL_GATEWAYS
     return status in ("AUTHORIZED", "PARTIALLY_PAID")
+
+
+# --- moving a fulfillment order (fulfillmentOrderMove, FulfillmentOrder.locationsForMove) --------------------------
+
+
+def unstocked(order: dict, lines: list[dict], location: dict) -> list[dict]:
+    """The fulfillment order lines whose items `location` does not stock (a location stocks an item once it has an
+    inventory level for it, whatever the quantity: `stocked` holds their SKUs)."""
+    items = {item["id"]: item for item in order["line_items"]}
+    stocked = set(location.get("stocked") or ())
+    return [line for line in lines if items[line["line_item_id"]].get("sku") not in stocked]
+
+
+def move_refusal(order: dict, fo: dict, lines: list[dict], location: dict) -> str | None:
+    """Why `lines` of `fo` cannot move to `location`, in Shopify's words (its LocationsForMove messages); None when
+    they can."""
+    if location["id"] == fo["location"]["id"]:
+        return "Current location."
+    missing = unstocked(order, lines, location)
+    if not missing:
+        return None
+    if len(missing) == len(lines):
+        return "No items are stocked at this location."
+    if len(missing) == 1:
+        item = next(i for i in order["line_items"] if i["id"] == missing[0]["line_item_id"])
+        return f"{item['title']} can't be changed because it isn't stocked at this location."
+    return f"{len(missing)} items can't be changed because they aren't stocked at this location."
+
+
+def unfulfilled_lines(fo: dict) -> list[dict]:
+    return [line for line in fo["line_items"] if line["remaining_quantity"] > 0]

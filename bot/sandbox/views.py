@@ -17,8 +17,11 @@ from bot.sandbox.state import (
     display_fulfillment_status,
     gateway,
     legacy_id,
+    move_refusal,
     order_total,
     supported_actions,
+    unfulfilled_lines,
+    unstocked,
 )
 
 # --- GraphQL-shaped views -----------------------------------------------------------------------------------------
@@ -108,8 +111,44 @@ def fo_view(order: dict, fo: dict, currency: str) -> dict:
         "lineItems": lambda info, **args: positional(
             [_fo_line_view(line, items_by_id[line["line_item_id"]]) for line in fo["line_items"]], args
         ),
+        "locationsForMove": lambda info, **args: positional(_locations_for_move(order, fo, info, args), args),
         "order": lambda info: order_view(order, currency),
     }
+
+
+def _locations_for_move(order: dict, fo: dict, info: object, args: dict) -> list[dict]:
+    """FulfillmentOrder.locationsForMove: the shop's locations (`info.context["locations"]`, in the shop's order),
+    each movable when it stocks every unfulfilled item asked about (`lineItemIds`, else all) and the fulfillment order
+    can move at all; `locationIds` narrows the list."""
+    locations = (getattr(info, "context", None) or {}).get("locations") or ()
+    wanted = set(args.get("locationIds") or ()) or None
+    asked = set(args.get("lineItemIds") or ())
+    lines = [line for line in unfulfilled_lines(fo) if not asked or line["id"] in asked]
+    items_by_id = {li["id"]: li for li in order["line_items"]}
+    can_move = "MOVE" in supported_actions(fo)
+    found = []
+    for place in locations:
+        if wanted is not None and place["id"] not in wanted:
+            continue
+        missing = unstocked(order, lines, place)
+        message = move_refusal(order, fo, lines, place) if can_move else "The fulfillment order can't be moved."
+        available = [line for line in lines if line not in missing]
+        found.append(
+            {
+                "location": {"__typename": "Location", "id": place["id"], "name": place["name"]},
+                "movable": can_move and message is None and bool(lines),
+                "message": message,
+                "availableLineItems": lambda info, rows=available, **page: positional(
+                    [_fo_line_view(line, items_by_id[line["line_item_id"]]) for line in rows], page
+                ),
+                "unavailableLineItems": lambda info, rows=missing, **page: positional(
+                    [_fo_line_view(line, items_by_id[line["line_item_id"]]) for line in rows], page
+                ),
+                "availableLineItemsCount": {"count": len(available), "precision": "EXACT"},
+                "unavailableLineItemsCount": {"count": len(missing), "precision": "EXACT"},
+            }
+        )
+    return found
 
 
 def fulfillment_view(order: dict, fulfillment: dict, currency: str) -> dict:

@@ -51,7 +51,7 @@ fragment OrderFields on Order {
       updatedAt
       fulfillAt
       fulfillBy
-      assignedLocation { name location { fulfillmentService { serviceName } } }
+      assignedLocation { name location { id fulfillmentService { serviceName } } }
       fulfillmentHolds { id reason reasonNotes }
       supportedActions { action }
     }
@@ -173,6 +173,27 @@ query OrderOfFulfillmentOrder($id: ID!) {
 JOB = """
 query Job($id: ID!) {
   job(id: $id) { id done }
+}
+"""
+
+# Where a fulfillment order may move (the Move form, read when it opens): each location with whether the whole
+# fulfillment order can move there, Shopify's reason when it cannot, and how many of its items the location stocks.
+# LOCATIONS_FOR_MOVE_FIRST bounds the list (a shop has up to 1,000 locations), and the cost: 2 + 25 × 4 points.
+LOCATIONS_FOR_MOVE_FIRST = 25
+LOCATIONS_FOR_MOVE = """
+query LocationsForMove($id: ID!, $first: Int!) {
+  fulfillmentOrder(id: $id) {
+    id
+    locationsForMove(first: $first) {
+      nodes {
+        location { id name }
+        movable
+        message
+        availableLineItemsCount { count }
+        unavailableLineItemsCount { count }
+      }
+    }
+  }
 }
 """
 
@@ -320,6 +341,19 @@ mutation OrderDelete($orderId: ID!) {
 }
 """
 
+# Assign a fulfillment order to another location (all its unfulfilled items: no fulfillmentOrderLineItems). When none
+# of it has shipped, Shopify moves the fulfillment order itself, so movedFulfillmentOrder is the one sent, at its new
+# location; otherwise the moved items are in a new fulfillment order and originalFulfillmentOrder keeps the rest.
+FULFILLMENT_ORDER_MOVE = """
+mutation FulfillmentOrderMove($id: ID!, $newLocationId: ID!) {
+  fulfillmentOrderMove(id: $id, newLocationId: $newLocationId) {
+    movedFulfillmentOrder { id status assignedLocation { name location { id } } }
+    originalFulfillmentOrder { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
 TAGS_ADD = """
 mutation TagsAdd($id: ID!, $tags: [String!]!) {
   tagsAdd(id: $id, tags: $tags) {
@@ -369,6 +403,7 @@ ALL_DOCUMENTS = {
     "OrderOfFulfillmentOrder": ORDER_OF_FULFILLMENT_ORDER,
     "Job": JOB,
     "OrderFulfillments": ORDER_FULFILLMENTS,
+    "LocationsForMove": LOCATIONS_FOR_MOVE,
     "ShopAndScopes": SHOP_AND_SCOPES,
     "FulfillmentCreate": FULFILLMENT_CREATE,
     "TrackingInfoUpdate": TRACKING_INFO_UPDATE,
@@ -382,6 +417,7 @@ ALL_DOCUMENTS = {
     "OrderCapture": ORDER_CAPTURE,
     "OrderMarkAsPaid": ORDER_MARK_AS_PAID,
     "OrderDelete": ORDER_DELETE,
+    "FulfillmentOrderMove": FULFILLMENT_ORDER_MOVE,
     "TagsAdd": TAGS_ADD,
     "WebhookSubscriptions": WEBHOOK_SUBSCRIPTIONS,
     "WebhookSubscriptionCreate": WEBHOOK_SUBSCRIPTION_CREATE,

@@ -33,6 +33,7 @@ from bot.slack.blocks import (
     DELETE,
     FULFILL,
     MARK_AS_PAID,
+    MOVE,
     NOTIFY_CUSTOMER,
     RELEASE_HOLD,
     REQUEST_FULFILLMENT,
@@ -334,6 +335,7 @@ _BUTTONS = {
     CAPTURE_PAYMENT: _Button("Capture payment", "primary", _confirm_capture_payment),
     MARK_AS_PAID: _Button("Mark as paid", confirm=_confirm_mark_as_paid),
     DELETE: _Button("Delete", "danger", _confirm_delete),
+    MOVE: _Button("Move…"),  # its form, listing where the order can go, is the confirmation
 }
 
 

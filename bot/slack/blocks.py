@@ -55,6 +55,7 @@ UNFULFILL = "unfulfill"  # no button: `/orders unfulfill` only (cancels a fulfil
 CAPTURE_PAYMENT = "capture_payment"
 MARK_AS_PAID = "mark_as_paid"
 DELETE = "delete"  # on a resolved alert of an archived or cancelled order
+MOVE = "move"  # opens the Move form, whose locations are read from Shopify as it opens
 ACTION_IDS = (
     FULFILL,
     REQUEST_FULFILLMENT,
@@ -68,6 +69,7 @@ ACTION_IDS = (
     CAPTURE_PAYMENT,
     MARK_AS_PAID,
     DELETE,
+    MOVE,
 )
 # The snooze select's option values are f"{order.id}|{code}".
 SNOOZE_CHOICES = {"4h": "4 hours", "1d": "1 day", "3d": "3 days", "1w": "1 week"}
@@ -76,6 +78,7 @@ SNOOZE_CHOICES = {"4h": "4 hours", "1d": "1 day", "3d": "3 days", "1w": "1 week"
 FULFILL_MODAL = "fulfill_modal"
 NOTIFY_MODAL = "notify_modal"
 CANCEL_ORDER_MODAL = "cancel_order_modal"
+MOVE_MODAL = "move_modal"
 
 # Modal inputs: each input block's block_id equals its element's action_id, so a submitted value is at
 # `view.state.values[ID][ID]`. A checkbox input's single option has the value ID; it is ticked when
@@ -91,6 +94,8 @@ REASON = "reason"
 RESTOCK = "restock"
 REFUND = "refund"
 STAFF_NOTE = "staff_note"
+LOCATION = "location"  # the Move form's radio buttons: each option's value is a location id
+RELEASE_STOCK_HOLD = "release_stock_hold"
 MESSAGE_MAX_LENGTH = 3000
 SUBJECT_MAX_LENGTH = 200
 STAFF_NOTE_MAX_LENGTH = 255
@@ -161,9 +166,10 @@ def message_payload(text: str, blocks: Sequence[Block]) -> dict:
 
 
 def modal_view(
-    *, callback_id: str, title: str, submit: str, close: str, blocks: Sequence[Block], private_metadata: str
+    *, callback_id: str, title: str, submit: str | None, close: str, blocks: Sequence[Block], private_metadata: str
 ) -> dict:
-    """A modal view for views.open. `private_metadata` is the caller's opaque routing data."""
+    """A modal view for views.open. `private_metadata` is the caller's opaque routing data; without `submit`, a
+    modal that only tells something (it may have no inputs then)."""
     if len(private_metadata) > PRIVATE_METADATA_LIMIT:
         raise ValueError(
             f"private_metadata has {len(private_metadata)} characters; Slack allows at most {PRIVATE_METADATA_LIMIT}"
@@ -173,7 +179,7 @@ def modal_view(
         type="modal",
         callback_id=callback_id,
         title=PlainTextObject(text=clip(title, _MODAL_TITLE_LIMIT)),
-        submit=PlainTextObject(text=submit),
+        submit=PlainTextObject(text=submit) if submit else None,
         close=PlainTextObject(text=close),
         blocks=list(blocks),
         private_metadata=private_metadata,

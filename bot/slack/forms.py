@@ -81,6 +81,22 @@ def cancel_order_form(values: dict) -> Form:
     return Form(inputs, errors)
 
 
+def move_form(values: dict, fulfillment_order_id: str | None, locations: dict[str, str] | None) -> Form:
+    """The Move form: the location picked, by id, among those the form offered (`locations`: id -> name, kept in its
+    signed metadata with the fulfillment order it moves)."""
+    offered = locations or {}
+    location_id = _selected(values, blocks.LOCATION)
+    if location_id not in offered or not fulfillment_order_id:
+        return Form({}, {blocks.LOCATION: "Pick a location from the list."})
+    inputs = {
+        "fulfillment_order_id": fulfillment_order_id,
+        "location_id": location_id,
+        "location_name": offered[location_id],
+        "release_hold": _checked(values, blocks.RELEASE_STOCK_HOLD),
+    }
+    return Form(inputs)
+
+
 def setting_form(values: dict) -> Form:
     """The Home tab's one-field settings form: `inputs["value"]`, checked further as `/orders settings set` checks
     it."""

@@ -1,7 +1,9 @@
-"""Bolt listeners for the alert's buttons and the three modals: `ack()` first, then the work in a tracked task.
+"""Bolt listeners for the alert's buttons and the four modals: `ack()` first, then the work in a tracked task.
 
 Slack needs the ack within 3 s and a `trigger_id` is only good for 3 s, so modals open right after the ack; the
 action itself (a Shopify mutation, an email) runs after, and its answer reaches the person as an ephemeral message.
+The Move form lists locations read from Shopify, which may take longer than a trigger_id lasts: it opens at once
+saying it is asking Shopify, and is filled in (views.update) once Shopify has answered.
 One `@app.error` handler logs what escaped, without the request body.
 
 A click on the Home tab (a block_actions payload whose container is the `home` view) names no channel, and Slack has
@@ -30,7 +32,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.notices import customer_notice
-from bot.flows.actions import ActionRequest, Actions
+from bot.flows.actions import ActionRequest, Actions, MoveChoices
 from bot.slack import blocks, forms, modal_blocks
 from bot.slack.metadata import ModalContext, TamperedMetadata, claimed_order_id, pack, unpack
 from bot.slack.proxies import webhook_client
@@ -71,9 +73,11 @@ class SlackListeners:
         app.action(blocks.NOTIFY_CUSTOMER)(self.on_notify)
         app.action(blocks.CANCEL_ORDER)(self.on_cancel_order)
         app.action(blocks.SNOOZE)(self.on_snooze)
+        app.action(blocks.MOVE)(self.on_move)
         app.view(blocks.FULFILL_MODAL)(self.on_fulfill_submitted)
         app.view(blocks.NOTIFY_MODAL)(self.on_notify_submitted)
         app.view(blocks.CANCEL_ORDER_MODAL)(self.on_cancel_order_submitted)
+        app.view(blocks.MOVE_MODAL)(self.on_move_submitted)
         app.error(self.on_error)
 
     # --- background work that must finish (Bolt does not keep references to listener tasks) ---------------------
@@ -116,6 +120,10 @@ class SlackListeners:
         await ack()
         await self._form_for_click(client, body, "cancel_order")
 
+    async def on_move(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await ack()
+        await self._form_for_click(client, body, "move")
+
     async def _form_for_click(self, client: AsyncWebClient, body: dict, action: str) -> None:
         request = await self._request(client, body, action, body["actions"][0].get("value"))
         if request is not None:
@@ -129,6 +137,9 @@ class SlackListeners:
         audited. `card_url`: the click was on an `/orders show` card, answered through this response_url."""
         if await self.actions.refused_before_form(request):
             self.spawn(self._run(client, request, card_url))
+            return
+        if request.action == "move":
+            await self._open_move_form(client, trigger_id, request, card_url)
             return
         if request.action != "notify_customer":
             await self._open_modal(client, trigger_id, request, FORMS[request.action], card_url)
@@ -145,19 +156,77 @@ class SlackListeners:
 
         await self._open_modal(client, trigger_id, request, view, card_url)
 
+    async def _open_move_form(
+        self, client: AsyncWebClient, trigger_id: str, request: ActionRequest, card_url: str | None
+    ) -> None:
+        """Open the Move form at once, saying Shopify is being asked; then fill it in with the locations Shopify
+        lists (or say why there is none to pick), in a tracked task."""
+        order = await self.store.get_order(request.order_id)
+        try:
+            opened = await client.views_open(trigger_id=trigger_id, view=modal_blocks.move_waiting_modal(order))
+        except SlackApiError as exc:
+            log.warning("Slack did not open the move form: %s", exc.response.get("error"))
+            await self._tell(client, request, "Slack did not open the form in time; click the button again.", card_url)
+            return
+        self.spawn(self._fill_move_form(client, opened["view"], request, card_url))
+
+    async def _fill_move_form(
+        self, client: AsyncWebClient, view: dict, request: ActionRequest, card_url: str | None
+    ) -> None:
+        try:
+            choices = await self.actions.move_choices(request)
+        except Exception:  # the task's boundary: the form says so, the log has the rest
+            log.exception("the move form for %s could not be filled in", request.order_id)
+            choices = WENT_WRONG
+        if isinstance(choices, MoveChoices):
+            offered = modal_blocks.offered_locations(choices.locations)
+            context = ModalContext(
+                request.order_id, request.channel, request.message_ts, card_url, choices.fulfillment_order.id, offered
+            )
+            form = modal_blocks.move_modal(
+                choices.order,
+                choices.fulfillment_order,
+                choices.locations,
+                private_metadata=pack(context, self.secret),
+            )
+        else:
+            order = await self.store.get_order(request.order_id)
+            form = modal_blocks.move_nowhere_modal(order, choices)
+        try:
+            await client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
+        except SlackApiError as exc:  # closed meanwhile, or changed: nothing to fill in
+            log.info("the move form was not filled in: %s", exc.response.get("error"))
+
     # --- modals ---------------------------------------------------------------------------------------------
 
     async def on_fulfill_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
-        await self._submit(ack, body, client, "fulfill", forms.fulfill_form(_values(body)))
+        await self._submit(ack, body, client, "fulfill", lambda values, _: forms.fulfill_form(values))
 
     async def on_notify_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
-        await self._submit(ack, body, client, "notify_customer", forms.notify_form(_values(body)))
+        await self._submit(ack, body, client, "notify_customer", lambda values, _: forms.notify_form(values))
 
     async def on_cancel_order_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
-        await self._submit(ack, body, client, "cancel_order", forms.cancel_order_form(_values(body)))
+        await self._submit(ack, body, client, "cancel_order", lambda values, _: forms.cancel_order_form(values))
 
-    async def _submit(self, ack: AsyncAck, body: dict, client: AsyncWebClient, action: str, form: forms.Form) -> None:
-        """Input errors go back onto the modal; otherwise it closes and the action runs."""
+    async def on_move_submitted(self, ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await self._submit(
+            ack,
+            body,
+            client,
+            "move",
+            lambda values, context: forms.move_form(values, context.fulfillment_order_id, context.locations),
+        )
+
+    async def _submit(
+        self,
+        ack: AsyncAck,
+        body: dict,
+        client: AsyncWebClient,
+        action: str,
+        read: Callable[[dict, ModalContext], forms.Form],
+    ) -> None:
+        """Input errors go back onto the modal; otherwise it closes and the action runs. `read`: the form's values
+        (and its signed context) → the action's inputs, or the errors to show."""
         values = _values(body)
         metadata = body["view"].get("private_metadata") or ""
         try:
@@ -174,6 +243,7 @@ class SlackListeners:
                 error="the form's metadata was not written by orderbot",
             )
             return
+        form = read(values, context)
         if form.errors:
             await ack(response_action="errors", errors=form.errors)
             return

@@ -20,10 +20,18 @@ class ModalContext:
     channel: str | None  # where the button was clicked (for the ephemeral answer)
     message_ts: str | None  # the alert the modal was opened from
     card_url: str | None = None  # opened from an `/orders show` card: the click's response_url, to answer there
+    # The Move form: the fulfillment order it moves, and the locations it offers (id -> name), as read when it opened.
+    fulfillment_order_id: str | None = None
+    locations: dict[str, str] | None = None
+
+
+_MOVE_FIELDS = ("fulfillment_order_id", "locations")
 
 
 def pack(context: ModalContext, secret: str) -> str:
-    body = json.dumps(asdict(context), separators=(",", ":"))
+    """Signed JSON of the context's fields, leaving out the Move form's when it is not that form."""
+    fields = {key: value for key, value in asdict(context).items() if value is not None or key not in _MOVE_FIELDS}
+    body = json.dumps(fields, separators=(",", ":"))
     return f"{body}.{_signature(body, secret)}"
 
 
@@ -33,7 +41,12 @@ def unpack(metadata: str, secret: str) -> ModalContext:
         raise TamperedMetadata("the modal's metadata was not written by orderbot")
     fields = json.loads(body)
     return ModalContext(
-        str(fields["order_id"]), fields.get("channel"), fields.get("message_ts"), fields.get("card_url")
+        str(fields["order_id"]),
+        fields.get("channel"),
+        fields.get("message_ts"),
+        fields.get("card_url"),
+        fields.get("fulfillment_order_id"),
+        fields.get("locations"),
     )
 
 

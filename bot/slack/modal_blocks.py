@@ -1,5 +1,6 @@
-"""The three modals: mark as fulfilled (or add tracking), email the customer, cancel the order. Each input block's
-block_id equals its element's action_id (blocks.py lists them; forms.py reads what was submitted). Pure: no I/O.
+"""The modals: mark as fulfilled (or add tracking), email the customer, cancel the order, move it to another
+location. Each input block's block_id equals its element's action_id (blocks.py lists them; forms.py reads what was
+submitted). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -11,25 +12,30 @@ from slack_sdk.models.blocks import (
     Option,
     PlainTextInputElement,
     PlainTextObject,
+    RadioButtonsElement,
     SectionBlock,
     StaticSelectElement,
     UrlInputElement,
 )
 
 from bot.domain.action_words import CANCEL_REASONS
-from bot.domain.mrkdwn import clip, safe
+from bot.domain.moves import LocationForMove, out_of_stock_holds
+from bot.domain.mrkdwn import clip, escape_mrkdwn, safe
 from bot.domain.orders import FulfillmentOrder, Order
 from bot.slack.blocks import (
     CANCEL_ORDER_MODAL,
     FULFILL_MODAL,
+    LOCATION,
     MESSAGE,
     MESSAGE_MAX_LENGTH,
+    MOVE_MODAL,
     NO_TRACKING,
     NOTIFY_CUSTOMER,
     NOTIFY_MODAL,
     OTHER_CARRIER,
     REASON,
     REFUND,
+    RELEASE_STOCK_HOLD,
     RESTOCK,
     STAFF_NOTE,
     STAFF_NOTE_MAX_LENGTH,
@@ -49,6 +55,8 @@ from bot.slack.blocks import (
 )
 
 _LINES_PER_FULFILLMENT_ORDER = 8
+_RADIO_OPTION_LIMIT = 10  # Slack's most for radio buttons
+_OPTION_TEXT_LIMIT = 75
 
 
 def _input(
@@ -197,6 +205,82 @@ def cancel_order_modal(order: Order, *, private_metadata: str) -> dict:
         title=f"Cancel {order.name}",
         submit="Cancel order",
         close="Keep order",
+        blocks=blocks,
+        private_metadata=private_metadata,
+    )
+
+
+def move_waiting_modal(order: Order) -> dict:
+    """Shown the moment Move is clicked (a trigger_id lasts 3 s), while Shopify is asked where the order may go."""
+    text = f"Asking Shopify which locations can ship *{safe(order.name)}*…"
+    return modal_view(
+        callback_id=MOVE_MODAL,
+        title=f"Move {order.name}",
+        submit=None,
+        close="Cancel",
+        blocks=[section(text)],
+        private_metadata="",
+    )
+
+
+def move_nowhere_modal(order: Order, why: str) -> dict:
+    """The Move form when there is nothing to choose: why, and what to do instead (plain text, escaped here)."""
+    return modal_view(
+        callback_id=MOVE_MODAL,
+        title=f"Move {order.name}",
+        submit=None,
+        close="Close",
+        blocks=[section(escape_mrkdwn(why))],
+        private_metadata="",
+    )
+
+
+def offered_locations(locations: list[LocationForMove]) -> dict[str, str]:
+    """The locations the Move form lets one pick (id -> name, as shown): the first that can take the fulfillment
+    order, as many as radio buttons hold. The listener keeps them in the form's signed metadata."""
+    movable = [place for place in locations if place.movable][:_RADIO_OPTION_LIMIT]
+    return {place.id: clip(place.name, _OPTION_TEXT_LIMIT) for place in movable}
+
+
+def move_modal(order: Order, fo: FulfillmentOrder, locations: list[LocationForMove], *, private_metadata: str) -> dict:
+    """Move: where it ships from now and what, the locations that can take every item (radio buttons, saying what
+    each stocks), the ones that cannot and why, and whether to release the out-of-stock hold once moved (only when
+    the whole fulfillment order moves, none of it shipped: then it keeps the hold, and its id)."""
+    offered = offered_locations(locations)
+    movable = [place for place in locations if place.id in offered]
+    others = [place for place in locations if not place.movable]
+    options = [
+        Option(
+            value=place.id,
+            text=PlainTextObject(text=offered[place.id]),
+            description=PlainTextObject(text=clip(place.words[:1].upper() + place.words[1:], _OPTION_TEXT_LIMIT)),
+        )
+        for place in movable
+    ]
+    intro = f"*{safe(order.name)}* · {customer_name(order)}\nShopify will ship these items from the location you pick."
+    blocks = [
+        section(intro),
+        _to_ship(fo),
+        _input(
+            LOCATION,
+            "Move to",
+            RadioButtonsElement(action_id=LOCATION, options=options, initial_option=options[0]),
+            optional=False,
+            hint="Only locations that stock every item are listed.",
+        ),
+    ]
+    if others:
+        cannot = [f"{safe(place.name)} ({safe(place.words)})" for place in others]
+        blocks.append(context(["*Cannot take it:* " + "; ".join(first_items(cannot))]))
+    if out_of_stock_holds(fo) and all(line.remaining == line.total for line in fo.lines):
+        blocks.append(
+            _checkbox(RELEASE_STOCK_HOLD, "Hold", "Release the out-of-stock hold once it has moved", checked=True)
+        )
+    return modal_view(
+        callback_id=MOVE_MODAL,
+        title=f"Move {order.name}",
+        submit="Move",
+        close="Cancel",
         blocks=blocks,
         private_metadata=private_metadata,
     )

@@ -29,7 +29,16 @@ from bot.domain.action_plans import (
     order_after,
     plan_action,
 )
-from bot.domain.orders import Customer, Fulfillment, FulfillmentOrder, Hold, Money, Order, Tracking
+from bot.domain.orders import (
+    Customer,
+    Fulfillment,
+    FulfillmentOrder,
+    FulfillmentOrderLine,
+    Hold,
+    Money,
+    Order,
+    Tracking,
+)
 from bot.shopify import operations
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -86,6 +95,22 @@ BANK_DEPOSIT = order(financial_status="PENDING", can_mark_as_paid=True, payment_
 REQUESTABLE = fo(1, supported_actions=("REQUEST_FULFILLMENT",))
 REQUESTED = fo(1, supported_actions=("REQUEST_CANCELLATION",))
 HELD = fo(1, holds=(Hold("h", "OTHER"),), supported_actions=("RELEASE_HOLD",))
+WAREHOUSE, STORE = "gid://shopify/Location/1", "gid://shopify/Location/2"
+STOCK_HOLD = Hold("gid://shopify/FulfillmentHold/9", "INVENTORY_OUT_OF_STOCK")
+OUT_OF_STOCK = fo(
+    1,
+    status="ON_HOLD",
+    location_id=WAREHOUSE,
+    holds=(STOCK_HOLD,),
+    supported_actions=("RELEASE_HOLD", "HOLD", "MOVE"),
+    lines=(FulfillmentOrderLine("gid://shopify/FulfillmentOrderLineItem/1", "Blanket", "B-1", 2, 2),),
+)
+TO_STORE = {
+    "fulfillment_order_id": OUT_OF_STOCK.id,
+    "location_id": STORE,
+    "location_name": "Store",
+    "release_hold": True,
+}
 PLANNED = [
     plan_action("fulfill", order(fulfillment_orders=(fo(1),)), {"tracking_number": "1Z"}, FACTS),
     plan_action("fulfill", order(fulfillments=(shipment(1),)), {"tracking_number": "1Z"}, FACTS),
@@ -100,6 +125,7 @@ PLANNED = [
     plan_action("capture_payment", AUTHORIZED, {}, FACTS),
     plan_action("mark_as_paid", BANK_DEPOSIT, {}, FACTS),
     plan_action("delete", order(closed_at=NOW), {}, FACTS),
+    plan_action("move", order(fulfillment_orders=(OUT_OF_STOCK,)), TO_STORE, FACTS),
 ]
 
 
@@ -127,6 +153,7 @@ def test_every_action_has_a_planner():
         "capture_payment",
         "mark_as_paid",
         "delete",
+        "move",
     }
 
 
@@ -538,3 +565,68 @@ def test_delete_refuses_an_open_order():
     assert plan_action("delete", order(), {}, FACTS) == Refused(
         "#1001 is open; Shopify deletes only archived or cancelled orders. Archive or cancel it first."
     )
+
+
+# --- move ---------------------------------------------------------------------------------------------------------
+
+
+def test_move_sends_the_fulfillment_order_to_the_location_then_releases_its_stock_hold():
+    plan = plan_action("move", order(fulfillment_orders=(OUT_OF_STOCK,)), TO_STORE, FACTS)
+    assert mutations(plan) == [
+        ("FulfillmentOrderMove", {"id": OUT_OF_STOCK.id, "newLocationId": STORE}),
+        ("HoldRelease", {"id": OUT_OF_STOCK.id, "holdIds": [STOCK_HOLD.id]}),
+    ]
+    assert plan.steps[1].if_refused == "the out-of-stock hold could not be released"  # the move stands
+    assert plan.detail == "to Store, out-of-stock hold released"
+
+
+def test_move_keeps_the_hold_when_asked_to_or_when_part_of_it_shipped():
+    kept = plan_action("move", order(fulfillment_orders=(OUT_OF_STOCK,)), {**TO_STORE, "release_hold": False}, FACTS)
+    assert [name for name, _ in mutations(kept)] == ["FulfillmentOrderMove"]
+    assert kept.detail == "to Store; still on hold for stock: release the hold once it can ship"
+    part_shipped = replace(OUT_OF_STOCK, lines=(replace(OUT_OF_STOCK.lines[0], remaining=1),))
+    split = plan_action("move", order(fulfillment_orders=(part_shipped,)), TO_STORE, FACTS)
+    assert [name for name, _ in mutations(split)] == ["FulfillmentOrderMove"], "the moved items are a new FO"
+    plain = replace(OUT_OF_STOCK, status="OPEN", holds=(), supported_actions=("CREATE_FULFILLMENT", "MOVE"))
+    assert plan_action("move", order(fulfillment_orders=(plain,)), TO_STORE, FACTS).detail == "to Store"
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        (replace(OUT_OF_STOCK, location_id=STORE), AlreadyDone("#1001 ships from Store already.")),
+        (
+            replace(OUT_OF_STOCK, status="CLOSED", supported_actions=()),
+            AlreadyDone("Nothing of #1001 is left to move: it shipped or was cancelled."),
+        ),
+        (
+            replace(OUT_OF_STOCK, status="OPEN", request_status="SUBMITTED", service="ShipBob", holds=(),
+                    supported_actions=("REQUEST_CANCELLATION",)),
+            Refused("ShipBob has the fulfillment request for #1001, so Shopify does not move it. Cancel the request "
+                    "first."),
+        ),
+        (
+            replace(OUT_OF_STOCK, status="IN_PROGRESS", supported_actions=("CREATE_FULFILLMENT",)),
+            Refused("Shopify does not let #1001 move while it is in progress. Check the order in Shopify."),
+        ),
+        (
+            replace(OUT_OF_STOCK, id="gid://shopify/FulfillmentOrder/77"),
+            Refused("#1001 has no such fulfillment order any more; open the form again from the alert."),
+        ),
+    ],
+    ids=["at-the-location-already", "closed", "requested-at-a-service", "in-progress", "another-fo"],
+)  # fmt: skip
+def test_move_where_shopify_would_not_or_it_is_done(subject, expected):
+    assert plan_action("move", order(fulfillment_orders=(subject,)), TO_STORE, FACTS) == expected
+
+
+def test_a_lost_move_applied_when_the_fulfillment_order_is_at_the_new_location_or_its_items_moved_on():
+    (move, _) = plan_action("move", order(fulfillment_orders=(OUT_OF_STOCK,)), TO_STORE, FACTS).steps
+    replan = lambda *fos: plan_action("move", order(fulfillment_orders=fos), TO_STORE, FACTS)  # noqa: E731
+    assert lost_answer_applied(replan(OUT_OF_STOCK), move) is False
+    assert lost_answer_applied(replan(replace(OUT_OF_STOCK, location_id=STORE)), move) is True
+    # Part of it had shipped: the original closed, the items in a new fulfillment order at the store.
+    closed = replace(OUT_OF_STOCK, status="CLOSED", supported_actions=())
+    moved = replace(OUT_OF_STOCK, id="gid://shopify/FulfillmentOrder/2", location_id=STORE)
+    assert replan(closed, moved) == AlreadyDone("#1001 ships from Store already.")
+    assert lost_answer_applied(replan(closed, moved), move) is True

@@ -180,6 +180,9 @@ THRESHOLD_CASES = [
          actions=("release_hold", *GENERIC),
          explanation='This order has been on hold for 24 hours because items are out of stock at Main warehouse'
                      ' (note: "back Friday").'),
+    case("out-of-stock-movable-offers-move-first",
+         order(held("INVENTORY_OUT_OF_STOCK", ago=2 * D, actions=("RELEASE_HOLD", "HOLD", "MOVE")), ago=5 * D),
+         status="out_of_stock", actions=("move", "release_hold", *GENERIC)),
     case("out-of-stock-past-48h-critical", order(held("INVENTORY_OUT_OF_STOCK", ago=48 * H + MIN), ago=5 * D),
          status="out_of_stock", severity="critical"),
     # on_hold: any other hold reason, 24h.

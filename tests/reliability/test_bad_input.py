@@ -496,6 +496,7 @@ FORGED_CASES = {
     "snooze-order-of-another-shop": (snooze_option(f"{UNKNOWN_ORDER}|1d"), UNKNOWN, REFUSED_AND_AUDITED),
     "capture-order-of-another-shop": (button("capture_payment", UNKNOWN_ORDER), UNKNOWN, REFUSED_AND_AUDITED),
     "delete-order-of-another-shop": (button("delete", UNKNOWN_ORDER), UNKNOWN, REFUSED_AND_AUDITED),
+    "move-order-of-another-shop": (button("move", UNKNOWN_ORDER), UNKNOWN, REFUSED_AND_AUDITED),
     "archive-value-sql": (button("archive", "'; DROP TABLE orders; --"), STALE_BUTTON, REFUSED_IN_WORDS),
     "archive-value-empty": (button("archive", ""), STALE_BUTTON, REFUSED_IN_WORDS),
     "archive-value-gid-of-a-customer": (button("archive", "gid://shopify/Customer/1"), STALE_BUTTON, REFUSED_IN_WORDS),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ import pytest
 
 from bot.domain.orders import Money, order_from_graphql, order_from_webhook
 from bot.sandbox.search import search_predicate
-from bot.sandbox.seed import generate_orders, seed_orders
+from bot.sandbox.seed import SHIPBOB, STOREFRONT, WAREHOUSE, generate_orders, seed_orders
 from bot.sandbox.serving import serve
 from bot.sandbox.shopify import SandboxShopify, load_schema
 from bot.sandbox.state import order_total
@@ -112,6 +113,7 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
         "OrderOfFulfillmentOrder": {"id": first_fo(shopify, "#1002")},
         "OrderFulfillments": {"id": by_name(shopify, "#1013")["id"]},
         "ShopAndScopes": {},
+        "LocationsForMove": {"id": first_fo(shopify, "#1002"), "first": operations.LOCATIONS_FOR_MOVE_FIRST},
         "Job": {"id": "gid://shopify/Job/00000000-0000-0000-0000-000000000000"},
         "FulfillmentCreate": {
             "fulfillment": {
@@ -142,6 +144,7 @@ def document_variables(shopify: SandboxShopify) -> dict[str, dict]:
         "OrderCapture": {"input": capture_all(shopify, "#1004")},
         "OrderMarkAsPaid": {"input": {"id": by_name(shopify, "#1003")["id"]}},
         "OrderDelete": {"orderId": by_name(shopify, "#1015")["id"]},
+        "FulfillmentOrderMove": {"id": first_fo(shopify, "#1016"), "newLocationId": STOREFRONT["id"]},
         "TagsAdd": {"id": order_1001, "tags": ["orderbot-alerted"]},
         "WebhookSubscriptions": {"first": 100},
         "WebhookSubscriptionCreate": {
@@ -665,6 +668,90 @@ async def test_order_delete_only_archived_or_cancelled_orders(shopify: SandboxSh
         assert (await api.data(operations.ORDER_WITHOUT_LINES, {"id": order_id}))["order"] is None
         gone = (await api.data(operations.ORDER_DELETE, {"orderId": order_id}))["orderDelete"]
         assert gone["userErrors"][0]["code"] == "NOT_FOUND"
+
+
+NOT_STOCKED = "can't be changed because it isn't stocked at this location."
+
+
+async def test_locations_for_move_say_which_stock_every_item_and_why_not(shopify: SandboxShopify, api: Api) -> None:
+    fo_id = first_fo(shopify, "#1001")  # a pillow and a candle trio, at the warehouse
+    shopify.locations[SHIPBOB["id"]]["stocked"] = ["JO-PIL-SAGE"]
+    variables = {"id": fo_id, "first": operations.LOCATIONS_FOR_MOVE_FIRST}
+    found = (await api.data(operations.LOCATIONS_FOR_MOVE, variables))["fulfillmentOrder"]["locationsForMove"]
+    assert [
+        (n["location"]["name"], n["movable"], n["message"], n["availableLineItemsCount"]["count"],
+         n["unavailableLineItemsCount"]["count"])
+        for n in found["nodes"]
+    ] == [
+        ("Juniper & Oak Warehouse", False, "Current location.", 2, 0),
+        ("Juniper & Oak Storefront", True, None, 2, 0),
+        ("ShipBob Fulfillment", False, f"Beeswax Candle Trio {NOT_STOCKED}", 1, 1),
+        ("DSers", False, "No items are stocked at this location.", 0, 2),
+    ]  # fmt: skip
+    requested = first_fo(shopify, "#1007")  # with DSers, requested: Shopify lets it move nowhere
+    nowhere = (await api.data(operations.LOCATIONS_FOR_MOVE, {**variables, "id": requested}))["fulfillmentOrder"]
+    assert not any(n["movable"] for n in nowhere["locationsForMove"]["nodes"])
+
+
+async def test_fulfillment_order_move_moves_the_whole_fulfillment_order_keeping_its_id_and_holds(
+    shopify: SandboxShopify, api: Api
+) -> None:
+    fo_id = first_fo(shopify, "#1002")  # held for stock at the warehouse
+    answer = (await api.data(operations.FULFILLMENT_ORDER_MOVE, {"id": fo_id, "newLocationId": STOREFRONT["id"]}))[
+        "fulfillmentOrderMove"
+    ]
+    assert answer["userErrors"] == []
+    assert answer["movedFulfillmentOrder"]["id"] == answer["originalFulfillmentOrder"]["id"] == fo_id
+    assert answer["movedFulfillmentOrder"]["assignedLocation"]["location"]["id"] == STOREFRONT["id"]
+    (moved,) = (await api.order(shopify, "#1002")).fulfillment_orders
+    assert (moved.location, moved.location_id, moved.status) == (
+        "Juniper & Oak Storefront",
+        STOREFRONT["id"],
+        "ON_HOLD",
+    )
+    assert [hold.reason for hold in moved.holds] == ["INVENTORY_OUT_OF_STOCK"]
+
+
+async def test_fulfillment_order_move_of_a_part_shipped_one_makes_a_new_fulfillment_order(
+    shopify: SandboxShopify, api: Api
+) -> None:
+    fo_id = first_fo(shopify, "#1010")  # the skillet shipped, four towels left, at the warehouse
+    shopify.set_fulfillment_order(fo_id, status="ON_HOLD", holds=[{"reason": "INVENTORY_OUT_OF_STOCK"}])
+    answer = (await api.data(operations.FULFILLMENT_ORDER_MOVE, {"id": fo_id, "newLocationId": STOREFRONT["id"]}))[
+        "fulfillmentOrderMove"
+    ]
+    assert answer["userErrors"] == [] and answer["originalFulfillmentOrder"] == {"id": fo_id, "status": "CLOSED"}
+    new_id = answer["movedFulfillmentOrder"]["id"]
+    assert new_id != fo_id and answer["movedFulfillmentOrder"]["status"] == "ON_HOLD"  # the hold goes with them
+    original, moved = (await api.order(shopify, "#1010")).fulfillment_orders
+    assert [(line.remaining, line.total) for line in original.lines] == [(0, 1), (0, 0)]
+    assert (moved.id, moved.location_id, [(line.remaining, line.total) for line in moved.lines]) == (
+        new_id,
+        STOREFRONT["id"],
+        [(4, 4)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "location", "field", "message"),
+    [
+        ("#1013", STOREFRONT, "id", "Cannot move a fulfillment order that is closed."),  # shipped
+        ("#1007", WAREHOUSE, "id", "Cannot move a fulfillment order in its current state."),  # requested at DSers
+        ("#1002", SHIPBOB, "newLocationId", "No items are stocked at this location."),
+        ("#1002", WAREHOUSE, "newLocationId", "Current location."),
+        ("#1002", {"id": "gid://shopify/Location/1"}, "newLocationId", "Location does not exist."),
+    ],
+    ids=["closed", "without-move", "not-stocked", "same-location", "unknown-location"],
+)
+async def test_fulfillment_order_move_refuses_as_shopify_does(
+    shopify: SandboxShopify, api: Api, name: str, location: dict, field: str, message: str
+) -> None:
+    before = copy.deepcopy(by_name(shopify, name))
+    variables = {"id": first_fo(shopify, name), "newLocationId": location["id"]}
+    answer = (await api.data(operations.FULFILLMENT_ORDER_MOVE, variables))["fulfillmentOrderMove"]
+    assert answer["movedFulfillmentOrder"] is None
+    assert [(e["field"], e["message"]) for e in answer["userErrors"]] == [([field], message)]
+    assert by_name(shopify, name) == before, "a refused move changes nothing"
 
 
 async def test_tags_add_merges_case_insensitively(shopify: SandboxShopify, api: Api) -> None:

@@ -11,6 +11,7 @@ import pytest
 from slack_sdk.models.blocks import Block, DividerBlock
 from slack_sdk.models.views import View
 
+from bot.domain.moves import LocationForMove
 from bot.domain.mrkdwn import escape_mrkdwn
 from bot.domain.orders import (
     Customer,
@@ -26,7 +27,8 @@ from bot.domain.rules import REASON_TITLES, REASONS, Policy, Verdict, classify
 from bot.slack import blocks
 from bot.slack.alert_blocks import alert_message
 from bot.slack.blocks import message_payload
-from bot.slack.modal_blocks import cancel_order_modal, fulfill_modal, notify_modal
+from bot.slack.metadata import ModalContext, pack
+from bot.slack.modal_blocks import cancel_order_modal, fulfill_modal, move_modal, notify_modal, offered_locations
 from tests.conftest import fetch_seeded_orders
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -45,6 +47,7 @@ BOUND_ACTION_IDS = (
     "capture_payment",
     "mark_as_paid",
     "delete",
+    "move",
 )
 DESTRUCTIVE = (
     "cancel_request",
@@ -242,7 +245,8 @@ def test_a_stuck_alert_says_what_to_do(seeded):
     assert "*Next steps*" in text and "• Release the hold once it can ship" in text
     assert "*Holds:* Out of stock (“Oat blanket back-ordered from the mill”)" in text
     assert "*Tracking:* no tracking number yet" in text
-    release = actions_block(payload)["elements"][0]
+    move, release = actions_block(payload)["elements"][:2]
+    assert (move["action_id"], move["text"]["text"], "confirm" in move) == ("move", "Move…", False)  # its form asks
     assert release["action_id"] == "release_hold"
     assert "Out of stock" in release["confirm"]["text"]["text"]
 
@@ -447,13 +451,35 @@ def test_the_largest_order_stays_within_limits():
     assert_valid_modal(cancel_order_modal(order, private_metadata=""), "cancel_order_modal")
 
 
+def test_the_move_form_stays_within_limits_with_many_long_named_locations():
+    order = largest_order()
+    fo = order.fulfillment_orders[0]
+    places = [
+        LocationForMove(
+            f"gid://shopify/Location/{n:013d}", "Warehouse " * 20 + str(n), n % 3 != 0, None, 50, 0 if n % 3 else 2
+        )
+        for n in range(1, 26)  # a page of locationsForMove
+    ]
+    offered = offered_locations(places)
+    metadata = pack(
+        ModalContext(order.id, "C0123456789", "1700000000.000100", None, fo.id, offered), "s" * 32
+    )  # the listener keeps the locations offered in the signed metadata
+    view = move_modal(order, fo, places, private_metadata=metadata)
+    assert_valid_modal(view, "move_modal")
+    (radio,) = [b["element"] for b in view["blocks"] if b.get("block_id") == "location"]
+    assert len(radio["options"]) == 10  # Slack's most for radio buttons
+    assert radio["options"][0]["description"]["text"] == "Has all 50 items"
+    assert "and 5 more" in all_text(view)  # the locations that cannot take it: 3 shown of 8
+
+
 # --- one-line replies -----------------------------------------------------------------------------------------------
 
 
 def test_the_action_ids_are_the_design_s():
     assert blocks.ACTION_IDS == BOUND_ACTION_IDS
-    assert (blocks.FULFILL_MODAL, blocks.NOTIFY_MODAL, blocks.CANCEL_ORDER_MODAL) == (
+    assert (blocks.FULFILL_MODAL, blocks.NOTIFY_MODAL, blocks.CANCEL_ORDER_MODAL, blocks.MOVE_MODAL) == (
         "fulfill_modal",
         "notify_modal",
         "cancel_order_modal",
+        "move_modal",
     )

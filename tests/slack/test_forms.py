@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.sandbox.slack_payloads import input_values
-from bot.slack.forms import cancel_order_form, fulfill_form, notify_form
+from bot.slack.forms import cancel_order_form, fulfill_form, move_form, notify_form
 
 
 def values(**inputs: tuple[str, object]) -> dict:
@@ -111,3 +111,24 @@ def test_cancel_needs_one_of_shopifys_reasons_and_a_short_note():
     forged = cancel_order_form(values(reason=("static_select", "BECAUSE"), staff_note=("plain_text_input", "n" * 256)))
     assert set(forged.errors) == {"reason", "staff_note"}
     assert cancel_order_form({}).errors == {"reason": "Pick a reason."}
+
+
+def test_move_takes_a_location_the_form_offered_by_its_id_and_the_hold_box():
+    offered = {"gid://shopify/Location/2": "Store"}
+    values = input_values(
+        {
+            "location": {"location": ("radio_buttons", "gid://shopify/Location/2")},
+            "release_stock_hold": {"release_stock_hold": ("checkboxes", ["release_stock_hold"])},
+        }
+    )
+    assert move_form(values, "gid://shopify/FulfillmentOrder/1", offered).inputs == {
+        "fulfillment_order_id": "gid://shopify/FulfillmentOrder/1",
+        "location_id": "gid://shopify/Location/2",
+        "location_name": "Store",
+        "release_hold": True,
+    }
+    elsewhere = input_values({"location": {"location": ("radio_buttons", "gid://shopify/Location/9")}})
+    assert move_form(elsewhere, "gid://shopify/FulfillmentOrder/1", offered).errors == {
+        "location": "Pick a location from the list."
+    }
+    assert move_form(values, None, None).errors  # metadata without the Move form's fields

@@ -51,3 +51,8 @@ async def test_an_enterprise_grid_user_id_is_a_person_not_a_group():
     permissions = Permissions(("W012A3CDE",), None)
     assert await permissions.may("W012A3CDE", "cancel_order")
     assert not await permissions.may("U012A3CDE", "cancel_order")
+
+
+async def test_moving_an_order_is_for_anyone_who_may_fulfil_it():
+    permissions = Permissions(("U0ADMIN",), None)
+    assert await permissions.may("U0STAFF", "move") and await permissions.may("U0STAFF", "fulfill")
