@@ -169,9 +169,11 @@ async def test_storing_deliveries_does_not_stall_the_event_loop(tmp_path):
         f"idle, the same loop's worst {baseline * 1000:.1f} ms"
     )
     assert stored == 2000
-    # Off the loop, the worst beat was 29 ms late in 10 runs on 2 cores with one kept busy by another process (9 to
-    # 17 ms on most); the bulk write alone takes about 0.2 s, so on the loop it would hold a beat back that long.
-    assert worst < 0.05 + baseline, (worst, baseline)
+    # A gross stall shows here: the loop held for the bulk write (0.28 s alone, measured 2026-12-02), or waiting on
+    # the ingest behind it. One 50-order chunk takes about 5 ms, so a single chunk run on the loop would not show.
+    # The worst beat was 29 ms late in 10 runs on 2 cores with one kept busy by another process (9 to 17 ms on
+    # most), and once 105 ms with three more test runs beside it (load above 5): hence 0.15 s above the baseline.
+    assert worst < 0.15 + baseline, (worst, baseline)
 
 
 async def test_a_delivery_is_acknowledged_only_once_committed_and_times_out_while_the_database_is_locked(tmp_path):
