@@ -22,19 +22,36 @@ class ModalContext:
     card_url: str | None = None  # opened from an `/orders show` card: the click's response_url, to answer there
 
 
-def pack(context: ModalContext, secret: str) -> str:
+@dataclass(frozen=True, slots=True)
+class RunFormContext:
+    """A bulk cancel's form: the run it confirms, and the preview's response_url (to replace it once it starts)."""
+
+    run_id: int
+    response_url: str | None
+
+
+def pack(context: ModalContext | RunFormContext, secret: str) -> str:
     body = json.dumps(asdict(context), separators=(",", ":"))
     return f"{body}.{_signature(body, secret)}"
 
 
 def unpack(metadata: str, secret: str) -> ModalContext:
-    body, _, signature = metadata.rpartition(".")
-    if not body or not hmac.compare_digest(signature.encode(), _signature(body, secret).encode()):
-        raise TamperedMetadata("the modal's metadata was not written by orderbot")
-    fields = json.loads(body)
+    fields = _verified(metadata, secret)
     return ModalContext(
         str(fields["order_id"]), fields.get("channel"), fields.get("message_ts"), fields.get("card_url")
     )
+
+
+def unpack_run_form(metadata: str, secret: str) -> RunFormContext:
+    fields = _verified(metadata, secret)
+    return RunFormContext(int(fields["run_id"]), fields.get("response_url"))
+
+
+def _verified(metadata: str, secret: str) -> dict:
+    body, _, signature = metadata.rpartition(".")
+    if not body or not hmac.compare_digest(signature.encode(), _signature(body, secret).encode()):
+        raise TamperedMetadata("the modal's metadata was not written by orderbot")
+    return json.loads(body)
 
 
 def claimed_order_id(metadata: str) -> str | None:
