@@ -154,6 +154,8 @@ COMMON_COMMANDS = {
     "fulfill": "ship it with a tracking number",
     "snooze": "no alert for a while",
     "archive": "archive one order, or many (`/orders archive fulfilled older:14d`)",
+    "cancel": "cancel one order, or many with one form for all of them; the summary counts them as Shopify completes"
+    " them (admins)",
 }
 
 
@@ -273,6 +275,7 @@ SLACK_IDS = {
     "bulk_suggestion": "the digest's suggestion to archive old shipped orders (a bulk preview)",
     "bulk_confirm": "a bulk preview's Confirm",
     "bulk_cancel": "a bulk preview's Cancel",
+    "bulk_form": "a bulk cancel's preview's Confirm: opens its one form (its `value` is the run's id)",
     "bulk_stop": "a bulk run's progress message's Stop",
     "home_setting": "a setting's Change on the Home tab, for admins (its `value` is the setting's key)",
 }
@@ -283,6 +286,8 @@ MODALS = {
     blocks.CANCEL_ORDER_MODAL: "Cancel order; inputs `reason`, `restock`, `refund`, `notify_customer`, `staff_note`",
     blocks.MOVE_MODAL: "Move; inputs `location` (radio buttons: a location's `gid://shopify/Location/…`), "
     "`release_stock_hold`. It opens saying it asks Shopify, then is filled in (views.update)",
+    blocks.BULK_CANCEL_MODAL: "Cancel many orders (`/orders cancel <selection>`), for all of them; inputs `reason`,"
+    " `restock`, `refund`, `notify_customer`, and `confirm_count` past 20 orders",
     "home_setting_modal": "Change a setting, from the Home tab; input `setting_value`",
 }
 

@@ -45,7 +45,8 @@ DESCRIPTIONS = {
     " recall a parcel that has left",
     "delete": "delete archived or cancelled orders in Shopify (`orderDelete`), for good; open orders are refused. The"
     " audit log keeps their rows",
-    "cancel": "opens the Cancel order form",
+    "cancel": "one order: opens the Cancel order form; many: a preview listing each with its amount and payment state,"
+    " then one form for all of them (the number typed past 20)",
     "scan": "reconcile with Shopify now: how many open orders, which are stuck, which are newly stuck, what webhooks"
     " missed",
     "digest": "the digest now, to you; `digest post` posts it in the channel",

@@ -30,6 +30,18 @@ LONGEST_SNOOZE = timedelta(days=30)
 _OPEN_FO = frozenset({"OPEN", "IN_PROGRESS"})
 # Request statuses that keep a fulfillment order with its fulfillment service: Shopify does not move it.
 _REQUESTED = frozenset({"SUBMITTED", "ACCEPTED", "CANCELLATION_REQUESTED", "CANCELLATION_REJECTED"})
+# A cancellation's refund, as the form offers it → orderCancel's `refundMethod` (OrderCancelRefundMethodInput). An
+# authorized payment is voided whichever is chosen.
+REFUND_METHODS: Mapping[str, Mapping[str, Any] | None] = {
+    "original": {"originalPaymentMethodsRefund": True},
+    "store_credit": {"storeCreditRefund": {}},
+    "none": None,
+}
+REFUND_DETAILS = {
+    "original": "refunded to the original payment method",
+    "store_credit": "refunded as store credit",
+    "none": "no refund",
+}
 
 
 # --- what a plan holds ------------------------------------------------------------------------------------------
@@ -335,16 +347,18 @@ def plan_cancel_order(order: Order, inputs: Mapping[str, Any], facts: Facts) -> 
     reason = str(inputs.get("reason") or "OTHER")
     if reason not in CANCEL_REASONS:  # Shopify's OrderCancelReason
         return Refused(f"“{reason}” is not a reason Shopify accepts; pick one from the list.")
-    refund = bool(inputs.get("refund"))
+    refund = str(inputs.get("refund") or "none")
+    if refund not in REFUND_METHODS:
+        return Refused(f"“{refund}” is not a way to refund; pick one from the list.")
     variables: dict[str, Any] = {
         "orderId": order.id,
         "reason": reason,
         "restock": bool(inputs.get("restock")),
         "notifyCustomer": bool(inputs.get("notify_customer")),
         "staffNote": (inputs.get("staff_note") or None),
-        "refundMethod": {"originalPaymentMethodsRefund": True} if refund else None,
+        "refundMethod": REFUND_METHODS[refund],
     }
-    detail = f"reason {reason.lower()}, " + ("refunded to the original payment method" if refund else "no refund")
+    detail = f"reason {reason.lower()}, {REFUND_DETAILS[refund]}"
     return Plan((RecordCancellation(detail), Mutation("OrderCancel", "orderCancel", variables)), detail)
 
 

@@ -21,6 +21,12 @@ CANCEL_REASONS = {
     "STAFF": "A staff mistake",
     "OTHER": "Another reason",
 }
+# How a cancelled order's payment goes back (action_plans.REFUND_METHODS: what each sends), as a form offers it.
+REFUND_CHOICES = {
+    "original": "Refund to the original payment method",
+    "store_credit": "Refund as store credit",
+    "none": "No refund",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ BULK_ACTIONS = frozenset(
         "notify_customer",
         "snooze",
         "delete",
+        "cancel_order",
     }
 )
 # action ids that cannot be undone and have no form to stop at: even one order gets the preview, and its Confirm
@@ -176,7 +177,7 @@ USAGE: Mapping[str, str] = MappingProxyType(
         "unarchive": "unarchive #1001 [more orders or a filter]",
         "unfulfill": "unfulfill #1001 [more orders or a filter]",
         "delete": "delete #1001 [more orders or a filter]",
-        "cancel": "cancel #1001",
+        "cancel": "cancel #1001 [more orders or a filter]",
         "scan": "scan",
         "digest": "digest [post]",
         "settings": "settings [set key value]",
@@ -560,7 +561,6 @@ def _select(name: str, words: Sequence[_Word]) -> Selection:
 _ONE_AT_A_TIME = MappingProxyType(
     {
         "show": "Show one order at a time; `/orders stuck` lists several.",
-        "cancel": "Cancel orders one at a time: `/orders cancel #1001`.",
         "release-hold": "Release holds one order at a time: `/orders release-hold #1001`.",
         "log": "`log` takes one order or one person.",
     }
@@ -569,12 +569,12 @@ _ONE_AT_A_TIME = MappingProxyType(
 
 def _orders(name: str, words: Sequence[_Word]) -> Command:
     """An action over any orders and filters: archive, unarchive, request, cancel-request, notify, unfulfill,
-    delete."""
+    delete, cancel."""
     return Command(name, _select(name, words))
 
 
 def _one_order(name: str, words: Sequence[_Word]) -> Command:
-    """show, cancel, release-hold: exactly one order, no filter."""
+    """show, release-hold: exactly one order, no filter."""
     selection = _select(name, words)
     if not selection.single:
         raise CommandError(_ONE_AT_A_TIME[name], USAGE[name])
@@ -727,7 +727,7 @@ _PARSERS: Mapping[str, Callable[[str, Sequence[_Word]], Command]] = MappingProxy
         "unarchive": _orders,
         "unfulfill": _orders,
         "delete": _orders,
-        "cancel": _one_order,
+        "cancel": _orders,
         "scan": _scan,
         "digest": _digest,
         "settings": _settings,

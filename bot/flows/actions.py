@@ -473,6 +473,8 @@ class Actions:
                 if cancelling:
                     await self.cancellations.started(order.id, (result.get("job") or {}).get("id"))
                     cancelling = False
+                    if request.in_bulk:  # Shopify cancels later: a read now shows the order unchanged, and costs
+                        after = order  # a full Order read per order of a bulk cancel; its follower reads it once done
                 if step.shows_order_after:
                     after = order_after(order, result)
         return detail, after

@@ -8,6 +8,12 @@ is read in full, and the alert catches up from the mutation's payload. A few ord
 round trips do not leave Shopify's cost budget unused; the Shopify client waits for the budget and retries THROTTLED
 itself.
 
+A bulk cancel (`cancel_order`) is confirmed through one form, whose choices (reason, refund, restock, customer
+email) the run keeps for every order; past plan.CONFIRM_BY_TYPING_OVER orders the form wants their number typed.
+Shopify cancels in the background, so an order the run is done with is only requested: its follower
+(bot/flows/cancellations.py) tells the run how it settled (`settled`), and the progress, then the summary, count
+requested and cancelled apart, the summary drawn again as they settle (at most once every UPDATE_EVERY seconds).
+
 The run lives in the store (`bulk_runs`, `bulk_items`): an item is marked only once `Actions.run` has returned, so a
 restart resumes a run with its pending items (`resume`), and at shutdown a run stops taking orders, finishes those
 in flight and is resumed by the next start. One message in the alert channel shows the progress, updated in place
@@ -23,6 +29,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -36,6 +43,7 @@ from bot.flows.actions import ActionRequest, Actions
 from bot.shopify.client import ShopifyError
 from bot.shopify.operations import ORDER_STATES_BATCH
 from bot.slack.pacing import ChannelPacer
+from bot.store.home import orders_by_id
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +52,10 @@ log = logging.getLogger(__name__)
 # the same points.
 CONCURRENCY = 4
 UPDATE_EVERY = 1.0  # seconds between two updates of the progress message, at least
-STATE_CHECKED = frozenset({"archive", "unarchive", "delete"})  # actions whose check needs only an order's OrderState
+# actions whose check needs only an order's OrderState
+STATE_CHECKED = frozenset({"archive", "unarchive", "delete", "cancel_order"})
 PERMISSION = "bulk"
+CANCEL = "cancel_order"  # the bulk action confirmed through a form, whose orders settle after the run
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +103,12 @@ class BulkRuns:
         self.clock = clock
         self._runs: dict[int, asyncio.Task] = {}
         self._stops: dict[int, asyncio.Event] = {}
+        self._live: dict[int, _Progress] = {}  # runs under way: a settled cancellation changes their progress
+        self._redraws: dict[int, asyncio.Task] = {}  # ended bulk cancels whose summary is about to be drawn again
+        self._stale: set[int] = set()  # … and whose summary is out of date
+        self._drawn_at: dict[int, float] = {}  # when each ended run's summary was last drawn
         self.closing = False
+        actions.cancellations.on_settled = self.settled
 
     # --- preview, confirm, cancel, stop (from /orders and the buttons) ---------------------------------------------
 
@@ -139,17 +154,38 @@ class BulkRuns:
             now=now,
         )
 
-    async def confirm(self, run_id: int, actor: str) -> Reply:
-        """Start a previewed run (admins only; a refusal is audited)."""
+    async def form(self, run_id: int, actor: str) -> Reply | dict[str, Any]:
+        """A bulk cancel's Confirm: the run, to draw its form from (admins only; a refusal is audited), or why not."""
+        run = await self.store.bulk_run(run_id)
+        if run is None or run["action"] != CANCEL:  # stale, or a forged click naming a run that has no form
+            return Reply(EXPIRED, closes=False)
+        if not await self.actions.permissions.may(actor, PERMISSION):
+            await self._audit(actor, run, "refused", "not an admin")
+            return Reply(self.actions.permissions.refusal(PERMISSION), closes=False)
+        if run["status"] != "previewed":
+            return Reply(_not_waiting(run))
+        return run
+
+    async def paid(self, run_id: int) -> str:
+        """What a run's orders add up to, as stored ("2,180.00 USD"), for its form."""
+        ids = [item["order_id"] for item in await self.store.bulk_items(run_id)]
+        orders = await self.store.read(partial(orders_by_id, ids=ids))
+        return plan.amounts(order.total for order in orders.values())
+
+    async def confirm(self, run_id: int, actor: str, inputs: dict[str, Any] | None = None) -> Reply:
+        """Start a previewed run (admins only; a refusal is audited); `inputs`: what its form chose, for every
+        order (a bulk cancel's, which only starts that way)."""
         run = await self.store.bulk_run(run_id)
         if run is None:
             return Reply(EXPIRED)
         if not await self.actions.permissions.may(actor, PERMISSION):
             await self._audit(actor, run, "refused", "not an admin")
             return Reply(self.actions.permissions.refusal(PERMISSION), closes=False)
-        if not await self.store.start_bulk_run(run_id, actor):
+        if (run["action"] == CANCEL) != (inputs is not None):  # a forged click on a Confirm it does not have
+            return Reply(_not_waiting(run) if run["status"] != "previewed" else FORM_NEEDED, closes=False)
+        if not await self.store.start_bulk_run(run_id, actor, inputs):
             return Reply(_not_waiting(run))
-        await self._audit(actor, run, "done", None)
+        await self._audit(actor, {**run, "inputs": inputs or run["inputs"]}, "done", None)
         self._start(run_id)
         return Reply(
             f"<@{actor}> started `/orders {run['command']}` on {run['total']} orders. Progress and the "
@@ -186,6 +222,70 @@ class BulkRuns:
     async def known(self, run_id: int) -> bool:
         return await self.store.bulk_run(run_id) is not None
 
+    async def run_of(self, run_id: int) -> dict[str, Any] | None:
+        return await self.store.bulk_run(run_id)
+
+    # --- cancellations settling after the run ----------------------------------------------------------------------
+
+    async def settled(self, order_id: str, outcome: str) -> None:
+        """A cancellation settled (Cancellations.on_settled): the bulk cancel that requested it counts it, its
+        progress or summary shows it."""
+        for run_id in await self.store.settle_bulk_items(order_id, outcome):
+            if run_id in self._live:
+                self._live[run_id].changed()
+            else:
+                self._redraw_later(run_id)
+
+    def _redraw_later(self, run_id: int) -> None:
+        self._stale.add(run_id)
+        if run_id in self._redraws:
+            return
+        task = asyncio.create_task(self._redraw(run_id), name=f"bulk-summary-{run_id}")
+        self._redraws[run_id] = task
+        task.add_done_callback(lambda _: self._redraws.pop(run_id, None))
+
+    async def _redraw(self, run_id: int) -> None:
+        """Draw an ended run's summary again, at most once every UPDATE_EVERY seconds, until it is current."""
+        while run_id in self._stale:
+            await asyncio.sleep(max(0.0, self._drawn_at.get(run_id, float("-inf")) + UPDATE_EVERY - self.clock()))
+            self._stale.discard(run_id)
+            run = await self.store.bulk_run(run_id)
+            if run is None or not run["message_ts"]:
+                return
+            self._drawn_at[run_id] = self.clock()
+            await self._update(run, await self.summary(run))
+
+    async def summary(self, run: dict[str, Any]) -> dict:
+        """The run's summary as it stands."""
+        counts = await self.store.bulk_counts(run["id"])
+        skipped = plan.grouped(await self.store.bulk_items(run["id"], status="skipped"))
+        failed = plan.grouped(await self.store.bulk_items(run["id"], status="failed"))
+        return self.draw.summary(
+            action=run["action"],
+            inputs=run["inputs"],
+            command=run["command"],
+            total=run["total"],
+            counts=counts,
+            skipped=skipped,
+            failed=failed,
+            tally=await self.tally(run),
+            confirmed_by=run["confirmed_by"],
+            stopped_by=run["stopped_by"] if run["status"] in ("stopping", "stopped") else None,
+        )
+
+    async def tally(self, run: dict[str, Any]) -> plan.CancelTally | None:
+        """A bulk cancel's orders requested, and how those settled so far; None for any other action."""
+        if run["action"] != CANCEL:
+            return None
+        return plan.cancel_tally(await self.store.bulk_items(run["id"], status="done"))
+
+    async def _update(self, run: dict[str, Any], message: dict) -> None:
+        try:
+            async with self.pacer.turn(run["channel"]):
+                await self.client.chat_update(channel=run["channel"], ts=run["message_ts"], **message)
+        except SlackApiError as exc:
+            log.warning("could not update the message of bulk run %s: %s", run["id"], exc.response.get("error"))
+
     # --- lifecycle -----------------------------------------------------------------------------------------------
 
     async def resume(self) -> list[int]:
@@ -201,8 +301,8 @@ class BulkRuns:
         self.closing = True
         for stop in self._stops.values():
             stop.set()
-        if self._runs:
-            await asyncio.gather(*self._runs.values(), return_exceptions=True)
+        if self._runs or self._redraws:
+            await asyncio.gather(*self._runs.values(), *self._redraws.values(), return_exceptions=True)
 
     def _start(self, run_id: int) -> None:
         if run_id in self._runs:
@@ -227,6 +327,16 @@ class BulkRuns:
         if run["status"] == "stopping":
             stop.set()
         progress = _Progress(self, run)
+        self._live[run_id] = progress
+        try:
+            await self._run_items(run, progress, stop)
+        finally:
+            del self._live[run_id]
+        if not self.closing and run["action"] == CANCEL and await self.tally(run) != progress.drawn:
+            self._redraw_later(run_id)  # settled between the summary and the run's end
+
+    async def _run_items(self, run: dict[str, Any], progress: _Progress, stop: asyncio.Event) -> None:
+        run_id = run["id"]
         await progress.begin()
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         for item in await self.store.bulk_items(run_id, status="pending"):
@@ -311,6 +421,8 @@ class BulkRuns:
 
     async def _audit(self, actor: str, run: dict[str, Any], outcome: str, error: str | None) -> None:
         inputs = {"run": run["id"], "action": run["action"], "command": run["command"], "orders": run["total"]}
+        if run["action"] == CANCEL and run["inputs"]:
+            inputs["choices"] = run["inputs"]  # what the form chose, for every order
         await self.store.add_audit(
             actor=actor, action=PERMISSION, order_id=None, inputs=inputs, outcome=outcome, error=error
         )
@@ -326,6 +438,7 @@ class _Progress:
         self.ts: str | None = run["message_ts"]
         self._dirty = asyncio.Event()
         self._last = float("-inf")
+        self.drawn: plan.CancelTally | None = None  # a bulk cancel's tally, as the summary showed it
 
     def changed(self) -> None:
         self._dirty.set()
@@ -356,22 +469,11 @@ class _Progress:
 
     async def finish(self) -> None:
         run = await self.runs.store.bulk_run(self.run["id"])
-        counts = await self.runs.store.bulk_counts(self.run["id"])
-        skipped = plan.grouped(await self.runs.store.bulk_items(self.run["id"], status="skipped"))
-        failed = plan.grouped(await self.runs.store.bulk_items(self.run["id"], status="failed"))
-        message = self.runs.draw.summary(
-            action=run["action"],
-            inputs=run["inputs"],
-            command=run["command"],
-            total=run["total"],
-            counts=counts,
-            skipped=skipped,
-            failed=failed,
-            confirmed_by=run["confirmed_by"],
-            stopped_by=run["stopped_by"] if run["status"] in ("stopping", "stopped") else None,
-        )
         await asyncio.sleep(max(0.0, self._last + UPDATE_EVERY - self.runs.clock()))
+        self.drawn = await self.runs.tally(run)
+        message = await self.runs.summary(run)
         await self._update(message)
+        self.runs._drawn_at[run["id"]] = self._last
 
     async def _progress(self, *, stopping: bool) -> dict:
         counts = await self.runs.store.bulk_counts(self.run["id"])
@@ -381,6 +483,7 @@ class _Progress:
             run_id=self.run["id"],
             total=self.run["total"],
             counts=counts,
+            tally=await self.runs.tally(self.run),
             confirmed_by=self.run["confirmed_by"],
             stopping=stopping,
         )
@@ -397,6 +500,7 @@ class _Progress:
 
 
 EXPIRED = "That bulk action is no longer known to orderbot; type the command again."
+FORM_NEEDED = "Cancelling orders starts from the form its Confirm button opens; click it again."
 
 
 def _not_waiting(run: dict[str, Any]) -> str:

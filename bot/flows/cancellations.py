@@ -11,7 +11,11 @@ A follower per order checks, backing off from FollowUp.first_check to FollowUp.l
 It settles the cancellation as "cancelled" (the alert is resolved: who cancelled it), "not_cancelled" (the job ran
 and the order is not cancelled: the alert shows it as it is), or, after FollowUp.give_up_after, "unconfirmed" (the
 alert shows the order as last known, and the thread says to check it in Shopify). Each settlement is told in the
-alert's thread. A later webhook or scan still brings the alert up to date whatever Shopify did.
+alert's thread, and to `on_settled` (a bulk cancel counts its orders as they settle). A later webhook or scan still
+brings the alert up to date whatever Shopify did.
+
+A bulk cancel of hundreds of orders has as many followers: they sleep apart, and at most CHECKS_AT_ONCE of them ask
+Shopify at a time, in the background (behind what a person waits for), so that they never crowd out the run itself.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class FollowUp:
 
 
 DEFAULT_FOLLOW_UP = FollowUp()
+CHECKS_AT_ONCE = 2  # followers asking Shopify at the same time
 
 
 class Cancellations:
@@ -57,6 +62,9 @@ class Cancellations:
         self.follow_up = follow_up
         self._sleep = sleep
         self._following: dict[str, asyncio.Task[None]] = {}
+        self._checking = asyncio.Semaphore(CHECKS_AT_ONCE)
+        # (order id, how it settled): told before the cancellation is forgotten, so that a failure is retried
+        self.on_settled: Callable[[str, str], Awaitable[None]] | None = None
 
     async def requested(self, order_id: str, actor: str, detail: str) -> None:
         """Before orderCancel is sent: from now on the order shows as being cancelled, and is followed."""
@@ -103,8 +111,9 @@ class Cancellations:
             await self._sleep(wait)
             wait = min(wait * 2, self.follow_up.longest_wait)
             try:
-                if await self._check_and_settle(order_id):
-                    return
+                async with self._checking:
+                    if await self._check_and_settle(order_id):
+                        return
             except Exception:  # the database is busy, say: the cancellation stays stored; look again next time
                 log.exception("could not follow the cancellation of %s; trying again in %.0f s", order_id, wait)
 
@@ -144,6 +153,8 @@ class Cancellations:
 
     async def _settle(self, row: dict[str, Any], outcome: str, order: Order | None) -> None:
         order_id = row["order_id"]
+        if self.on_settled is not None:
+            await self.on_settled(order_id, outcome)
         await self.store.cancellation_settled(order_id)
         self.service.forget_policy()
         log.info("the cancellation of %s asked for by %s: %s", order_id, row["actor"], outcome)

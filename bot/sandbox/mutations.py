@@ -194,6 +194,10 @@ def order_cancel(
     if order["cancelled_at"] is not None:
         error = _error(["orderId"], "Cannot cancel an order that has already been cancelled", "INVALID")
         return {"job": None, "orderCancelUserErrors": [error]}
+    if "storeCreditRefund" in (refundMethod or {}) and not order.get("customer"):
+        message = "A store credit order refund was requested but the order has no customer."
+        error = _error(["refundMethod", "storeCreditRefund"], message, "STORE_CREDIT_REFUND_MISSING_CUSTOMER")
+        return {"job": None, "orderCancelUserErrors": [error]}
 
     def cancel() -> None:  # Shopify cancels in the background: the order shows it once the job has run
         if order["cancelled_at"] is not None:
@@ -379,9 +383,12 @@ def _error(path: list[str], message: str, code: str | None = None) -> dict:
 
 
 def _cancelled_financial_status(status: str | None, refund_method: dict | None) -> str | None:
+    """An authorization is voided whatever the refund; a payment is refunded to the card or as store credit."""
+    refund_method = refund_method or {}
     if status in ("PENDING", "AUTHORIZED"):
         return "VOIDED"
-    if status in ("PAID", "PARTIALLY_PAID") and (refund_method or {}).get("originalPaymentMethodsRefund"):
+    refunded = refund_method.get("originalPaymentMethodsRefund") or refund_method.get("storeCreditRefund") is not None
+    if status in ("PAID", "PARTIALLY_PAID") and refunded:
         return "REFUNDED"
     return status
 

@@ -79,6 +79,7 @@ FULFILL_MODAL = "fulfill_modal"
 NOTIFY_MODAL = "notify_modal"
 CANCEL_ORDER_MODAL = "cancel_order_modal"
 MOVE_MODAL = "move_modal"
+BULK_CANCEL_MODAL = "bulk_cancel_modal"  # the one form of a bulk cancel, for every order of the run
 
 # Modal inputs: each input block's block_id equals its element's action_id, so a submitted value is at
 # `view.state.values[ID][ID]`. A checkbox input's single option has the value ID; it is ticked when
@@ -92,10 +93,11 @@ SUBJECT = "subject"
 MESSAGE = "message"
 REASON = "reason"
 RESTOCK = "restock"
-REFUND = "refund"
+REFUND = "refund"  # radio buttons: a key of action_words.REFUND_CHOICES
 STAFF_NOTE = "staff_note"
 LOCATION = "location"  # the Move form's radio buttons: each option's value is a location id
 RELEASE_STOCK_HOLD = "release_stock_hold"
+CONFIRM_COUNT = "confirm_count"  # a bulk cancel of many orders: the number of orders, typed
 MESSAGE_MAX_LENGTH = 3000
 SUBJECT_MAX_LENGTH = 200
 STAFF_NOTE_MAX_LENGTH = 255

@@ -2,6 +2,9 @@
 (updated in place, with a Stop button) and the summary it ends as. Pure: no I/O, `now` passed in.
 
 Buttons carry the run id as their value: `bulk_confirm` and `bulk_cancel` on the preview, `bulk_stop` on the progress.
+A bulk cancel's preview lists each order with its amount and payment state, and its Confirm is `bulk_form`, which
+opens the run's one form (modal_blocks.bulk_cancel_modal); its progress and summary count the orders Shopify was asked
+to cancel and those it has cancelled apart.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, PlainTextObject
 
-from bot.domain.bulk import Group
+from bot.domain.action_words import REFUND_CHOICES
+from bot.domain.bulk import CONFIRM_BY_TYPING_OVER, CancelTally, Group, amounts, payment_state, payment_states
 from bot.domain.durations import format_duration
 from bot.domain.orders import Order
 from bot.domain.rules import REASON_TITLES
@@ -22,7 +26,10 @@ from bot.slack.blocks import admin_url, confirm, context, message_payload, safe,
 BULK_CONFIRM = "bulk_confirm"
 BULK_CANCEL = "bulk_cancel"
 BULK_STOP = "bulk_stop"
+BULK_FORM = "bulk_form"  # a bulk cancel's Confirm: opens the form whose choices apply to every order
 PREVIEW_ORDERS = 10  # orders listed in a preview
+CANCEL_PREVIEW_ORDERS = 100  # orders listed in a bulk cancel's preview, each with its amount and payment state
+_LIST_SECTION = 2800  # characters of order lines in one section (Slack takes 3000)
 GROUP_NAMES = 5  # order names shown per reason in a summary
 GROUPS_SHOWN = 8  # reasons shown per kind in a summary
 
@@ -85,6 +92,14 @@ _WORDS = {
         "Each archived or cancelled order is deleted in Shopify, for good: this cannot be undone. Open orders are "
         "skipped. orderbot's log keeps what was done to them.",
     ),
+    "cancel_order": _Words(
+        "Cancel",
+        "Cancelling",
+        "cancelled",
+        "Each order is cancelled in Shopify: this cannot be undone. Confirm opens one form for all of them: the "
+        "reason, the refund (to the original payment method, as store credit, or none), restock, and whether to "
+        "email each customer. Orders already cancelled are skipped.",
+    ),
 }
 
 
@@ -128,6 +143,9 @@ def preview_message(
     blocks: list[Block] = []
     if total == 0:
         blocks.append(section(f"{heading}\nNo orders match, so nothing would change."))
+    elif action == "cancel_order":
+        blocks.extend(_cancel_list(heading, orders, total, shop))
+        blocks.append(section(f"*What happens:* {said.what}"))
     else:
         first = [_preview_line(order, verdict, shop, now) for order, verdict in orders[:PREVIEW_ORDERS]]
         more = f"\n…and {total - len(first)} more." if total > len(first) else ""
@@ -142,7 +160,23 @@ def preview_message(
         notes.append(f"{_plural(len(group.names))} will be skipped, {safe(group.reason, 200)}: {_names(group.names)}.")
     if notes:
         blocks.append(context(notes))
-    if run_id is not None and may_confirm:
+    if run_id is not None and may_confirm and action == "cancel_order":
+        typed = f" You will type {total} to confirm." if total > CONFIRM_BY_TYPING_OVER else ""
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        action_id=BULK_FORM,
+                        text=PlainTextObject(text=f"{said.verb} {_plural(total)}…"),
+                        value=str(run_id),
+                        style="danger",
+                    ),
+                    ButtonElement(action_id=BULK_CANCEL, text=PlainTextObject(text="Not now"), value=str(run_id)),
+                ]
+            )
+        )
+        blocks.append(context([f"Nothing changes until the form is sent.{typed} Progress will be in <#{channel}>."]))
+    elif run_id is not None and may_confirm:
         confirm_text = f"{said.running} {_plural(total)} cannot be stopped half-way except with Stop. Go ahead?"
         blocks.append(
             ActionsBlock(
@@ -175,6 +209,47 @@ def _preview_line(order: Order, verdict: Mapping[str, Any] | None, shop: str, no
     return f"• {link} · {state} · {format_duration(now - order.created_at)} old"
 
 
+def _cancel_list(
+    heading: str, orders: Sequence[tuple[Order, Mapping[str, Any] | None]], total: int, shop: str
+) -> list[Block]:
+    """A bulk cancel's orders, each with its amount and payment state (the first CANCEL_PREVIEW_ORDERS, in sections
+    Slack takes), and what they add up to."""
+    listed = [order for order, _ in orders[:CANCEL_PREVIEW_ORDERS]]
+    states = ", ".join(f"{count} {state}" for state, count in payment_states(order for order, _ in orders))
+    together = amounts(order.total for order, _ in orders)
+    blocks: list[Block] = [
+        section(f"{heading}\nCancelling *{_plural(total)}*, together {safe(together)} ({safe(states)}), oldest first:")
+    ]
+    lines: list[str] = []
+    for order in listed:
+        line = (
+            f"• <{admin_url(order, shop)}|{safe(order.name)}> · {safe(order.total.amount)} {safe(order.total.currency)}"
+            f" · {payment_state(order)} · {order.fulfillment_status.replace('_', ' ').lower()}"
+        )
+        if lines and sum(len(x) + 1 for x in lines) + len(line) > _LIST_SECTION:
+            blocks.append(section("\n".join(lines)))
+            lines = []
+        lines.append(line)
+    if total > len(listed):
+        lines.append(f"…and {total - len(listed)} more.")
+    blocks.append(section("\n".join(lines)))
+    return blocks
+
+
+def cancel_choices(inputs: Mapping[str, Any]) -> str:
+    """A bulk cancel's choices, in one line: "Reason customer · refunded as store credit · restocked · customers
+    emailed"."""
+    refund = str(REFUND_CHOICES.get(str(inputs.get("refund")), "No refund"))
+    return " · ".join(
+        (
+            f"Reason {str(inputs.get('reason') or 'other').lower()}",
+            refund[0].lower() + refund[1:],
+            "restocked" if inputs.get("restock") else "not restocked",
+            "customers emailed" if inputs.get("notify_customer") else "customers not emailed",
+        )
+    )
+
+
 def preview_closed(text: str) -> dict:
     """What replaces the preview after Confirm or Cancel."""
     return message_payload(text, [section(text)])
@@ -191,14 +266,19 @@ def progress_message(
     total: int,
     counts: Mapping[str, int],
     confirmed_by: str,
+    tally: CancelTally | None = None,
     stopping: bool = False,
 ) -> dict:
+    """The run's message while it runs (`tally`: a bulk cancel's orders requested and cancelled)."""
     said = words(action, inputs)
-    line = (
-        f"{said.running} {_plural(total)}: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, "
-        f"{counts.get('failed', 0)} failed"
-    )
+    done = f"{counts.get('done', 0)} done"
+    if tally is not None:
+        done = f"{tally.requested} requested, {tally.cancelled} cancelled"
+    skipped, failed = counts.get("skipped", 0), counts.get("failed", 0)
+    line = f"{said.running} {_plural(total)}: {done}, {skipped} skipped, {failed} failed"
     started = f"Started by <@{confirmed_by}>."
+    if tally is not None:
+        started = f"{cancel_choices(inputs)}. {started}"
     if stopping:
         blocks: list[Block] = [
             section(f"{line}\n:octagonal_sign: Stopping after the orders in progress…"),
@@ -229,16 +309,20 @@ def summary_message(
     failed: Sequence[Group],
     confirmed_by: str,
     stopped_by: str | None,
+    tally: CancelTally | None = None,
 ) -> dict:
-    """The end of a run: what was done, skipped and why, failed and why, and what to do next."""
+    """The end of a run: what was done, skipped and why, failed and why, and what to do next (`tally`: a bulk
+    cancel's orders requested and how Shopify settled them so far; the summary is drawn again as they settle)."""
     said = words(action, inputs)
     done, not_run = counts.get("done", 0), counts.get("pending", 0)
     if stopped_by:
         head = f":octagonal_sign: <@{stopped_by}> stopped `/orders {safe(command, 200)}`"
     else:
         head = f":white_check_mark: Finished `/orders {safe(command, 200)}`"
-    lines = [f"{head}: {_plural(done)} {said.done} of {total}."]
-    blocks: list[Block] = [section("\n".join(lines))]
+    if tally is not None:
+        blocks: list[Block] = _settled_sections(head, total, tally)
+    else:
+        blocks = [section(f"{head}: {_plural(done)} {said.done} of {total}.")]
     if skipped:
         blocks.append(section(_groups(f"Skipped {counts.get('skipped', 0)}", skipped)))
     if failed:
@@ -248,12 +332,40 @@ def summary_message(
         after.append(f"{_plural(not_run)} not started because of the stop; nothing changed on them.")
     if failed:
         after.append("Fix what Shopify said and run the command again: orders already done are skipped.")
+    if tally is not None:
+        after.append(f"{cancel_choices(inputs)}.")
     after.append(f"Confirmed by <@{confirmed_by}>. Each order's change is in `/orders log`.")
     blocks.append(context(after))
-    text = f"{said.running} {_plural(total)}: {done} done, {counts.get('skipped', 0)} skipped, " + (
+    done_words = f"{done} done" if tally is None else f"{tally.requested} requested, {tally.cancelled} cancelled"
+    text = f"{said.running} {_plural(total)}: {done_words}, {counts.get('skipped', 0)} skipped, " + (
         f"{counts.get('failed', 0)} failed" + (f", {not_run} not started" if not_run else "")
     )
     return message_payload(text, blocks)
+
+
+_SETTLED_WORDS = {  # how a requested cancellation settled, when not cancelled: (title, what to do)
+    "not_cancelled": ("Not cancelled", "Shopify ran the cancellation and left the order open; check it in Shopify."),
+    "unconfirmed": ("Not confirmed", "Shopify did not say within 10 minutes; check it in Shopify."),
+    "gone": ("No longer in Shopify", "Deleted meanwhile; nothing more to do."),
+}
+
+
+def _settled_sections(head: str, total: int, tally: CancelTally) -> list[Block]:
+    """A bulk cancel's requested orders, and how Shopify has settled them so far."""
+    if tally.waiting:
+        first = (
+            f"{head}: Shopify was asked to cancel {_plural(tally.requested)} of {total}; {tally.cancelled} cancelled "
+            f"so far.\n:hourglass_flowing_sand: Shopify is still cancelling {tally.waiting}; this message updates "
+            "as they complete."
+        )
+    else:
+        first = f"{head}: {_plural(tally.cancelled)} cancelled of {total}."
+    blocks: list[Block] = [section(first)]
+    for outcome, (title, why) in _SETTLED_WORDS.items():
+        names = tally.settled.get(outcome) or ()
+        if names:
+            blocks.append(section(f"*{title} {len(names)}*: {_names(names)}. {why}"))
+    return blocks
 
 
 def _groups(title: str, groups: Sequence[Group]) -> str:

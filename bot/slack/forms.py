@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.domain.action_words import CANCEL_REASONS
+from bot.domain.action_words import CANCEL_REASONS, REFUND_CHOICES
+from bot.domain.bulk import typed_count
 from bot.slack import blocks
 from bot.slack.home_blocks import SETTING_VALUE
 
@@ -64,19 +65,42 @@ def notify_form(values: dict) -> Form:
 
 
 def cancel_order_form(values: dict) -> Form:
-    reason = _selected(values, blocks.REASON)
+    choices = _cancel_choices(values)
     note = _text(values, blocks.STAFF_NOTE)
+    errors = dict(choices.errors)
+    if len(note) > blocks.STAFF_NOTE_MAX_LENGTH:
+        errors[blocks.STAFF_NOTE] = f"A staff note is at most {blocks.STAFF_NOTE_MAX_LENGTH} characters."
+    return Form({**choices.inputs, "staff_note": note or None}, errors)
+
+
+def bulk_cancel_form(values: dict, *, total: int, confirm_over: int) -> Form:
+    """A bulk cancel's choices for every order; past `confirm_over` orders, `total` typed to confirm."""
+    choices = _cancel_choices(values)
+    errors = dict(choices.errors)
+    if total > confirm_over:
+        typed = typed_count(_text(values, blocks.CONFIRM_COUNT))
+        if typed is None:
+            errors[blocks.CONFIRM_COUNT] = f"Type {total}, the number of orders, to cancel them."
+        elif typed != total:
+            errors[blocks.CONFIRM_COUNT] = (
+                f"That is {typed:,}, not {total:,}. Type {total} to cancel all {total:,} orders, or close the form."
+            )
+    return Form(choices.inputs, errors)
+
+
+def _cancel_choices(values: dict) -> Form:
+    reason = _selected(values, blocks.REASON)
+    refund = _selected(values, blocks.REFUND) or "none"  # Slack sends the initial choice; without one, no money moves
     errors = {}
     if reason not in CANCEL_REASONS:
         errors[blocks.REASON] = "Pick a reason."
-    if len(note) > blocks.STAFF_NOTE_MAX_LENGTH:
-        errors[blocks.STAFF_NOTE] = f"A staff note is at most {blocks.STAFF_NOTE_MAX_LENGTH} characters."
+    if refund not in REFUND_CHOICES:
+        errors[blocks.REFUND] = "Pick how to refund, or “No refund”."
     inputs = {
         "reason": reason,
         "restock": _checked(values, blocks.RESTOCK),
-        "refund": _checked(values, blocks.REFUND),
+        "refund": refund,
         "notify_customer": _checked(values, blocks.NOTIFY_CUSTOMER),
-        "staff_note": note or None,
     }
     return Form(inputs, errors)
 

@@ -309,7 +309,7 @@ class SlackListeners:
         channel), else as an ephemeral message in the channel."""
         if card_url is not None:
             answer = {"text": text, "response_type": "ephemeral", "replace_original": False}
-            if await self._post_to_card(client, card_url, answer):
+            if await self.post_to_response_url(client, card_url, answer):
                 return
             log.warning("the card took no answer, so %s is answered by chat.postEphemeral instead", request.actor)
         if request.channel is None:
@@ -328,23 +328,23 @@ class SlackListeners:
             return
         card = await self.card_of(request.order_id)
         redrawn = {"delete_original": True} if card is None else {**card, "replace_original": True}
-        if not await self._post_to_card(client, card_url, redrawn):
+        if not await self.post_to_response_url(client, card_url, redrawn):
             log.warning(
                 "the card %s clicked (%s) could not be re-drawn; it stays as it was", request.actor, request.action
             )
 
     @staticmethod
-    async def _post_to_card(client: AsyncWebClient, card_url: str, body: dict) -> bool:
-        """Post to a click's response_url (through the proxy chosen for it, with the Web API client's TLS settings);
-        False when Slack took no post (expired, used up) or could not be reached."""
-        webhook = webhook_client(card_url, timeout=client.timeout, ssl=client.ssl)
+    async def post_to_response_url(client: AsyncWebClient, url: str, body: dict) -> bool:
+        """Post to a click's response_url (a card's, or a bulk preview's), through the proxy chosen for it, with the
+        Web API client's TLS settings; False when Slack took no post (expired, used up) or could not be reached."""
+        webhook = webhook_client(url, timeout=client.timeout, ssl=client.ssl)
         try:
             response = await webhook.send_dict(body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("a card's response_url could not be reached: %s", exc.__class__.__name__)
+            log.warning("a response_url could not be reached: %s", exc.__class__.__name__)
             return False
         if response.status_code != 200:
-            log.warning("a card's response_url answered %s %s", response.status_code, response.body[:40])
+            log.warning("a response_url answered %s %s", response.status_code, response.body[:40])
             return False
         return True
 

@@ -28,7 +28,15 @@ class ModalContext:
 _MOVE_FIELDS = ("fulfillment_order_id", "locations")
 
 
-def pack(context: ModalContext, secret: str) -> str:
+@dataclass(frozen=True, slots=True)
+class RunFormContext:
+    """A bulk cancel's form: the run it confirms, and the preview's response_url (to replace it once it starts)."""
+
+    run_id: int
+    response_url: str | None
+
+
+def pack(context: ModalContext | RunFormContext, secret: str) -> str:
     """Signed JSON of the context's fields, leaving out the Move form's when it is not that form."""
     fields = {key: value for key, value in asdict(context).items() if value is not None or key not in _MOVE_FIELDS}
     body = json.dumps(fields, separators=(",", ":"))
@@ -36,10 +44,7 @@ def pack(context: ModalContext, secret: str) -> str:
 
 
 def unpack(metadata: str, secret: str) -> ModalContext:
-    body, _, signature = metadata.rpartition(".")
-    if not body or not hmac.compare_digest(signature.encode(), _signature(body, secret).encode()):
-        raise TamperedMetadata("the modal's metadata was not written by orderbot")
-    fields = json.loads(body)
+    fields = _verified(metadata, secret)
     return ModalContext(
         str(fields["order_id"]),
         fields.get("channel"),
@@ -48,6 +53,18 @@ def unpack(metadata: str, secret: str) -> ModalContext:
         fields.get("fulfillment_order_id"),
         fields.get("locations"),
     )
+
+
+def unpack_run_form(metadata: str, secret: str) -> RunFormContext:
+    fields = _verified(metadata, secret)
+    return RunFormContext(int(fields["run_id"]), fields.get("response_url"))
+
+
+def _verified(metadata: str, secret: str) -> dict:
+    body, _, signature = metadata.rpartition(".")
+    if not body or not hmac.compare_digest(signature.encode(), _signature(body, secret).encode()):
+        raise TamperedMetadata("the modal's metadata was not written by orderbot")
+    return json.loads(body)
 
 
 def claimed_order_id(metadata: str) -> str | None:

@@ -1,11 +1,12 @@
 """The modals: mark as fulfilled (or add tracking), email the customer, cancel the order, move it to another
-location. Each input block's block_id equals its element's action_id (blocks.py lists them; forms.py reads what was
-submitted). Pure: no I/O.
+location, and cancel many orders (a bulk cancel's one form). Each input block's block_id equals its element's
+action_id (blocks.py lists them; forms.py reads what was submitted). Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from slack_sdk.models.blocks import (
+    Block,
     CheckboxesElement,
     InputBlock,
     InteractiveElement,
@@ -18,12 +19,14 @@ from slack_sdk.models.blocks import (
     UrlInputElement,
 )
 
-from bot.domain.action_words import CANCEL_REASONS
+from bot.domain.action_words import CANCEL_REASONS, REFUND_CHOICES
 from bot.domain.moves import LocationForMove, out_of_stock_holds
 from bot.domain.mrkdwn import clip, escape_mrkdwn, safe
 from bot.domain.orders import FulfillmentOrder, Order
 from bot.slack.blocks import (
+    BULK_CANCEL_MODAL,
     CANCEL_ORDER_MODAL,
+    CONFIRM_COUNT,
     FULFILL_MODAL,
     LOCATION,
     MESSAGE,
@@ -174,15 +177,12 @@ def notify_modal(order: Order, *, to_email: str, subject: str, body: str, privat
     )
 
 
-def cancel_order_modal(order: Order, *, private_metadata: str) -> dict:
-    """Cancel the order: a warning, then reason, restock, refund, customer email and a staff note."""
+def _cancel_choices(customers: str) -> list[Block]:
+    """What a cancellation asks, for one order or many: the reason, restock, the refund, and the customer email
+    (`customers`: "the customer" or "each customer")."""
     reasons = [Option(value=value, text=label) for value, label in CANCEL_REASONS.items()]
-    warning = (
-        f":warning: Cancelling *{safe(order.name)}* ({customer_name(order)}) cannot be undone. Shopify cancels it "
-        "in the background, so it can take a minute; this order's alert updates when it is done."
-    )
-    blocks = [
-        section(warning),
+    refunds = [Option(value=value, text=label) for value, label in REFUND_CHOICES.items()]
+    return [
         _input(
             REASON,
             "Why cancel?",
@@ -190,8 +190,26 @@ def cancel_order_modal(order: Order, *, private_metadata: str) -> dict:
             optional=False,
         ),
         _checkbox(RESTOCK, "Stock", "Restock the items", checked=True),
-        _checkbox(REFUND, "Refund", "Refund to the original payment method", checked=True),
-        _checkbox(NOTIFY_CUSTOMER, "Customer", "Email the customer that the order is cancelled", checked=True),
+        _input(
+            REFUND,
+            "Refund",
+            RadioButtonsElement(action_id=REFUND, options=refunds, initial_option=refunds[0]),
+            optional=False,
+            hint="An authorized payment that was never captured is voided whichever you pick.",
+        ),
+        _checkbox(NOTIFY_CUSTOMER, "Customer", f"Email {customers} that the order is cancelled", checked=True),
+    ]
+
+
+def cancel_order_modal(order: Order, *, private_metadata: str) -> dict:
+    """Cancel the order: a warning, then reason, restock, refund, customer email and a staff note."""
+    warning = (
+        f":warning: Cancelling *{safe(order.name)}* ({customer_name(order)}) cannot be undone. Shopify cancels it "
+        "in the background, so it can take a minute; this order's alert updates when it is done."
+    )
+    blocks = [
+        section(warning),
+        *_cancel_choices("the customer"),
         _input(
             STAFF_NOTE,
             "Note for staff",
@@ -281,6 +299,34 @@ def move_modal(order: Order, fo: FulfillmentOrder, locations: list[LocationForMo
         title=f"Move {order.name}",
         submit="Move",
         close="Cancel",
+        blocks=blocks,
+        private_metadata=private_metadata,
+    )
+
+
+def bulk_cancel_modal(*, total: int, paid: str, confirm_over: int, private_metadata: str) -> dict:
+    """A bulk cancel's one form: the choices for every order of the run and, past `confirm_over` orders, the number
+    of orders typed to confirm (`paid`: what they add up to, e.g. "2,180.00 USD")."""
+    orders = f"{total:,} order{'s' if total != 1 else ''}"
+    warning = (
+        f":warning: Cancelling *{orders}* ({safe(paid)}) cannot be undone. These choices apply to every one. Shopify "
+        "cancels in the background: the summary in the alert channel counts each order as it completes."
+    )
+    blocks: list[Block] = [section(warning), *_cancel_choices("each customer")]
+    if total > confirm_over:
+        blocks.append(
+            _input(
+                CONFIRM_COUNT,
+                f"Type {total} to cancel {orders}",
+                PlainTextInputElement(action_id=CONFIRM_COUNT, placeholder=str(total), max_length=12),
+                optional=False,
+            )
+        )
+    return modal_view(
+        callback_id=BULK_CANCEL_MODAL,
+        title=f"Cancel {orders}",
+        submit=f"Cancel {orders}",
+        close="Keep them",
         blocks=blocks,
         private_metadata=private_metadata,
     )

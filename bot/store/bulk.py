@@ -60,11 +60,15 @@ class BulkTables:
 
         return await self.read(select)
 
-    async def start_bulk_run(self, run_id: int, confirmed_by: str) -> bool:
-        """previewed → running; False when the run is not waiting for a confirmation (a second click)."""
-        return await self._change_run(
-            run_id, ("previewed",), "status = 'running', confirmed_by = ?, started_at = ?", [confirmed_by, now_iso()]
-        )
+    async def start_bulk_run(self, run_id: int, confirmed_by: str, inputs: dict[str, Any] | None = None) -> bool:
+        """previewed → running, with the inputs every order shares when they were chosen at the confirmation (a
+        bulk cancel's form); False when the run is not waiting for a confirmation (a second click)."""
+        assignments = "status = 'running', confirmed_by = ?, started_at = ?"
+        params: list[Any] = [confirmed_by, now_iso()]
+        if inputs is not None:
+            assignments += ", inputs = ?"
+            params.append(json.dumps(inputs))
+        return await self._change_run(run_id, ("previewed",), assignments, params)
 
     async def cancel_bulk_run(self, run_id: int) -> bool:
         """previewed → cancelled."""
@@ -122,6 +126,26 @@ class BulkTables:
                 [status, outcome, message, now_iso(), run_id, position],
             )
         )
+
+    async def settle_bulk_items(self, order_id: str, settled: str) -> list[int]:
+        """A cancellation a bulk cancel requested has settled: its item keeps how (the latest run's, if the order
+        was in several; a pending item's settlement counts only once the run marks it done). Returns the runs whose
+        item changed."""
+
+        def settle(db: sqlite_utils.Database) -> list[int]:
+            row = db.execute(  # pending too: the follower may settle it before the run has marked it done
+                "SELECT i.run_id, i.position FROM bulk_items i JOIN bulk_runs r ON r.id = i.run_id"
+                " WHERE i.order_id = ? AND r.action = 'cancel_order' AND r.status != 'previewed'"
+                " AND i.status IN ('pending', 'done') AND i.settled IS NULL"
+                " ORDER BY i.run_id DESC LIMIT 1",
+                [order_id],
+            ).fetchone()
+            if row is None:
+                return []
+            db.execute("UPDATE bulk_items SET settled = ? WHERE run_id = ? AND position = ?", [settled, *row])
+            return [row[0]]
+
+        return await self.write(settle)
 
     async def bulk_counts(self, run_id: int) -> dict[str, int]:
         """Items by status: pending, done, skipped, failed."""

@@ -285,6 +285,14 @@ def _m9_alert_burst(db: sqlite_utils.Database) -> None:
     db["outbox"].add_column("channel", str)
 
 
+def _m10_bulk_cancel(db: sqlite_utils.Database) -> None:
+    """A bulk cancel's orders are only requested when the run is done with them: Shopify cancels in the background.
+    Each item keeps how its cancellation settled (cancelled, not_cancelled, unconfirmed, gone), so that the run's
+    summary counts requested and cancelled apart, and a restart still knows."""
+    db["bulk_items"].add_column("settled", str)
+    db.execute("CREATE INDEX bulk_items_order ON bulk_items(order_id)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m1_initial,
     _m2_slack,
@@ -295,4 +303,5 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m7_cancellations,
     _m8_stuck_days,
     _m9_alert_burst,
+    _m10_bulk_cancel,
 )

@@ -369,7 +369,7 @@ def test_a_notice_surely_not_sent_or_older_than_the_guard_holds_nothing_back():
 
 
 def test_cancel_order_records_the_request_before_sending_it():
-    inputs = {"reason": "FRAUD", "restock": True, "refund": True, "staff_note": "chargeback"}
+    inputs = {"reason": "FRAUD", "restock": True, "refund": "original", "staff_note": "chargeback"}
     plan = plan_action("cancel_order", order(), inputs, FACTS)
     detail = "reason fraud, refunded to the original payment method"
     assert plan.steps == (
@@ -391,6 +391,12 @@ def test_cancel_order_records_the_request_before_sending_it():
     plain = plan_action("cancel_order", order(), {}, FACTS)
     assert plain.detail == "reason other, no refund"
     assert mutations(plain)[0][1]["refundMethod"] is None and mutations(plain)[0][1]["staffNote"] is None
+    credit = plan_action("cancel_order", order(), {"refund": "store_credit"}, FACTS)
+    assert credit.detail == "reason other, refunded as store credit"
+    assert mutations(credit)[0][1]["refundMethod"] == {"storeCreditRefund": {}}
+    assert plan_action("cancel_order", order(), {"refund": "cash"}, FACTS) == Refused(
+        "“cash” is not a way to refund; pick one from the list."
+    )
 
 
 def test_cancel_order_already_cancelled_under_way_or_with_a_reason_shopify_does_not_know():

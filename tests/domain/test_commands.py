@@ -145,11 +145,14 @@ VALID = [
     ("unfulfill #1001", Command("unfulfill", sel(1001))),
     ("notify #1001", Command("notify", sel(1001))),
     ("notify-customer #1001 #1002", Command("notify", sel(1001, 1002))),
-    # one order only
-    ("release-hold #1001", Command("release-hold", sel(1001))),
     ("cancel #1001", Command("cancel", sel(1001))),
     ("cancel-order #1001", Command("cancel", sel(1001))),
     ("cancel_order #1001", Command("cancel", sel(1001))),
+    ("cancel #1001 #1002", Command("cancel", sel(1001, 1002))),
+    ("cancel #1001-#1003", Command("cancel", sel(1001, 1002, 1003))),
+    ("cancel stuck:on_hold", Command("cancel", sel(stuck=True, reason="on_hold"))),
+    # one order only
+    ("release-hold #1001", Command("release-hold", sel(1001))),
     # snooze: the duration anywhere, as typed but lower case
     ("snooze #1001 4h", Command("snooze", sel(1001), {"for": "4h"})),
     ("snooze #1001 #1002 1D", Command("snooze", sel(1001, 1002), {"for": "1d"})),
@@ -217,9 +220,6 @@ INVALID = [
     ("show --share", "Say which order, like `/orders show #1001`.", USAGE["show"]),
     ("show #1001 #1002", "Show one order at a time; `/orders stuck` lists several.", USAGE["show"]),
     ("show #1001 stuck", "Show one order at a time; `/orders stuck` lists several.", USAGE["show"]),
-    ("cancel #1001 #1002", "Cancel orders one at a time: `/orders cancel #1001`.", USAGE["cancel"]),
-    ("cancel #1001-#1005", "Cancel orders one at a time: `/orders cancel #1001`.", USAGE["cancel"]),
-    ("cancel stuck:on_hold", "Cancel orders one at a time: `/orders cancel #1001`.", USAGE["cancel"]),
     (
         "release-hold #1001,#1002",
         "Release holds one order at a time: `/orders release-hold #1001`.",
@@ -448,6 +448,8 @@ def test_single_and_bulk():
     assert parse("snooze stuck:on_hold 1d").bulk
     assert parse("delete #1001").bulk  # it cannot be undone: even one order is previewed, to be confirmed
     assert parse("cancel #1001").action == "cancel_order"
+    assert not parse("cancel #1001").bulk  # one order: its own form, the single cancel
+    assert parse("cancel #1001 #1002").bulk and parse("cancel stuck").bulk
     assert not parse("show #1001 #1001").bulk  # an information command is never bulk
     assert parse("fulfill #1001 1Z999").selection.single
 

@@ -175,7 +175,7 @@ async def test_cancel_order_sends_refund_method_not_the_removed_refund_argument(
         {
             "reason": {"reason": ("static_select", "CUSTOMER")},
             "restock": {"restock": ("checkboxes", ["restock"])},
-            "refund": {"refund": ("checkboxes", ["refund"])},
+            "refund": {"refund": ("radio_buttons", "original")},
             "staff_note": {"staff_note": ("plain_text_input", "Customer asked by phone")},
         },
     )
@@ -186,6 +186,23 @@ async def test_cancel_order_sends_refund_method_not_the_removed_refund_argument(
     assert variables["notifyCustomer"] is False and variables["staffNote"] == "Customer asked by phone"
     assert "refund" not in variables
     await resolved(world, 1004)
+
+
+async def test_cancel_order_refunds_as_store_credit_when_chosen(world: World):
+    order_id = order_gid_of(world.sandbox, 1004)
+    world.sandbox.orders[order_id]["financial_status"] = "PAID"
+    await stuck_alert(world, 1004)
+    await world.click(1004, "cancel_order")
+    view = await opened_view(world, "cancel_order_modal")
+    await world.submit(
+        view,
+        {"reason": {"reason": ("static_select", "CUSTOMER")}, "refund": {"refund": ("radio_buttons", "store_credit")}},
+    )
+    await wait_for(lambda: mutations(world, "OrderCancel"))
+    assert mutations(world, "OrderCancel")[0]["refundMethod"] == {"storeCreditRefund": {}}
+    done = await resolved(world, 1004)
+    assert "refunded as store credit" in alert_text(done)
+    assert world.sandbox.orders[order_id]["financial_status"] == "REFUNDED"
 
 
 async def test_cancel_order_button_refuses_staff_without_opening_the_modal(world: World):

@@ -28,7 +28,14 @@ from bot.slack import blocks
 from bot.slack.alert_blocks import alert_message
 from bot.slack.blocks import message_payload
 from bot.slack.metadata import ModalContext, pack
-from bot.slack.modal_blocks import cancel_order_modal, fulfill_modal, move_modal, notify_modal, offered_locations
+from bot.slack.modal_blocks import (
+    bulk_cancel_modal,
+    cancel_order_modal,
+    fulfill_modal,
+    move_modal,
+    notify_modal,
+    offered_locations,
+)
 from tests.conftest import fetch_seeded_orders
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -362,11 +369,31 @@ def test_cancel_modal_offers_shopifys_reasons(seeded):
     reasons = [o["value"] for o in fields["reason"]["element"]["options"]]
     assert reasons == ["CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER"]
     assert not fields["reason"]["optional"]
-    for checkbox in ("restock", "refund", "notify_customer"):
+    for checkbox in ("restock", "notify_customer"):
         element = fields[checkbox]["element"]
         assert element["type"] == "checkboxes" and element["initial_options"] == element["options"]
+    refund = fields["refund"]["element"]
+    assert refund["type"] == "radio_buttons" and [o["value"] for o in refund["options"]] == [
+        "original",
+        "store_credit",
+        "none",
+    ]
+    assert refund["initial_option"]["value"] == "original" and not fields["refund"]["optional"]
     assert fields["staff_note"]["element"]["max_length"] == 255
     assert "cannot be undone" in view["blocks"][0]["text"]["text"]
+
+
+def test_a_bulk_cancel_form_asks_once_for_every_order_and_past_20_for_their_number():
+    few = bulk_cancel_modal(total=20, paid="2,180.00 USD", confirm_over=20, private_metadata="")
+    assert_valid_modal(few, "bulk_cancel_modal")
+    assert list(inputs(few)) == ["reason", "restock", "refund", "notify_customer"]
+    assert few["title"]["text"] == "Cancel 20 orders" and few["submit"]["text"] == "Cancel 20 orders"
+    assert "*20 orders* (2,180.00 USD) cannot be undone" in few["blocks"][0]["text"]["text"]
+    many = bulk_cancel_modal(total=1200, paid="9.00 USD", confirm_over=20, private_metadata="")
+    assert_valid_modal(many, "bulk_cancel_modal")
+    assert list(inputs(many))[-1] == "confirm_count"
+    assert inputs(many)["confirm_count"]["label"]["text"] == "Type 1200 to cancel 1,200 orders"
+    assert not inputs(many)["confirm_count"]["optional"]
 
 
 def test_private_metadata_over_3000_characters_is_refused(seeded):

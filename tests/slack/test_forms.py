@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.sandbox.slack_payloads import input_values
-from bot.slack.forms import cancel_order_form, fulfill_form, move_form, notify_form
+from bot.slack.forms import bulk_cancel_form, cancel_order_form, fulfill_form, move_form, notify_form
 
 
 def values(**inputs: tuple[str, object]) -> dict:
@@ -98,15 +98,21 @@ def test_notify_needs_a_subject_and_a_message_within_slacks_limits(subject, mess
 
 def test_cancel_needs_one_of_shopifys_reasons_and_a_short_note():
     good = cancel_order_form(
-        values(reason=("static_select", "FRAUD"), restock=("checkboxes", ["restock"]), refund=("checkboxes", []))
+        values(reason=("static_select", "FRAUD"), restock=("checkboxes", ["restock"]), refund=("radio_buttons", "none"))
     )
     assert good.errors == {}
     assert good.inputs == {
         "reason": "FRAUD",
         "restock": True,
-        "refund": False,
+        "refund": "none",
         "notify_customer": False,
         "staff_note": None,
+    }
+    credit = cancel_order_form(values(reason=("static_select", "FRAUD"), refund=("radio_buttons", "store_credit")))
+    assert credit.errors == {} and credit.inputs["refund"] == "store_credit"
+    assert cancel_order_form(values(reason=("static_select", "FRAUD"))).inputs["refund"] == "none"
+    assert cancel_order_form(values(reason=("static_select", "FRAUD"), refund=("radio_buttons", "cash"))).errors == {
+        "refund": "Pick how to refund, or “No refund”."
     }
     forged = cancel_order_form(values(reason=("static_select", "BECAUSE"), staff_note=("plain_text_input", "n" * 256)))
     assert set(forged.errors) == {"reason", "staff_note"}
@@ -132,3 +138,23 @@ def test_move_takes_a_location_the_form_offered_by_its_id_and_the_hold_box():
         "location": "Pick a location from the list."
     }
     assert move_form(values, None, None).errors  # metadata without the Move form's fields
+
+
+def test_a_bulk_cancel_of_more_than_20_orders_needs_the_number_typed():
+    choices = {"reason": ("static_select", "CUSTOMER"), "refund": ("radio_buttons", "original")}
+    few = bulk_cancel_form(values(**choices), total=20, confirm_over=20)
+    assert few.errors == {}
+    assert few.inputs == {"reason": "CUSTOMER", "restock": False, "refund": "original", "notify_customer": False}
+    many = {**choices}
+    assert bulk_cancel_form(values(**many), total=25, confirm_over=20).errors == {
+        "confirm_count": "Type 25, the number of orders, to cancel them."
+    }
+    wrong = bulk_cancel_form(values(**many, confirm_count=("plain_text_input", "24")), total=25, confirm_over=20)
+    assert wrong.errors == {"confirm_count": "That is 24, not 25. Type 25 to cancel all 25 orders, or close the form."}
+    for typed in ("25", " 25 ", "25 orders"):
+        typed_form = values(**many, confirm_count=("plain_text_input", typed))
+        assert bulk_cancel_form(typed_form, total=25, confirm_over=20).errors == {}, typed
+    thousands = values(**many, confirm_count=("plain_text_input", "1,200"))
+    assert bulk_cancel_form(thousands, total=1200, confirm_over=20).errors == {}
+    no_reason = values(confirm_count=("plain_text_input", "25"))
+    assert set(bulk_cancel_form(no_reason, total=25, confirm_over=20).errors) == {"reason"}
