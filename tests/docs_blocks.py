@@ -154,8 +154,6 @@ COMMON_COMMANDS = {
     "fulfill": "ship it with a tracking number",
     "snooze": "no alert for a while",
     "archive": "archive one order, or many (`/orders archive fulfilled older:14d`)",
-    "cancel": "cancel one order, or many with one form for all of them; the summary counts them as Shopify completes"
-    " them (admins)",
 }
 
 
