@@ -153,6 +153,11 @@ async def test_storing_deliveries_does_not_stall_the_event_loop(tmp_path):
     await beat
     await writer.stop()
     stored = await store.read(lambda db: db.execute("SELECT count(*) FROM inbox").fetchone()[0])
+    # The bulk write alone, on this machine now: what a loop held for the whole of it would lag.
+    again = [replace(order, id=f"gid://shopify/Order/{9000 + n}") for n, order in enumerate(bulk)]
+    alone_started = time.perf_counter()
+    await store.save_orders(again, from_webhook=False)
+    bulk_alone = time.perf_counter() - alone_started
     await store.close()
     worst = max(lags)
     # The same heartbeat with nothing else to do, as long again: how late this machine wakes a loop anyway (on a
@@ -166,14 +171,14 @@ async def test_storing_deliveries_does_not_stall_the_event_loop(tmp_path):
     baseline = max(idle_lags)
     print(
         f"2000 deliveries in {elapsed:.2f}s; worst event-loop lag {worst * 1000:.1f} ms over {len(lags)} beats; "
-        f"idle, the same loop's worst {baseline * 1000:.1f} ms"
+        f"idle, the same loop's worst {baseline * 1000:.1f} ms; the bulk write alone {bulk_alone * 1000:.0f} ms"
     )
     assert stored == 2000
-    # A gross stall shows here: the loop held for the bulk write (0.28 s alone, measured 2026-12-02), or waiting on
-    # the ingest behind it. One 50-order chunk takes about 5 ms, so a single chunk run on the loop would not show.
-    # The worst beat was 29 ms late in 10 runs on 2 cores with one kept busy by another process (9 to 17 ms on
-    # most), and once 105 ms with three more test runs beside it (load above 5): hence 0.15 s above the baseline.
-    assert worst < 0.15 + baseline, (worst, baseline)
+    # A gross stall shows here: the loop held for the whole bulk write (0.28 s alone on a quiet machine), or waiting
+    # on the ingest behind it; one 50-order chunk takes about 5 ms, so a single chunk run on the loop would not show.
+    # Off the loop the beats still wait for the GIL, more so on a loaded machine: 9 to 29 ms late with a core kept
+    # busy, 101 and 105 ms with test runs beside it. Hence the limit follows the bulk write as this run measured it.
+    assert worst < baseline + max(0.15, 0.8 * bulk_alone), (worst, baseline, bulk_alone)
 
 
 async def test_a_delivery_is_acknowledged_only_once_committed_and_times_out_while_the_database_is_locked(tmp_path):
