@@ -189,7 +189,7 @@ def digest_command(settings: Settings, *, chart: Path) -> int:
     if not Path(settings.database_path).exists():
         print(f"No database at {settings.database_path}: run `python -m bot scan` or `serve` first.", file=sys.stderr)
         return 1
-    from bot.slack.digest_chart import TITLE, chart_png  # matplotlib takes a second to load: only for this command
+    from bot.slack.digest_chart import TITLE, chart_png
 
     text, series = asyncio.run(
         terminal_digest(settings.database_path, timezone=settings.timezone, shop=settings.shopify_shop)

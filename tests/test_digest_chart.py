@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+import subprocess
+import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -157,6 +159,25 @@ async def test_the_png_is_a_valid_image_of_the_stated_size(store: Store, slack_s
     empty = chart_series([], [], today=NOW.date())
     assert png_header(digest_chart.chart_png(empty)) == (1200, 600)
     assert "last 30 days" in digest_chart.chart_alt_text(series) and "4 resolved" in digest_chart.chart_alt_text(series)
+
+
+async def test_the_server_draws_the_chart_in_a_child_process_the_same_picture(
+    store: Store, slack_sandbox: SandboxSlack
+):
+    await add_history(store)
+    series = await digest_poster(store, slack_sandbox).chart_series()
+    assert digest_chart.series_from_json(json.loads(json.dumps(digest_chart.series_to_json(series)))) == series
+    apart = digest_chart.chart_png_apart(series)
+    assert apart.startswith(PNG_SIGNATURE) and png_header(apart) == (1200, 600)
+    assert len(apart) == len(digest_chart.chart_png(series))  # the same drawing (not byte-equal: PNG timestamps)
+
+
+def test_the_server_never_loads_matplotlib():
+    """matplotlib adds about 40 MB to a process for good: the server draws its daily chart in a child. (numpy, which
+    it brings, is loaded anyway: sqlite-utils imports it when installed, 15 MB.)"""
+    code = "import sys, bot.web, bot.cli; print('matplotlib' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False"
 
 
 # --- shared in Slack ----------------------------------------------------------------------------------------------

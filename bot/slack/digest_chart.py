@@ -2,17 +2,22 @@
 on its own axis). Drawn from `ChartSeries` alone (bot/domain/digest_chart.py): no Slack, no store.
 
 matplotlib's Agg canvas, on a `Figure` of its own rather than through pyplot: no display is needed, and no global
-state is shared between two digests drawn at once (the flow draws in a worker thread).
+state is shared between two digests drawn at once.
+
+The server draws in a child process (`chart_png_apart`, which runs this module): importing matplotlib adds about
+40 MB to a process for good (54 MB with numpy, which sqlite-utils loads anyway), measured, and the server draws one
+chart a day. The child takes about a second.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
-from datetime import timedelta
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+import subprocess
+import sys
+from datetime import date, timedelta
+from typing import Any
 
 from bot.domain.digest import reason_title
 from bot.domain.digest_chart import CHART_DAYS, ChartSeries
@@ -27,8 +32,49 @@ LINE = "#222222"
 LEGEND_LINE = "median time to resolve"
 
 
+DRAW_TIMEOUT = 60  # seconds the child may take; it takes about one
+
+
+def chart_png_apart(series: ChartSeries) -> bytes:
+    """`chart_png` drawn by a child process, so that matplotlib never loads into this one. Blocking: call it from a
+    worker thread. Raises RuntimeError with the child's last words when it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", __name__],
+        input=json.dumps(series_to_json(series)).encode(),
+        capture_output=True,
+        timeout=DRAW_TIMEOUT,
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout:
+        raise RuntimeError(f"the chart could not be drawn: {done.stderr.decode(errors='replace')[-500:]}")
+    return done.stdout
+
+
+def series_to_json(series: ChartSeries) -> dict[str, Any]:
+    return {
+        "days": [day.isoformat() for day in series.days],
+        "recorded": list(series.recorded),
+        "stuck": [[reason, list(counts)] for reason, counts in series.stuck],
+        "resolved": list(series.resolved),
+        "median_to_resolve": [None if m is None else m.total_seconds() for m in series.median_to_resolve],
+    }
+
+
+def series_from_json(data: dict[str, Any]) -> ChartSeries:
+    return ChartSeries(
+        days=tuple(date.fromisoformat(day) for day in data["days"]),
+        recorded=tuple(bool(r) for r in data["recorded"]),
+        stuck=tuple((str(reason), tuple(int(c) for c in counts)) for reason, counts in data["stuck"]),
+        resolved=tuple(int(r) for r in data["resolved"]),
+        median_to_resolve=tuple(None if m is None else timedelta(seconds=m) for m in data["median_to_resolve"]),
+    )
+
+
 def chart_png(series: ChartSeries) -> bytes:
     """The chart, WIDTH × HEIGHT pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # 40 MB: loaded only where a chart is drawn
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
     bars = figure.subplots()
@@ -88,3 +134,7 @@ def chart_alt_text(series: ChartSeries) -> str:
         f"Bar chart of stuck orders per day over the last {len(series.days)} days, stacked by reason, with the median "
         f"time to resolve as a line; {now}, {sum(series.resolved)} resolved in those days."
     )
+
+
+if __name__ == "__main__":  # the child of chart_png_apart: the series as JSON on stdin, the PNG on stdout
+    sys.stdout.buffer.write(chart_png(series_from_json(json.load(sys.stdin))))

@@ -98,7 +98,7 @@ class SlackSide:
             shop_zone_expected=settings.has_shopify_credentials,
             draw=digest_message,
             chart=ChartDrawer(
-                png=digest_chart.chart_png,
+                png=digest_chart.chart_png_apart,
                 alt_text=digest_chart.chart_alt_text,
                 filename=digest_chart.FILENAME,
                 title=digest_chart.TITLE,
