@@ -40,7 +40,6 @@ from bot.domain.moves import (
     LocationForMove,
     elsewhere,
     fulfillment_order_to_move,
-    locations_for_move_from_graphql,
     nowhere_to_move,
 )
 from bot.domain.orders import FulfillmentOrder, Order, OrderState
@@ -260,11 +259,10 @@ class Actions:
                     f"Shopify does not let {order.name} move now: nothing of it is waiting to ship from a location "
                     "that can change. The alert shows the order as it is."
                 )
-            variables = {"id": fo.id, "first": ops.LOCATIONS_FOR_MOVE_FIRST}
-            data = await shopify.execute(ops.LOCATIONS_FOR_MOVE, variables, urgent=True)
+            listed = await shopify.locations_for_move(fo.id, urgent=True)
         except ShopifyError as exc:
             return f"orderbot could not ask Shopify where {name} can move, so the form has nothing to show. {exc}"
-        places = elsewhere(fo, locations_for_move_from_graphql(data.get("fulfillmentOrder")))
+        places = elsewhere(fo, listed)
         if not any(place.movable for place in places):
             return nowhere_to_move(order, fo, places)
         return MoveChoices(order, fo, places)

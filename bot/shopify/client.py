@@ -23,6 +23,7 @@ from urllib.request import getproxies_environment
 
 import aiohttp
 
+from bot.domain.moves import LocationForMove, locations_for_move_from_graphql
 from bot.domain.orders import Order, OrderState, order_from_graphql, order_state_from_graphql
 from bot.domain.proxies import proxy_for
 from bot.shopify import operations
@@ -379,6 +380,12 @@ class ShopifyClient:
             "fulfillmentOrder"
         ]
         return (await self._orders_of([node["order"]]))[0] if node else None
+
+    async def locations_for_move(self, fulfillment_order_id: str, *, urgent: bool = False) -> list[LocationForMove]:
+        """Where Shopify says the fulfillment order may move (the first LOCATIONS_FOR_MOVE_FIRST), as it lists them."""
+        variables = {"id": fulfillment_order_id, "first": operations.LOCATIONS_FOR_MOVE_FIRST}
+        data = await self.execute(operations.LOCATIONS_FOR_MOVE, variables, urgent=urgent)
+        return locations_for_move_from_graphql(data.get("fulfillmentOrder"))
 
     async def _orders_of(self, nodes: list[dict[str, Any]], *, urgent: bool = False) -> list[Order]:
         """Orders from OrderFields nodes. One shipped in more parts than the fields bring (fulfillmentsCount says how
