@@ -222,9 +222,6 @@ class BulkRuns:
     async def known(self, run_id: int) -> bool:
         return await self.store.bulk_run(run_id) is not None
 
-    async def run_of(self, run_id: int) -> dict[str, Any] | None:
-        return await self.store.bulk_run(run_id)
-
     # --- cancellations settling after the run ----------------------------------------------------------------------
 
     async def settled(self, order_id: str, outcome: str) -> None:
@@ -332,6 +329,7 @@ class BulkRuns:
             await self._run_items(run, progress, stop)
         finally:
             del self._live[run_id]
+            self._drawn_at[run_id] = progress.updated_at
         if not self.closing and run["action"] == CANCEL and await self.tally(run) != progress.drawn:
             self._redraw_later(run_id)  # settled between the summary and the run's end
 
@@ -419,6 +417,12 @@ class BulkRuns:
         outcome = await self.actions.run(request)
         return plan.ITEM_STATUS[outcome.status], outcome.status, outcome.message
 
+    async def refused_form(self, actor: str, error: str) -> None:
+        """A bulk cancel's form came back with metadata orderbot did not write: audited as refused (no run named)."""
+        await self.store.add_audit(
+            actor=actor, action=PERMISSION, order_id=None, inputs={"action": CANCEL}, outcome="refused", error=error
+        )
+
     async def _audit(self, actor: str, run: dict[str, Any], outcome: str, error: str | None) -> None:
         inputs = {"run": run["id"], "action": run["action"], "command": run["command"], "orders": run["total"]}
         if run["action"] == CANCEL and run["inputs"]:
@@ -437,7 +441,7 @@ class _Progress:
         self.run = run
         self.ts: str | None = run["message_ts"]
         self._dirty = asyncio.Event()
-        self._last = float("-inf")
+        self.updated_at = float("-inf")
         self.drawn: plan.CancelTally | None = None  # a bulk cancel's tally, as the summary showed it
 
     def changed(self) -> None:
@@ -453,7 +457,7 @@ class _Progress:
                 log.warning("could not post the progress of bulk run %s: %s", self.run["id"], exc.response.get("error"))
                 return
             self.ts = response["ts"]
-            self._last = self.runs.clock()
+            self.updated_at = self.runs.clock()
             await self.runs.store.set_bulk_message(self.run["id"], self.runs.channel, self.ts)
         else:
             await self._update(message)
@@ -463,17 +467,16 @@ class _Progress:
         button once a stop is asked)."""
         while True:
             await self._dirty.wait()
-            await asyncio.sleep(max(0.0, self._last + UPDATE_EVERY - self.runs.clock()))
+            await asyncio.sleep(max(0.0, self.updated_at + UPDATE_EVERY - self.runs.clock()))
             self._dirty.clear()
             await self._update(await self._progress(stopping=stop.is_set() and not self.runs.closing))
 
     async def finish(self) -> None:
         run = await self.runs.store.bulk_run(self.run["id"])
-        await asyncio.sleep(max(0.0, self._last + UPDATE_EVERY - self.runs.clock()))
+        await asyncio.sleep(max(0.0, self.updated_at + UPDATE_EVERY - self.runs.clock()))
         self.drawn = await self.runs.tally(run)
         message = await self.runs.summary(run)
         await self._update(message)
-        self.runs._drawn_at[run["id"]] = self._last
 
     async def _progress(self, *, stopping: bool) -> dict:
         counts = await self.runs.store.bulk_counts(self.run["id"])
@@ -491,7 +494,7 @@ class _Progress:
     async def _update(self, message: dict) -> None:
         if self.ts is None:
             return
-        self._last = self.runs.clock()
+        self.updated_at = self.runs.clock()
         try:
             async with self.runs.pacer.turn(self.runs.channel):
                 await self.runs.client.chat_update(channel=self.runs.channel, ts=self.ts, **message)

@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.bulk import CONFIRM_BY_TYPING_OVER
-from bot.flows.bulk import EXPIRED, PERMISSION, BulkRuns, Reply
+from bot.flows.bulk import EXPIRED, BulkRuns, Reply
 from bot.slack import blocks, forms, modal_blocks
 from bot.slack import bulk_blocks as views
 from bot.slack.listeners import SlackListeners
@@ -87,14 +87,7 @@ class BulkListeners:
         except (TamperedMetadata, ValueError, KeyError, TypeError):
             log.warning("a bulk cancel form came back with metadata orderbot did not write; refused")
             await ack(response_action="errors", errors={blocks.REASON: EXPIRED_FORM})
-            await self.bulk.store.add_audit(
-                actor=user,
-                action=PERMISSION,
-                order_id=None,
-                inputs={"action": "cancel_order"},
-                outcome="refused",
-                error="the form's metadata was not written by orderbot",
-            )
+            await self.bulk.refused_form(user, "the form's metadata was not written by orderbot")
             return
         run = await self.bulk.form(context.run_id, user)  # the refusal of a non-admin is audited there
         if isinstance(run, Reply):
