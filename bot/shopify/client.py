@@ -288,9 +288,9 @@ class ShopifyClient:
                 wait = self.bucket.wait_for(self._costs.get(name, DEFAULT_COST), self._clock())
                 if wait > 0:
                     log.debug("waiting %.2fs for Shopify's cost budget before %s", wait, name)
-                    if is_urgent or not self.prioritise:
+                    if is_urgent:
                         await self._sleep(wait)
-                    elif await self._cut_short(wait):
+                    elif await self._cut_short(wait):  # never cut while `prioritise` is off: nothing is urgent
                         gave_up = True
                         continue
                 charged = self._charged.get(name)  # unknown until Shopify has charged it once: then nothing is taken

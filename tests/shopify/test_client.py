@@ -130,6 +130,39 @@ async def test_a_click_waits_for_no_queued_scan_page(now):
         await runner.cleanup()
 
 
+async def test_a_page_that_began_waiting_while_priority_was_off_still_lets_a_click_go_first(now):
+    """`prioritise` is switched per click by tests/perf/bench_click_during_scan.py: a scan page that began its wait
+    for budget while it was off must not hold up a click sent once it is back on."""
+    clock = FakeClock()
+    budget_restored = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        clock.slept.append(seconds)
+        await budget_restored.wait()
+        clock.now += seconds
+
+    shop = SandboxShopify(generate_orders(120, now), bucket_size=1000.0, restore_rate=50.0, clock=clock)
+    client, runner = await start(shop, clock=clock, sleep=sleep)
+    page = {"first": 10, "query": "status:any"}
+    order_id = next(iter(shop.orders))
+    try:
+        await client.execute(operations.ORDERS_PAGE, page)
+        await client.fetch_order_without_lines(order_id)
+        client.prioritise = False
+        pages = [asyncio.create_task(client.execute(operations.ORDERS_PAGE, page)) for _ in range(3)]
+        await wait_for(lambda: clock.slept)  # a page waits for budget, priority off
+        client.prioritise = True
+
+        await asyncio.wait_for(client.fetch_order_without_lines(order_id, urgent=True), timeout=10)
+        assert sum(not p.done() for p in pages) == 2, "the click went before the pages waiting for budget"
+        budget_restored.set()
+        await asyncio.gather(*pages)
+    finally:
+        budget_restored.set()
+        await client.close()
+        await runner.cleanup()
+
+
 async def test_a_throttled_answer_does_not_make_later_requests_wait_for_their_full_requested_cost(shop_and_client):
     """A THROTTLED answer charges nothing: what the client takes off its estimate stays what Shopify really charges."""
     shop, client, clock = shop_and_client
