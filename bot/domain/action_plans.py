@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.domain.action_words import CANCEL_REASONS
+from bot.domain.action_words import CANCEL_REASONS, REFUND_DETAILS
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.moves import out_of_stock_holds
 from bot.domain.orders import FINISHED_FO_STATUSES, FulfillmentOrder, Order, parse_time
@@ -36,11 +36,6 @@ REFUND_METHODS: Mapping[str, Mapping[str, Any] | None] = {
     "original": {"originalPaymentMethodsRefund": True},
     "store_credit": {"storeCreditRefund": {}},
     "none": None,
-}
-REFUND_DETAILS = {
-    "original": "refunded to the original payment method",
-    "store_credit": "refunded as store credit",
-    "none": "no refund",
 }
 
 

@@ -21,11 +21,17 @@ CANCEL_REASONS = {
     "STAFF": "A staff mistake",
     "OTHER": "Another reason",
 }
-# How a cancelled order's payment goes back (action_plans.REFUND_METHODS: what each sends), as a form offers it.
+# How a cancelled order's payment goes back (action_plans.REFUND_METHODS: what each sends), as a form offers it
+# and as the audit log and the thread reply say it once done.
 REFUND_CHOICES = {
     "original": "Refund to the original payment method",
     "store_credit": "Refund as store credit",
     "none": "No refund",
+}
+REFUND_DETAILS = {
+    "original": "refunded to the original payment method",
+    "store_credit": "refunded as store credit",
+    "none": "no refund",
 }
 
 

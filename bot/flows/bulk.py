@@ -108,7 +108,6 @@ class BulkRuns:
         self._stale: set[int] = set()  # … and whose summary is out of date
         self._drawn_at: dict[int, float] = {}  # when each ended run's summary was last drawn
         self.closing = False
-        actions.cancellations.on_settled = self.settled
 
     # --- preview, confirm, cancel, stop (from /orders and the buttons) ---------------------------------------------
 

@@ -86,6 +86,7 @@ class SlackSide:
             else None
         )
         if self.bulk is not None:
+            self.actions.cancellations.on_settled = self.bulk.settled  # a bulk cancel counts its orders as they settle
             BulkListeners(self.bulk, self.listeners).register(self.bolt)
         self.app_token = settings.slack_app_token
         self.digests = Digests(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.action_plans import PLANNERS
-from bot.domain.action_words import action_failed_reply, action_reply, refusal
+from bot.domain.action_plans import PLANNERS, REFUND_METHODS
+from bot.domain.action_words import REFUND_CHOICES, REFUND_DETAILS, action_failed_reply, action_reply, refusal
 
 
 @pytest.mark.parametrize("action", sorted(PLANNERS))
@@ -31,3 +31,9 @@ def test_reply_wordings():
     )
     with pytest.raises(ValueError, match="unknown action"):
         action_reply("explode", "U0ADMIN", None)
+
+
+def test_every_refund_the_form_offers_has_a_mutation_input_and_words_for_the_log():
+    """The cancel form's choices, what each sends to orderCancel and how the log says it are three tables over the
+    same keys: a choice added to one alone would be offered and then fail as it is planned."""
+    assert REFUND_CHOICES.keys() == REFUND_METHODS.keys() == REFUND_DETAILS.keys()
