@@ -12,7 +12,9 @@ only when a write begins after every frame was copied into the file, and while w
 during the Store's once-a-second checkpoint of that much, so the WAL would grow until the Store's scrub truncates it
 (after a quiet second, or SCRUB_MAX_DELAY): 351 MB beside a 46 MB file in tests/perf/bench_retention.py. So each step
 is followed by a passive checkpoint of its own few frames (it never blocks a writer), and past WAL_LIMIT bytes
-pruning waits until all of it is copied.
+pruning waits until all of it is copied, for WAL_WAIT_MAX at most. On a disk whose fsync is slow, webhooks committing
+every few milliseconds keep a checkpoint from ever finding all of it copied, and the WAL grows until the scrub: 115 MB
+in tests/perf/bench_retention.py on such a disk (docs/benchmarks.md), against 30 MB on a fast one.
 """
 
 from __future__ import annotations
