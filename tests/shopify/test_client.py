@@ -22,6 +22,8 @@ from bot.shopify.client import (
 from bot.shopify.version import API_VERSION
 from tests.conftest import free_port, wait_for
 
+PAGE = {"first": 10, "query": "status:any"}
+
 
 class FakeClock:
     """Time that passes only when someone sleeps: throttling tests run instantly and exactly."""
@@ -55,6 +57,30 @@ async def shop_and_client(now):
     yield shop, client, clock
     await client.close()
     await runner.cleanup()
+
+
+@pytest.fixture
+async def held_budget(now):
+    """A client whose every wait for budget lasts until the test sets the event it yields, after it has learned what
+    a scan page and a click's read cost: pages sent then queue for budget while the test sends a click."""
+    clock = FakeClock()
+    budget_restored = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        clock.slept.append(seconds)
+        await budget_restored.wait()
+        clock.now += seconds
+
+    shop = SandboxShopify(generate_orders(120, now), bucket_size=1000.0, restore_rate=50.0, clock=clock)
+    client, runner = await start(shop, clock=clock, sleep=sleep)
+    await client.execute(operations.ORDERS_PAGE, PAGE)
+    await client.fetch_order_without_lines(next(iter(shop.orders)))
+    try:
+        yield shop, client, clock, budget_restored
+    finally:
+        budget_restored.set()
+        await client.close()
+        await runner.cleanup()
 
 
 async def test_pagination_reads_every_matching_order_once(shop_and_client):
@@ -95,72 +121,36 @@ async def test_requests_sent_together_share_the_budget_instead_of_all_counting_o
     assert clock.slept, "24 reads cost more than the bucket holds: it waited instead"
 
 
-async def test_a_click_waits_for_no_queued_scan_page(now):
+async def test_a_click_waits_for_no_queued_scan_page(held_budget):
     """Scan pages queued for budget (one waiting for it, one behind): a click's read, which the budget already
     covers, goes first instead of waiting behind them; the pages follow once the budget allows."""
-    clock = FakeClock()
-    budget_restored = asyncio.Event()  # the pages' wait for budget lasts until the test ends it
+    shop, client, clock, budget_restored = held_budget
+    learned = len(shop.operations)
+    pages = [asyncio.create_task(client.execute(operations.ORDERS_PAGE, PAGE)) for _ in range(3)]
+    await wait_for(lambda: clock.slept)  # a page waits for budget
 
-    async def sleep(seconds: float) -> None:
-        clock.slept.append(seconds)
-        await budget_restored.wait()
-        clock.now += seconds
-
-    shop = SandboxShopify(generate_orders(120, now), bucket_size=1000.0, restore_rate=50.0, clock=clock)
-    client, runner = await start(shop, clock=clock, sleep=sleep)
-    page = {"first": 10, "query": "status:any"}
-    order_id = next(iter(shop.orders))
-    try:
-        await client.execute(operations.ORDERS_PAGE, page)  # learn what a page and a click's read cost
-        await client.fetch_order_without_lines(order_id)
-        learned = len(shop.operations)
-        pages = [asyncio.create_task(client.execute(operations.ORDERS_PAGE, page)) for _ in range(3)]
-        await wait_for(lambda: clock.slept)  # a page waits for budget
-
-        await asyncio.wait_for(client.fetch_order_without_lines(order_id, urgent=True), timeout=10)
-        assert sum(not p.done() for p in pages) == 2, "the click went before the pages waiting for budget"
-        sent = [op.operation_name for op in shop.operations[learned:]]
-        assert sent.count("OrdersPage") <= 1 and "OrderWithoutLines" in sent
-        budget_restored.set()
-        await asyncio.gather(*pages)
-        assert [op.outcome for op in shop.operations].count("throttled") == 0
-    finally:
-        budget_restored.set()
-        await client.close()
-        await runner.cleanup()
+    await asyncio.wait_for(client.fetch_order_without_lines(next(iter(shop.orders)), urgent=True), timeout=10)
+    assert sum(not p.done() for p in pages) == 2, "the click went before the pages waiting for budget"
+    sent = [op.operation_name for op in shop.operations[learned:]]
+    assert sent.count("OrdersPage") <= 1 and "OrderWithoutLines" in sent
+    budget_restored.set()
+    await asyncio.gather(*pages)
+    assert [op.outcome for op in shop.operations].count("throttled") == 0
 
 
-async def test_a_page_that_began_waiting_while_priority_was_off_still_lets_a_click_go_first(now):
+async def test_a_page_that_began_waiting_while_priority_was_off_still_lets_a_click_go_first(held_budget):
     """`prioritise` is switched per click by tests/perf/bench_click_during_scan.py: a scan page that began its wait
     for budget while it was off must not hold up a click sent once it is back on."""
-    clock = FakeClock()
-    budget_restored = asyncio.Event()
+    shop, client, clock, budget_restored = held_budget
+    client.prioritise = False
+    pages = [asyncio.create_task(client.execute(operations.ORDERS_PAGE, PAGE)) for _ in range(3)]
+    await wait_for(lambda: clock.slept)  # a page waits for budget, priority off
+    client.prioritise = True
 
-    async def sleep(seconds: float) -> None:
-        clock.slept.append(seconds)
-        await budget_restored.wait()
-        clock.now += seconds
-
-    shop = SandboxShopify(generate_orders(120, now), bucket_size=1000.0, restore_rate=50.0, clock=clock)
-    client, runner = await start(shop, clock=clock, sleep=sleep)
-    page = {"first": 10, "query": "status:any"}
-    order_id = next(iter(shop.orders))
-    try:
-        await client.execute(operations.ORDERS_PAGE, page)
-        await client.fetch_order_without_lines(order_id)
-        client.prioritise = False
-        pages = [asyncio.create_task(client.execute(operations.ORDERS_PAGE, page)) for _ in range(3)]
-        await wait_for(lambda: clock.slept)  # a page waits for budget, priority off
-        client.prioritise = True
-
-        await asyncio.wait_for(client.fetch_order_without_lines(order_id, urgent=True), timeout=10)
-        assert sum(not p.done() for p in pages) == 2, "the click went before the pages waiting for budget"
-        budget_restored.set()
-        await asyncio.gather(*pages)
-    finally:
-        budget_restored.set()
-        await client.close()
-        await runner.cleanup()
+    await asyncio.wait_for(client.fetch_order_without_lines(next(iter(shop.orders)), urgent=True), timeout=10)
+    assert sum(not p.done() for p in pages) == 2, "the click went before the pages waiting for budget"
+    budget_restored.set()
+    await asyncio.gather(*pages)
 
 
 async def test_a_throttled_answer_does_not_make_later_requests_wait_for_their_full_requested_cost(shop_and_client):
