@@ -264,10 +264,13 @@ async def test_the_store_reads_every_figure_of_the_window(store: Store):
 async def test_two_posters_racing_on_one_database_post_once(store: Store, slack: SandboxSlack, clock: Clock):
     other_process = await Store(store.path).open()
     try:
-        results = await asyncio.gather(
-            poster(store, slack, clock).post_scheduled(), poster(other_process, slack, clock).post_scheduled()
-        )
-        assert sorted(results) == ["busy", "posted"]
+        # The first one's post is held at Slack (claimed, in flight) while the other process tries: it must wait.
+        release = slack.hold_next("chat.postMessage")
+        first = asyncio.create_task(poster(store, slack, clock).post_scheduled())
+        await wait_for(lambda: slack.failures_left == 0)
+        assert await poster(other_process, slack, clock).post_scheduled() == "busy"
+        release.set()
+        assert await first == "posted"
         assert len(digests_in(slack)) == 1
         clock.at += timedelta(hours=3)
         assert await poster(other_process, slack, clock).post_scheduled() == "already"

@@ -121,6 +121,7 @@ class _Failure:
     kind: str
     retry_after: float
     delay: float
+    release: asyncio.Event | None = None
 
 
 @dataclass(slots=True)
@@ -274,6 +275,13 @@ class SandboxSlack(SocketMode, FileUploads):
             raise ValueError("a timeout needs a delay longer than the client's timeout")
         self._failures.extend(_Failure(method, kind, retry_after, delay) for _ in range(times))
 
+    def hold_next(self, method: str) -> asyncio.Event:
+        """Hold the next call of `method` at Slack until the test sets the returned event, then answer it normally:
+        a call in flight for exactly as long as the test needs (`failures_left` drops when the call arrives)."""
+        release = asyncio.Event()
+        self._failures.append(_Failure(method, "timeout", 0.0, 0.0, release))
+        return release
+
     @property
     def failures_left(self) -> int:
         """How many of the failures fail_next queued no request has taken yet: a test's sign that one was taken (the
@@ -338,6 +346,8 @@ class SandboxSlack(SocketMode, FileUploads):
         failure = self._take_failure(method)
         if failure is not None:
             await asyncio.sleep(failure.delay)
+            if failure.release is not None:
+                await failure.release.wait()
             if failure.kind != "timeout":
                 return self._fail(method, args, failure)
         handler = self._methods.get(method) or self._app_methods.get(method)
