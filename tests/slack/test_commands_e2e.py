@@ -333,7 +333,10 @@ async def test_two_scans_at_once_share_one_pass_over_shopify(world: World):
     await world.command("scan")
     one_pass = len([op for op in world.sandbox.operations[before:] if op.operation_name == "OrdersPage"])
     before = len(world.sandbox.operations)
-    first, second = await asyncio.gather(world.command("scan"), world.command("scan", user=STAFF))
+    answered = len(world.slack.responses)
+    await asyncio.gather(world.command("scan"), world.command("scan", user=STAFF))
+    await wait_for(lambda: {r.user for r in world.slack.responses[answered:]} == {ADMIN, STAFF})
+    first, second = (r.body for r in world.slack.responses[answered:])
     assert first["text"] == second["text"]
     pages = [op for op in world.sandbox.operations[before:] if op.operation_name == "OrdersPage"]
     assert len(pages) == one_pass
