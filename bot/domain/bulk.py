@@ -132,8 +132,12 @@ class CancelTally:
         return len(self.settled.get("cancelled", ()))
 
     @property
+    def settled_count(self) -> int:
+        return sum(len(names) for names in self.settled.values())
+
+    @property
     def waiting(self) -> int:
-        return self.requested - sum(len(names) for names in self.settled.values())
+        return self.requested - self.settled_count
 
 
 def cancel_tally(items: Iterable[Mapping[str, Any]]) -> CancelTally:

@@ -13,6 +13,8 @@ email) the run keeps for every order; past plan.CONFIRM_BY_TYPING_OVER orders th
 Shopify cancels in the background, so an order the run is done with is only requested: its follower
 (bot/flows/cancellations.py) tells the run how it settled (`settled`), and the progress, then the summary, count
 requested and cancelled apart, the summary drawn again as they settle (at most once every UPDATE_EVERY seconds).
+The run keeps how many settled cancellations its summary showed (`settled_shown`): a start draws again a summary
+showing fewer than are settled, which a process stopped between storing a settlement and drawing it leaves behind.
 
 The run lives in the store (`bulk_runs`, `bulk_items`): an item is marked only once `Actions.run` has returned, so a
 restart resumes a run with its pending items (`resume`), and at shutdown a run stops taking orders, finishes those
@@ -249,10 +251,12 @@ class BulkRuns:
             if run is None or not run["message_ts"]:
                 return
             self._drawn_at[run_id] = self.clock()
-            await self._update(run, await self.summary(run))
+            tally = await self.tally(run)
+            await self._update(run, await self.summary(run, tally))
+            await self.store.summary_shown(run_id, tally.settled_count)
 
-    async def summary(self, run: dict[str, Any]) -> dict:
-        """The run's summary as it stands."""
+    async def summary(self, run: dict[str, Any], tally: plan.CancelTally | None) -> dict:
+        """The run's summary as it stands (`tally`: a bulk cancel's, as just read)."""
         counts = await self.store.bulk_counts(run["id"])
         skipped = plan.grouped(await self.store.bulk_items(run["id"], status="skipped"))
         failed = plan.grouped(await self.store.bulk_items(run["id"], status="failed"))
@@ -264,7 +268,7 @@ class BulkRuns:
             counts=counts,
             skipped=skipped,
             failed=failed,
-            tally=await self.tally(run),
+            tally=tally,
             confirmed_by=run["confirmed_by"],
             stopped_by=run["stopped_by"] if run["status"] in ("stopping", "stopped") else None,
         )
@@ -285,11 +289,14 @@ class BulkRuns:
     # --- lifecycle -----------------------------------------------------------------------------------------------
 
     async def resume(self) -> list[int]:
-        """At start: carry on with the runs a restart interrupted."""
+        """At start: carry on with the runs a restart interrupted, and draw again the summaries of ended bulk cancels
+        that settled more than they show (a stopped process may have stored a settlement and not drawn it)."""
         runs = await self.store.active_bulk_runs()
         for run_id in runs:
             log.info("resuming bulk run %s", run_id)
             self._start(run_id)
+        for run_id in await self.store.stale_summaries():
+            self._redraw_later(run_id)
         return runs
 
     async def close(self) -> None:
@@ -474,8 +481,9 @@ class _Progress:
         run = await self.runs.store.bulk_run(self.run["id"])
         await asyncio.sleep(max(0.0, self.updated_at + UPDATE_EVERY - self.runs.clock()))
         self.drawn = await self.runs.tally(run)
-        message = await self.runs.summary(run)
-        await self._update(message)
+        await self._update(await self.runs.summary(run, self.drawn))
+        if self.drawn is not None:
+            await self.runs.store.summary_shown(run["id"], self.drawn.settled_count)
 
     async def _progress(self, *, stopping: bool) -> dict:
         counts = await self.runs.store.bulk_counts(self.run["id"])

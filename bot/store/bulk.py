@@ -152,6 +152,21 @@ class BulkTables:
         sql = "SELECT status, count(*) FROM bulk_items WHERE run_id = ? GROUP BY status"
         return await self.read(lambda db: dict(db.execute(sql, [run_id]).fetchall()))
 
+    async def summary_shown(self, run_id: int, settled: int) -> None:
+        """A bulk cancel's summary was drawn showing `settled` settled cancellations."""
+        await self.write(
+            lambda db: db.execute("UPDATE bulk_runs SET settled_shown = ? WHERE id = ?", [settled, run_id])
+        )
+
+    async def stale_summaries(self) -> list[int]:
+        """Ended bulk cancels whose summary shows fewer settled cancellations than are settled, oldest first."""
+        sql = (
+            "SELECT r.id FROM bulk_runs r WHERE r.action = 'cancel_order' AND r.status IN ('done', 'stopped')"
+            " AND r.message_ts IS NOT NULL AND coalesce(r.settled_shown, -1) != (SELECT count(*) FROM bulk_items i"
+            " WHERE i.run_id = r.id AND i.status = 'done' AND i.settled IS NOT NULL) ORDER BY r.id"
+        )
+        return await self.read(lambda db: [r[0] for r in db.execute(sql)])
+
 
 def _expire_old_previews(db: sqlite_utils.Database, before: str) -> None:
     old = "SELECT id FROM bulk_runs WHERE status IN ('previewed', 'cancelled') AND created_at < ?"

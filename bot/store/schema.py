@@ -293,6 +293,18 @@ def _m10_bulk_cancel(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX bulk_items_order ON bulk_items(order_id)")
 
 
+def _m11_summary_shown(db: sqlite_utils.Database) -> None:
+    """How many settled cancellations a bulk cancel's summary showed when last drawn (`settled_shown`): a summary
+    showing fewer than are settled is out of date, and a start draws it again (a crash can come between a
+    settlement's write and the summary's redraw). Runs ended before this count as drawn: nothing says otherwise."""
+    db["bulk_runs"].add_column("settled_shown", int)
+    db.execute(
+        "UPDATE bulk_runs SET settled_shown = (SELECT count(*) FROM bulk_items i"
+        " WHERE i.run_id = bulk_runs.id AND i.status = 'done' AND i.settled IS NOT NULL)"
+        " WHERE action = 'cancel_order'"
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m1_initial,
     _m2_slack,
@@ -304,4 +316,5 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m8_stuck_days,
     _m9_alert_burst,
     _m10_bulk_cancel,
+    _m11_summary_shown,
 )

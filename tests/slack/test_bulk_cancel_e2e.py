@@ -17,12 +17,15 @@ from decimal import Decimal
 import pytest
 
 from bot.sandbox.seed import generate_orders
+from bot.sandbox.serving import serve
 from bot.sandbox.slack_payloads import block_actions_body
 from bot.sandbox.state import order_total
 from bot.slack.bulk_blocks import BULK_CANCEL, BULK_CONFIRM, BULK_FORM, BULK_STOP
+from bot.store import Store
+from bot.web import create_app
 from tests.conftest import ADMIN, CHANNEL, STAFF, World, order_gid_of, wait_for
 from tests.slack.test_actions_e2e import opened_view
-from tests.slack.test_cancellation_e2e import held_jobs_world
+from tests.slack.test_cancellation_e2e import FAST, held_jobs_world
 from tests.test_bulk import buttons, click, item_counts, progress, run_row, shown, slow_shopify
 
 CHOICES = {
@@ -244,3 +247,27 @@ async def test_stop_mid_run_leaves_the_rest_untouched_and_the_requested_ones_sti
     world.sandbox.finish_jobs()
     await summary_says(world, run_id, f"{counts['done']} orders cancelled of 22")
     assert run_row(world, run_id)["status"] == "stopped"
+
+
+async def test_settlements_stored_by_a_process_that_stopped_before_drawing_them_are_drawn_at_the_next_start(
+    world: World,
+):
+    """A crash can come between a settlement's write and the summary's redraw. The restarted followers then find
+    each item settled already and tell no run: the start itself sees a summary showing fewer than are settled."""
+    names = open_names(world, 3)
+    preview = await world.command(f"cancel {' '.join(names)}")
+    run_id = int(buttons(preview)[BULK_FORM]["value"])
+    assert await submit(world, await open_form(world, preview), CHOICES) == {}
+    await summary_says(world, run_id, "Shopify is still cancelling 3")
+    await world.stop_server()
+
+    died_after_storing = await Store(world.db_path).open()  # what the stopped process wrote, and did not draw
+    for name in names:
+        assert await died_after_storing.settle_bulk_items(gid(world, name), "cancelled") == [run_id]
+    await died_after_storing.close()
+    world.sandbox.finish_jobs()
+    world.runner, world.url = await serve(create_app(world.settings(), reconcile=False, cancel_follow_up=FAST))
+
+    await summary_says(world, run_id, "3 orders cancelled of 3")
+    assert world.rows("SELECT settled_shown FROM bulk_runs WHERE id = ?", (run_id,)) == [(3,)]
+    await wait_for(lambda: world.rows("SELECT count(*) FROM cancellations") == [(0,)])  # the followers settled too
