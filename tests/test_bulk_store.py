@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite_utils
 
 from bot.store import Store
-from bot.store.schema import MIGRATIONS, _m11_summary_shown
+from bot.store.schema import _m11_summary_shown
+from tests.old_schema import migrate_to_before
 
 ORDERS = [(f"gid://shopify/Order/{n}", f"#{n}") for n in (1, 2, 3)]
 CHOICES = {"reason": "CUSTOMER", "refund": "store_credit", "restock": True, "notify_customer": False}
@@ -72,11 +73,8 @@ async def test_a_summary_showing_fewer_settled_cancellations_than_are_settled_is
 
 async def test_bulk_cancels_ended_before_the_upgrade_count_as_drawn(tmp_path):
     path = str(tmp_path / "o.db")
-    before = MIGRATIONS.index(_m11_summary_shown)
     db = sqlite_utils.Database(path)
-    for migrate in MIGRATIONS[:before]:
-        migrate(db)
-    db.execute(f"PRAGMA user_version = {before}")
+    migrate_to_before(db, _m11_summary_shown)
     db.execute(
         "INSERT INTO bulk_runs (id, action, actor, status, message_ts)"
         " VALUES (1, 'cancel_order', 'U0ADMIN', 'done', '1.0')"

@@ -18,9 +18,11 @@ from bot.domain.retention import Retention
 from bot.flows.retention import CHUNK_ROWS, Pruner, PruneTimer
 from bot.sandbox.serving import serve
 from bot.store import MIGRATIONS, Delivery, Store
+from bot.store.schema import _m6_retention
 from bot.store.sql import insert
 from bot.web import PRUNER, create_app
 from tests.conftest import SHOP, Server, example_payload, server_settings, wait_for
+from tests.old_schema import migrate_to_before
 
 NOW = datetime(2027, 6, 1, 12, tzinfo=UTC)
 OLD = timedelta(days=40)  # past the 30-day history window
@@ -280,13 +282,10 @@ async def test_the_file_shrinks_after_pruning(tmp_path):
 async def test_an_existing_database_upgrades_in_place_to_give_space_back(tmp_path):
     """A file made before pruning existed (auto_vacuum off) keeps its rows and switches to incremental vacuum."""
     path = tmp_path / "o.db"
-    mine = next(i for i, migrate in enumerate(MIGRATIONS) if migrate.__name__.endswith("_retention"))
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
         db = sqlite_utils.Database(conn)
-        for migrate in MIGRATIONS[:mine]:
-            migrate(db)
-        conn.execute(f"PRAGMA user_version = {mine}")
+        migrate_to_before(db, _m6_retention)
         insert(db, "audit", {"at": at(NOW), "actor": "U1", "action": "archive", "outcome": "done"})
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
 

@@ -16,6 +16,7 @@ import sqlite_utils
 from bot.domain.orders import Customer, Fulfillment, Money, Order, Tracking, order_to_record
 from bot.store import MIGRATIONS, Delivery, Store
 from bot.store.schema import _m5_scan
+from tests.old_schema import migrate_to_before
 
 
 def make_order(updated: datetime, **changes) -> Order:
@@ -356,11 +357,8 @@ async def test_an_existing_database_is_brought_to_watching_only_what_reconciliat
     """Before the migration every open order was re-read by each scan; after it, only those rules.needs_watching
     keeps: not a shipped order with its tracking, nor an archived one."""
     path = str(tmp_path / "o.db")
-    before = MIGRATIONS.index(_m5_scan)
     db = sqlite_utils.Database(path)
-    for migrate in MIGRATIONS[:before]:
-        migrate(db)
-    db.execute(f"PRAGMA user_version = {before}")
+    migrate_to_before(db, _m5_scan)
     now = datetime(2025, 3, 10, tzinfo=UTC)
     shipped_at = now - timedelta(days=40)
     tracked = Fulfillment(

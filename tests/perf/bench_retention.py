@@ -53,7 +53,9 @@ from bot.domain.orders import (
 )
 from bot.domain.retention import Retention
 from bot.flows.retention import Pruner
-from bot.store import MIGRATIONS, Delivery, Store, connect
+from bot.store import Delivery, Store, connect
+from bot.store.schema import _m6_retention
+from tests.old_schema import migrate_to_before
 
 NOW = datetime(2027, 12, 1, 9, 0, tzinfo=UTC)
 YEAR = timedelta(days=365)
@@ -63,11 +65,6 @@ TOPICS = ("orders/create", "orders/updated", "orders/paid", "fulfillments/create
 
 def iso(moment: datetime) -> str:
     return moment.isoformat()
-
-
-def pre_retention_migrations() -> int:
-    """How many migrations a database made before pruning existed has: those before the retention one."""
-    return next(i for i, migrate in enumerate(MIGRATIONS) if migrate.__name__.endswith("_retention"))
 
 
 class Year:
@@ -263,10 +260,7 @@ def build(path: Path, year: Year) -> None:
     with closing(connect(str(path))) as conn:
         conn.execute("PRAGMA synchronous=OFF")
         db = sqlite_utils.Database(conn)
-        before = pre_retention_migrations()
-        for migrate in MIGRATIONS[:before]:
-            migrate(db)
-        conn.execute(f"PRAGMA user_version = {before}")
+        migrate_to_before(db, _m6_retention)
 
         def load(sql: str, rows) -> None:
             conn.execute("BEGIN")
