@@ -336,7 +336,7 @@ class BulkRuns:
         finally:
             del self._live[run_id]
             self._drawn_at[run_id] = progress.updated_at
-        if not self.closing and run["action"] == CANCEL and await self.tally(run) != progress.drawn:
+        if not self.closing and run_id in await self.store.stale_summaries():
             self._redraw_later(run_id)  # settled between the summary and the run's end
 
     async def _run_items(self, run: dict[str, Any], progress: _Progress, stop: asyncio.Event) -> None:
@@ -448,7 +448,6 @@ class _Progress:
         self.ts: str | None = run["message_ts"]
         self._dirty = asyncio.Event()
         self.updated_at = float("-inf")
-        self.drawn: plan.CancelTally | None = None  # a bulk cancel's tally, as the summary showed it
 
     def changed(self) -> None:
         self._dirty.set()
@@ -480,10 +479,10 @@ class _Progress:
     async def finish(self) -> None:
         run = await self.runs.store.bulk_run(self.run["id"])
         await asyncio.sleep(max(0.0, self.updated_at + UPDATE_EVERY - self.runs.clock()))
-        self.drawn = await self.runs.tally(run)
-        await self._update(await self.runs.summary(run, self.drawn))
-        if self.drawn is not None:
-            await self.runs.store.summary_shown(run["id"], self.drawn.settled_count)
+        tally = await self.runs.tally(run)
+        await self._update(await self.runs.summary(run, tally))
+        if tally is not None:
+            await self.runs.store.summary_shown(run["id"], tally.settled_count)
 
     async def _progress(self, *, stopping: bool) -> dict:
         counts = await self.runs.store.bulk_counts(self.run["id"])
