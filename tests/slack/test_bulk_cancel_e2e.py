@@ -269,5 +269,6 @@ async def test_settlements_stored_by_a_process_that_stopped_before_drawing_them_
     world.runner, world.url = await serve(create_app(world.settings(), reconcile=False, cancel_follow_up=FAST))
 
     await summary_says(world, run_id, "3 orders cancelled of 3")
-    assert world.rows("SELECT settled_shown FROM bulk_runs WHERE id = ?", (run_id,)) == [(3,)]
+    # written once Slack has answered the update, so it can trail what Slack shows
+    await wait_for(lambda: world.rows("SELECT settled_shown FROM bulk_runs WHERE id = ?", (run_id,)) == [(3,)])
     await wait_for(lambda: world.rows("SELECT count(*) FROM cancellations") == [(0,)])  # the followers settled too
